@@ -1,2 +1,53 @@
-"""placeholder"""
-__all__: list[str] = []
+"""probes: observe a legacy function (record traces), describe its inputs (schema), and
+judge any candidate against it (equivalence, edge cases).
+
+Imports nothing from `replace` or `explain`.
+"""
+
+from ._errors import (
+    CorruptStoreError,
+    InvalidArgument,
+    MissingDependencyError,
+    NeuroswapError,
+    NotFittedError,
+    OutOfDomainError,
+    SchemaError,
+    StoreError,
+    SurrogateFileError,
+    VerificationError,
+)
+from ._identity import function_name, resolve, source_hash
+from ._paths import PathCall, call_with_path, paths_of
+from ._schema import Field, OutputSpec, Schema
+from ._strategy import strategy
+from ._tolerance import Tolerance
+from ._traces import ErrorInfo, NonReplayable, Redacted, Trace, Traces
+
+__all__ = [
+    "CorruptStoreError",
+    "ErrorInfo",
+    "Field",
+    "InvalidArgument",
+    "MissingDependencyError",
+    "NeuroswapError",
+    "NonReplayable",
+    "NotFittedError",
+    "OutOfDomainError",
+    "OutputSpec",
+    "PathCall",
+    "Redacted",
+    "Schema",
+    "SchemaError",
+    "StoreError",
+    "SurrogateFileError",
+    "Tolerance",
+    "Trace",
+    "Traces",
+    "VerificationError",
+    "call_with_path",
+    "function_name",
+    "paths_of",
+    "resolve",
+    "source_hash",
+    "strategy",
+]
