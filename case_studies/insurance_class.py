@@ -1,0 +1,173 @@
+"""An underwriting rule set that sorts life-insurance applicants into risk classes.
+
+Points for age, BMI, smoking, region, income and past claims add up to a class "A" (best)
+to "D", with knock-out rules that decline outright. It validates its input the way such code
+does, each rule with its own constant message: `ValueError` for an impossible age, BMI,
+income or claim count, `KeyError` for a region missing from the loading table (production
+sends "" when the form field was left empty). So the function raises on part of its domain,
+and a stand-in must raise the same exception type there, not return a class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:
+    from probes import Tolerance
+except ImportError:  # pragma: no cover - depends on the state of probes/__init__.py
+    from probes._tolerance import Tolerance
+
+NAME = "insurance_class"
+DESCRIPTION = "Rule-based underwriting: applicant -> risk class A/B/C/D/DECLINE, raises on invalid input"
+
+CLASSES = ["A", "B", "C", "D", "DECLINE"]
+REGION_LOADING = {"NORTH": 0, "SOUTH": 1, "EAST": 0, "WEST": 1, "ISLANDS": 2}
+
+MSG_AGE_LOW = "applicant must be at least 18"
+MSG_AGE_HIGH = "applicants over 100 cannot be underwritten"
+MSG_BMI = "bmi must be in (0, 80]"
+MSG_INCOME = "annual income cannot be negative"
+MSG_CLAIMS = "claims count cannot be negative"
+
+
+def risk_class(age: int, bmi: float, smoker: bool, region: str, annual_income: float, claims_last_5y: int) -> str:
+    """Risk class of one applicant."""
+    if age < 18:
+        raise ValueError(MSG_AGE_LOW)
+    if age > 100:
+        raise ValueError(MSG_AGE_HIGH)
+    if bmi <= 0 or bmi > 80:
+        raise ValueError(MSG_BMI)
+    if annual_income < 0:
+        raise ValueError(MSG_INCOME)
+    if claims_last_5y < 0:
+        raise ValueError(MSG_CLAIMS)
+    loading = REGION_LOADING[region]  # KeyError for an unknown or empty region
+
+    # Knock-out rules first.
+    if claims_last_5y >= 5:
+        return "DECLINE"
+    if smoker and bmi >= 40:
+        return "DECLINE"
+    if age >= 75 and claims_last_5y >= 3:
+        return "DECLINE"
+
+    points = 0
+    if age < 30:
+        points += 0
+    elif age < 45:
+        points += 1
+    elif age < 60:
+        points += 3
+    elif age < 75:
+        points += 5
+    else:
+        points += 8
+
+    if bmi < 18.5:
+        points += 2
+    elif bmi < 25:
+        points += 0
+    elif bmi < 30:
+        points += 1
+    elif bmi < 35:
+        points += 3
+    elif bmi < 40:
+        points += 5
+    else:
+        points += 8
+
+    if smoker:
+        points += 4
+
+    points += loading
+
+    if claims_last_5y == 1:
+        points += 1
+    elif claims_last_5y == 2:
+        points += 3
+    elif claims_last_5y >= 3:
+        points += 6
+
+    if annual_income < 15000:
+        points += 1
+    elif annual_income > 150000:
+        points -= 1
+
+    if points <= 2:
+        return "A"
+    elif points <= 5:
+        return "B"
+    elif points <= 8:
+        return "C"
+    elif points <= 12:
+        return "D"
+    else:
+        return "DECLINE"
+
+
+FUNCTION = risk_class
+
+# The domain spans invalid ground on purpose: ages 10-17 and 101-105, BMI above 80, a claim
+# count of -1 (the legacy form's "unknown") and the empty region all raise.
+SPECS: dict[str, Any] = {
+    "age": (10, 105),
+    "bmi": (12.0, 90.0),
+    "smoker": [True, False],
+    "region": [*REGION_LOADING, ""],
+    "annual_income": (0.0, 400000.0),
+    "claims_last_5y": (-1, 8),
+}
+
+# Labels and exceptions must match exactly; the numeric tolerance never applies.
+TOLERANCE = Tolerance(abs=0.0, rel=0.0)
+
+_REGIONS = list(REGION_LOADING)
+_REGION_SHARE = [0.30, 0.25, 0.20, 0.20, 0.05]
+INVALID_SHARE = 0.025
+
+
+def _valid_applicant(rng: np.random.Generator) -> dict:
+    age = int(np.clip(round(rng.normal(42, 14)), 18, 90))
+    bmi = float(np.clip(rng.lognormal(np.log(26.5), 0.17), 15.0, 60.0))
+    return {
+        "age": age,
+        "bmi": round(bmi, 1),
+        "smoker": bool(rng.random() < 0.18),
+        "region": _REGIONS[int(rng.choice(len(_REGIONS), p=_REGION_SHARE))],
+        "annual_income": round(float(np.clip(rng.lognormal(np.log(45000), 0.6), 0.0, 400000.0)), -2),
+        "claims_last_5y": int(min(rng.poisson(0.45), 8)),
+    }
+
+
+def _corrupt(row: dict, rng: np.random.Generator) -> dict:
+    """One data-entry error of the kinds a production log shows."""
+    kind = int(rng.integers(0, 5))
+    row = dict(row)
+    if kind == 0:
+        row["age"] = int(rng.choice([0, 16, 17]))  # minor, or age left at 0
+    elif kind == 1:
+        row["age"] = int(rng.choice([101, 104]))  # birth year typed as 19xx -> 20xx
+    elif kind == 2:
+        row["bmi"] = round(float(rng.uniform(81.0, 90.0)), 1)  # weight entered in pounds
+    elif kind == 3:
+        row["claims_last_5y"] = -1  # "unknown" in the old form
+    else:
+        row["region"] = ""  # field left empty
+    return row
+
+
+def generate_inputs(n: int, seed: int = 0) -> list[dict]:
+    """`n` applications; about 2.5% carry a data-entry error that makes the function raise."""
+    rng = np.random.default_rng(seed)
+    out: list[dict] = []
+    for _ in range(n):
+        row = _valid_applicant(rng)
+        if rng.random() < INVALID_SHARE:
+            row = _corrupt(row, rng)
+        out.append(row)
+    return out
+
+# run(): the end-to-end flow arrives with the surrogate task; deliberately not defined yet.
