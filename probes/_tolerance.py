@@ -35,7 +35,8 @@ class Tolerance:
 
     def bound(self, reference: Any) -> Any:
         """The largest difference allowed around `reference` (array-aware)."""
-        return self.abs + self.rel * np.abs(np.asarray(reference, dtype=float))
+        with np.errstate(invalid="ignore"):
+            return self.abs + self.rel * np.abs(np.asarray(reference, dtype=float))
 
     def agrees(self, reference: Any, candidate: Any) -> bool:
         """True when every element of `candidate` is within the bound around `reference`."""
@@ -45,7 +46,8 @@ class Tolerance:
             return False
         both_nan = np.isnan(ref) & np.isnan(cand)
         same_inf = np.isinf(ref) & (ref == cand)
-        close = np.abs(cand - ref) <= self.bound(ref)
+        with np.errstate(invalid="ignore"):
+            close = np.abs(cand - ref) <= self.bound(ref)
         return bool(np.all(both_nan | same_inf | close))
 
     def excess(self, reference: Any, candidate: Any) -> float:

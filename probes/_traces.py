@@ -307,8 +307,15 @@ class Traces:
                 return [float(v) for v in value]
             return repr(value)
 
-        table: dict[str, list[Any]] = {name: [plain(kw.get(name)) for kw in self.inputs] for name in self.names}
-        table["output"] = [plain(v) for v in self.outputs]
+        def column(values: list[Any]) -> list[Any]:
+            converted = [plain(v) for v in values]
+            kinds = {type(v) for v in converted if v is not None}
+            if len(kinds) > 1 and not kinds <= {int, float}:  # mixed column: one string type
+                return [None if v is None else str(v) for v in converted]
+            return converted
+
+        table: dict[str, list[Any]] = {name: column([kw.get(name) for kw in self.inputs]) for name in self.names}
+        table["output"] = column(list(self.outputs))
         table["error_type"] = [e.type if e else None for e in self.errors]
         table["error_message"] = [e.message if e else None for e in self.errors]
         table["duration_s"] = list(self.durations)
