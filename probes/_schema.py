@@ -166,6 +166,9 @@ class OutputSpec:
     raises: bool = False
     error_types: tuple[str, ...] = ()
     python_type: str = ""  # "float", "int", "tuple", "list", "ndarray", "str", "bool", "enum"
+    #: Grid every observed real output lies on (0.01 for amounts rounded to cents), else None.
+    #: A surrogate that snaps to it is exact wherever its own error is under half a step.
+    quantum: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in OUTPUT_KINDS:
@@ -176,6 +179,7 @@ class OutputSpec:
             "kind": self.kind, "length": self.length, "labels": [_encode_value(v) for v in self.labels],
             "low": self.low, "high": self.high, "raises": self.raises,
             "error_types": list(self.error_types), "python_type": self.python_type,
+            "quantum": self.quantum,
         }
 
     @classmethod
@@ -185,7 +189,25 @@ class OutputSpec:
             labels=tuple(_decode_value(v) for v in data.get("labels", ())),
             low=data.get("low"), high=data.get("high"), raises=bool(data.get("raises", False)),
             error_types=tuple(data.get("error_types", ())), python_type=data.get("python_type", ""),
+            quantum=data.get("quantum"),
         )
+
+
+def output_quantum(values: np.ndarray, *, max_decimals: int = 4, min_distinct: int = 8) -> float | None:
+    """The decimal grid (1, 0.1, 0.01, ...) all finite `values` lie on, if the evidence is strong.
+
+    Needs `min_distinct` distinct values, so that a handful of round numbers is not taken for a
+    rounding rule; a float output that merely happens to look round is rare past that.
+    """
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0 or np.unique(finite).size < min_distinct:
+        return None
+    for decimals in range(0, max_decimals + 1):
+        scaled = finite * 10.0**decimals
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
+            return float(10.0**-decimals)
+    return None
 
 
 def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
@@ -333,8 +355,9 @@ def _output_from_traces(traces: Traces) -> OutputSpec:
         finite = numbers[np.isfinite(numbers)]
         low = float(finite.min()) if finite.size else None
         high = float(finite.max()) if finite.size else None
+        quantum = None if python_type == "int" else output_quantum(numbers)
         return OutputSpec("real", low=low, high=high, raises=bool(raised.any()),
-                          error_types=error_types, python_type=python_type)
+                          error_types=error_types, python_type=python_type, quantum=quantum)
     if all(_is_vector(v) for v in values) and len({len(v) for v in values}) == 1:
         stacked = np.asarray([np.asarray(v, dtype=float) for v in values])
         finite = stacked[np.isfinite(stacked)]

@@ -211,3 +211,14 @@ def test_field_validation_messages():
         Field("x", "real", low=0.0, high=math.inf)
     with pytest.raises(InvalidArgument, match="kind"):
         OutputSpec("picture")
+
+
+def test_output_quantum_detects_rounded_amounts_only():
+    from case_studies import shipping_fee
+
+    traces = Traces.from_calls(shipping_fee.shipping_fee, shipping_fee.generate_inputs(300, seed=1))
+    assert Schema.infer(shipping_fee.shipping_fee, traces).output.quantum == 0.01
+    smooth = Traces.from_calls(lambda x: x * 1.2345678, [{"x": float(i) / 7} for i in range(50)])
+    assert Schema.infer(lambda x: x, smooth).output.quantum is None
+    few = Traces.from_calls(lambda x: 1.5, [{"x": float(i)} for i in range(50)])
+    assert Schema.infer(lambda x: x, few).output.quantum is None
