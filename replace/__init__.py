@@ -1,2 +1,9 @@
 """placeholder"""
-__all__: list[str] = []
+from ._swap import Disagreement, SwapStats, Swapped, swap
+
+__all__: list[str] = [
+    "Disagreement",
+    "SwapStats",
+    "Swapped",
+    "swap",
+]

@@ -1,0 +1,400 @@
+"""swap(): the three modes, their fallbacks and counters, against a stand-in and a real surrogate."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from probes import ErrorInfo, InvalidArgument, OutOfDomainError, Schema, Tolerance
+from replace._swap import Disagreement, SwapStats, swap
+
+
+# -- legacy functions --------------------------------------------------------------------------
+def price(x: float, y: float, kind: str = "a") -> float:
+    """A smooth price with a category offset; raises for kind 'neg' when x > 5."""
+    if kind == "neg" and x > 5:
+        raise ValueError("x too large for neg")
+    return x * y + (1.0 if kind == "b" else 0.0)
+
+
+class Box:
+    """A fresh object per call, so identity tells who answered."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def __float__(self) -> float:
+        return self.value
+
+
+def boxed(x: float, y: float, kind: str = "a") -> Any:
+    if kind == "neg" and x > 5:
+        raise ValueError("x too large for neg")
+    return Box(price(x, y, kind))
+
+
+def grade(score: float) -> str:
+    if score < 0.3:
+        return "low"
+    return "mid" if score < 0.7 else "high"
+
+
+SCHEMA = Schema.from_function(price, x=(0.0, 10.0), y=(-1.0, 1.0), kind=["a", "b", "neg"], probe=0)
+GRADE_SCHEMA = Schema.from_function(grade, score=(0.0, 1.0), output="label", probe=0)
+TOL = Tolerance(abs=1e-2, rel=0.0)
+
+
+# -- a stand-in implementing the surrogate interface -------------------------------------------
+@dataclass(frozen=True)
+class OnePrediction:
+    output: Any
+    error: ErrorInfo | None
+    spread: float
+    path: str | None = None
+
+
+class StandIn:
+    """Answers like `fn` plus `offset`, with a spread of `wide` where x > 8 and 0 elsewhere."""
+
+    def __init__(self, fn: Any, schema: Schema, *, offset: float = 0.0, wide: float = 0.0,
+                 broken: bool = False, ensemble_size: int = 3) -> None:
+        self.fn, self.schema, self.offset, self.wide, self.broken = fn, schema, offset, wide, broken
+        self.tolerance = TOL
+        self.ensemble_size = ensemble_size
+        self.calls = 0
+
+    def predict_one(self, kwargs: dict[str, Any]) -> OnePrediction:
+        self.calls += 1
+        if self.broken:
+            raise RuntimeError("stand-in broke")
+        spread = self.wide if kwargs.get("x", 0.0) > 8 else 0.0
+        try:
+            out = self.fn(**kwargs)
+        except Exception as exc:
+            return OnePrediction(None, ErrorInfo.from_exception(exc), spread)
+        if isinstance(out, str):
+            return OnePrediction(out, None, spread)
+        return OnePrediction(float(out) + self.offset, None, spread)
+
+
+# -- wrapping ----------------------------------------------------------------------------------
+def test_keeps_name_doc_signature_and_wrapped() -> None:
+    swapped = swap(price, StandIn(price, SCHEMA))
+    assert swapped.__name__ == "price"
+    assert swapped.__doc__ == price.__doc__
+    assert swapped.__wrapped__ is price
+    assert inspect.signature(swapped) == inspect.signature(price)
+    assert swapped.original is price and swapped.mode == "surrogate"
+
+
+@pytest.mark.parametrize("call", [lambda f: f(1.0), lambda f: f(1.0, 2.0, "a", 4), lambda f: f(1.0, 2.0, z=3),
+                                  lambda f: f(1.0, x=2.0)])
+def test_bad_arity_raises_the_originals_type_error(call: Any) -> None:
+    with pytest.raises(TypeError) as original:
+        call(price)
+    for mode in ("surrogate", "guarded", "shadow"):
+        with pytest.raises(TypeError) as swapped:
+            call(swap(price, StandIn(price, SCHEMA), mode))
+        assert str(swapped.value) == str(original.value)
+
+
+# -- surrogate mode ----------------------------------------------------------------------------
+def test_surrogate_mode_answers_every_call_with_the_surrogate() -> None:
+    standin = StandIn(price, SCHEMA, offset=0.5)
+    swapped = swap(price, standin, "surrogate")
+    assert swapped(2.0, 0.5) == pytest.approx(1.5)
+    assert swapped(x=2.0, y=0.5, kind="b") == pytest.approx(2.5)
+    stats = swapped.stats
+    assert (stats.calls, stats.served_by_surrogate, stats.served_by_original) == (2, 2, 0)
+    assert stats.invocation_rate == 1.0 and stats.mean_surrogate_s is not None
+    assert standin.calls == 2
+
+
+@pytest.mark.parametrize("kwargs, named", [
+    ({"x": math.nan, "y": 0.0}, "x=nan"),
+    ({"x": 11.0, "y": 0.0}, "x=11.0"),
+    ({"x": 1.0, "y": -1.5}, "y=-1.5"),
+    ({"x": 1.0, "y": 0.0, "kind": "zzz"}, "kind='zzz'"),
+    ({"x": "1.0", "y": 0.0}, "x='1.0'"),
+    ({"x": math.inf, "y": 0.0}, "x=inf"),
+])
+def test_surrogate_mode_refuses_inputs_outside_the_domain(kwargs: dict[str, Any], named: str) -> None:
+    standin = StandIn(price, SCHEMA)
+    swapped = swap(price, standin, "surrogate")
+    with pytest.raises(OutOfDomainError) as caught:
+        swapped(**kwargs)
+    message = str(caught.value)
+    assert named in message and "guarded" in message and "trained on" in message
+    assert standin.calls == 0
+    assert swapped.stats.rejected == 1 and swapped.stats.served_by_surrogate == 0
+
+
+def test_surrogate_mode_raises_the_predicted_exception() -> None:
+    swapped = swap(price, StandIn(price, SCHEMA), "surrogate")
+    with pytest.raises(ValueError, match="x too large for neg"):
+        swapped(6.0, 0.0, "neg")
+
+
+# -- shadow mode -------------------------------------------------------------------------------
+def test_shadow_returns_the_originals_object_and_records_disagreements() -> None:
+    seen: list[Disagreement] = []
+    standin = StandIn(boxed, SCHEMA, offset=0.5)  # always 0.5 off: every comparison disagrees
+    swapped = swap(boxed, standin, "shadow", on_disagreement=seen.append, keep=3)
+    results = [swapped(float(i), 0.5) for i in range(5)]
+    assert all(isinstance(r, Box) for r in results)
+    assert [r.value for r in results] == [i * 0.5 for i in range(5)]
+    stats = swapped.stats
+    assert stats.calls == 5 and stats.served_by_original == 5 and stats.served_by_surrogate == 0
+    assert stats.shadow_comparisons == 5 and stats.disagreements == 5 and stats.disagreement_rate == 1.0
+    assert stats.mean_original_s is not None and stats.mean_surrogate_s is not None
+    assert len(seen) == 5
+    kept = swapped.disagreements
+    assert [d.inputs["x"] for d in kept] == [2.0, 3.0, 4.0]  # the latest 3
+    assert kept[-1].inputs == {"x": 4.0, "y": 0.5, "kind": "a"}
+    assert kept[-1].expected is results[-1] and kept[-1].actual == pytest.approx(2.5)
+    assert kept[-1].excess == pytest.approx(0.5 / 1e-2)
+
+
+def test_shadow_identity_of_result_object() -> None:
+    sentinel = Box(1.0)
+
+    def same(x: float, y: float, kind: str = "a") -> Any:
+        return sentinel
+
+    swapped = swap(same, StandIn(price, SCHEMA), "shadow")
+    assert swapped(1.0, 1.0) is sentinel
+
+
+def test_shadow_agreement_within_tolerance_is_not_a_disagreement() -> None:
+    swapped = swap(price, StandIn(price, SCHEMA, offset=0.005), "shadow")
+    for i in range(10):
+        swapped(float(i), 0.3, "b")
+    assert swapped.stats.shadow_comparisons == 10 and swapped.stats.disagreements == 0
+    assert swapped.disagreements == []
+
+
+def test_shadow_reraises_the_originals_exception_object() -> None:
+    raised: list[BaseException] = []
+
+    def failing(x: float, y: float, kind: str = "a") -> float:
+        exc = KeyError("original")
+        raised.append(exc)
+        raise exc
+
+    standin = StandIn(price, SCHEMA)  # predicts a number: a disagreement on the outcome
+    swapped = swap(failing, standin, "shadow")
+    with pytest.raises(KeyError) as caught:
+        swapped(1.0, 0.0)
+    assert caught.value is raised[0]
+    assert swapped.stats.disagreements == 1
+    d = swapped.disagreements[0]
+    assert d.expected_error == ErrorInfo("KeyError", "'original'") and d.actual_error is None
+    assert d.excess == math.inf
+
+
+def test_shadow_matching_raise_agrees() -> None:
+    swapped = swap(price, StandIn(price, SCHEMA), "shadow")
+    with pytest.raises(ValueError):
+        swapped(6.0, 0.0, "neg")
+    assert swapped.stats.shadow_comparisons == 1 and swapped.stats.disagreements == 0
+
+
+def test_shadow_labels_compare_exactly() -> None:
+    def shifted(score: float) -> str:
+        return grade(min(1.0, score + 0.2))
+
+    swapped = swap(grade, StandIn(shifted, GRADE_SCHEMA), "shadow")
+    assert [swapped(s) for s in (0.05, 0.2, 0.6, 0.9)] == ["low", "low", "mid", "high"]
+    # shifted disagrees at 0.2 (mid) and 0.6 (high)
+    assert swapped.stats.disagreements == 2
+    assert [d.actual for d in swapped.disagreements] == ["mid", "high"]
+
+
+def test_shadow_surrogate_failure_never_reaches_the_caller() -> None:
+    swapped = swap(price, StandIn(price, SCHEMA, broken=True), "shadow")
+    assert swapped(2.0, 0.5) == 1.0
+    stats = swapped.stats
+    assert stats.fallbacks["surrogate_error"] == 1 and stats.shadow_comparisons == 0
+    assert stats.calls == 1
+
+
+def test_shadow_skips_inputs_outside_the_domain() -> None:
+    standin = StandIn(price, SCHEMA)
+    swapped = swap(price, standin, "shadow")
+    assert swapped(20.0, 0.5) == 10.0
+    assert standin.calls == 0 and swapped.stats.fallbacks["out_of_domain"] == 1
+
+
+def test_shadow_callback_failure_is_counted_not_raised() -> None:
+    def bad_callback(d: Disagreement) -> None:
+        raise RuntimeError("callback")
+
+    swapped = swap(price, StandIn(price, SCHEMA, offset=1.0), "shadow", on_disagreement=bad_callback)
+    assert swapped(1.0, 1.0) == 1.0
+    assert swapped.stats.hook_errors == 1 and swapped.stats.disagreements == 1
+
+
+def test_shadow_rate_samples_a_seeded_share() -> None:
+    def run(seed: int) -> tuple[int, list[float]]:
+        swapped = swap(price, StandIn(price, SCHEMA, offset=1.0), "shadow", shadow_rate=0.3, seed=seed)
+        for i in range(1000):
+            swapped(i / 100.0, 0.5)
+        return swapped.stats.shadow_comparisons, [d.inputs["x"] for d in swapped.disagreements]
+
+    count, xs = run(0)
+    assert 240 <= count <= 360
+    assert run(0) == (count, xs)  # same seed, same sample
+    assert run(1)[1] != xs
+    never = swap(price, StandIn(price, SCHEMA), "shadow", shadow_rate=0.0)
+    never(1.0, 1.0)
+    assert never.stats.shadow_comparisons == 0 and never.stats.calls == 1
+
+
+def test_shadow_records_disagreements_to_a_trace_store() -> None:
+    from probes._store import TraceStore
+
+    store = TraceStore.open("memory://swap-test-record")
+    swapped = swap(price, StandIn(price, SCHEMA, offset=1.0), "shadow", record_to=store)
+    assert swapped(1.0, 1.0) == 1.0
+    assert swapped(2.0, 0.1, "b") == pytest.approx(1.2)
+    assert swapped.flush(timeout=10)
+    traces = store.load(price)
+    assert traces.inputs == [{"x": 1.0, "y": 1.0, "kind": "a"}, {"x": 2.0, "y": 0.1, "kind": "b"}]
+    assert traces.outputs == [1.0, pytest.approx(1.2)]  # the original's outcome, to retrain on
+
+
+def test_shadow_log_option_logs_each_disagreement(caplog: pytest.LogCaptureFixture) -> None:
+    swapped = swap(price, StandIn(price, SCHEMA, offset=1.0), "shadow", log=True)
+    with caplog.at_level("WARNING", logger="replace.swap"):
+        swapped(1.0, 1.0)
+    assert "disagrees" in caplog.text and "'x': 1.0" in caplog.text
+
+
+# -- guarded mode ------------------------------------------------------------------------------
+def test_guarded_serves_confident_inputs_inside_the_domain() -> None:
+    standin = StandIn(boxed, SCHEMA, wide=1.0)
+    swapped = swap(boxed, standin, "guarded")
+    served = swapped(2.0, 0.5)
+    assert served == pytest.approx(1.0) and not isinstance(served, Box)  # the surrogate's float
+    fallback = swapped(9.0, 0.5)  # spread 1.0 > tolerance bound 0.01: uncertain
+    assert isinstance(fallback, Box) and fallback.value == 4.5
+    stats = swapped.stats
+    assert stats.served_by_surrogate == 1 and stats.fallbacks["uncertain"] == 1
+    assert stats.invocation_rate == 0.5
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"x": math.nan, "y": 0.0}, {"x": 10.5, "y": 0.0}, {"x": 1.0, "y": 0.0, "kind": "new"},
+    {"x": None, "y": 0.0},
+])
+def test_guarded_falls_back_outside_the_domain(kwargs: dict[str, Any]) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def original(x: Any, y: float, kind: str = "a") -> str:
+        calls.append({"x": x, "y": y, "kind": kind})
+        return "original"
+
+    schema = Schema.from_function(original, x=(0.0, 10.0), y=(-1.0, 1.0), kind=["a", "b", "neg"], output="real")
+    standin = StandIn(price, schema)
+    swapped = swap(original, standin, "guarded")
+    assert swapped(**kwargs) == "original"
+    assert len(calls) == 1 and standin.calls == 0
+    assert swapped.stats.fallbacks == {"out_of_domain": 1, "uncertain": 0, "surrogate_error": 0}
+
+
+def test_guarded_falls_back_when_the_surrogate_fails() -> None:
+    swapped = swap(boxed, StandIn(boxed, SCHEMA, broken=True), "guarded")
+    assert isinstance(swapped(1.0, 1.0), Box)
+    assert swapped.stats.fallbacks["surrogate_error"] == 1
+
+
+def test_guarded_serves_a_predicted_raise_only_when_unanimous() -> None:
+    originals: list[float] = []
+
+    def counted(x: float, y: float, kind: str = "a") -> float:
+        originals.append(x)
+        return price(x, y, kind)
+
+    swapped = swap(counted, StandIn(price, SCHEMA, wide=0.5), "guarded")
+    with pytest.raises(ValueError, match="x too large"):
+        swapped(6.0, 0.0, "neg")  # spread 0: served by the surrogate
+    assert originals == []
+    with pytest.raises(ValueError, match="x too large"):
+        swapped(9.0, 0.0, "neg")  # spread 0.5 > label_spread 0: the original raises
+    assert originals == [9.0]
+    loose = swap(counted, StandIn(price, SCHEMA, wide=0.5), "guarded", label_spread=0.5)
+    with pytest.raises(ValueError):
+        loose(9.0, 0.0, "neg")
+    assert originals == [9.0] and loose.stats.served_by_surrogate == 1
+
+
+def test_guarded_labels_need_unanimity() -> None:
+    class Split(StandIn):
+        def predict_one(self, kwargs: dict[str, Any]) -> OnePrediction:
+            p = super().predict_one(kwargs)
+            return OnePrediction(p.output, None, 1 / 3 if kwargs["score"] > 0.5 else 0.0)
+
+    swapped = swap(grade, Split(grade, GRADE_SCHEMA), "guarded")
+    for s in (0.1, 0.2, 0.6, 0.9):
+        swapped(s)
+    assert swapped.stats.served_by_surrogate == 2 and swapped.stats.fallbacks["uncertain"] == 2
+
+
+def test_guarded_with_single_member_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="replace.swap"):
+        swap(price, StandIn(price, SCHEMA, ensemble_size=1), "guarded")
+    assert "single member" in caplog.text
+
+
+# -- counters ----------------------------------------------------------------------------------
+def test_counters_are_thread_safe_and_resettable() -> None:
+    swapped = swap(price, StandIn(price, SCHEMA, wide=1.0), "guarded")
+
+    def work() -> None:
+        for i in range(400):
+            swapped(i % 10 + 0.5, 0.1)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats = swapped.stats
+    assert stats.calls == 2400
+    assert stats.served_by_surrogate + stats.served_by_original == 2400
+    assert stats.fallbacks["uncertain"] == 480  # x = 8.5 and 9.5 of every 10
+    data = stats.to_dict()
+    assert data["invocation_rate"] == pytest.approx(0.8) and data["fallbacks"]["uncertain"] == 480
+    assert isinstance(stats, SwapStats)
+    with pytest.raises(Exception):
+        stats.calls = 0  # type: ignore[misc]  # a frozen snapshot
+    swapped.reset_stats()
+    assert swapped.stats.calls == 0 and swapped.stats.invocation_rate == 0.0
+
+
+# -- bad arguments to swap ---------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, text", [
+    ({"mode": "fast"}, "mode='fast'"),
+    ({"shadow_rate": 1.5}, "shadow_rate=1.5"),
+    ({"shadow_rate": -0.1}, "shadow_rate=-0.1"),
+    ({"label_spread": 2}, "label_spread=2"),
+    ({"tolerance": 0.1}, "tolerance=0.1"),
+    ({"keep": -1}, "keep=-1"),
+    ({"on_disagreement": 3}, "on_disagreement=3"),
+])
+def test_bad_arguments_name_value_and_fix(kwargs: dict[str, Any], text: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        swap(price, StandIn(price, SCHEMA), **kwargs)
+    assert text in str(caught.value)
+
+
+def test_not_a_surrogate() -> None:
+    with pytest.raises(InvalidArgument, match="is not a surrogate.*replace.fit"):
+        swap(price, lambda **kw: 1.0)
+    with pytest.raises(InvalidArgument, match="fn=3"):
+        swap(3, StandIn(price, SCHEMA))  # type: ignore[arg-type]
