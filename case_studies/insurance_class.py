@@ -51,7 +51,7 @@ def risk_class(age: int, bmi: float, smoker: bool, region: str, annual_income: f
         return "DECLINE"
     if smoker and bmi >= 40:
         return "DECLINE"
-    if age >= 75 and claims_last_5y >= 3:
+    if age >= 70 and claims_last_5y >= 3:
         return "DECLINE"
 
     points = 0
@@ -147,7 +147,7 @@ def _corrupt(row: dict, rng: np.random.Generator) -> dict:
     kind = int(rng.integers(0, 5))
     row = dict(row)
     if kind == 0:
-        row["age"] = int(rng.choice([0, 16, 17]))  # minor, or age left at 0
+        row["age"] = int(rng.choice([12, 16, 17]))  # a minor applying
     elif kind == 1:
         row["age"] = int(rng.choice([101, 104]))  # birth year typed as 19xx -> 20xx
     elif kind == 2:
