@@ -3,7 +3,7 @@
 Each study module carries the legacy function (`FUNCTION`, under its own name too),
 `generate_inputs(n, seed=0)`, `SPECS` for `probes.Schema.from_function(fn, **SPECS)`,
 `TOLERANCE`, `NAME` and `DESCRIPTION`; the two AxBench studies add `axbench_error` and
-`PUBLISHED`. The modules are cheap (stdlib + numpy), so they are imported eagerly.
+`PUBLISHED`; insurance_class adds `OUTPUT` (pass it as `Schema.from_function(..., output=)`). The modules are cheap (stdlib + numpy), so they are imported eagerly.
 """
 
 from __future__ import annotations

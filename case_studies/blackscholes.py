@@ -37,10 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-try:  # the lead re-exports Tolerance from probes; fall back to its module until then
-    from probes import Tolerance
-except ImportError:  # pragma: no cover - depends on the state of probes/__init__.py
-    from probes._tolerance import Tolerance
+from probes import Tolerance
 
 NAME = "blackscholes"
 DESCRIPTION = "AxBench/PARSEC Black-Scholes European option price with the polynomial normal CDF"

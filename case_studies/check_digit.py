@@ -20,10 +20,7 @@ from typing import Any
 
 import numpy as np
 
-try:
-    from probes import Tolerance
-except ImportError:  # pragma: no cover - depends on the state of probes/__init__.py
-    from probes._tolerance import Tolerance
+from probes import Tolerance
 
 NAME = "check_digit"
 DESCRIPTION = "ISO 7064 MOD 11-2 check character of an 8-digit account number (not learnable)"

@@ -31,10 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-try:
-    from probes import Tolerance
-except ImportError:  # pragma: no cover - depends on the state of probes/__init__.py
-    from probes._tolerance import Tolerance
+from probes import Tolerance
 
 NAME = "inversek2j"
 DESCRIPTION = "AxBench inverse kinematics of a two-joint arm (l1 = l2 = 0.5): (x, y) -> (theta1, theta2)"

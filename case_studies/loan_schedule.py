@@ -18,10 +18,7 @@ from typing import Any
 
 import numpy as np
 
-try:
-    from probes import Tolerance
-except ImportError:  # pragma: no cover - depends on the state of probes/__init__.py
-    from probes._tolerance import Tolerance
+from probes import Tolerance
 
 NAME = "loan_schedule"
 DESCRIPTION = "Effective APR of an amortising loan with fees: monthly schedule + bisection (slow)"

@@ -13,10 +13,7 @@ from typing import Any
 
 import numpy as np
 
-try:
-    from probes import Tolerance
-except ImportError:  # pragma: no cover - depends on the state of probes/__init__.py
-    from probes._tolerance import Tolerance
+from probes import Tolerance
 
 NAME = "shipping_fee"
 DESCRIPTION = "Parcel fee: weight tiers x zone, express surcharge, insurance, free domestic shipping"

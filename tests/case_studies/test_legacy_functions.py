@@ -70,8 +70,8 @@ def test_generated_kwargs_are_accepted(name):
 @pytest.mark.parametrize("name", ALL)
 def test_generated_inputs_lie_inside_the_specs_domain(name):
     module = STUDIES[name]
-    schema = Schema.from_function(module.FUNCTION, **module.SPECS)
-    for kwargs in module.generate_inputs(300, seed=2):
+    schema = Schema.from_function(module.FUNCTION, output=getattr(module, "OUTPUT", None), **module.SPECS)
+    for kwargs in module.generate_inputs(1000, seed=2):
         ok, reason = schema.contains(kwargs)
         assert ok, reason
 
@@ -316,8 +316,15 @@ def test_generator_carries_a_small_share_of_invalid_rows():
     assert labels == set(ins.CLASSES)
 
 
+def test_declared_output_lists_every_class_and_both_exceptions():
+    schema = Schema.from_function(ins.risk_class, output=ins.OUTPUT, **ins.SPECS)
+    assert schema.output.kind == "label"
+    assert set(schema.output.labels) == set(ins.CLASSES)
+    assert schema.output.raises and set(schema.output.error_types) == {"KeyError", "ValueError"}
+
+
 def test_specs_domain_includes_raising_ground():
-    schema = Schema.from_function(ins.risk_class, **ins.SPECS)
+    schema = Schema.from_function(ins.risk_class, output=ins.OUTPUT, **ins.SPECS)
     kinds = set()
     for kwargs in schema.sample(400, seed=0):
         try:
