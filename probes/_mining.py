@@ -1,0 +1,532 @@
+"""Where does a candidate break? Look where breakage is likely, layer by layer.
+
+Random inputs rarely land on the few inputs that matter (a tier boundary, a range end, one
+category), so mining aims at them directly:
+1. "boundary": range ends, zero, one float step inside (math.nextafter), every category,
+   each varied alone around a few base points;
+2. "branch": the original's own branch boundaries, found by scanning along each numeric axis
+   (and along segments between inputs) for a change of branch path (probes.call_with_path),
+   bisected to adjacent floats, then probed on both sides and a little further out;
+3. "search": a hypothesis search steered by `target(error)`;
+4. "gradient": where a neural candidate's output changes fastest (input-gradient norm over
+   the real fields; needs `candidate.encode` and `candidate.torch_module()`), the places where
+   it learned a step, checked against the original.
+The result is a list of `EdgeCase` (worst first), with `.layers` saying what each layer did,
+and `.inputs()` for refitting (`replace.fit(..., hard_cases=cases.inputs())`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ._compare import Comparison, describe
+from ._paths import call_with_path
+from ._report import decode_value, encode_value, format_call
+from ._schema import Field, Schema
+from ._tolerance import Tolerance
+from ._traces import ErrorInfo, _freeze
+from ._validation import bad_argument
+from ._verify import Evaluator, Record, resolve_tolerance
+
+LAYERS = ("boundary", "branch", "search", "gradient")
+
+
+@dataclass(frozen=True)
+class EdgeCase:
+    """An input where the candidate disagrees with the original, and the layer that found it."""
+
+    inputs: dict[str, Any]
+    expected: Any
+    actual: Any
+    error: float
+    layer: str
+    path: str = ""
+    expected_error: ErrorInfo | None = None
+    actual_error: ErrorInfo | None = None
+    reason: str = ""
+
+    def call(self, name: str = "fn") -> str:
+        return format_call(name, self.inputs)
+
+    @property
+    def expected_outcome(self) -> str:
+        return describe(self.expected, self.expected_error)
+
+    @property
+    def actual_outcome(self) -> str:
+        return describe(self.actual, self.actual_error)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": encode_value(self.inputs), "expected": encode_value(self.expected),
+                "actual": encode_value(self.actual), "error": encode_value(float(self.error)),
+                "layer": self.layer, "path": self.path, "reason": self.reason,
+                "expected_error": self.expected_error.to_dict() if self.expected_error else None,
+                "actual_error": self.actual_error.to_dict() if self.actual_error else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "EdgeCase":
+        def info(d: Any) -> ErrorInfo | None:
+            return None if d is None else ErrorInfo(**d)
+
+        return cls(decode_value(data["inputs"]), decode_value(data.get("expected")),
+                   decode_value(data.get("actual")), float(decode_value(data.get("error", 0.0))),
+                   data.get("layer", ""), data.get("path", ""), info(data.get("expected_error")),
+                   info(data.get("actual_error")), data.get("reason", ""))
+
+    @classmethod
+    def from_record(cls, record: Record, layer: str) -> "EdgeCase":
+        return cls(dict(record.inputs), record.expected, record.actual, float(record.verdict.error), layer,
+                   record.path, record.expected_error, record.actual_error, record.verdict.reason)
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """What one mining layer did: inputs evaluated against both functions, disagreements found."""
+
+    name: str
+    ran: bool
+    evaluated: int = 0
+    found: int = 0
+    time_s: float = 0.0
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ran": self.ran, "evaluated": self.evaluated, "found": self.found,
+                "time_s": round(self.time_s, 4), "note": self.note}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LayerReport":
+        return cls(data["name"], bool(data.get("ran")), data.get("evaluated", 0), data.get("found", 0),
+                   data.get("time_s", 0.0), data.get("note", ""))
+
+
+class EdgeCases(list):
+    """A list of `EdgeCase`, worst first, with `.layers` (name -> LayerReport)."""
+
+    def __init__(self, cases: Iterable[EdgeCase] = (), layers: Mapping[str, LayerReport] | None = None) -> None:
+        super().__init__(cases)
+        self.layers: dict[str, LayerReport] = dict(layers or {})
+
+    @property
+    def by_layer(self) -> dict[str, int]:
+        """Cases kept per layer (after de-duplication)."""
+        counts = {name: 0 for name in self.layers}
+        for case in self:
+            counts[case.layer] = counts.get(case.layer, 0) + 1
+        return counts
+
+    @property
+    def max_error(self) -> float:
+        return max((c.error for c in self), default=0.0)
+
+    def inputs(self) -> list[dict[str, Any]]:
+        """The inputs alone (kwargs dicts), e.g. for `replace.fit(..., hard_cases=...)`."""
+        return [dict(c.inputs) for c in self]
+
+    def to_json(self) -> str:
+        return json.dumps({"cases": [c.to_dict() for c in self],
+                           "layers": {k: v.to_dict() for k, v in self.layers.items()}}, indent=2, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "EdgeCases":
+        data = json.loads(text)
+        return cls([EdgeCase.from_dict(c) for c in data.get("cases", [])],
+                    {k: LayerReport.from_dict(v) for k, v in data.get("layers", {}).items()})
+
+    def save(self, path: str | Path) -> Path:
+        """Write the cases as JSON (kept as hard cases for the next fit)."""
+        target = Path(path)
+        target.write_text(self.to_json())
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EdgeCases":
+        return cls.from_json(Path(path).read_text())
+
+    def summary(self) -> str:
+        parts = [f"{l.name}: {l.found} found in {l.evaluated} inputs ({l.time_s:.2f} s)" if l.ran else
+                 f"{l.name}: skipped ({l.note})" for l in self.layers.values()]
+        return f"{len(self)} edge cases; " + "; ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"EdgeCases({len(self)} cases, layers={self.by_layer})"
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+class _Miner:
+    def __init__(self, evaluator: Evaluator, schema: Schema, rng: np.random.Generator) -> None:
+        self.evaluator = evaluator
+        self.schema = schema
+        self.rng = rng
+        self.found: dict[Any, EdgeCase] = {}
+        self.evaluated: set[Any] = set()
+        self.count = 0
+        self.hits = 0
+
+    def check(self, kwargs: Mapping[str, Any], layer: str) -> Record | None:
+        key = _freeze(dict(kwargs))
+        if key in self.evaluated:
+            return None
+        self.evaluated.add(key)
+        self.count += 1
+        record = self.evaluator.run(kwargs, layer)
+        if record.disagrees:
+            self.hits += 1
+            self.found.setdefault(key, EdgeCase.from_record(record, layer))
+        return record
+
+
+def _boundary_values(item: Field) -> list[Any]:
+    if item.kind == "real":
+        low, high = float(item.low), float(item.high)  # type: ignore[arg-type]
+        values = [low, high, math.nextafter(low, math.inf), math.nextafter(high, -math.inf)]
+        for special in (0.0, math.nextafter(0.0, math.inf), math.nextafter(0.0, -math.inf), 1.0, -1.0):
+            if low <= special <= high:
+                values.append(special)
+        return list(dict.fromkeys(values))
+    if item.kind == "integer":
+        low, high = int(item.low), int(item.high)  # type: ignore[arg-type]
+        values = [low, high, min(low + 1, high), max(high - 1, low)]
+        values += [v for v in (0, 1, -1) if low <= v <= high]
+        return list(dict.fromkeys(values))
+    if item.kind == "boolean":
+        return [False, True]
+    if item.kind == "categorical":
+        return list(item.categories)
+    low, high = float(item.low), float(item.high)  # type: ignore[arg-type]
+    ends = [low, high] + ([0.0] if low <= 0.0 <= high else [])
+    return [Schema._as_container(item, np.full(item.width, v)) for v in ends]
+
+
+def _centre(schema: Schema) -> dict[str, Any]:
+    point: dict[str, Any] = {}
+    for item in schema.fields:
+        if item.kind == "real":
+            point[item.name] = (float(item.low) + float(item.high)) / 2  # type: ignore[arg-type]
+        elif item.kind == "integer":
+            point[item.name] = (int(item.low) + int(item.high)) // 2  # type: ignore[arg-type]
+        elif item.kind == "boolean":
+            point[item.name] = False
+        elif item.kind == "categorical":
+            point[item.name] = item.categories[0]
+        else:
+            point[item.name] = Schema._as_container(item, np.full(item.width, (item.low + item.high) / 2))  # type: ignore[operator]
+    return point
+
+
+def _layer_boundary(miner: _Miner, deadline: float, n_bases: int = 4) -> None:
+    schema = miner.schema
+    bases = [_centre(schema)] + schema.sample(n_bases - 1, rng=miner.rng)
+    corners = [{f.name: _boundary_values(f)[0] for f in schema.fields},
+               {f.name: _boundary_values(f)[1 if len(_boundary_values(f)) > 1 else 0] for f in schema.fields}]
+    for point in corners:
+        miner.check(point, "boundary")
+    for base in bases:
+        for item in schema.fields:
+            for value in _boundary_values(item):
+                if time.perf_counter() > deadline:
+                    return
+                trial = dict(base)
+                trial[item.name] = value
+                miner.check(trial, "boundary")
+
+
+def _path(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> str:
+    return call_with_path(fn, dict(kwargs)).path
+
+
+def _bisect_axis(fn: Callable[..., Any], base: dict[str, Any], name: str, integer: bool, lo: float, hi: float,
+                 path_lo: str, max_steps: int = 80) -> tuple[Any, Any]:
+    """Adjacent values (floats one step apart, or integers) around a path change on one axis."""
+    for _ in range(max_steps):
+        if integer:
+            if hi - lo <= 1:
+                break
+            mid: Any = (int(lo) + int(hi)) // 2
+        else:
+            mid = lo + (hi - lo) / 2
+            if mid <= min(lo, hi) or mid >= max(lo, hi) or mid in (lo, hi):
+                break
+        trial = dict(base)
+        trial[name] = mid
+        if _path(fn, trial) == path_lo:
+            lo = mid
+        else:
+            hi = mid
+    return lo, hi
+
+
+def _probe_points(item: Field, lo: Any, hi: Any) -> list[Any]:
+    """Both sides of a boundary: the adjacent values, and a little further out on each side."""
+    if item.kind == "integer":
+        return [lo, hi]
+    span = float(item.high) - float(item.low) or 1.0  # type: ignore[arg-type]
+    points = [lo, hi, math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)]
+    for rel in (1e-9, 1e-6, 1e-3):
+        points += [lo - rel * span, hi + rel * span]
+    return [p for p in points if float(item.low) <= p <= float(item.high)]  # type: ignore[arg-type]
+
+
+def _layer_branch(miner: _Miner, original: Callable[..., Any], deadline: float, *, scan: int = 12,
+                  max_per_axis: int = 8) -> int:
+    """Scan numeric axes for branch-path changes, bisect each to float precision, probe both sides."""
+    schema = miner.schema
+    axes = [f for f in schema.fields if f.kind in ("real", "integer") and f.high > f.low]  # type: ignore[operator]
+    boundaries = 0
+    rounds = 0
+    while time.perf_counter() < deadline and axes:
+        rounds += 1
+        base = schema.sample(1, rng=miner.rng)[0]
+        for item in axes:
+            if time.perf_counter() > deadline:
+                return boundaries
+            integer = item.kind == "integer"
+            low, high = float(item.low), float(item.high)  # type: ignore[arg-type]
+            if integer:
+                grid = sorted(set(int(v) for v in miner.rng.integers(int(low), int(high) + 1, size=scan))
+                              | {int(low), int(high)})
+            else:
+                grid = sorted(set(miner.rng.uniform(low, high, size=scan).tolist()) | {low, high})
+            paths = []
+            for value in grid:
+                trial = dict(base)
+                trial[item.name] = value
+                paths.append(_path(original, trial))
+            found_here = 0
+            for i in range(len(grid) - 1):
+                left, right, path_left = grid[i], grid[i + 1], paths[i]
+                # walk every path change inside [left, right], left to right
+                while paths[i + 1] != path_left and found_here < max_per_axis:
+                    if time.perf_counter() > deadline:
+                        return boundaries
+                    lo, hi = _bisect_axis(original, base, item.name, integer, left, right, path_left)
+                    boundaries += 1
+                    found_here += 1
+                    for value in _probe_points(item, lo, hi):
+                        trial = dict(base)
+                        trial[item.name] = value
+                        miner.check(trial, "branch")
+                    trial = dict(base)
+                    trial[item.name] = hi
+                    left, path_left = hi, _path(original, trial)
+                    if left >= right:
+                        break
+        if rounds % 2 == 0:
+            boundaries += _segment_round(miner, original, deadline)
+    return boundaries
+
+
+def _interpolate(schema: Schema, a: Mapping[str, Any], b: Mapping[str, Any], t: float) -> dict[str, Any]:
+    point = dict(a)
+    for item in schema.fields:
+        if item.kind == "real":
+            point[item.name] = float(a[item.name] + t * (b[item.name] - a[item.name]))
+        elif item.kind == "integer":
+            point[item.name] = int(round(a[item.name] + t * (b[item.name] - a[item.name])))
+        elif item.kind == "vector":
+            va, vb = np.asarray(a[item.name], dtype=float), np.asarray(b[item.name], dtype=float)
+            point[item.name] = Schema._as_container(item, va + t * (vb - va))
+    return point
+
+
+def _segment_round(miner: _Miner, original: Callable[..., Any], deadline: float) -> int:
+    """A random segment between two inputs on different paths (same categories): bisect in t."""
+    schema = miner.schema
+    a, b = schema.sample(2, rng=miner.rng)
+    for item in schema.fields:
+        if item.kind in ("categorical", "boolean"):
+            b[item.name] = a[item.name]
+    path_a = _path(original, a)
+    if _path(original, b) == path_a:
+        return 0
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        if time.perf_counter() > deadline:
+            break
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        if _path(original, _interpolate(schema, a, b, mid)) == path_a:
+            lo = mid
+        else:
+            hi = mid
+    for t in (lo, hi, max(0.0, lo - 1e-6), min(1.0, hi + 1e-6)):
+        miner.check(_interpolate(schema, a, b, t), "branch")
+    return 1
+
+
+class _Stop(Exception):
+    """Ends the targeted search when its time is up."""
+
+
+def _layer_search(miner: _Miner, deadline: float, seed: int) -> None:
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
+    from hypothesis import seed as hypothesis_seed
+
+    from ._strategy import strategy
+
+    def probe(kwargs: dict[str, Any]) -> None:
+        if time.perf_counter() > deadline:
+            raise _Stop()
+        record = miner.check(kwargs, "search")
+        if record is not None and not record.verdict.skipped and math.isfinite(record.verdict.error):
+            target(min(float(record.verdict.error), 1e300), label="error")
+
+    test = given(strategy(miner.schema))(probe)
+    test = settings(max_examples=10**7, deadline=None, database=None, verbosity=Verbosity.quiet,
+                    phases=[Phase.generate, Phase.target], report_multiple_bugs=False,
+                    suppress_health_check=list(HealthCheck), print_blob=False)(test)
+    test = hypothesis_seed(seed)(test)
+    try:
+        test()
+    except _Stop:
+        pass
+    except BaseException as exc:  # noqa: BLE001 - hypothesis may wrap the stop signal
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        if not _contains(exc, _Stop):
+            raise
+
+
+def _contains(exc: BaseException, kind: type) -> bool:
+    if isinstance(exc, kind):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_contains(e, kind) for e in exc.exceptions)
+    return exc.__cause__ is not None and _contains(exc.__cause__, kind)
+
+
+def has_gradients(candidate: Any) -> bool:
+    return callable(getattr(candidate, "torch_module", None)) and callable(getattr(candidate, "encode", None))
+
+
+def _gradient_norms(candidate: Any, columns: Mapping[str, np.ndarray], schema: Schema) -> np.ndarray:
+    import torch
+
+    encoded = np.asarray(candidate.encode(dict(columns)), dtype=np.float32)
+    module = candidate.torch_module()
+    x = torch.tensor(encoded, requires_grad=True)
+    out = module(x)
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    out = out.reshape(out.shape[0], -1)
+    columns_of = getattr(candidate, "feature_groups", None) or {}
+    real_idx: list[int] = []
+    for item in schema.fields:
+        if item.kind in ("real", "integer", "vector") and item.name in columns_of:
+            real_idx += [int(i) for i in np.atleast_1d(columns_of[item.name])]
+    if not real_idx:
+        real_idx = list(range(encoded.shape[1]))
+    total = np.zeros(encoded.shape[0])
+    for j in range(min(out.shape[1], 8)):
+        (grad,) = torch.autograd.grad(out[:, j].sum(), x, retain_graph=True)
+        total += (grad[:, real_idx].detach().numpy().astype(float) ** 2).sum(axis=1)
+    return np.sqrt(total)
+
+
+def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: int = 2048, top: int = 32) -> str:
+    """Sample, rank by the candidate's input-gradient norm, check the steepest and their neighbours."""
+    schema = miner.schema
+    axes = [f for f in schema.fields if f.kind == "real" and f.high > f.low]  # type: ignore[operator]
+    rounds = 0
+    while time.perf_counter() < deadline:
+        rounds += 1
+        columns = schema.sample_columns(batch, rng=miner.rng)
+        try:
+            norms = _gradient_norms(candidate, columns, schema)
+        except Exception as exc:  # an encoder that refuses part of the domain, odd modules
+            return f"gradient unavailable: {type(exc).__name__}: {exc}"
+        rows = schema.rows(columns)
+        for index in np.argsort(-norms)[:top]:
+            if time.perf_counter() > deadline:
+                break
+            point = rows[int(index)]
+            miner.check(point, "gradient")
+            for item in axes:
+                span = float(item.high) - float(item.low)  # type: ignore[arg-type]
+                for rel in (-1e-2, -1e-3, 1e-3, 1e-2):
+                    value = point[item.name] + rel * span
+                    if item.low <= value <= item.high:  # type: ignore[operator]
+                        trial = dict(point)
+                        trial[item.name] = float(value)
+                        miner.check(trial, "gradient")
+    return f"{rounds} batches of {batch} ranked by gradient norm"
+
+
+# -- public ----------------------------------------------------------------------------------------
+def mine_edge_cases(
+    original: Callable[..., Any],
+    candidate: Callable[..., Any],
+    *,
+    schema: Schema,
+    tolerance: Tolerance | None = None,
+    budget_s: float = 30.0,
+    seed: int = 0,
+    surrogate_gradients: bool = True,
+    exceptions: str = "type",
+    nan: str = "equal",
+    layers: Sequence[str] = LAYERS,
+    max_cases: int = 500,
+) -> EdgeCases:
+    """Inputs where `candidate` disagrees with `original`, worst first (empty when none found).
+
+    Layers run in order within `budget_s` (boundary values, branch boundaries of the original,
+    targeted search, surrogate gradients); `.layers` reports what each one did.
+    """
+    if not callable(original) or not callable(candidate):
+        raise bad_argument("original" if not callable(original) else "candidate",
+                           original if not callable(original) else candidate, "must be callable")
+    if not isinstance(schema, Schema):
+        raise bad_argument("schema", schema, "must be a probes.Schema",
+                           "Build one with Schema.from_function(fn, x=(low, high), ...)")
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0:
+        raise bad_argument("budget_s", budget_s, "must be a number > 0", "Pass e.g. budget_s=30.0")
+    unknown = [name for name in layers if name not in LAYERS]
+    if unknown:
+        raise bad_argument("layers", list(layers), f"unknown layer {unknown[0]!r}", f"Choose from {LAYERS}")
+    comparison = Comparison(resolve_tolerance(candidate, tolerance), exceptions, nan,
+                            "label" if schema.output.kind == "label" else "")
+    evaluator = Evaluator(original, candidate, comparison, order=schema.names)
+    miner = _Miner(evaluator, schema, np.random.default_rng(seed))
+    gradients = surrogate_gradients and "gradient" in layers and has_gradients(candidate)
+    start = time.perf_counter()
+    end = start + float(budget_s)
+    shares = {"boundary": 0.15, "branch": 0.45, "search": 0.4 if not gradients else 0.55, "gradient": 1.0}
+    reports: dict[str, LayerReport] = {}
+    running = [n for n in LAYERS if n in layers and (n != "gradient" or gradients)]
+    for name in LAYERS:
+        if name not in layers:
+            reports[name] = LayerReport(name, False, note="not requested")
+            continue
+        if name == "gradient" and not gradients:
+            why = "disabled" if not surrogate_gradients else "candidate has no encode()/torch_module()"
+            reports[name] = LayerReport(name, False, note=why)
+            continue
+        began = time.perf_counter()
+        remaining = end - began
+        if remaining <= 0:
+            reports[name] = LayerReport(name, False, note="budget spent")
+            continue
+        deadline = began + remaining * shares[name] if name != running[-1] else end
+        count0, hits0 = miner.count, miner.hits
+        note = ""
+        if name == "boundary":
+            _layer_boundary(miner, deadline)
+        elif name == "branch":
+            note = f"{_layer_branch(miner, original, deadline)} path boundaries bisected"
+        elif name == "search":
+            _layer_search(miner, deadline, int(seed))
+        else:
+            note = _layer_gradient(miner, candidate, deadline)
+        reports[name] = LayerReport(name, True, miner.count - count0, miner.hits - hits0,
+                                    time.perf_counter() - began, note)
+    order = {name: i for i, name in enumerate(LAYERS)}
+    cases = sorted(miner.found.values(), key=lambda c: (-c.error, order.get(c.layer, 9)))
+    return EdgeCases(cases[:max_cases], reports)

@@ -1,0 +1,573 @@
+"""Is a candidate a faithful stand-in for the legacy function? Measure it three ways.
+
+1. operational: the recorded calls replayed, plus resamples of them (bootstrap rows, small
+   jitter on numbers): agreement where the program actually calls the function;
+2. domain: uniform draws from the schema: agreement over everything the function accepts;
+3. search: a hypothesis property search steered by `target(error)`; every kind of failure
+   (reason x branch path of the original) is its own bug, so hypothesis shrinks each one to a
+   minimal counterexample and reports them all.
+
+The two sampled views estimate rates (Wilson 95% intervals); the search only hunts. The
+original is also run twice on a sample (and on every disagreement) so that its own
+non-determinism is reported instead of being blamed on the candidate (Diffy's idea).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ._compare import Comparison, Verdict, call
+from ._identity import function_name, source_hash
+from ._paths import call_with_path
+from ._report import Counterexample, EquivalenceReport, ViewStats, wilson_interval
+from ._schema import Field, Schema
+from ._tolerance import Tolerance
+from ._traces import ErrorInfo, NonReplayable, Redacted, Traces, _freeze
+from ._validation import bad_argument
+
+#: Default place of the hypothesis example database (failing examples are replayed first).
+DEFAULT_DATABASE = os.path.join(".hypothesis", "neuroswap")
+_DEFAULT = object()
+#: Largest value handed to `hypothesis.target` (it needs finite observations).
+_TARGET_CAP = 1e300
+
+
+def default_database_path() -> str:
+    """Beside the trace store named by $NEUROSWAP_STORE, else `.hypothesis/neuroswap`."""
+    store = os.environ.get("NEUROSWAP_STORE", "")
+    if store:
+        path = store.split("sqlite:///", 1)[-1] if store.startswith("sqlite:") else store
+        if "://" not in path and path != ":memory:":
+            return os.path.join(os.path.dirname(os.path.abspath(path)), ".hypothesis", "neuroswap")
+    return DEFAULT_DATABASE
+
+
+def _database(database: Any) -> Any:
+    from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+
+    if database is _DEFAULT:
+        return DirectoryBasedExampleDatabase(default_database_path())
+    if database is None or database is False:
+        return None
+    if isinstance(database, ExampleDatabase):
+        return database
+    if isinstance(database, (str, os.PathLike)):
+        return DirectoryBasedExampleDatabase(str(database))
+    raise bad_argument("database", database, "must be a directory path, a hypothesis ExampleDatabase or None",
+                       "Pass database=None to keep no failing examples")
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+@dataclass
+class Record:
+    """One input run through both functions, with the verdict and the original's path."""
+
+    inputs: dict[str, Any]
+    expected: Any
+    expected_error: ErrorInfo | None
+    actual: Any
+    actual_error: ErrorInfo | None
+    verdict: Verdict
+    path: str = ""
+    view: str = ""
+    nondeterministic: bool = False
+
+    @property
+    def disagrees(self) -> bool:
+        return not self.verdict.agree and not self.verdict.skipped and not self.nondeterministic
+
+    @property
+    def klass(self) -> tuple[str, str]:
+        """Failure class: reason and path (each is shrunk and reported separately)."""
+        return self.verdict.reason, self.path
+
+    def counterexample(self, *, shrunk: bool = False) -> Counterexample:
+        return Counterexample(dict(self.inputs), self.expected, self.actual, self.verdict.error, self.path,
+                              self.expected_error, self.actual_error, self.verdict.reason, self.view, shrunk)
+
+
+class Evaluator:
+    """Runs original (with its branch path) and candidate on inputs and judges them."""
+
+    def __init__(self, original: Callable[..., Any], candidate: Callable[..., Any], comparison: Comparison,
+                 *, paths: bool = True, order: Sequence[str] = ()) -> None:
+        self.original = original
+        self.order = list(order)
+        self.candidate = candidate
+        self.comparison = comparison
+        self.paths = paths
+        self.calls = 0
+
+    def run(self, kwargs: Mapping[str, Any], view: str = "") -> Record:
+        self.calls += 1
+        inputs = {name: kwargs[name] for name in self.order if name in kwargs}
+        inputs.update(kwargs)  # schema order first (readable calls), then anything else
+        if self.paths:
+            outcome = call_with_path(self.original, inputs)
+            expected, expected_error, path = outcome.output, outcome.error, outcome.path
+        else:
+            (expected, expected_error), path = call(self.original, inputs), ""
+        actual, actual_error = call(self.candidate, inputs)
+        verdict = self.comparison.compare(expected, actual, expected_error=expected_error, actual_error=actual_error)
+        return Record(inputs, expected, expected_error, actual, actual_error, verdict, path, view)
+
+    def self_consistent(self, record: Record) -> bool:
+        """Run the original again on `record`'s input: does it agree with its first outcome?"""
+        again, again_error = call(self.original, record.inputs)
+        policy = self.comparison
+        if policy.exceptions == "ignore":  # the original must still raise the same way
+            policy = Comparison(policy.tolerance, "type", policy.nan, policy.output_kind)
+        verdict = policy.compare(record.expected, again, expected_error=record.expected_error,
+                                 actual_error=again_error)
+        return verdict.agree
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+def _replayable_inputs(traces: Traces) -> list[dict[str, Any]]:
+    mask = traces.replayable
+    return [dict(kw) for kw, ok in zip(traces.inputs, mask) if ok]
+
+
+def _jitter(value: Any, item: Field, rng: np.random.Generator, scale: float) -> Any:
+    """A nearby value of the same kind (numbers only; categories and flags are kept)."""
+    if item.kind == "real" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        span = (item.high - item.low) or 1.0  # type: ignore[operator]
+        moved = float(value) + rng.normal(0.0, scale * span)
+        return float(min(max(moved, min(item.low, value)), max(item.high, value)))  # type: ignore[type-var]
+    if item.kind == "integer" and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if rng.random() < 0.3:
+            moved = int(value) + int(rng.choice((-1, 1)))
+            return int(min(max(moved, min(int(item.low), int(value))), max(int(item.high), int(value))))  # type: ignore[arg-type]
+        return int(value)
+    if item.kind == "vector":
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            return value
+        span = (item.high - item.low) or 1.0  # type: ignore[operator]
+        moved = np.clip(array + rng.normal(0.0, scale * span, size=array.shape),
+                        min(item.low, array.min()), max(item.high, array.max()))  # type: ignore[type-var]
+        return Schema._as_container(item, moved)
+    return value
+
+
+def resample_operational(rows: Sequence[Mapping[str, Any]], schema: Schema, n: int,
+                         rng: np.random.Generator, *, scale: float = 0.01) -> list[dict[str, Any]]:
+    """Bootstrap `n` rows of recorded inputs, each number moved by N(0, scale * range)."""
+    if not rows or n <= 0:
+        return []
+    by_name = {item.name: item for item in schema.fields}
+    picks = rng.integers(0, len(rows), size=n)
+    out = []
+    for index in picks:
+        row = rows[int(index)]
+        out.append({k: (_jitter(v, by_name[k], rng, scale) if k in by_name else v) for k, v in row.items()})
+    return out
+
+
+# -- shrinking of sampled failures -----------------------------------------------------------------
+def _simpler_values(value: Any, item: Field) -> list[Any]:
+    """Simpler replacements for one argument, simplest first (round numbers, range ends, first category)."""
+    if item.kind == "real" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        options: list[Any] = []
+        for candidate in (0.0, float(item.low), float(item.high)):  # type: ignore[arg-type]
+            if item.low <= candidate <= item.high:  # type: ignore[operator]
+                options.append(candidate)
+        for digits in (0, 1, 2, 3, 4, 6):
+            options.append(float(round(float(value), digits)))
+        return [o for o in dict.fromkeys(options) if o != value]
+    if item.kind == "integer" and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        low = int(item.low)  # type: ignore[arg-type]
+        options = [0] if item.low <= 0 <= item.high else []  # type: ignore[operator]
+        options.append(low)
+        step = int(value)
+        while step != low:
+            step = (step + low) // 2 if step > low else (step + low + 1) // 2
+            options.append(step)
+            if len(options) > 40:
+                break
+        return [o for o in dict.fromkeys(options) if o != value]
+    if item.kind in ("categorical", "boolean"):
+        cats = list(item.categories)
+        if item.kind == "boolean":
+            cats = [False, True]
+        try:
+            position = cats.index(value)
+        except ValueError:
+            return []
+        return cats[:position]
+    return []
+
+
+def simplify(inputs: Mapping[str, Any], schema: Schema, still_fails: Callable[[dict[str, Any]], Any],
+             *, max_calls: int = 300) -> tuple[dict[str, Any], Any, bool]:
+    """Greedy value-level shrink: replace one argument at a time by a simpler value while the
+    same failure persists. Returns (inputs, last failing result, changed)."""
+    current = dict(inputs)
+    result = still_fails(current)
+    if not result:
+        return current, result, False
+    calls, changed, improved = 0, False, True
+    while improved and calls < max_calls:
+        improved = False
+        for item in schema.fields:
+            if item.name not in current:
+                continue
+            for option in _simpler_values(current[item.name], item):
+                if calls >= max_calls:
+                    break
+                trial = dict(current)
+                trial[item.name] = option
+                calls += 1
+                outcome = still_fails(trial)
+                if outcome:
+                    current, result, changed, improved = trial, outcome, True, True
+                    break
+    return current, result, changed
+
+
+# -- the search ------------------------------------------------------------------------------------
+@dataclass
+class SearchResult:
+    records: list[Record] = field(default_factory=list)
+    shrunk: list[Record] = field(default_factory=list)
+    stop_reason: str = ""
+    invalid: int = 0
+    time_s: float = 0.0
+
+
+def _collect(exc: BaseException, kinds: tuple[type, ...], out: list[BaseException]) -> None:
+    if isinstance(exc, kinds):
+        out.append(exc)
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            _collect(inner, kinds, out)
+
+
+def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, seed: int, derandomize: bool,
+                    database: Any, key: bytes, view: str = "search") -> SearchResult:
+    """A hypothesis run steered by `target(error)`; each failure class raises its own exception
+    type, so hypothesis shrinks and reports every class (report_multiple_bugs)."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
+    from hypothesis import seed as hypothesis_seed
+
+    from ._strategy import strategy
+
+    result = SearchResult()
+    classes: dict[tuple[str, str], type] = {}
+
+    def failure_type(klass: tuple[str, str]) -> type:
+        if klass not in classes:
+            classes[klass] = type(f"Disagreement{len(classes)}", (AssertionError,), {"klass": klass})
+        return classes[klass]
+
+    def check(kwargs: dict[str, Any]) -> None:
+        record = evaluator.run(kwargs, view)
+        result.records.append(record)
+        error = record.verdict.error
+        if not record.verdict.skipped and math.isfinite(error):
+            target(min(float(error), _TARGET_CAP), label="error")
+        if not record.verdict.agree and not record.verdict.skipped:
+            failure = failure_type(record.klass)(f"{record.verdict.reason} on {kwargs!r}")
+            failure.record = record  # type: ignore[attr-defined]
+            raise failure
+
+    check._hypothesis_internal_add_digest = key  # type: ignore[attr-defined]
+    test = given(strategy(schema))(check)
+    test = settings(
+        max_examples=max_examples, deadline=None, derandomize=derandomize, database=database,
+        report_multiple_bugs=True, verbosity=Verbosity.quiet, print_blob=False,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+    )(test)
+    if not derandomize:
+        test = hypothesis_seed(seed)(test)
+    start = time.perf_counter()
+    try:
+        test()
+        result.stop_reason = "max_examples"
+    except BaseException as exc:  # noqa: BLE001 - hypothesis reports bugs as exceptions (groups)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        found: list[BaseException] = []
+        _collect(exc, tuple(classes.values()) or (type(None),), found)
+        if found:
+            result.stop_reason = "failures shrunk"
+            seen: set[Any] = set()
+            for failure in found:
+                record = failure.record  # type: ignore[attr-defined]
+                key_ = (record.klass, _freeze(record.inputs))
+                if key_ not in seen:
+                    seen.add(key_)
+                    result.shrunk.append(record)
+        else:
+            result.stop_reason = f"hypothesis stopped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    result.time_s = time.perf_counter() - start
+    return result
+
+
+# -- verify ----------------------------------------------------------------------------------------
+def resolve_schema(original: Callable[..., Any], candidate: Any, schema: Schema | None,
+                   traces: Traces | None) -> Schema:
+    if schema is not None:
+        if not isinstance(schema, Schema):
+            raise bad_argument("schema", type(schema).__name__, "must be a probes.Schema",
+                               "Build one with Schema.from_function(fn, x=(low, high), ...)")
+        return schema
+    if traces is not None and len(traces) > 0:
+        return Schema.infer(original, traces)
+    own = getattr(candidate, "schema", None)
+    if isinstance(own, Schema):
+        return own
+    raise bad_argument("schema", None, "the input domain is unknown (no schema, no traces, candidate has no .schema)",
+                       "Pass schema=Schema.from_function(fn, x=(low, high), ...) or traces=store.load(fn)")
+
+
+def resolve_tolerance(candidate: Any, tolerance: Tolerance | None) -> Tolerance:
+    if tolerance is None:
+        own = getattr(candidate, "tolerance", None)
+        return own if isinstance(own, Tolerance) else Tolerance()
+    if not isinstance(tolerance, Tolerance):
+        raise bad_argument("tolerance", tolerance, "must be a probes.Tolerance", "Pass Tolerance(abs=..., rel=...)")
+    return tolerance
+
+
+def _check_callable(name: str, value: Any) -> None:
+    if not callable(value):
+        raise bad_argument(name, value, "must be callable with the legacy function's keyword arguments",
+                           f"Pass the function itself, e.g. {name}=my_module.my_function")
+
+
+def _search_key(original: Callable[..., Any], candidate: Callable[..., Any], schema: Schema, comparison: Comparison) -> bytes:
+    parts = [function_name(original), source_hash(original), _name(candidate), schema.to_json(),
+             repr(comparison.to_dict())]
+    try:
+        parts.append(source_hash(candidate))
+    except Exception:  # a callable object without source
+        pass
+    return "|".join(parts).encode()
+
+
+def _name(fn: Any) -> str:
+    try:
+        return function_name(fn)
+    except Exception:  # pragma: no cover - odd callables
+        return type(fn).__qualname__
+
+
+def verify(
+    original: Callable[..., Any],
+    candidate: Callable[..., Any],
+    *,
+    schema: Schema | None = None,
+    traces: Traces | None = None,
+    tolerance: Tolerance | None = None,
+    max_examples: int = 1000,
+    seed: int = 0,
+    exceptions: str = "type",
+    nan: str = "equal",
+    derandomize: bool = False,
+    database: Any = _DEFAULT,
+    budget_s: float | None = None,
+    search: bool = True,
+    max_counterexamples: int = 10,
+    nondeterminism_sample: int = 100,
+) -> EquivalenceReport:
+    """Check `candidate(**kwargs)` against `original(**kwargs)` on the operational distribution
+    (needs `traces`), the whole domain, and a shrinking property search.
+
+    `max_examples` inputs per view; `tolerance` defaults to the candidate's own `.tolerance`
+    (a Surrogate's) else exact; `budget_s` is a soft limit (the search adapts its size to it,
+    shrinking may overrun a little). Failing examples are kept in `database` (a directory;
+    None for none) and replayed first next time; `derandomize=True` for CI.
+    """
+    _check_callable("original", original)
+    _check_callable("candidate", candidate)
+    if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) or max_examples < 1:
+        raise bad_argument("max_examples", max_examples, "must be an integer >= 1", "Pass e.g. max_examples=1000")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise bad_argument("seed", seed, "must be an integer")
+    if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or budget_s <= 0):
+        raise bad_argument("budget_s", budget_s, "must be a number > 0 or None")
+    if traces is not None and not isinstance(traces, Traces):
+        raise bad_argument("traces", type(traces).__name__, "must be a probes.Traces", "Load them with store.load(fn)")
+    schema = resolve_schema(original, candidate, schema, traces)
+    comparison = Comparison(resolve_tolerance(candidate, tolerance), exceptions, nan,
+                            "label" if schema.output.kind == "label" else "")
+    db = _database(database) if search else None
+
+    start = time.perf_counter()
+    deadline = start + budget_s if budget_s else math.inf
+    sampled_deadline = start + 0.5 * budget_s if budget_s else math.inf
+    rng = np.random.default_rng(seed)
+    evaluator = Evaluator(original, candidate, comparison, order=schema.names)
+    stop_reasons: list[str] = []
+    view_records: dict[str, list[Record]] = {}
+    view_time: dict[str, float] = {}
+    notes: dict[str, str] = {}
+
+    def run_view(name: str, inputs: list[dict[str, Any]]) -> None:
+        began = time.perf_counter()
+        records = []
+        for kwargs in inputs:
+            if time.perf_counter() > sampled_deadline:
+                stop_reasons.append(f"{name}: budget reached after {len(records)} inputs")
+                break
+            records.append(evaluator.run(kwargs, name))
+        view_records[name] = records
+        view_time[name] = time.perf_counter() - began
+
+    # 1. operational: recorded inputs replayed, then bootstrap resamples with jitter
+    rows = _replayable_inputs(traces) if traces is not None else []
+    if rows:
+        unique = list({_freeze(r): r for r in rows}.values())
+        n_replay = min(len(unique), max(1, max_examples // 2))
+        picks = rng.choice(len(unique), size=n_replay, replace=False) if n_replay < len(unique) else range(len(unique))
+        replay = [unique[int(i)] for i in picks]
+        run_view("operational", replay + resample_operational(rows, schema, max_examples - len(replay), rng))
+        notes["operational"] = f"{len(replay)} recorded inputs replayed, {max_examples - len(replay)} resampled with jitter"
+    else:
+        notes["operational"] = "not run: no traces given"
+    # 2. domain: uniform over the schema
+    run_view("domain", schema.sample(max_examples, rng=rng))
+
+    # 3. search
+    search_result = SearchResult(stop_reason="not run")
+    if search:
+        sampled = sum(len(r) for r in view_records.values())
+        per_input = (sum(view_time.values()) / sampled) if sampled else 1e-3
+        n_search = max_examples
+        if budget_s:
+            remaining = deadline - time.perf_counter()
+            n_search = int(max(10, min(max_examples, remaining / (1.5 * per_input + 3e-4))))
+        search_result = property_search(
+            evaluator, schema, max_examples=n_search, seed=int(seed), derandomize=derandomize, database=db,
+            key=_search_key(original, candidate, schema, comparison))
+        view_records["search"] = _unique(search_result.records)
+        view_time["search"] = search_result.time_s
+        notes["search"] = f"adversarial (target on error), not a rate estimate; {search_result.stop_reason}"
+        stop_reasons.append(f"search: {search_result.stop_reason}")
+
+    # non-determinism: a random sample of sampled inputs, and every disagreement
+    sampled_records = view_records.get("operational", []) + view_records.get("domain", [])
+    sample_n = min(nondeterminism_sample, len(sampled_records))
+    sample_ids = rng.choice(len(sampled_records), size=sample_n, replace=False) if sample_n else []
+    flaky_in_sample = 0
+    for i in sample_ids:
+        if not evaluator.self_consistent(sampled_records[int(i)]):
+            flaky_in_sample += 1
+            sampled_records[int(i)].nondeterministic = True
+    every = [r for records in view_records.values() for r in records] + search_result.shrunk
+    rechecked = 0
+    for record in every:
+        if not record.verdict.agree and not record.verdict.skipped and not record.nondeterministic:
+            rechecked += 1
+            if not evaluator.self_consistent(record):
+                record.nondeterministic = True
+    flaky_total = sum(1 for r in every if r.nondeterministic)
+
+    # views
+    views: dict[str, ViewStats] = {}
+    for name in ("operational", "domain", "search"):
+        records = view_records.get(name)
+        if records is None:
+            views[name] = ViewStats(name, note=notes.get(name, "not run"))
+            continue
+        counted = [r for r in records if not r.verdict.skipped and not r.nondeterministic]
+        skipped = len(records) - len(counted)
+        note = notes.get(name, "")
+        flaky = sum(1 for r in records if r.nondeterministic)
+        if flaky:
+            note += f"; {flaky} inputs excluded: the original disagrees with itself there"
+        views[name] = ViewStats.from_verdicts(name, [r.verdict.agree for r in counted],
+                                              [r.verdict.error for r in counted], skipped=skipped,
+                                              time_s=view_time.get(name, 0.0), note=note.strip("; "))
+
+    pooled = [r for r in sampled_records if not r.verdict.skipped and not r.nondeterministic]
+    k = sum(1 for r in pooled if r.verdict.agree)
+    agreement = k / len(pooled) if pooled else None
+    all_counted = [r for r in every if not r.verdict.skipped and not r.nondeterministic]
+    max_error = max((r.verdict.error for r in all_counted), default=0.0)
+
+    # per-path agreement (sampled views: unbiased shares)
+    paths: dict[str, dict[str, Any]] = {}
+    for record in pooled:
+        stats = paths.setdefault(record.path, {"n": 0, "disagreements": 0})
+        stats["n"] += 1
+        stats["disagreements"] += int(not record.verdict.agree)
+    for stats in paths.values():
+        stats["agreement"] = 1 - stats["disagreements"] / stats["n"]
+
+    counterexamples = _counterexamples(evaluator, schema, view_records, search_result, max_counterexamples)
+    disagreements = sum(1 for r in all_counted if not r.verdict.agree)
+    passed = disagreements == 0 and flaky_total == 0
+    elapsed = time.perf_counter() - start
+    statistics = {
+        "examples_run": evaluator.calls, "invalid": search_result.invalid,
+        "skipped": sum(v.skipped for v in views.values()), "time_s": round(elapsed, 3),
+        "stop_reason": "; ".join(stop_reasons) or "completed", "seed": int(seed), "derandomize": bool(derandomize),
+        "database": getattr(db, "path", None) and str(db.path),
+    }
+    return EquivalenceReport(
+        function=function_name(original), candidate=_name(candidate), passed=passed, agreement=agreement,
+        agreement_ci=wilson_interval(k, len(pooled)), max_error=float(max_error),
+        counterexamples=tuple(counterexamples), views=views, paths=paths,
+        nondeterminism=(flaky_in_sample / sample_n) if sample_n else 0.0, nondeterministic_inputs=flaky_total,
+        nondeterminism_checked=int(sample_n) + rechecked, comparison=comparison, statistics=statistics,
+    )
+
+
+def _unique(records: list[Record]) -> list[Record]:
+    seen: dict[Any, Record] = {}
+    for record in records:
+        seen.setdefault(_freeze(record.inputs), record)
+    return list(seen.values())
+
+
+def _counterexamples(evaluator: Evaluator, schema: Schema, view_records: dict[str, list[Record]],
+                     search_result: SearchResult, limit: int) -> list[Counterexample]:
+    """One shrunk case per failure class (hypothesis-shrunk from the search, value-shrunk from
+    the sampled views), then the worst remaining distinct failures, worst first."""
+    chosen: list[Counterexample] = []
+    classes_done: set[tuple[str, str]] = set()
+    for record in search_result.shrunk:
+        if record.nondeterministic or record.verdict.skipped:
+            continue
+        classes_done.add(record.klass)
+        chosen.append(record.counterexample(shrunk=True))
+    failing = [r for records in view_records.values() for r in records if r.disagrees]
+    failing.sort(key=lambda r: -r.verdict.error)
+    by_class: dict[tuple[str, str], Record] = {}
+    for record in failing:
+        by_class.setdefault(record.klass, record)
+    for klass, record in by_class.items():
+        if klass in classes_done or len(chosen) >= limit:
+            continue
+        classes_done.add(klass)
+
+        def still_fails(kwargs: dict[str, Any], _klass: tuple[str, str] = klass) -> Record | None:
+            trial = evaluator.run(kwargs, record.view)
+            return trial if trial.disagrees and trial.klass == _klass else None
+
+        inputs, last, changed = simplify(record.inputs, schema, still_fails)
+        final = last if isinstance(last, Record) else record
+        chosen.append(final.counterexample(shrunk=changed))
+    seen = {_freeze(c.inputs) for c in chosen}
+    for record in failing:
+        if record.view == "search":  # intermediate shrink attempts: noise next to the shrunk case
+            continue
+        if len(chosen) >= limit:
+            break
+        key = _freeze(record.inputs)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(record.counterexample())
+    chosen.sort(key=lambda c: -c.error)
+    return chosen[:limit]
