@@ -22,8 +22,23 @@ from ._schema import Field, OutputSpec, Schema
 from ._strategy import strategy
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, NonReplayable, Redacted, Trace, Traces
+from ._compare import EXCEPTION_MODES, NAN_MODES, Comparison, Verdict
+from ._report import Counterexample, EquivalenceReport, ViewStats
+from ._verify import verify
+from ._mining import EdgeCase, EdgeCases, mine_edge_cases
 
 __all__ = [
+    "Comparison",
+    "Counterexample",
+    "EXCEPTION_MODES",
+    "EdgeCase",
+    "EdgeCases",
+    "EquivalenceReport",
+    "NAN_MODES",
+    "Verdict",
+    "ViewStats",
+    "mine_edge_cases",
+    "verify",
     "CorruptStoreError",
     "ErrorInfo",
     "Field",
