@@ -1,0 +1,724 @@
+"""Distil a teacher (the legacy function or its surrogate) into a small decision tree.
+
+TREPAN's idea: the teacher is an oracle, so instead of fitting a tree once to whatever data
+exists, ask it where the tree is unsure. Each round fits a tree, then spends more queries
+inside impure leaves and in thin slabs around the split thresholds, and refits. Real outputs
+may hold a linear model per leaf (a model tree) where that is more faithful at the same
+number of leaves. When the teacher is the original function, every numeric cut is moved to
+the teacher's true boundary by bisection, so `weight <= 2.0` comes back, not `2.0173`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from probes import ErrorInfo, Schema, Tolerance, Traces
+from probes._validation import bad_argument, check_number
+
+from ._data import Outcomes, as_columns, call_batch, concat, is_surrogate, n_rows, take
+from ._tree import OK, Features, Leaf, Tree, from_sklearn, normalise_errors, outcome_key
+
+#: share of the query budget spent on the first uniform sample; the rest goes to refinement.
+INITIAL_SHARE = 0.4
+#: refinement rounds (fit, sample where unsure, refit).
+ROUNDS = 3
+#: half-width of the slab sampled around a threshold, as a share of the argument's span, per round.
+SLAB_WIDTHS = (0.02, 0.004, 0.0008)
+#: bisection tries (different base points in the node) before a cut is left unsnapped.
+SNAP_TRIES = 3
+#: brackets tried around a cut: the k-th training value either side of it.
+SNAP_WINDOWS = (1, 2, 4, 8, 16, 32)
+
+
+# -- targets --------------------------------------------------------------------------------------
+
+@dataclass
+class Targets:
+    """Teacher outcomes of the training rows, in the form each tree learns."""
+
+    kind: str  # output kind: "real", "vector", "label", "none"
+    errors: list[ErrorInfo | None]
+    values: list[Any]
+
+    @property
+    def raised(self) -> np.ndarray:
+        return np.array([e is not None for e in self.errors], dtype=bool)
+
+
+def _targets(outcomes: Outcomes, kind: str) -> Targets:
+    return Targets(kind, normalise_errors(outcomes.errors), list(outcomes.values))
+
+
+class _Classes:
+    """Outcome classes (labels or errors, or OK/errors for a guard) <-> integer ids."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.index: dict[Any, int] = {}
+
+    def id(self, item: Any) -> int:
+        key = outcome_key(item)
+        if key not in self.index:
+            self.index[key] = len(self.items)
+            self.items.append(item)
+        return self.index[key]
+
+
+@dataclass
+class Model:
+    """A guard tree (returns or raises which error) and a value tree for real/vector outputs,
+    or one classifier over labels and errors for label outputs."""
+
+    kind: str
+    value: Tree | None  # regression tree (real/vector), or classification tree (label/none)
+    guard: Tree | None = None  # real/vector outputs that raise somewhere: OK vs error classes
+
+    def trees(self) -> list[Tree]:
+        return [t for t in (self.guard, self.value) if t is not None]
+
+    @property
+    def n_leaves(self) -> int:
+        total = sum(t.n_leaves for t in self.trees())
+        if self.guard is not None:  # the guard's OK leaves fall through to the value tree
+            total -= sum(1 for leaf in self.guard.leaves.values() if self.guard.classes[leaf.value] == OK)
+        return total
+
+    @property
+    def depth(self) -> int:
+        return max((t.depth for t in self.trees()), default=0)
+
+    def outcomes(self, X: np.ndarray) -> Outcomes:
+        """Predicted outcome per row: values (floats, tuples, labels) and errors."""
+        n = X.shape[0]
+        values: list[Any] = [None] * n
+        errors: list[ErrorInfo | None] = [None] * n
+        todo = np.ones(n, dtype=bool)
+        if self.guard is not None:
+            ids = self.guard.predict(X)
+            for i, k in enumerate(ids):
+                item = self.guard.classes[int(k)]
+                if isinstance(item, ErrorInfo):
+                    errors[i] = item
+                    todo[i] = False
+        if self.value is None:
+            return Outcomes(values, errors)
+        rows = np.nonzero(todo)[0]
+        if rows.size:
+            predicted = self.value.predict(X[rows])
+            if self.kind == "label" or self.kind == "none":
+                for r, k in zip(rows, predicted):
+                    item = self.value.classes[int(k)]
+                    if isinstance(item, ErrorInfo):
+                        errors[r] = item
+                    else:
+                        values[r] = item
+            else:
+                for r, v in zip(rows, predicted):
+                    values[r] = tuple(float(x) for x in v) if np.ndim(v) else float(v)
+        return Outcomes(values, errors)
+
+
+# -- fitting ---------------------------------------------------------------------------------------
+
+def _fit_classifier(X: np.ndarray, ids: np.ndarray, classes: list[Any], max_leaves: int, seed: int) -> Tree:
+    from sklearn.tree import DecisionTreeClassifier
+
+    if len(np.unique(ids)) == 1:
+        return _single_leaf(Leaf("class", int(ids[0])), len(ids), classes)
+    est = DecisionTreeClassifier(max_leaf_nodes=max(2, max_leaves), random_state=seed)
+    est.fit(X, ids)
+    return from_sklearn(est, task="classification", classes=classes)
+
+
+def _fit_regressor(X: np.ndarray, y: np.ndarray, max_leaves: int, seed: int) -> Tree:
+    from sklearn.tree import DecisionTreeRegressor
+
+    vector = y.ndim == 2
+    if max_leaves < 2 or len(y) < 2:
+        value = tuple(float(v) for v in y.mean(axis=0)) if vector else float(np.mean(y)) if len(y) else 0.0
+        return _single_leaf(Leaf("const", value), len(y), [])
+    est = DecisionTreeRegressor(max_leaf_nodes=max_leaves, random_state=seed)
+    est.fit(X, y)
+    return from_sklearn(est, task="regression", vector=vector)
+
+
+def _single_leaf(leaf: Leaf, n: int, classes: list[Any]) -> Tree:
+    return Tree(np.array([-1]), np.array([np.nan]), np.zeros(1, dtype=bool), np.array([-1]), np.array([-1]),
+                {0: leaf}, np.array([n]), list(classes))
+
+
+def _real_y(targets: Targets, rows: np.ndarray) -> np.ndarray:
+    values = [targets.values[i] for i in rows]
+    if targets.kind == "vector":
+        return np.asarray([np.asarray(v, dtype=float).reshape(-1) for v in values], dtype=float)
+    return np.asarray([float(v) for v in values], dtype=float)
+
+
+def fit_model(X: np.ndarray, targets: Targets, kind: str, max_leaves: int, seed: int) -> Model:
+    """Constant-leaf trees for these rows: a classifier for labels, guard + regressor otherwise."""
+    raised = targets.raised
+    if kind in ("label", "none"):
+        classes = _Classes()
+        ids = np.array([classes.id(e if e is not None else v) for v, e in zip(targets.values, targets.errors)])
+        return Model(kind, _fit_classifier(X, ids, classes.items, max_leaves, seed))
+    guard = None
+    if raised.any():
+        classes = _Classes()
+        classes.id(OK)
+        ids = np.array([classes.id(e if e is not None else OK) for e in targets.errors])
+        guard = _fit_classifier(X, ids, classes.items, max_leaves, seed)
+    ok = np.nonzero(~raised)[0]
+    if ok.size == 0:
+        return Model(kind, None, guard)
+    value = _fit_regressor(X[ok], _real_y(targets, ok), max_leaves, seed)
+    return Model(kind, value, guard)
+
+
+# -- leaf models and tidy numbers -----------------------------------------------------------------
+
+def _bound(y: np.ndarray, tolerance: Tolerance, scale: float) -> np.ndarray:
+    return np.maximum(tolerance.bound(y), 1e-12 * max(scale, 1.0))
+
+
+def _nice(value: float, ok: Callable[[float], bool]) -> float:
+    """The shortest decimal near `value` that `ok` still accepts (value itself otherwise)."""
+    if not math.isfinite(value):
+        return value
+    for digits in range(0, 16):
+        candidate = float(f"{value:.{digits}g}") if digits else float(round(value))
+        if ok(candidate):
+            return candidate
+    return value
+
+
+def tidy_leaves(tree: Tree, X: np.ndarray, y: np.ndarray, tolerance: Tolerance, *,
+                linear: bool, features: Features, max_terms: int = 3) -> Tree:
+    """Constant leaves rounded to short decimals; with `linear`, a linear model in a leaf
+    where it fits the teacher there markedly better (forward selection, short coefficients)."""
+    tree = tree.copy()
+    if not tree.leaves or any(leaf.kind == "class" for leaf in tree.leaves.values()):
+        return tree
+    if y.ndim != 1:
+        members = tree.node_rows(X)
+        for leaf_id in tree.leaves:
+            if members[leaf_id].size:
+                tree.leaves[leaf_id] = Leaf("const", tuple(float(v) for v in y[members[leaf_id]].mean(axis=0)))
+        return tree
+    scale = float(np.max(np.abs(y))) if y.size else 1.0
+    members = tree.node_rows(X)
+    numeric = [j for j, spec in enumerate(features.specs) if spec.numeric]
+    for leaf_id, leaf in list(tree.leaves.items()):
+        rows = members[leaf_id]
+        if rows.size == 0:
+            continue
+        yl, Xl = y[rows], X[rows]
+        bound = _bound(yl, tolerance, scale)
+        mean = float(np.mean(yl))
+        sse_mean = float(np.sum((yl - mean) ** 2))
+        agree_mean = int(np.sum(np.abs(yl - mean) <= bound))
+        best = Leaf("const", _nice(mean, lambda c: int(np.sum(np.abs(yl - c) <= bound)) >= agree_mean
+                                   and float(np.sum((yl - c) ** 2)) <= sse_mean * (1 + 1e-6) + 1e-18))
+        if linear and numeric and rows.size >= 8 and agree_mean < rows.size:
+            candidate = _linear_leaf(Xl, yl, numeric, bound, max_terms)
+            if candidate is not None:
+                fitted = candidate.evaluate(Xl)
+                sse = float(np.sum((yl - fitted) ** 2))
+                agree = int(np.sum(np.abs(yl - fitted) <= bound))
+                if sse <= 0.5 * sse_mean and agree >= agree_mean:
+                    best = candidate
+        tree.leaves[leaf_id] = best
+    return tree
+
+
+def _linear_leaf(X: np.ndarray, y: np.ndarray, numeric: list[int], bound: np.ndarray,
+                 max_terms: int) -> Leaf | None:
+    """Forward selection of up to `max_terms` numeric features by least squares."""
+    chosen: list[int] = []
+    best_sse = float(np.sum((y - y.mean()) ** 2))
+    coefs: np.ndarray | None = None
+    for _ in range(max_terms):
+        step = None
+        for j in numeric:
+            if j in chosen or np.ptp(X[:, j]) == 0:
+                continue
+            cols = chosen + [j]
+            A = np.column_stack([np.ones(len(y))] + [X[:, c] for c in cols])
+            solution, *_ = np.linalg.lstsq(A, y, rcond=None)
+            sse = float(np.sum((y - A @ solution) ** 2))
+            if step is None or sse < step[1]:
+                step = (j, sse, solution)
+        if step is None or step[1] > 0.9 * best_sse:
+            break
+        chosen.append(step[0])
+        best_sse, coefs = step[1], step[2]
+        if best_sse <= 1e-20:
+            break
+    if coefs is None:
+        return None
+    exact = Leaf("linear", float(coefs[0]), tuple((j, float(c)) for j, c in zip(chosen, coefs[1:])))
+    fitted = exact.evaluate(X)
+    agree_exact = int(np.sum(np.abs(y - fitted) <= bound))
+    sse_exact = float(np.sum((y - fitted) ** 2))
+    for digits in range(1, 17):  # shortest coefficients that keep the leaf as faithful
+        rounded = Leaf("linear", float(f"{coefs[0]:.{digits}g}"),
+                       tuple((j, float(f"{c:.{digits}g}")) for j, c in zip(chosen, coefs[1:])))
+        fitted = rounded.evaluate(X)
+        if (int(np.sum(np.abs(y - fitted) <= bound)) >= agree_exact
+                and float(np.sum((y - fitted) ** 2)) <= sse_exact * 1.001 + 1e-18):
+            return rounded
+    return exact
+
+
+def relabel_leaves(tree: Tree, X: np.ndarray, ids: np.ndarray) -> Tree:
+    """Majority class per leaf again, after cuts moved."""
+    tree = tree.copy()
+    members = tree.node_rows(X)
+    for leaf_id in tree.leaves:
+        rows = members[leaf_id]
+        known = ids[rows][ids[rows] >= 0]
+        if known.size:
+            tree.leaves[leaf_id] = Leaf("class", int(np.bincount(known).argmax()))
+    return tree
+
+
+def _class_ids(tree: Tree, targets: "Targets", attr: str, kind: str) -> np.ndarray:
+    if attr == "guard":
+        return np.array([_class_of(tree.classes, OK if e is None else e) for e in targets.errors])
+    return np.array([_class_of(tree.classes, e if e is not None else v)
+                     for v, e in zip(targets.values, targets.errors)])
+
+
+def nice_thresholds(tree: Tree, X: np.ndarray, features: Features) -> Tree:
+    """Move each numeric cut, within the gap between the training rows either side of it, to
+    the shortest decimal in that gap (same split of the training rows, easier to read)."""
+    tree = tree.copy()
+    members = tree.node_rows(X)
+    for i in tree.internal():
+        if tree.snapped[i]:
+            continue
+        j = tree.feature[i]
+        spec = features.specs[j]
+        if not spec.numeric:
+            continue
+        values = X[members[i], j]
+        t = tree.threshold[i]
+        below, above = values[values <= t], values[values > t]
+        if below.size == 0 or above.size == 0:
+            continue
+        a, b = float(below.max()), float(above.min())
+        if spec.kind == "int":
+            tree.threshold[i] = float(math.floor(a)) if math.floor(a) < b else t
+            continue
+        tree.threshold[i] = _nice(t, lambda c: a <= c < b)
+    return tree
+
+
+# -- sampling inside regions ---------------------------------------------------------------------
+
+def sample_box(schema: Schema, features: Features, lo: np.ndarray, hi: np.ndarray, n: int,
+               rng: np.random.Generator) -> dict[str, np.ndarray] | None:
+    """`n` inputs drawn uniformly from the part of the domain inside a box of encoded bounds
+    (lower exclusive, upper inclusive); None when the box holds no input."""
+    if n <= 0:
+        return None
+    columns: dict[str, np.ndarray] = {}
+    by_field: dict[str, list[int]] = {}
+    for j, spec in enumerate(features.specs):
+        by_field.setdefault(spec.field, []).append(j)
+    for f in schema.fields:
+        idx = by_field[f.name]
+        if f.kind == "real":
+            a, b = max(f.low, lo[idx[0]]), min(f.high, hi[idx[0]])
+            if a > b:
+                return None
+            columns[f.name] = rng.uniform(a, b, size=n)
+        elif f.kind == "integer":
+            a = int(f.low) if not np.isfinite(lo[idx[0]]) else max(int(f.low), int(math.floor(lo[idx[0]])) + 1)
+            b = int(f.high) if not np.isfinite(hi[idx[0]]) else min(int(f.high), int(math.floor(hi[idx[0]])))
+            if a > b:
+                return None
+            columns[f.name] = rng.integers(a, b, size=n, endpoint=True).astype(float)
+        elif f.kind == "vector":
+            a = np.maximum(f.low, lo[idx])
+            b = np.minimum(f.high, hi[idx])
+            if np.any(a > b):
+                return None
+            columns[f.name] = rng.uniform(a, b, size=(n, len(idx)))
+        elif f.kind == "boolean":
+            allowed = [v for v, x in ((False, 0.0), (True, 1.0)) if lo[idx[0]] < x <= hi[idx[0]]]
+            if not allowed:
+                return None
+            columns[f.name] = np.asarray(allowed, dtype=bool)[rng.integers(0, len(allowed), size=n)]
+        else:
+            allowed = []
+            for k, c in enumerate(f.categories):
+                if all(lo[j] < (1.0 if m == k else 0.0) <= hi[j] for m, j in enumerate(idx)):
+                    allowed.append(c)
+            if not allowed:
+                return None
+            column = np.empty(n, dtype=object)
+            for r, k in enumerate(rng.integers(0, len(allowed), size=n)):
+                column[r] = allowed[k]
+            columns[f.name] = column
+    return columns
+
+
+def _leaf_impurity(tree: Tree, X: np.ndarray, targets_for_tree: Any, tolerance: Tolerance) -> dict[int, float]:
+    """Share of each leaf's training rows the leaf gets wrong."""
+    members = tree.node_rows(X)
+    predicted = tree.predict(X) if X.shape[0] else np.array([])
+    out: dict[int, float] = {}
+    for leaf_id in tree.leaves:
+        rows = members[leaf_id]
+        if rows.size == 0:
+            continue
+        truth = targets_for_tree[rows]
+        guess = predicted[rows]
+        if truth.dtype.kind in "iu" and guess.dtype.kind in "iu":
+            wrong = truth != guess
+        else:
+            diff = np.abs(truth - guess)
+            if diff.ndim == 2:
+                wrong = np.any(diff > _bound(truth, tolerance, 1.0), axis=1)
+            else:
+                wrong = diff > _bound(truth, tolerance, 1.0)
+        out[leaf_id] = float(np.mean(wrong))
+    return out
+
+
+def _refinement_sample(model: Model, X: np.ndarray, targets: Targets, schema: Schema, features: Features,
+                       tolerance: Tolerance, n: int, slab: float, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
+    """New inputs: half inside impure leaves (by impurity x size), half in slabs around cuts."""
+    parts: list[dict[str, np.ndarray]] = []
+    p = len(features)
+    raised = targets.raised
+    trees: list[tuple[Tree, np.ndarray, np.ndarray]] = []  # tree, its rows of X, truth per row
+    if model.guard is not None:
+        ids = np.array([model.guard.classes.index(OK) if e is None else _class_of(model.guard.classes, e)
+                        for e in targets.errors])
+        trees.append((model.guard, np.arange(len(X)), ids))
+    if model.value is not None:
+        if model.kind in ("label", "none"):
+            ids = np.array([_class_of(model.value.classes, e if e is not None else v)
+                            for v, e in zip(targets.values, targets.errors)])
+            trees.append((model.value, np.arange(len(X)), ids))
+        else:
+            ok = np.nonzero(~raised)[0]
+            trees.append((model.value, ok, _real_y(targets, ok)))
+    weights: list[tuple[float, Tree, int, str]] = []
+    for tree, rows, truth in trees:
+        lo, hi = tree.boxes(p)
+        impurity = _leaf_impurity(tree, X[rows], truth, tolerance)
+        for leaf_id, share in impurity.items():
+            if share > 0:
+                weights.append((share * math.sqrt(tree.n_samples[leaf_id] + 1), tree, leaf_id, "leaf"))
+        for i in tree.internal():
+            if features.specs[tree.feature[i]].numeric:
+                weights.append((math.sqrt(tree.n_samples[i] + 1) * 0.5, tree, i, "slab"))
+    if not weights:
+        return parts
+    total = sum(w for w, *_ in weights)
+    boxes_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for w, tree, node, what in weights:
+        count = int(round(n * w / total))
+        if count <= 0:
+            continue
+        if id(tree) not in boxes_cache:
+            boxes_cache[id(tree)] = tree.boxes(p)
+        lo, hi = boxes_cache[id(tree)]
+        lo_n, hi_n = lo[node].copy(), hi[node].copy()
+        if what == "slab":
+            j = tree.feature[node]
+            spec = features.specs[j]
+            f = schema[spec.field]
+            width = slab * (f.high - f.low)
+            if spec.kind == "int":
+                width = max(width, 2.0)
+            t = tree.threshold[node]
+            lo_n[j] = max(lo_n[j], t - width)
+            hi_n[j] = min(hi_n[j], t + width)
+        drawn = sample_box(schema, features, lo_n, hi_n, count, rng)
+        if drawn is not None:
+            parts.append(drawn)
+    return parts
+
+
+def _class_of(classes: list[Any], item: Any) -> int:
+    key = outcome_key(item)
+    for k, c in enumerate(classes):
+        if outcome_key(c) == key:
+            return k
+    return -1
+
+
+# -- snapping cuts to the teacher's boundary --------------------------------------------------------
+
+def _same_outcome(a: tuple[Any, ErrorInfo | None], b: tuple[Any, ErrorInfo | None], kind: str,
+                  tolerance: Tolerance) -> bool:
+    (va, ea), (vb, eb) = a, b
+    if ea is not None or eb is not None:
+        return ea is not None and eb is not None and ea.type == eb.type and ea.message == eb.message
+    if kind == "guard":  # both returned: the guard does not look at the value
+        return True
+    if kind in ("real", "vector"):
+        try:
+            return tolerance.agrees(np.asarray(va, dtype=float), np.asarray(vb, dtype=float)) and (
+                tolerance.abs > 0 or tolerance.rel > 0 or np.array_equal(np.asarray(va, dtype=float),
+                                                                         np.asarray(vb, dtype=float)))
+        except (TypeError, ValueError):
+            return False
+    try:
+        return bool(va == vb)
+    except Exception:
+        return False
+
+
+def _distance(a: Any, b: Any) -> float:
+    try:
+        return float(np.max(np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))))
+    except (TypeError, ValueError):
+        return math.inf
+
+
+class _Oracle:
+    """Single-row teacher calls for bisection, with a call counter."""
+
+    def __init__(self, teacher: Callable[..., Any], schema: Schema) -> None:
+        self.teacher, self.schema, self.calls = teacher, schema, 0
+
+    def __call__(self, columns: Mapping[str, np.ndarray]) -> Outcomes:
+        self.calls += n_rows(columns)
+        return call_batch(self.teacher, columns, self.schema)
+
+
+def _with_value(columns: Mapping[str, np.ndarray], row: int, spec: Any, value: float) -> dict[str, np.ndarray]:
+    point = {name: column[row:row + 1].copy() for name, column in columns.items()}
+    if spec.kind == "vec":
+        point[spec.field][0, spec.index] = value
+    else:
+        point[spec.field][0] = value
+    return point
+
+
+def snap_thresholds(tree: Tree, X: np.ndarray, columns: Mapping[str, np.ndarray], features: Features,
+                    oracle: _Oracle, kind: str, tolerance: Tolerance) -> Tree:
+    """Move every numeric cut to where the teacher's outcome really changes, by bisection along
+    the split feature between the training rows either side of the cut, the other arguments
+    held at a row of the node. A cut is kept where no jump is found (a smooth teacher)."""
+    tree = tree.copy()
+    members = tree.node_rows(X)
+    for i in tree.internal():
+        j = tree.feature[i]
+        spec = features.specs[j]
+        if not spec.numeric:
+            continue
+        rows = members[i]
+        t = tree.threshold[i]
+        values = X[rows, j]
+        left_rows, right_rows = rows[values <= t], rows[values > t]
+        if left_rows.size == 0 or right_rows.size == 0:
+            continue
+        left_vals = np.sort(np.unique(X[left_rows, j]))[::-1]
+        right_vals = np.sort(np.unique(X[right_rows, j]))
+        # base points: the rows of the node nearest the cut
+        near = rows[np.argsort(np.abs(values - t), kind="stable")][:SNAP_TRIES]
+        found = None
+        # widen the bracket step by step: a greedy split can sit off the teacher's jump when
+        # other effects dominate the node (rows just past the jump look like the other side)
+        for k in SNAP_WINDOWS:
+            a = float(left_vals[min(k, left_vals.size) - 1])
+            b = float(right_vals[min(k, right_vals.size) - 1])
+            for row in near:
+                found = _bisect(columns, int(row), spec, a, b, oracle, kind, tolerance,
+                                float(getattr(features.schema.output, "quantum", None) or 0.0))
+                if found is not None:
+                    break
+            if found is not None or (k >= left_vals.size and k >= right_vals.size):
+                break
+        if found is not None:
+            lo, hi = found
+            if spec.kind == "int":
+                tree.threshold[i], tree.strict[i] = float(lo), False
+            elif len(repr(float(hi))) < len(repr(float(lo))):
+                tree.threshold[i], tree.strict[i] = float(hi), True
+            else:
+                tree.threshold[i], tree.strict[i] = float(lo), False
+            tree.snapped[i] = True
+            members = tree.node_rows(X)  # rows may change sides below a moved cut
+    return tree
+
+
+def _bisect(columns: Mapping[str, np.ndarray], row: int, spec: Any, a: float, b: float, oracle: _Oracle,
+            kind: str, tolerance: Tolerance, quantum: float = 0.0) -> tuple[float, float] | None:
+    """Adjacent values (lo, hi) in [a, b] where the teacher's outcome jumps, or None."""
+    def outcome(x: float) -> tuple[Any, ErrorInfo | None]:
+        result = oracle(_with_value(columns, row, spec, x))
+        return result.values[0], normalise_errors(result.errors)[0]
+
+    lo, hi = a, b
+    f_lo, f_hi = outcome(lo), outcome(hi)
+    if _same_outcome(f_lo, f_hi, kind, tolerance):
+        return None
+    integer = spec.kind == "int"
+    for _ in range(200):
+        if integer:
+            if hi - lo <= 1:
+                break
+            mid = float(math.floor((lo + hi) / 2))
+        else:
+            mid = lo + (hi - lo) / 2
+            if not (lo < mid < hi):
+                break
+        f_mid = outcome(mid)
+        left_like = _same_outcome(f_mid, f_lo, kind, tolerance)
+        right_like = _same_outcome(f_mid, f_hi, kind, tolerance)
+        if left_like and not right_like:
+            lo, f_lo = mid, f_mid
+        elif right_like and not left_like:
+            hi, f_hi = mid, f_mid
+        elif kind in ("real", "vector") and f_mid[1] is None and f_lo[1] is None and f_hi[1] is None:
+            if _distance(f_mid[0], f_lo[0]) <= _distance(f_mid[0], f_hi[0]):
+                lo, f_lo = mid, f_mid
+            else:
+                hi, f_hi = mid, f_mid
+        else:
+            return None  # a third outcome between the two: more than one boundary here
+    if not integer and np.nextafter(lo, math.inf) != hi:
+        return None
+    if _same_outcome(f_lo, f_hi, kind, tolerance):
+        return None
+    if kind in ("real", "vector") and f_lo[1] is None and f_hi[1] is None:
+        scale = max(_distance(f_lo[0], 0.0), _distance(f_hi[0], 0.0), 1.0)
+        reference = np.asarray(f_lo[0], dtype=float)
+        floor = max(1e-9 * scale, 2.0 * float(np.max(tolerance.bound(reference))), 2.0 * quantum)
+        if _distance(f_lo[0], f_hi[0]) <= floor:
+            return None  # a smooth teacher (or one rounding step of it): no jump to snap to
+    return lo, hi
+
+
+# -- the whole procedure ---------------------------------------------------------------------------
+
+@dataclass
+class Fitted:
+    """What distillation learned, before code generation."""
+
+    model: Model
+    features: Features
+    schema: Schema
+    variant: str  # "constant" or "linear leaves"
+    n_queries: int
+    train_columns: dict[str, np.ndarray]
+
+
+def _value_targets(targets: Targets, model: Model) -> tuple[np.ndarray, np.ndarray]:
+    ok = np.nonzero(~targets.raised)[0]
+    return ok, _real_y(targets, ok)
+
+
+def _score(model: Model, X: np.ndarray, reference: Outcomes, kind: str, tolerance: Tolerance) -> tuple[int, float]:
+    from ._data import agreement
+
+    judged = agreement(reference, model.outcomes(X), kind, tolerance)
+    finite = judged.error[np.isfinite(judged.error)]
+    return int(judged.agree.sum()), -float(np.sum(finite ** 2))
+
+
+def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_samples: int,
+          tolerance: Tolerance, seed: int, snap: bool, traces: Traces | None = None,
+          linear_leaves: bool = True, rounds: int = ROUNDS) -> Fitted:
+    """Query `teacher`, grow and refine the tree, pick constant or linear leaves, snap cuts."""
+    rng = np.random.default_rng(seed)
+    features = Features(schema)
+    kind = schema.output.kind
+    oracle = _Oracle(teacher, schema)
+    n_initial = max(50, int(n_samples * INITIAL_SHARE))
+    parts = [schema.sample_columns(n_initial, rng=rng)]
+    if traces is not None and len(traces):
+        ops = [kw for kw in traces.inputs if schema.contains(kw)[0]]
+        if ops:
+            pick = rng.permutation(len(ops))[: n_initial // 2]
+            parts.append(as_columns([ops[k] for k in pick], schema))
+    columns = concat(parts)
+    outcomes = oracle(columns)
+    per_round = max(0, (n_samples - n_rows(columns)) // max(rounds, 1))
+    for r in range(rounds):
+        X = features.encode(columns)
+        targets = _targets(outcomes, kind)
+        model = fit_model(X, targets, kind, max_leaves, seed)
+        extra = _refinement_sample(model, X, targets, schema, features, tolerance, per_round,
+                                   SLAB_WIDTHS[min(r, len(SLAB_WIDTHS) - 1)], rng)
+        if not extra:
+            break
+        new = concat(extra)
+        columns = concat([columns, new])
+        more = oracle(new)
+        outcomes = Outcomes(outcomes.values + more.values, outcomes.errors + more.errors)
+    X = features.encode(columns)
+    targets = _targets(outcomes, kind)
+    # validation: a fresh uniform sample judges constant against linear leaves
+    val_columns = schema.sample_columns(max(200, n_samples // 4), rng=rng)
+    val_reference = oracle(val_columns)
+    X_val = features.encode(val_columns)
+    candidates: list[tuple[str, Model]] = []
+    base = fit_model(X, targets, kind, max_leaves, seed)
+    if base.value is not None and kind == "real":
+        ok, y = _value_targets(targets, base)
+        candidates.append(("constant", Model(kind, tidy_leaves(base.value, X[ok], y, tolerance, linear=False,
+                                                               features=features), base.guard)))
+        if linear_leaves:
+            sizes = sorted({m for m in (max_leaves, max_leaves // 2, max_leaves // 4) if m >= 2}, reverse=True)
+            for m in sizes:
+                structure = fit_model(X, targets, kind, m, seed)
+                tree = tidy_leaves(structure.value, X[ok], y, tolerance, linear=True, features=features)
+                if any(leaf.kind == "linear" for leaf in tree.leaves.values()):
+                    candidates.append((f"linear leaves ({m} leaves)", Model(kind, tree, base.guard)))
+    else:
+        candidates.append(("constant", base))
+    scored = [(_score(m, X_val, val_reference, kind, tolerance), -k, name, m)
+              for k, (name, m) in enumerate(candidates)]
+    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
+    _, _, variant, model = scored[0]
+    # snap cuts (teacher is the original) or tidy them within the data gaps
+    for attr in ("guard", "value"):
+        tree = getattr(model, attr)
+        if tree is None or tree.n_leaves < 2:
+            continue
+        if attr == "value" and kind in ("real", "vector"):
+            ok = np.nonzero(~targets.raised)[0]
+            X_tree, cols_tree = X[ok], take(columns, ok)
+        else:
+            X_tree, cols_tree = X, columns
+        if snap:
+            tree = snap_thresholds(tree, X_tree, cols_tree, features, oracle,
+                                   "guard" if attr == "guard" else kind, tolerance)
+        tree = nice_thresholds(tree, X_tree, features)
+        if snap and attr == "value" and kind in ("real", "vector"):
+            _, y = _value_targets(targets, model)
+            tree = tidy_leaves(tree, X_tree, y, tolerance, features=features,
+                               linear=any(leaf.kind == "linear" for leaf in tree.leaves.values()))
+        elif snap:
+            tree = relabel_leaves(tree, X_tree, _class_ids(tree, targets, attr, kind))
+        setattr(model, attr, tree)
+    return Fitted(model, features, schema, variant, oracle.calls, columns)
+
+
+def check_max_leaves(max_leaves: Any) -> int:
+    check_number("max_leaves", max_leaves, low=2, integer=True,
+                 fix="Pass an integer >= 2, e.g. max_leaves=16")
+    return int(max_leaves)
+
+
+def teacher_name(teacher: Any) -> str:
+    if is_surrogate(teacher):
+        schema = getattr(teacher, "schema", None)
+        return f"surrogate of {getattr(schema, 'function', '') or 'a function'}"
+    from probes import function_name
+
+    try:
+        return function_name(teacher)
+    except Exception:
+        return repr(teacher)

@@ -1,0 +1,302 @@
+"""`distill(...) -> Rules`: readable rules of a teacher, with their measured fidelity.
+
+A tree is only worth reading if it says how often it is right: `Rules.fidelity` holds the
+agreement within tolerance (with its interval), the max error and R^2, against the teacher and
+against the original, on the domain and on recorded calls, because R^2 alone can look
+excellent while half the inputs are outside tolerance.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from probes import ErrorInfo, Schema, Tolerance, Traces
+from probes._validation import bad_argument, check_number
+
+from ._codegen import compile_source, emit_source, finish_value
+from ._data import Agreement, Outcomes, agreement, as_columns, call_batch, is_surrogate, schema_of
+from ._distill import Fitted, check_max_leaves, learn, teacher_name
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Agreement of the rules with one reference on one distribution."""
+
+    against: str  # "teacher" or "original"
+    distribution: str  # "domain" (uniform over the schema) or "operational" (recorded calls)
+    agreement: float
+    agreement_ci: tuple[float, float]
+    max_error: float
+    r2: float | None
+    n: int
+    method: str = "explain"  # "probes.verify" when measured by it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"against": self.against, "distribution": self.distribution, "agreement": self.agreement,
+                "agreement_ci": list(self.agreement_ci), "max_error": _json_float(self.max_error),
+                "r2": self.r2, "n": self.n, "method": self.method}
+
+
+def _json_float(value: float) -> Any:
+    return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+
+
+@dataclass(frozen=True)
+class Complexity:
+    leaves: int
+    depth: int
+    lines: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"leaves": self.leaves, "depth": self.depth, "lines": self.lines}
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One numeric test in the rules: argument, cut point, and whether it was snapped to the
+    teacher's true boundary by bisection."""
+
+    argument: str
+    threshold: float
+    strict: bool
+    snapped: bool
+    tree: str  # "value" or "guard"
+
+
+@dataclass(frozen=True, eq=False)
+class Rules:
+    """Distilled rules: `source` (plain Python), `function` (that source compiled), fidelity."""
+
+    source: str
+    function: Callable[..., Any] = field(repr=False)
+    fidelity: dict[str, Fidelity]
+    complexity: Complexity
+    teacher: str
+    schema: Schema = field(repr=False)
+    tolerance: Tolerance
+    variant: str
+    created: str
+    n_queries: int
+    _fitted: Fitted = field(repr=False)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    @property
+    def agreement(self) -> float:
+        """Agreement with the teacher on the domain (the headline fidelity)."""
+        main = self.fidelity.get("teacher:domain") or next(iter(self.fidelity.values()))
+        return main.agreement
+
+    def predict_outcomes(self, columns: Mapping[str, np.ndarray]) -> Outcomes:
+        """The tree's outcomes (finished as the source returns them), without the source."""
+        cols = as_columns(columns, self.schema)
+        out = self._fitted.model.outcomes(self._fitted.features.encode(cols))
+        python_type = self.schema.output.python_type
+        if self._fitted.model.kind in ("real", "vector"):
+            out = Outcomes([None if v is None else finish_value(v, python_type) for v in out.values], out.errors)
+        return out
+
+    def cuts(self) -> list[Cut]:
+        """Every numeric test, in tree order."""
+        out = []
+        features = self._fitted.features
+        for label in ("guard", "value"):
+            tree = getattr(self._fitted.model, label)
+            if tree is None:
+                continue
+            for i in tree.internal():
+                spec = features.specs[int(tree.feature[i])]
+                if spec.numeric:
+                    out.append(Cut(spec.label, float(tree.threshold[i]), bool(tree.strict[i]),
+                                   bool(tree.snapped[i]), label))
+        return out
+
+    def thresholds(self, argument: str) -> list[float]:
+        """Sorted distinct cut points on one argument (vector elements as `name[i]`)."""
+        return sorted({c.threshold for c in self.cuts() if c.argument == argument})
+
+    def save(self, path: str | Path) -> Path:
+        """Write the source as a Python module."""
+        target = Path(path)
+        target.write_text(self.source, encoding="utf-8")
+        return target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"teacher": self.teacher, "variant": self.variant, "created": self.created,
+                "n_queries": self.n_queries, "complexity": self.complexity.to_dict(),
+                "fidelity": {k: v.to_dict() for k, v in self.fidelity.items()},
+                "cuts": [c.__dict__ for c in self.cuts()], "tolerance": self.tolerance.to_dict()}
+
+    def to_markdown(self) -> str:
+        lines = [f"**Rules distilled from** `{self.teacher}` ({self.variant}): "
+                 f"{self.complexity.leaves} leaves, depth {self.complexity.depth}, {self.complexity.lines} lines.",
+                 "", "| against | inputs | agreement (95% CI) | max error | R^2 | n |", "|---|---|---|---|---|---|"]
+        for fid in self.fidelity.values():
+            r2 = "" if fid.r2 is None else f"{fid.r2:.4f}"
+            lines.append(f"| {fid.against} | {fid.distribution} | {fid.agreement:.1%} "
+                         f"({fid.agreement_ci[0]:.1%} - {fid.agreement_ci[1]:.1%}) | {fid.max_error:.4g} | {r2} | {fid.n} |")
+        lines += ["", "```python", self.source.rstrip(), "```"]
+        return "\n".join(lines)
+
+
+# -- fidelity -----------------------------------------------------------------------------------
+
+def _measure(reference: Callable[..., Any], candidate: Callable[..., Any], columns: Mapping[str, np.ndarray],
+             schema: Schema, tolerance: Tolerance) -> Agreement:
+    return agreement(call_batch(reference, columns, schema), call_batch(candidate, columns, schema),
+                     schema.output.kind, tolerance)
+
+
+def _verify_report(reference: Callable[..., Any], candidate: Callable[..., Any], schema: Schema,
+                   tolerance: Tolerance, traces: Traces | None, n: int, seed: int) -> Any:
+    """probes.verify's report without the adversarial search (rates only), or None."""
+    try:
+        from probes import verify
+    except ImportError:  # pragma: no cover - probes without verify
+        return None
+    try:
+        return verify(reference, candidate, schema=schema, traces=traces, tolerance=tolerance,
+                      max_examples=n, seed=seed, search=False, database=None, nondeterminism_sample=0)
+    except Exception:  # fidelity must not fail distillation; fall back to our own measure
+        return None
+
+
+def measure_fidelity(rules_fn: Callable[..., Any], references: Mapping[str, Callable[..., Any]], schema: Schema,
+                     tolerance: Tolerance, *, traces: Traces | None, n: int, seed: int) -> dict[str, Fidelity]:
+    """Agreement of `rules_fn` with each reference on the domain and on recorded calls, by
+    probes.verify (its "domain" and "operational" views); R^2 on a uniform domain sample."""
+    rng = np.random.default_rng(seed + 7919)
+    domain = schema.sample_columns(n, rng=rng)
+    out: dict[str, Fidelity] = {}
+    for against, reference in references.items():
+        own = _measure(reference, rules_fn, domain, schema, tolerance)
+        report = _verify_report(reference, rules_fn, schema, tolerance, traces, n, seed)
+        views = getattr(report, "views", {}) if report is not None else {}
+        for dist in ("domain", "operational"):
+            view = views.get(dist)
+            if view is not None and view.n and view.agreement is not None:
+                out[f"{against}:{dist}"] = Fidelity(
+                    against, dist, float(view.agreement), (float(view.ci[0]), float(view.ci[1])),
+                    float(view.errors.get("max", math.nan)), own.r2 if dist == "domain" else None,
+                    int(view.n), "probes.verify")
+            elif dist == "domain":
+                out[f"{against}:domain"] = Fidelity(against, "domain", own.agreement, own.agreement_ci,
+                                                    own.max_error, own.r2, own.n)
+            elif traces is not None and len(traces):
+                rows = [kw for kw in traces.inputs if schema.contains(kw)[0]][:n]
+                if rows:
+                    ops = _measure(reference, rules_fn, as_columns(rows, schema), schema, tolerance)
+                    out[f"{against}:operational"] = Fidelity(against, "operational", ops.agreement,
+                                                             ops.agreement_ci, ops.max_error, ops.r2, ops.n)
+    return out
+
+
+# -- distill --------------------------------------------------------------------------------------
+
+def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None, max_leaves: int = 16,
+            teacher: Callable[..., Any] | None = None, original: Callable[..., Any] | None = None,
+            n_samples: int = 4000, tolerance: Tolerance | None = None, seed: int = 0,
+            traces: Traces | None = None, snap: bool | None = None, linear_leaves: bool = True,
+            name: str | None = None, fidelity_samples: int = 2000) -> Rules:
+    """Distil `fn_or_surrogate` (or `teacher`, when given) into rules of at most `max_leaves` leaves.
+
+    The teacher is queried as an oracle (`n_samples` queries, more where the tree is unsure).
+    Cuts snap to the teacher's true boundaries when the teacher is a plain function (`snap`
+    overrides). Fidelity is measured against the teacher and, when given, the `original`, on
+    the domain and on `traces` (recorded calls).
+    """
+    max_leaves = check_max_leaves(max_leaves)
+    check_number("n_samples", n_samples, low=100, integer=True, fix="Pass at least 100 teacher queries")
+    the_teacher = teacher if teacher is not None else fn_or_surrogate
+    if not callable(the_teacher):
+        raise bad_argument("teacher" if teacher is not None else "fn_or_surrogate", the_teacher,
+                           "must be callable with the legacy signature")
+    schema = schema_of(fn_or_surrogate if is_surrogate(fn_or_surrogate) else the_teacher, schema, traces=traces)
+    if tolerance is None:
+        tolerance = getattr(fn_or_surrogate, "tolerance", None) or getattr(the_teacher, "tolerance", None) or Tolerance()
+    if not isinstance(tolerance, Tolerance):
+        raise bad_argument("tolerance", tolerance, "must be a probes.Tolerance", "Pass Tolerance(abs=..., rel=...)")
+    if schema.output.kind == "none" and not schema.output.raises:
+        raise bad_argument("schema.output", schema.output.kind, "has no outcome to learn",
+                           "Build the schema with Schema.infer(fn, traces) or from_function(..., probe=64)")
+    if snap is None:
+        snap = not is_surrogate(the_teacher)
+    fitted = learn(the_teacher, schema, max_leaves=max_leaves, n_samples=int(n_samples), tolerance=tolerance,
+                   seed=seed, snap=bool(snap), traces=traces, linear_leaves=linear_leaves)
+    fn_name = name or (schema.function.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if schema.function else "rules")
+    who = teacher_name(the_teacher)
+    created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    draft = emit_source(fitted.model, fitted.features, schema, name=fn_name, docstring="draft")
+    draft_fn = compile_source(draft, fn_name)
+    references: dict[str, Callable[..., Any]] = {"teacher": the_teacher}
+    if original is not None and original is not the_teacher:
+        references["original"] = original
+    fidelity = measure_fidelity(draft_fn, references, schema, tolerance, traces=traces,
+                                n=int(fidelity_samples), seed=seed)
+    doc = _doc_text(who, fidelity, fitted, tolerance, created, max_leaves)
+    source = emit_source(fitted.model, fitted.features, schema, name=fn_name, docstring=doc)
+    function = compile_source(source, fn_name)
+    lines = sum(1 for line in source.splitlines() if line.strip())
+    complexity = Complexity(fitted.model.n_leaves, fitted.model.depth, lines)
+    return Rules(source, function, fidelity, complexity, who, schema, tolerance, fitted.variant, created,
+                 fitted.n_queries, fitted)
+
+
+def _doc_text(who: str, fidelity: Mapping[str, Fidelity], fitted: Fitted, tolerance: Tolerance,
+              created: str, max_leaves: int) -> str:
+    lines = [f"Rules distilled from {who} on {created}.", ""]
+    for fid in fidelity.values():
+        lines.append(f"Agrees with the {fid.against} on {fid.agreement:.2%} of {fid.n} {fid.distribution} inputs "
+                     f"(95% CI {fid.agreement_ci[0]:.2%}-{fid.agreement_ci[1]:.2%}), max error {fid.max_error:.4g}"
+                     f"{'' if fid.r2 is None else f', R^2 {fid.r2:.4f}'}.")
+    lines.append(f"Tolerance: abs={tolerance.abs:g}, rel={tolerance.rel:g}. "
+                 f"{fitted.model.n_leaves} leaves (max {max_leaves}), {fitted.variant}, "
+                 f"{fitted.n_queries} teacher queries.")
+    return "\n".join(lines)
+
+
+# -- fidelity versus size ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FidelityTable:
+    """Fidelity of distilled rules per leaf budget."""
+
+    rows: tuple[dict[str, Any], ...]
+    rules: tuple[Rules, ...] = field(repr=False, default=())
+
+    def to_markdown(self) -> str:
+        head = "| max leaves | leaves | depth | lines | variant | agreement (95% CI) | max error | R^2 |"
+        out = [head, "|---|---|---|---|---|---|---|---|"]
+        for r in self.rows:
+            r2 = "" if r["r2"] is None else f"{r['r2']:.4f}"
+            out.append(f"| {r['max_leaves']} | {r['leaves']} | {r['depth']} | {r['lines']} | {r['variant']} | "
+                       f"{r['agreement']:.1%} ({r['agreement_ci'][0]:.1%}-{r['agreement_ci'][1]:.1%}) | "
+                       f"{r['max_error']:.4g} | {r2} |")
+        return "\n".join(out)
+
+
+def fidelity_table(fn: Callable[..., Any], schema: Schema | None = None, *,
+                   leaves: Sequence[int] = (4, 8, 16, 32, 64), **distill_options: Any) -> FidelityTable:
+    """Distil `fn` at each leaf budget and tabulate fidelity against size."""
+    rows, all_rules = [], []
+    for budget in leaves:
+        rules = distill(fn, schema=schema, max_leaves=budget, **distill_options)
+        key = "original:domain" if "original:domain" in rules.fidelity else "teacher:domain"
+        fid = rules.fidelity[key]
+        rows.append({"max_leaves": int(budget), "leaves": rules.complexity.leaves, "depth": rules.complexity.depth,
+                     "lines": rules.complexity.lines, "variant": rules.variant, "agreement": fid.agreement,
+                     "agreement_ci": fid.agreement_ci, "max_error": fid.max_error, "r2": fid.r2,
+                     "against": key})
+        all_rules.append(rules)
+    return FidelityTable(tuple(rows), tuple(all_rules))
