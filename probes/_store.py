@@ -1,0 +1,272 @@
+"""Where recorded calls live: a small abstract store with SQLite and in-memory backends.
+
+The recorder only needs `add` (one batch of encoded rows) and readers only need `load`,
+`functions` and `count`, so a backend is a few methods (MonkeyType's `db/base.py` shape).
+Rows hold type-tagged JSON text (see `_encoding`), so every backend returns the same values.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from urllib.parse import parse_qs, unquote, urlparse
+
+from . import _encoding
+from ._errors import StoreError
+from ._identity import function_name, source_hash as current_source_hash
+from ._traces import ErrorInfo, Traces
+from ._validation import bad_argument
+
+#: environment variable naming the default store (a path or URI).
+STORE_ENV = "NEUROSWAP_STORE"
+#: the default store when neither `store=` nor `$NEUROSWAP_STORE` says otherwise.
+DEFAULT_STORE = "neuroswap_traces.db"
+#: `load(..., source_hash=ANY_VERSION)` loads every recorded version of a function.
+ANY_VERSION = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRecord:
+    """One encoded call, as a backend stores it (inputs/output are type-tagged JSON text)."""
+
+    function: str
+    source_hash: str
+    inputs: str
+    output: str | None
+    error_type: str | None
+    error_message: str | None
+    duration_s: float | None
+    timestamp: float | None
+
+
+class FunctionSummary(NamedTuple):
+    """One recorded version of a function: `(name, source_hash, count)`."""
+
+    name: str
+    source_hash: str
+    count: int
+
+
+class MixedVersionsWarning(UserWarning):
+    """Traces of several source versions of one function were loaded together."""
+
+
+def encode_inputs(inputs: dict[str, Any]) -> str:
+    """JSON text of a kwargs dict (names stay JSON keys, values are tagged)."""
+    return _encoding.dumps_encoded({name: _encoding.encode(value) for name, value in inputs.items()})
+
+
+def decode_inputs(text: str) -> dict[str, Any]:
+    return {name: _encoding.decode(value) for name, value in json.loads(text).items()}
+
+
+class TraceStore(abc.ABC):
+    """Abstract trace store. Open one with `TraceStore.open(uri)`.
+
+    Backends implement `add`, `functions`, `count`, `close` and `_rows`; `load` (decoding,
+    de-duplication, version choice) is shared.
+    """
+
+    uri: str = ""
+
+    # -- opening ----------------------------------------------------------------------------
+    @staticmethod
+    def open(uri: "str | os.PathLike[str] | TraceStore | None" = None, **options: Any) -> "TraceStore":
+        """Open `sqlite:///path.db`, a plain path, or `memory://[name]`.
+
+        With no argument: `$NEUROSWAP_STORE`, else `./neuroswap_traces.db`. `options` go to the
+        backend (`SQLiteStore(readonly=..., timeout_s=...)`). A `TraceStore` is returned as is.
+        """
+        if isinstance(uri, TraceStore):
+            return uri
+        kind, target, query = parse_uri(uri)
+        if kind == "memory":
+            from ._store_memory import MemoryStore
+
+            return MemoryStore.named(target) if target else MemoryStore()
+        from ._store_sqlite import SQLiteStore
+
+        if query.get("mode") == "ro":
+            options.setdefault("readonly", True)
+        return SQLiteStore(target, **options)
+
+    # -- backend interface ----------------------------------------------------------------
+    @abc.abstractmethod
+    def add(self, records: Sequence[TraceRecord]) -> None:
+        """Store a batch of records atomically (all or none)."""
+
+    @abc.abstractmethod
+    def functions(self) -> list[FunctionSummary]:
+        """Every recorded `(name, source_hash, count)`, sorted by name then first record."""
+
+    @abc.abstractmethod
+    def count(self, function: Any = None, *, source_hash: str | None = None) -> int:
+        """Number of stored traces (all, or of one function name / object, optionally one version)."""
+
+    @abc.abstractmethod
+    def _rows(self, name: str, source_hashes: Sequence[str] | None) -> Iterator[TraceRecord]:
+        """Records of `name` (restricted to `source_hashes` unless None), oldest first."""
+
+    def close(self) -> None:
+        """Release the backend's resources; the store cannot be used afterwards."""
+
+    def _commit(self) -> None:
+        """Make every added record durable (backends that buffer override this)."""
+
+    # -- shared behaviour -------------------------------------------------------------------
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until every call recorded so far (by `@record`, in this process) is written,
+        then commit. Returns False if the recorder could not drain within `timeout` seconds."""
+        from ._record import default_recorder
+
+        drained = default_recorder().flush(timeout=timeout)
+        self._commit()
+        return drained
+
+    def load(
+        self,
+        function: Any,
+        *,
+        source_hash: str | None = None,
+        limit: int | None = None,
+        dedupe: bool = True,
+    ) -> Traces:
+        """The recorded calls of `function` (a function object or `"module:qualname"`) as `Traces`.
+
+        Version choice (`source_hash`):
+        - None, with a function object: the traces of its *current* source only, since traces
+          of an edited function may no longer describe it. If none match but other versions
+          were recorded, a `MixedVersionsWarning` says so and an empty `Traces` is returned.
+        - None, with a name: every recorded version; a `MixedVersionsWarning` is issued when
+          there are several (and `Traces.source_hash` is then "").
+        - `"*"`: every version, without warning. Any other string: exactly that version.
+        `dedupe=True` keeps the first call of each distinct (version, inputs); `limit` caps the
+        number of traces returned (after de-duplication), oldest first.
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise bad_argument("limit", limit, "must be None or an integer >= 0")
+        name, wanted = self._choose_versions(function, source_hash)
+        inputs: list[dict[str, Any]] = []
+        outputs: list[Any] = []
+        errors: list[ErrorInfo | None] = []
+        durations: list[float | None] = []
+        timestamps: list[float | None] = []
+        hashes: list[str] = []
+        seen: set[tuple[str, str]] = set()
+        if limit == 0 or wanted == []:
+            return Traces.empty(name, wanted[0] if wanted else "")
+        for row in self._rows(name, wanted):
+            if dedupe:
+                key = (row.source_hash, row.inputs)
+                if key in seen:
+                    continue
+                seen.add(key)
+            inputs.append(decode_inputs(row.inputs))
+            outputs.append(None if row.output is None else _encoding.loads(row.output))
+            errors.append(None if row.error_type is None else ErrorInfo(row.error_type, row.error_message or ""))
+            durations.append(row.duration_s)
+            timestamps.append(row.timestamp)
+            if not hashes or hashes[-1] != row.source_hash:
+                if row.source_hash not in hashes:
+                    hashes.append(row.source_hash)
+            if limit is not None and len(inputs) >= limit:
+                break
+        if wanted is not None and len(wanted) == 1:
+            version = wanted[0]
+        else:
+            version = hashes[0] if len(hashes) == 1 else ""
+        return Traces(inputs, outputs, errors, function=name, source_hash=version,
+                      durations=durations, timestamps=timestamps)
+
+    def _choose_versions(self, function: Any, source_hash: str | None) -> tuple[str, list[str] | None]:
+        if isinstance(function, str):
+            if ":" not in function:
+                raise bad_argument("function", function, "must be a function or 'module:qualname'",
+                                   "For example store.load('myapp.fees:shipping_fee')")
+            name, current = function, None
+        elif callable(function) or isinstance(function, (classmethod, staticmethod)):
+            name = function_name(function)
+            current = current_source_hash(function)
+        else:
+            raise bad_argument("function", function, "must be a function or 'module:qualname'")
+        if source_hash == ANY_VERSION:
+            return name, None
+        if source_hash is not None:
+            if not isinstance(source_hash, str):
+                raise bad_argument("source_hash", source_hash, "must be None, '*' or a hash string")
+            return name, [source_hash]
+        recorded = [summary for summary in self.functions() if summary.name == name]
+        if current is not None:
+            if recorded and all(summary.source_hash != current for summary in recorded):
+                listed = ", ".join(f"{s.source_hash} ({s.count} traces)" for s in recorded)
+                warnings.warn(
+                    f"{name}: no traces of its current source ({current}); other versions were "
+                    f"recorded: {listed}. Pass source_hash='*' to load them all, or one of those hashes",
+                    MixedVersionsWarning, stacklevel=3,
+                )
+            return name, [current]
+        if len(recorded) > 1:
+            listed = ", ".join(f"{s.source_hash} ({s.count} traces)" for s in recorded)
+            warnings.warn(
+                f"{name}: traces of {len(recorded)} source versions loaded together: {listed}. "
+                "Pass source_hash=<hash> to pick one, or source_hash='*' to silence this",
+                MixedVersionsWarning, stacklevel=3,
+            )
+        return name, None
+
+    def _name_of(self, function: Any) -> str | None:
+        if function is None:
+            return None
+        if isinstance(function, str):
+            return function
+        return function_name(function)
+
+    def __enter__(self) -> "TraceStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r})"
+
+
+def parse_uri(uri: "str | os.PathLike[str] | None") -> tuple[str, str, dict[str, str]]:
+    """`(kind, target, query)` for a store URI or path; kind is "sqlite" or "memory"."""
+    if uri is None:
+        uri = os.environ.get(STORE_ENV) or DEFAULT_STORE
+    if isinstance(uri, os.PathLike):
+        uri = os.fspath(uri)
+    if not isinstance(uri, str) or not uri:
+        raise bad_argument("store", uri, "must be a TraceStore, a path, 'sqlite:///path.db' or 'memory://'")
+    if uri.startswith("memory://"):
+        return "memory", uri[len("memory://"):], {}
+    if uri.startswith("sqlite://"):
+        # SQLAlchemy's convention: sqlite:///relative.db and sqlite:////absolute/path.db
+        parsed = urlparse(uri)
+        if parsed.netloc not in ("", "localhost"):
+            raise bad_argument("store", uri, "has a host part", "Use 'sqlite:///relative.db' or 'sqlite:////abs/path.db'")
+        path = unquote(parsed.path)[1:]
+        if not path:
+            raise bad_argument("store", uri, "names no file", "Use 'sqlite:///relative.db' or 'sqlite:////abs/path.db'")
+        query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+        return "sqlite", path, query
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", uri):
+        raise bad_argument("store", uri, "has an unknown scheme", "Use a path, 'sqlite:///path.db' or 'memory://'")
+    return "sqlite", uri, {}
+
+
+def group_by_function(records: Iterable[TraceRecord]) -> dict[tuple[str, str], list[TraceRecord]]:
+    grouped: dict[tuple[str, str], list[TraceRecord]] = {}
+    for record in records:
+        grouped.setdefault((record.function, record.source_hash), []).append(record)
+    return grouped
+
+
+__all__ = ["TraceStore", "TraceRecord", "FunctionSummary", "MixedVersionsWarning", "parse_uri",
+           "encode_inputs", "decode_inputs", "ANY_VERSION", "STORE_ENV", "DEFAULT_STORE"]
