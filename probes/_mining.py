@@ -110,9 +110,11 @@ class LayerReport:
 class EdgeCases(list):
     """A list of `EdgeCase`, worst first, with `.layers` (name -> LayerReport)."""
 
-    def __init__(self, cases: Iterable[EdgeCase] = (), layers: Mapping[str, LayerReport] | None = None) -> None:
+    def __init__(self, cases: Iterable[EdgeCase] = (), layers: Mapping[str, LayerReport] | None = None,
+                 schema: Schema | None = None) -> None:
         super().__init__(cases)
         self.layers: dict[str, LayerReport] = dict(layers or {})
+        self.schema = schema
 
     @property
     def by_layer(self) -> dict[str, int]:
@@ -132,13 +134,16 @@ class EdgeCases(list):
 
     def to_json(self) -> str:
         return json.dumps({"cases": [c.to_dict() for c in self],
-                           "layers": {k: v.to_dict() for k, v in self.layers.items()}}, indent=2, allow_nan=False)
+                           "layers": {k: v.to_dict() for k, v in self.layers.items()},
+                           "schema": self.schema.to_dict() if self.schema is not None else None},
+                          indent=2, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> "EdgeCases":
         data = json.loads(text)
         return cls([EdgeCase.from_dict(c) for c in data.get("cases", [])],
-                    {k: LayerReport.from_dict(v) for k, v in data.get("layers", {}).items()})
+                    {k: LayerReport.from_dict(v) for k, v in data.get("layers", {}).items()},
+                    Schema.from_dict(data["schema"]) if data.get("schema") else None)
 
     def save(self, path: str | Path) -> Path:
         """Write the cases as JSON (kept as hard cases for the next fit)."""
@@ -529,4 +534,4 @@ def mine_edge_cases(
                                     time.perf_counter() - began, note)
     order = {name: i for i, name in enumerate(LAYERS)}
     cases = sorted(miner.found.values(), key=lambda c: (-c.error, order.get(c.layer, 9)))
-    return EdgeCases(cases[:max_cases], reports)
+    return EdgeCases(cases[:max_cases], reports, schema)

@@ -247,6 +247,7 @@ class EquivalenceReport:
     nondeterminism_checked: int = 0
     comparison: Comparison = field(default_factory=Comparison)
     statistics: dict[str, Any] = field(default_factory=dict)
+    schema: dict[str, Any] = field(default_factory=dict)  # Schema.to_dict() of the domain checked
 
     @property
     def status(self) -> str:
@@ -327,6 +328,7 @@ class EquivalenceReport:
             "nondeterminism": self.nondeterminism, "nondeterministic_inputs": self.nondeterministic_inputs,
             "nondeterminism_checked": self.nondeterminism_checked,
             "comparison": self.comparison.to_dict(), "statistics": encode_value(self.statistics),
+            "schema": self.schema,
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -345,7 +347,7 @@ class EquivalenceReport:
             nondeterministic_inputs=data.get("nondeterministic_inputs", 0),
             nondeterminism_checked=data.get("nondeterminism_checked", 0),
             comparison=Comparison.from_dict(data.get("comparison", {})),
-            statistics=decode_value(data.get("statistics", {})),
+            statistics=decode_value(data.get("statistics", {})), schema=data.get("schema", {}),
         )
 
     @classmethod

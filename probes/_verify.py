@@ -281,14 +281,14 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
 
     check._hypothesis_internal_add_digest = key  # type: ignore[attr-defined]
     test = given(strategy(schema))(check)
+    if not derandomize:  # before settings: @seed alone would switch the database off
+        test = hypothesis_seed(seed)(test)
     test = settings(
         max_examples=max_examples, deadline=None, derandomize=derandomize, database=database,
         report_multiple_bugs=True, verbosity=Verbosity.quiet, print_blob=False,
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
         suppress_health_check=list(HealthCheck),
     )(test)
-    if not derandomize:
-        test = hypothesis_seed(seed)(test)
     start = time.perf_counter()
     try:
         test()
@@ -521,6 +521,7 @@ def verify(
         counterexamples=tuple(counterexamples), views=views, paths=paths,
         nondeterminism=(flaky_in_sample / sample_n) if sample_n else 0.0, nondeterministic_inputs=flaky_total,
         nondeterminism_checked=int(sample_n) + rechecked, comparison=comparison, statistics=statistics,
+        schema=schema.to_dict(),
     )
 
 
