@@ -26,6 +26,7 @@ from ._compare import EXCEPTION_MODES, NAN_MODES, Comparison, Verdict
 from ._report import Counterexample, EquivalenceReport, ViewStats
 from ._verify import verify
 from ._mining import EdgeCase, EdgeCases, mine_edge_cases
+from ._pytest_writer import write_pytest
 
 __all__ = [
     "Comparison",
@@ -39,6 +40,7 @@ __all__ = [
     "ViewStats",
     "mine_edge_cases",
     "verify",
+    "write_pytest",
     "CorruptStoreError",
     "ErrorInfo",
     "Field",
