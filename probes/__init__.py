@@ -27,6 +27,10 @@ from ._report import Counterexample, EquivalenceReport, ViewStats
 from ._verify import verify
 from ._mining import EdgeCase, EdgeCases, mine_edge_cases
 from ._pytest_writer import write_pytest
+from ._record import RecorderStats, record
+from ._store import FunctionSummary, MixedVersionsWarning, TraceStore
+from ._store_memory import MemoryStore
+from ._store_sqlite import SQLiteStore
 
 __all__ = [
     "Comparison",
@@ -41,6 +45,13 @@ __all__ = [
     "mine_edge_cases",
     "verify",
     "write_pytest",
+    "FunctionSummary",
+    "MemoryStore",
+    "MixedVersionsWarning",
+    "RecorderStats",
+    "SQLiteStore",
+    "TraceStore",
+    "record",
     "CorruptStoreError",
     "ErrorInfo",
     "Field",

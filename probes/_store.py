@@ -106,7 +106,8 @@ class TraceStore(abc.ABC):
 
     @abc.abstractmethod
     def count(self, function: Any = None, *, source_hash: str | None = None) -> int:
-        """Number of stored traces (all, or of one function name / object, optionally one version)."""
+        """Number of stored traces: all, or of one function name, or of a function object's current
+        source (like `load`); `source_hash` picks a version ("*": every version)."""
 
     @abc.abstractmethod
     def _rows(self, name: str, source_hashes: Sequence[str] | None) -> Iterator[TraceRecord]:
@@ -225,6 +226,14 @@ class TraceStore(abc.ABC):
         if isinstance(function, str):
             return function
         return function_name(function)
+
+    def _version_of(self, function: Any, source_hash: str | None) -> str | None:
+        """The version `count` filters on: a function object's current source unless told."""
+        if source_hash == ANY_VERSION:
+            return None
+        if source_hash is None and function is not None and not isinstance(function, str):
+            return current_source_hash(function)
+        return source_hash
 
     def __enter__(self) -> "TraceStore":
         return self

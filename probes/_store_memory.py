@@ -52,6 +52,7 @@ class MemoryStore(TraceStore):
 
     def count(self, function: Any = None, *, source_hash: str | None = None) -> int:
         name = self._name_of(function)
+        source_hash = self._version_of(function, source_hash)
         with self._lock:
             return sum(1 for r in self._records
                        if (name is None or r.function == name) and (source_hash is None or r.source_hash == source_hash))

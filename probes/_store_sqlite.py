@@ -295,6 +295,7 @@ class SQLiteStore(TraceStore):
 
     def count(self, function: Any = None, *, source_hash: str | None = None) -> int:
         name = self._name_of(function)
+        source_hash = self._version_of(function, source_hash)
 
         def query(connection: sqlite3.Connection) -> int:
             if name is None and source_hash is None:
