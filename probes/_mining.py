@@ -99,7 +99,7 @@ class LayerReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ran": self.ran, "evaluated": self.evaluated, "found": self.found,
-                "time_s": round(self.time_s, 4), "note": self.note}
+                "time_s": self.time_s, "note": self.note}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "LayerReport":

@@ -171,7 +171,8 @@ def write_pytest(
         lines += [
             "",
             "",
-            f"SCHEMA = Schema.from_json({schema.to_json()!r})",
+            f"SCHEMA = Schema.from_json(r'''\n{schema.to_json()}\n''')" if "'''" not in schema.to_json() and "\\" not in schema.to_json()
+            else f"SCHEMA = Schema.from_json({schema.to_json()!r})",
             "",
             "",
             f"@settings(max_examples={max_examples}, deadline=None, derandomize=True, database=None,",

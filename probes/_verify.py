@@ -533,7 +533,7 @@ def _unique(records: list[Record]) -> list[Record]:
 
 
 def _counterexamples(evaluator: Evaluator, schema: Schema, view_records: dict[str, list[Record]],
-                     search_result: SearchResult, limit: int) -> list[Counterexample]:
+                     search_result: SearchResult, limit: int, extra_per_class: int = 2) -> list[Counterexample]:
     """One shrunk case per failure class (hypothesis-shrunk from the search, value-shrunk from
     the sampled views), then the worst remaining distinct failures, worst first."""
     chosen: list[Counterexample] = []
@@ -561,8 +561,12 @@ def _counterexamples(evaluator: Evaluator, schema: Schema, view_records: dict[st
         final = last if isinstance(last, Record) else record
         chosen.append(final.counterexample(shrunk=changed))
     seen = {_freeze(c.inputs) for c in chosen}
+    per_class: dict[tuple[str, str], int] = {}
     for record in failing:
         if record.view == "search":  # intermediate shrink attempts: noise next to the shrunk case
+            continue
+        per_class[record.klass] = per_class.get(record.klass, 0) + 1
+        if per_class[record.klass] > extra_per_class:
             continue
         if len(chosen) >= limit:
             break
