@@ -1,9 +1,26 @@
-"""placeholder"""
-from ._swap import Disagreement, SwapStats, Swapped, swap
+"""replace: train a neural surrogate of a legacy function and swap it in safely.
 
-__all__: list[str] = [
+Imports `probes`, never `explain`.
+"""
+
+from ._fit import FitConfig, fit
+from ._models import Architecture
+from ._surrogate import BatchPrediction, OnePrediction, Surrogate, SurrogateMetrics
+from ._swap import Disagreement, SwapStats, Swapped, swap
+from ._train import TrainConfig, train_model
+
+__all__ = [
+    "Architecture",
+    "BatchPrediction",
     "Disagreement",
+    "FitConfig",
+    "OnePrediction",
+    "Surrogate",
+    "SurrogateMetrics",
     "SwapStats",
     "Swapped",
+    "TrainConfig",
+    "fit",
     "swap",
+    "train_model",
 ]

@@ -1,0 +1,769 @@
+"""`fit`: learn a surrogate of a legacy function from its traces and, as an oracle, from itself.
+
+The loop: draw inputs (the schema's domain, and the neighbourhood of recorded traffic), label
+them by calling the function (tracing the branch path of as many calls as the time allows),
+search a few small architectures (plain MLP ensembles, and a gate plus one expert per branch
+path when paths matter), then spend further oracle calls where the error is, per path in
+Turaco's proportion, until the tolerance is met or the budget is spent. Fidelity is finally
+measured on fresh inputs that training never saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from probes import ErrorInfo, Schema, Tolerance, Traces, function_name, source_hash
+from probes._paths import call_with_path
+from probes._traces import column_array
+from probes._validation import bad_argument
+
+from . import _manifest as mf
+from ._encoding import InputEncoder, OutputEncoder
+from ._fidelity import compare, summarise
+from ._models import Architecture, ModelWeights, batched_mlp
+from ._sampling import concat_columns, draw_near, take, turaco_allocation
+from ._surrogate import Surrogate, SurrogateMetrics
+from ._train import ExpertLoss, SurrogateLoss, TrainConfig, train_model
+
+OTHER_PATHS = "*"
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Options of `fit` (pass them as keyword arguments to `fit`)."""
+
+    target_agreement: float = 0.99       # validation share within tolerance that counts as "met"
+    ensemble_size: int = 3               # members per network (spread for the guarded swap)
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    depths: tuple[int, ...] = (2, 3)
+    max_candidates: int = 4              # architectures tried per model family
+    activation: str | None = None        # None: silu for real outputs, relu for labels
+    path_aware: str | bool = "auto"      # "auto": try gate+experts when paths matter
+    sampling: str = "paths"              # "paths": Turaco + error-driven rounds; "uniform": domain draws
+    initial_samples: int | None = None   # oracle draws before the first round (None: from the budget)
+    max_oracle_calls: int | None = None  # cap on training oracle calls
+    rounds: int = 3                      # refinement rounds of oracle sampling
+    test_size: int = 2000                # fresh inputs for the final metrics
+    hard_weight: float = 4.0             # training weight of hard cases
+    near_scale: float = 0.03             # jitter (share of the range) for inputs near known ones
+    trace_share: float = 0.5             # share of oracle draws placed near recorded traces
+    path_budget: float = 0.2             # share of budget_s for path-traced calls (they are ~100x slower)
+    max_experts: int = 12
+    min_path_share: float = 0.01         # paths rarer than this share go to the shared "*" expert
+    train: TrainConfig = field(default_factory=TrainConfig)
+    device: str | None = None            # None: cuda when available, else cpu
+    threads: int | None = None           # torch threads (None: 1; small networks are overhead-bound)
+    validation_share: float = 0.15
+
+
+def _config(options: Mapping[str, Any]) -> FitConfig:
+    known = {f.name for f in fields(FitConfig)}
+    for name in options:
+        if name not in known:
+            raise bad_argument(name, options[name], "is not an option of fit",
+                               f"Options are: {', '.join(sorted(known))}")
+    config = FitConfig(**options)
+    if not 0 < config.target_agreement <= 1:
+        raise bad_argument("target_agreement", config.target_agreement, "must be in (0, 1]")
+    if config.ensemble_size < 1:
+        raise bad_argument("ensemble_size", config.ensemble_size, "must be >= 1")
+    if config.sampling not in ("paths", "uniform"):
+        raise bad_argument("sampling", config.sampling, "must be 'paths' or 'uniform'")
+    return config
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+class Pool:
+    """Training rows: input columns, outcomes, branch paths (None when not traced), weights."""
+
+    def __init__(self, schema: Schema):
+        self.schema = schema
+        self.names = schema.names
+        self.columns: dict[str, np.ndarray] = {}
+        self.outputs: list[Any] = []
+        self.errors: list[ErrorInfo | None] = []
+        self.paths: list[str | None] = []
+        self.weights = np.zeros(0)
+        self.sources: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+    def add(self, columns: Mapping[str, np.ndarray], outputs: Sequence[Any], errors: Sequence[ErrorInfo | None],
+            paths: Sequence[str | None] | None, weight: float, source: str) -> None:
+        if not outputs:
+            return
+        self.columns = concat_columns([self.columns, columns], self.names) if self.columns else \
+            {k: np.asarray(columns[k]) for k in self.names}
+        self.outputs += list(outputs)
+        self.errors += list(errors)
+        self.paths += list(paths) if paths is not None else [None] * len(outputs)
+        self.weights = np.concatenate([self.weights, np.full(len(outputs), float(weight))])
+        self.sources += [source] * len(outputs)
+
+
+class Oracle:
+    """Calls the legacy function, tracing branch paths while the path budget lasts."""
+
+    def __init__(self, fn: Callable[..., Any], schema: Schema, path_budget_s: float, max_calls: int | None):
+        self.fn = fn
+        self.schema = schema
+        self.path_budget_s = path_budget_s
+        self.path_seconds = 0.0
+        self.calls = 0
+        self.path_calls = 0
+        self.max_calls = max_calls
+        self.plain_cost = math.nan
+        self.path_cost = math.nan
+
+    def remaining(self) -> int:
+        return max(0, self.max_calls - self.calls) if self.max_calls is not None else 1 << 40
+
+    def calibrate(self, rows: list[dict[str, Any]]) -> None:
+        """Measure the cost of a plain and of a path-traced call on a few inputs."""
+        sample = rows[: max(1, min(20, len(rows)))]
+        start = time.perf_counter()
+        for kwargs in sample:
+            try:
+                self.fn(**kwargs)
+            except Exception:
+                pass
+        self.plain_cost = max((time.perf_counter() - start) / len(sample), 1e-7)
+        start = time.perf_counter()
+        for kwargs in sample[:5]:
+            call_with_path(self.fn, kwargs)
+        self.path_cost = max((time.perf_counter() - start) / len(sample[:5]), 1e-6)
+
+    def call(self, rows: list[dict[str, Any]], *, count: bool = True) -> tuple[list[Any], list[ErrorInfo | None], list[str | None]]:
+        outputs: list[Any] = []
+        errors: list[ErrorInfo | None] = []
+        paths: list[str | None] = []
+        for kwargs in rows:
+            if self.path_seconds < self.path_budget_s:
+                start = time.perf_counter()
+                result = call_with_path(self.fn, kwargs)
+                self.path_seconds += time.perf_counter() - start
+                outputs.append(result.output)
+                errors.append(result.error)
+                paths.append(result.path)
+                if count:
+                    self.path_calls += 1
+            else:
+                try:
+                    outputs.append(self.fn(**kwargs))
+                    errors.append(None)
+                except Exception as exc:  # the legacy function's outcome, kept as data
+                    outputs.append(None)
+                    errors.append(ErrorInfo.from_exception(exc))
+                paths.append(None)
+        if count:
+            self.calls += len(rows)
+        return outputs, errors, paths
+
+
+def _columns_from_rows(schema: Schema, rows: Sequence[Mapping[str, Any]], defaults: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    out = {}
+    for item in schema.fields:
+        values = [row.get(item.name, defaults.get(item.name)) for row in rows]
+        if item.kind == "categorical":
+            array = np.empty(len(values), dtype=object)
+            for i, v in enumerate(values):
+                array[i] = v
+            out[item.name] = array
+        else:
+            out[item.name] = column_array(values)
+    return out
+
+
+def _hard_rows(hard_cases: Iterable[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for case in hard_cases:
+        inputs = getattr(case, "inputs", case)
+        if not isinstance(inputs, Mapping):
+            raise bad_argument("hard_cases", case, "each item must be a kwargs dict or have `.inputs`",
+                               "Pass the counterexamples of probes.verify or mine_edge_cases")
+        rows.append(dict(inputs))
+    return rows
+
+
+# -- progress -----------------------------------------------------------------------------------
+
+class _Progress:
+    def __init__(self, enabled: bool, budget_s: float):
+        self.enabled = enabled
+        self.budget = budget_s
+        self.start = time.monotonic()
+        self._progress = None
+        self._task = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("[bold]fit[/] {task.description}"), BarColumn(),
+                                      TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=budget_s)
+
+    def update(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=text,
+                                  completed=min(self.budget, time.monotonic() - self.start))
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.budget)
+            self._progress.stop()
+
+
+# -- training helpers ---------------------------------------------------------------------------
+
+@dataclass
+class _Data:
+    X: np.ndarray          # encoded inputs (all rows)
+    y: np.ndarray          # packed targets [reg | class | weight]
+    train: np.ndarray      # indices
+    val: np.ndarray
+
+
+@dataclass
+class _Candidate:
+    arch: Architecture
+    weights: ModelWeights
+    surrogate: Surrogate
+    agreement: float
+    excess: float
+    params: int
+    seconds: float
+    curve: list[tuple[int, float, float]]
+    state: Any = None
+    buckets: list[str] | None = None
+
+
+def _device(config: FitConfig) -> Any:
+    import torch
+
+    if config.device:
+        return torch.device(config.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _path_buckets(paths: Sequence[str | None], config: FitConfig) -> list[str]:
+    """The paths that get their own expert (frequent enough), then "*" for the rest if any."""
+    known = [p for p in paths if p is not None]
+    if not known:
+        return []
+    values, counts = np.unique(np.asarray(known, dtype=object), return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    limit = max(int(config.min_path_share * len(known)), 16)
+    keep = [str(values[i]) for i in order if counts[i] >= limit][: config.max_experts]
+    rest = sum(int(counts[i]) for i in order if str(values[i]) not in keep)
+    if rest:
+        keep.append(OTHER_PATHS)
+    return keep
+
+
+class _Trainer:
+    """Trains architectures on the pool and judges them on the validation split."""
+
+    def __init__(self, fn_name: str, schema: Schema, tolerance: Tolerance, signature: list[dict[str, Any]],
+                 enc: InputEncoder, out: OutputEncoder, config: FitConfig, device: Any, seed: int):
+        self.fn_name = fn_name
+        self.schema = schema
+        self.tolerance = tolerance
+        self.signature = signature
+        self.enc = enc
+        self.out = out
+        self.config = config
+        self.device = device
+        self.seed = seed
+
+    def data(self, pool: Pool, val: np.ndarray) -> _Data:
+        X = self.enc.encode(pool.columns)
+        targets = self.out.targets(pool.outputs, pool.errors)
+        y = np.concatenate([targets, pool.weights[:, None].astype(np.float32)], axis=1)
+        train = np.setdiff1d(np.arange(len(pool)), val)
+        return _Data(X, y, train, val)
+
+    def surrogate(self, weights: ModelWeights) -> Surrogate:
+        return Surrogate(schema=self.schema, tolerance=self.tolerance, input_encoder=self.enc,
+                         output_encoder=self.out, weights=weights, signature=self.signature,
+                         function=self.fn_name)
+
+    def judge(self, surrogate: Surrogate, pool: Pool, rows: np.ndarray) -> dict[str, Any]:
+        columns = take(pool.columns, rows)
+        details = surrogate.predict_details(columns)
+        result = compare(self.out.kind, [pool.outputs[i] for i in rows], [pool.errors[i] for i in rows],
+                         details.outputs if self.out.kind != "label" else details.outputs, details.errors,
+                         self.tolerance)
+        result["excess"] = self._excess(pool, rows, details, result)
+        return result
+
+    def _excess(self, pool: Pool, rows: np.ndarray, details: Any, result: dict[str, Any]) -> np.ndarray:
+        """Per row: error / tolerance bound (reals), 0 or 10 for labels and outcome mismatches."""
+        excess = np.where(result["agree"], 0.0, 10.0)
+        if self.out.kind in ("real", "vector"):
+            for j, i in enumerate(rows):
+                if pool.errors[i] is None and not details.raises[j]:
+                    ref = np.asarray(pool.outputs[i], dtype=float).reshape(-1)
+                    cand = np.asarray(details.outputs[j], dtype=float).reshape(-1)
+                    bound = self.tolerance.bound(ref)
+                    diff = np.abs(cand - ref)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        ratio = np.where(bound > 0, diff / np.where(bound > 0, bound, 1.0), np.where(diff > 0, 10.0, 0.0))
+                    excess[j] = float(np.max(ratio))
+        return np.minimum(excess, 100.0)
+
+    # -- plain ensembles -----------------------------------------------------------------
+    def train_plain(self, arch: Architecture, data: _Data, deadline: float, *, init: Any = None,
+                    lr_scale: float = 1.0) -> tuple[ModelWeights, Any, Any]:
+        import torch
+
+        torch.manual_seed(self.seed)
+        module = batched_mlp(arch.ensemble, data.X.shape[1], self.out.out_width, arch.width, arch.depth,
+                             arch.activation).to(self.device)
+        if init is not None:
+            module.load_state_dict(init)
+        loss = SurrogateLoss(self.out.width, self.out.n_classes)
+        config = replace(self.config.train, lr=self.config.train.lr * lr_scale)
+        result = train_model(module, data.X[data.train], data.y[data.train], config=config, loss=loss,
+                             X_val=data.X[data.val], y_val=data.y[data.val], deadline=deadline,
+                             device=self.device, seed=self.seed)
+        weights = ModelWeights(arch, module.to_numpy())
+        return weights, result, {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    # -- gate + experts ------------------------------------------------------------------
+    def train_paths(self, arch: Architecture, data: _Data, pool: Pool, buckets: list[str], deadline: float, *,
+                    init: Any = None, lr_scale: float = 1.0) -> tuple[ModelWeights, Any, Any]:
+        import torch
+
+        torch.manual_seed(self.seed)
+        n_paths = len(buckets)
+        index = {p: i for i, p in enumerate(buckets)}
+        other = index.get(OTHER_PATHS, -1)
+        labels = np.array([index.get(p, other) if p is not None else -1 for p in pool.paths], dtype=np.int64)
+        start = time.monotonic()
+        total = max(deadline - start, 0.5)
+        gate_width = max(32, 2 * arch.width)
+        gate = batched_mlp(1, data.X.shape[1], n_paths, gate_width, max(2, arch.depth), "relu").to(self.device)
+        if init is not None:
+            gate.load_state_dict(init["gate"])
+        known_train = data.train[labels[data.train] >= 0]
+        known_val = data.val[labels[data.val] >= 0]
+        y_gate = np.stack([labels.astype(np.float32), pool.weights.astype(np.float32)], axis=1)
+        config = replace(self.config.train, lr=self.config.train.lr * lr_scale)
+        gate_result = train_model(gate, data.X[known_train], y_gate[known_train], config=config,
+                                  loss=SurrogateLoss(0, n_paths), X_val=data.X[known_val], y_val=y_gate[known_val],
+                                  deadline=start + 0.35 * total, device=self.device, seed=self.seed)
+        # rows without a traced path take the gate's answer
+        if np.any(labels < 0):
+            with torch.no_grad():
+                unknown = np.flatnonzero(labels < 0)
+                logits = gate(torch.as_tensor(data.X[unknown], device=self.device))[0]
+                labels[unknown] = logits.argmax(dim=1).cpu().numpy()
+        bank = batched_mlp(n_paths * arch.ensemble, data.X.shape[1], self.out.out_width, arch.width, arch.depth,
+                           arch.activation).to(self.device)
+        if init is not None:
+            bank.load_state_dict(init["bank"])
+        y_bank = np.concatenate([data.y, labels[:, None].astype(np.float32)], axis=1)
+        loss = ExpertLoss(SurrogateLoss(self.out.width, self.out.n_classes), n_paths, arch.ensemble)
+        result = train_model(bank, data.X[data.train], y_bank[data.train], config=config, loss=loss,
+                             X_val=data.X[data.val], y_val=y_bank[data.val], deadline=deadline,
+                             device=self.device, seed=self.seed)
+        nets = bank.to_numpy()
+        experts = [nets[p * arch.ensemble:(p + 1) * arch.ensemble] for p in range(n_paths)]
+        weights = ModelWeights(arch, [], gate.to_numpy(), experts, list(buckets))
+        state = {"gate": {k: v.detach().clone() for k, v in gate.state_dict().items()},
+                 "bank": {k: v.detach().clone() for k, v in bank.state_dict().items()}}
+        result.curve = [(e, t, v) for e, t, v in result.curve]
+        result.gate_curve = gate_result.curve  # type: ignore[attr-defined]
+        return weights, result, state
+
+    def train(self, arch: Architecture, data: _Data, pool: Pool, buckets: list[str] | None, deadline: float, *,
+              init: Any = None, lr_scale: float = 1.0) -> _Candidate:
+        started = time.monotonic()
+        if arch.path_aware:
+            weights, result, state = self.train_paths(arch, data, pool, buckets or [], deadline, init=init,
+                                                      lr_scale=lr_scale)
+        else:
+            weights, result, state = self.train_plain(arch, data, deadline, init=init, lr_scale=lr_scale)
+        surrogate = self.surrogate(weights)
+        judged = self.judge(surrogate, pool, data.val)
+        params = _count_params(weights)
+        return _Candidate(arch, weights, surrogate, judged["agreement"], float(np.mean(judged["excess"])),
+                          params, time.monotonic() - started, result.curve, state, buckets)
+
+
+def _count_params(weights: ModelWeights) -> int:
+    def count(nets: Sequence[Any]) -> int:
+        return sum(int(sum(w.size + b.size for w, b in zip(n.weights, n.biases))) for n in nets)
+
+    if weights.path_aware:
+        return count(weights.gate or []) + sum(count(e) for e in weights.experts or [])
+    return count(weights.members)
+
+
+def _candidates(config: FitConfig, activation: str, path_aware: bool) -> list[Architecture]:
+    shapes = sorted({(w, d) for w in config.widths for d in config.depths}, key=lambda s: s[0] * s[0] * s[1])
+    # spread the tries over the size range
+    if len(shapes) > config.max_candidates:
+        picks = np.unique(np.linspace(0, len(shapes) - 1, config.max_candidates).round().astype(int))
+        shapes = [shapes[i] for i in picks]
+    out = [Architecture(w, d, activation, config.ensemble_size, False) for w, d in shapes]
+    if path_aware:
+        small = [s for s in shapes if s[0] <= 64][:3] or shapes[:1]
+        out += [Architecture(w, d, activation, config.ensemble_size, True) for w, d in small]
+    return out
+
+
+# -- fit ----------------------------------------------------------------------------------------
+
+def fit(
+    fn: Callable[..., Any],
+    traces: Traces | None = None,
+    *,
+    schema: Schema | None = None,
+    tolerance: Tolerance | None = None,
+    oracle: bool = True,
+    budget_s: float = 60.0,
+    seed: int = 0,
+    hard_cases: Iterable[Any] | None = None,
+    progress: bool | None = None,
+    **options: Any,
+) -> Surrogate:
+    """Train a neural surrogate of `fn` and measure its fidelity on fresh inputs.
+
+    `traces`: recorded calls (replayable rows are used). `schema`: defaults to
+    `Schema.infer(fn, traces)`. `tolerance`: defaults to 1% relative with an absolute floor of
+    0.1% of the largest output magnitude seen (so outputs near zero are not held to 1% of
+    nothing); labels and exceptions must always match exactly. `oracle=True` lets training call
+    `fn` on inputs of its choosing (domain, near traces, where the error is high, per branch
+    path). `budget_s`: wall-time budget of the whole fit. `hard_cases`: kwargs dicts (or objects
+    with `.inputs`, e.g. verification counterexamples) added with extra weight. `options`: see
+    `FitConfig` (ensemble_size, widths, depths, sampling="paths"|"uniform", max_oracle_calls, ...).
+    """
+    import torch
+
+    config = _config(options)
+    started = time.monotonic()
+    if not callable(fn):
+        raise bad_argument("fn", fn, "must be callable", "Pass the legacy function itself")
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0:
+        raise bad_argument("budget_s", budget_s, "must be a number of seconds > 0", "Pass budget_s=60.0")
+    deadline = started + float(budget_s)
+    if traces is not None and not isinstance(traces, Traces):
+        raise bad_argument("traces", type(traces).__name__, "must be a probes.Traces",
+                           "Load them with TraceStore.open(uri).load(fn), or build Traces.from_calls(fn, inputs)")
+    if traces is not None and len(traces):
+        mask = traces.replayable
+        if not mask.all():
+            traces = traces.subset(np.flatnonzero(mask))
+    has_traces = traces is not None and len(traces) > 0
+    if schema is None:
+        if not has_traces:
+            raise bad_argument("schema", None, "cannot be inferred without traces",
+                               "Pass schema=Schema.from_function(fn, x=(low, high), ...) or some traces")
+        schema = Schema.infer(fn, traces)
+    if not isinstance(schema, Schema):
+        raise bad_argument("schema", type(schema).__name__, "must be a probes.Schema",
+                           "Build it with Schema.infer(fn, traces) or Schema.from_function(fn, ...)")
+    if not oracle and not has_traces:
+        raise bad_argument("oracle", oracle, "with oracle=False the traces are the only data, and there are none",
+                           "Pass traces, or allow oracle=True")
+    show = progress if progress is not None else (sys.stderr.isatty() and budget_s >= 5)
+    bar = _Progress(bool(show), float(budget_s))
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads or 1)
+    try:
+        return _fit(fn, traces if has_traces else None, schema, tolerance, oracle, float(budget_s), seed,
+                    hard_cases, config, started, deadline, bar)
+    finally:
+        torch.set_num_threads(previous_threads)
+        bar.close()
+
+
+def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, tolerance: Tolerance | None, oracle: bool,
+         budget_s: float, seed: int, hard_cases: Iterable[Any] | None, config: FitConfig, started: float,
+         deadline: float, bar: _Progress) -> Surrogate:
+    import torch
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    fn_name = function_name(fn)
+    signature = mf.signature_spec(fn)
+    defaults = mf.defaults_of(signature)
+    pool = Pool(schema)
+    orc = Oracle(fn, schema, config.path_budget * budget_s if oracle else 0.0, config.max_oracle_calls)
+
+    # 1. recorded traffic (and its paths, when the function may be called)
+    trace_columns: dict[str, np.ndarray] = {}
+    if traces is not None:
+        trace_columns = _columns_from_rows(schema, traces.inputs, defaults)
+        pool.add(trace_columns, traces.outputs, traces.errors, None, 1.0, "trace")
+    bar.update("drawing inputs")
+
+    # 2. oracle draws: the domain and the neighbourhood of traces
+    test_columns: dict[str, np.ndarray] = {}
+    test_outputs: list[Any] = []
+    test_errors: list[ErrorInfo | None] = []
+    test_paths: list[str | None] = []
+    if oracle:
+        probe = schema.rows(schema.sample_columns(20, rng=rng))
+        orc.calibrate(probe)
+        per_call = orc.plain_cost
+        affordable = int(0.25 * budget_s / per_call)
+        n0 = config.initial_samples or int(np.clip(affordable, 256, 6000))
+        if config.max_oracle_calls is not None:
+            n0 = min(n0, config.max_oracle_calls if config.rounds == 0 else max(config.max_oracle_calls // 2, 1))
+        # paths for the traces themselves (cheap relative share)
+        if traces is not None and config.path_budget > 0:
+            count = min(len(traces), int(0.3 * orc.path_budget_s / orc.path_cost))
+            if count:
+                pick = rng.choice(len(traces), size=count, replace=False)
+                for i in pick:
+                    pool.paths[int(i)] = call_with_path(fn, {**defaults, **traces.inputs[int(i)]}).path
+                orc.path_seconds += count * orc.path_cost
+        n_near = int(n0 * config.trace_share) if traces is not None else 0
+        parts = [schema.sample_columns(n0 - n_near, rng=rng)]
+        if n_near:
+            parts.append(draw_near(schema, trace_columns, n_near, rng, scale=config.near_scale))
+        columns = concat_columns(parts, schema.names)
+        outputs, errors, paths = orc.call(schema.rows(columns))
+        pool.add(columns, outputs, errors, paths, 1.0, "oracle")
+        # held-out test inputs (not training calls)
+        n_test = int(min(config.test_size, max(200, 0.1 * budget_s / per_call)))
+        test_rng = np.random.default_rng(seed + 7919)
+        n_test_near = n_test // 2 if traces is not None else 0
+        parts = [schema.sample_columns(n_test - n_test_near, rng=test_rng)]
+        if n_test_near:
+            parts.append(draw_near(schema, trace_columns, n_test_near, test_rng, scale=config.near_scale))
+        test_columns = concat_columns(parts, schema.names)
+        path_left = orc.path_seconds < orc.path_budget_s
+        saved_budget = orc.path_budget_s
+        orc.path_budget_s = orc.path_seconds + min(0.05 * budget_s, n_test * orc.path_cost) if path_left else 0.0
+        test_outputs, test_errors, test_paths = orc.call(schema.rows(test_columns), count=False)
+        orc.path_budget_s = max(saved_budget, orc.path_seconds)
+        test_calls = n_test
+    else:
+        test_calls = 0
+
+    # 3. hard cases, weighted
+    if hard_cases is not None:
+        rows = [{**defaults, **row} for row in _hard_rows(hard_cases)]
+        rows = [row for row in rows if schema.contains(row)[0]]
+        if rows and oracle:
+            outputs, errors, paths = orc.call(rows)
+            pool.add(_columns_from_rows(schema, rows, defaults), outputs, errors, paths, config.hard_weight, "hard")
+        elif rows:
+            warnings.warn("hard_cases are ignored with oracle=False: their outputs are unknown", UserWarning, stacklevel=3)
+
+    if len(pool) < 8:
+        raise bad_argument("traces", f"<{len(pool)} rows>", "too few rows to learn from",
+                           "Record more calls or allow oracle=True")
+
+    # 4. held-out split without oracle: part of the traces becomes the test set
+    if not oracle:
+        order = rng.permutation(len(pool))
+        n_test = max(1, int(0.2 * len(pool)))
+        test_rows, keep = order[:n_test], np.sort(order[n_test:])
+        test_columns = take(pool.columns, test_rows)
+        test_outputs = [pool.outputs[i] for i in test_rows]
+        test_errors = [pool.errors[i] for i in test_rows]
+        test_paths = [pool.paths[i] for i in test_rows]
+        kept = Pool(schema)
+        kept.add(take(pool.columns, keep), [pool.outputs[i] for i in keep], [pool.errors[i] for i in keep],
+                 [pool.paths[i] for i in keep], 1.0, "trace")
+        kept.weights = pool.weights[keep]
+        pool = kept
+
+    # 5. encoders and the tolerance
+    enc = InputEncoder.fit(schema, pool.columns)
+    if tolerance is None:
+        tolerance = _default_tolerance(pool)
+    out = OutputEncoder.fit(schema.output, pool.outputs, pool.errors, tolerance)
+    device = _device(config)
+    trainer = _Trainer(fn_name, schema, tolerance, signature, enc, out, config, device, seed)
+    n_val = int(np.clip(config.validation_share * len(pool), min(32, len(pool) // 4), 4000))
+    val = np.sort(rng.choice(len(pool), size=n_val, replace=False))
+    data = trainer.data(pool, val)
+
+    # 6. architecture search
+    activation = config.activation or ("relu" if out.kind in ("label", "none") else "silu")
+    buckets = _path_buckets(pool.paths, config)
+    use_paths = config.path_aware is True or (config.path_aware == "auto" and len(buckets) >= 2
+                                               and sum(p is not None for p in pool.paths) >= 0.3 * len(pool))
+    if config.path_aware is True and len(buckets) < 2:
+        use_paths = False
+    candidates = _candidates(config, activation, use_paths)
+    remaining = deadline - time.monotonic()
+    search_until = time.monotonic() + 0.5 * remaining
+    searched: list[_Candidate] = []
+    best: _Candidate | None = None
+    for i, arch in enumerate(candidates):
+        now = time.monotonic()
+        slice_s = max((search_until - now) / (len(candidates) - i), 0.2)
+        bar.update(f"search {arch.label}")
+        cand = trainer.train(arch, data, pool, buckets if arch.path_aware else None, now + slice_s)
+        searched.append(cand)
+        if best is None or _better(cand, best, config):
+            best = cand
+    assert best is not None
+    search_log = [{"architecture": c.arch.label, "val_agreement": c.agreement, "val_mean_excess": c.excess,
+                   "parameters": c.params, "seconds": round(c.seconds, 3)} for c in searched]
+
+    # 7. refinement rounds: more oracle calls where the error is, then continue training
+    rounds_log: list[dict[str, Any]] = [{"round": 0, "rows": len(pool), "oracle_calls": orc.calls,
+                                         "val_agreement": best.agreement}]
+    curve = list(best.curve)
+    reserve = 0.1 * budget_s
+    for round_no in range(1, config.rounds + 1):
+        left = deadline - time.monotonic() - reserve
+        if not oracle or left < 0.1 * budget_s or best.agreement >= config.target_agreement or orc.remaining() == 0:
+            break
+        n_new = int(min(orc.remaining(), max(64, 0.5 * len(pool)), 0.3 * left / max(orc.plain_cost, 1e-7)))
+        if n_new <= 0:
+            break
+        bar.update(f"round {round_no}: {n_new} oracle calls")
+        judged = trainer.judge(best.surrogate, pool, data.train)
+        new_columns = _allocate(schema, pool, data.train, judged["excess"], n_new, rng, config, best)
+        outputs, errors, paths = orc.call(schema.rows(new_columns))
+        pool.add(new_columns, outputs, errors, paths, 1.0, f"round{round_no}")
+        data = trainer.data(pool, val)
+        left = deadline - time.monotonic() - reserve
+        rounds_left = config.rounds - round_no + 1
+        until = time.monotonic() + max(left / rounds_left, 0.2)
+        bar.update(f"round {round_no}: training {best.arch.label}")
+        cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.5)
+        if cand.agreement >= best.agreement or cand.excess <= best.excess:
+            best = cand
+        offset = curve[-1][0] if curve else 0
+        curve += [(e + offset, t, v) for e, t, v in cand.curve]
+        rounds_log.append({"round": round_no, "rows": len(pool), "oracle_calls": orc.calls,
+                           "val_agreement": cand.agreement})
+
+    # 8. spend what is left polishing the chosen model (continued training at a lower rate)
+    left = deadline - time.monotonic() - 0.05 * budget_s
+    if left > 0.08 * budget_s and best.agreement < 1.0:
+        bar.update(f"polishing {best.arch.label}")
+        cand = trainer.train(best.arch, data, pool, best.buckets, time.monotonic() + left, init=best.state,
+                             lr_scale=0.3)
+        if cand.agreement >= best.agreement and cand.excess <= best.excess * 1.05 or cand.excess < best.excess:
+            best = cand
+        offset = curve[-1][0] if curve else 0
+        curve += [(e + offset, t, v) for e, t, v in cand.curve]
+
+    # 9. fresh-input fidelity
+    bar.update("measuring fidelity")
+    surrogate = best.surrogate
+    metrics_test: dict[str, Any] = {}
+    if test_outputs:
+        details = surrogate.predict_details(test_columns)
+        result = compare(out.kind, test_outputs, test_errors, details.outputs, details.errors, tolerance)
+        metrics_test = summarise(result, test_paths if any(p is not None for p in test_paths) else None)
+    X_all = data.X
+    manifest = {
+        "training": {
+            "data_hash": mf.data_hash(X_all, data.y), "rows": len(pool), "seed": seed,
+            "oracle": oracle, "oracle_calls": orc.calls, "budget_s": budget_s,
+            "sources": {s: pool.sources.count(s) for s in sorted(set(pool.sources))},
+        },
+        "hyperparameters": mf.plain({**{f.name: getattr(config, f.name) for f in fields(config) if f.name != "train"},
+                                     "train": {f.name: getattr(config.train, f.name) for f in fields(config.train)},
+                                     "architecture": best.arch.to_dict()}),
+        "versions": mf.versions(),
+    }
+    metrics = SurrogateMetrics(
+        agreement=metrics_test.get("agreement", math.nan),
+        outcome_agreement=metrics_test.get("outcome_agreement", math.nan),
+        mean_error=metrics_test.get("mean_error", math.nan),
+        max_error=metrics_test.get("max_error", math.nan),
+        n_test=metrics_test.get("n", 0),
+        per_path=metrics_test.get("per_path", {}),
+        validation_agreement=best.agreement,
+        tolerance_met=bool(metrics_test.get("agreement", 0.0) >= config.target_agreement),
+        curve=tuple((int(e), float(t), float(v)) for e, t, v in curve),
+        oracle_calls=orc.calls,
+        path_calls=orc.path_calls,
+        test_calls=test_calls,
+        training_rows=len(pool),
+        wall_time_s=time.monotonic() - started,
+        architecture=best.arch.label,
+        parameters=best.params,
+        search=tuple(search_log),
+        rounds=tuple(rounds_log),
+    )
+    return Surrogate(schema=schema, tolerance=tolerance, input_encoder=enc, output_encoder=out,
+                     weights=best.weights, signature=signature, function=fn_name, source_hash=source_hash(fn),
+                     metrics=metrics, manifest=manifest)
+
+
+def _better(cand: _Candidate, best: _Candidate, config: FitConfig) -> bool:
+    """Smallest model meeting the target; otherwise the most accurate."""
+    met_c = cand.agreement >= config.target_agreement
+    met_b = best.agreement >= config.target_agreement
+    if met_c and met_b:
+        return cand.params < best.params
+    if met_c != met_b:
+        return met_c
+    if cand.agreement != best.agreement:
+        return cand.agreement > best.agreement
+    return cand.excess < best.excess
+
+
+def _default_tolerance(pool: Pool) -> Tolerance:
+    values = [np.asarray(v, dtype=float).ravel() for v, e in zip(pool.outputs, pool.errors)
+              if e is None and _is_numeric(v)]
+    if not values:
+        return Tolerance(abs=0.0, rel=0.01)
+    magnitude = float(np.max(np.abs(np.concatenate(values))))
+    return Tolerance(abs=1e-3 * magnitude if math.isfinite(magnitude) else 0.0, rel=0.01)
+
+
+def _is_numeric(value: Any) -> bool:
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return array.ndim <= 1 and not isinstance(value, (str, bool))
+
+
+def _allocate(schema: Schema, pool: Pool, rows: np.ndarray, excess: np.ndarray, n_new: int,
+              rng: np.random.Generator, config: FitConfig, best: _Candidate) -> dict[str, np.ndarray]:
+    """New inputs for a refinement round.
+
+    "paths": a quarter from the domain, the rest split over branch paths by Turaco's rule
+    (frequency p_i, complexity C_i = mean squared excess of the path's rows), each drawn near
+    that path's rows, favouring rows with a high error. "uniform": all from the domain.
+    """
+    if config.sampling == "uniform":
+        return schema.sample_columns(n_new, rng=rng)
+    n_domain = n_new // 4
+    n_focus = n_new - n_domain
+    labels = np.array([pool.paths[i] if pool.paths[i] is not None else OTHER_PATHS for i in rows], dtype=object)
+    if best.surrogate.path_aware and any(pool.paths[i] is None for i in rows):
+        # untraced rows: the gate's path
+        missing = np.array([pool.paths[i] is None for i in rows])
+        guess = best.surrogate.predict_details(take(pool.columns, rows[missing])).paths or []
+        labels[missing] = np.asarray(guess, dtype=object)
+    groups = {str(p): np.flatnonzero(labels == p) for p in set(labels.tolist())}
+    frequency = {p: len(ix) / len(rows) for p, ix in groups.items()}
+    complexity = {p: float(np.mean(np.minimum(excess[ix], 10.0) ** 2)) + 1e-3 for p, ix in groups.items()}
+    quota = turaco_allocation(frequency, complexity, n_focus)
+    parts = [schema.sample_columns(n_domain, rng=rng)]
+    for path, count in quota.items():
+        if count <= 0:
+            continue
+        ix = groups[path]
+        weight = np.minimum(excess[ix], 10.0) + 0.1
+        chosen = rng.choice(rows[ix], size=count, replace=True, p=weight / weight.sum())
+        parts.append(draw_near(schema, pool.columns, count, rng, scale=config.near_scale, rows=chosen))
+    return concat_columns(parts, schema.names)

@@ -1,0 +1,368 @@
+"""The networks: small MLPs, ensembles of them, and a path-aware gate with one expert per path.
+
+Training uses torch modules; inference uses the same weights as numpy arrays (`NumpyNet`,
+`StackedEnsemble`) so a single call costs a few small matmuls and no torch dispatch. Every
+activation is its own `nn.Module` instance (DeepLift/SHAP break on functional or reused ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+ACTIVATIONS = ("relu", "silu", "tanh")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One network shape: hidden `width` x `depth`, activation, members, path-aware or not."""
+
+    width: int
+    depth: int
+    activation: str = "silu"
+    ensemble: int = 1
+    path_aware: bool = False
+
+    @property
+    def label(self) -> str:
+        kind = "paths" if self.path_aware else "mlp"
+        return f"{kind} {self.depth}x{self.width} {self.activation} x{self.ensemble}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Architecture":
+        return cls(**dict(data))
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def activation_module(name: str) -> Any:
+    from torch import nn
+
+    return {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}[name]()
+
+
+def make_mlp(in_dim: int, out_dim: int, width: int, depth: int, activation: str) -> Any:
+    """nn.Sequential of Linear layers, each hidden one followed by its own activation module."""
+    from torch import nn
+
+    layers: list[Any] = []
+    dim = in_dim
+    for _ in range(depth):
+        layers.append(nn.Linear(dim, width))
+        layers.append(activation_module(activation))
+        dim = width
+    layers.append(nn.Linear(dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+# -- numpy side ------------------------------------------------------------------------------
+
+def _act_numpy(name: str):
+    if name == "relu":
+        return lambda a: np.maximum(a, 0.0, out=a)
+    if name == "silu":
+        return lambda a: a * (0.5 + 0.5 * np.tanh(0.5 * a))
+    if name == "tanh":
+        return np.tanh
+    raise ValueError(f"activation={name!r} : unknown")
+
+
+@dataclass
+class NumpyNet:
+    """One MLP as numpy arrays: weights (in, out), biases (out,), one activation between layers."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    activation: str
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
+
+    @classmethod
+    def from_module(cls, module: Any, activation: str) -> "NumpyNet":
+        from torch import nn
+
+        inner = getattr(module, "module", module)  # DDP-wrapped
+        linears = [m for m in inner.modules() if isinstance(m, nn.Linear)]
+        return cls([l.weight.detach().cpu().numpy().T.astype(np.float32) for l in linears],
+                   [l.bias.detach().cpu().numpy().astype(np.float32) for l in linears], activation)
+
+    def to_module(self) -> Any:
+        torch = _torch()
+        sizes = self.sizes
+        module = make_mlp(sizes[0], sizes[-1], sizes[1] if len(sizes) > 2 else 1, len(sizes) - 2, self.activation)
+        from torch import nn
+
+        linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        with torch.no_grad():
+            for layer, w, b in zip(linears, self.weights, self.biases):
+                layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T, dtype=np.float32)))
+                layer.bias.copy_(torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)))
+        return module.eval()
+
+    def tensors(self, prefix: str) -> dict[str, np.ndarray]:
+        out = {}
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            out[f"{prefix}.{i}.weight"] = np.ascontiguousarray(w, dtype=np.float32)
+            out[f"{prefix}.{i}.bias"] = np.ascontiguousarray(b, dtype=np.float32)
+        return out
+
+    @classmethod
+    def from_tensors(cls, prefix: str, tensors: Mapping[str, np.ndarray], activation: str) -> "NumpyNet":
+        weights, biases = [], []
+        i = 0
+        while f"{prefix}.{i}.weight" in tensors:
+            weights.append(np.asarray(tensors[f"{prefix}.{i}.weight"], dtype=np.float32))
+            biases.append(np.asarray(tensors[f"{prefix}.{i}.bias"], dtype=np.float32))
+            i += 1
+        if not weights:
+            raise KeyError(prefix)
+        return cls(weights, biases, activation)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        act = _act_numpy(self.activation)
+        a = np.asarray(x, dtype=np.float64)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            a = a @ w.astype(np.float64) + b
+            if i < last:
+                a = act(a)
+        return a
+
+
+class StackedEnsemble:
+    """M same-shape members evaluated together.
+
+    One row: weights laid side by side (first layer) and block-diagonally (later layers), so
+    each layer is one small matmul whatever M is. Many rows: batched matmul over members.
+    """
+
+    def __init__(self, nets: Sequence[NumpyNet]):
+        self.nets = list(nets)
+        self.m = len(nets)
+        self.act = _act_numpy(nets[0].activation)
+        self.out_dim = nets[0].sizes[-1]
+        self.n_layers = len(nets[0].weights)
+        single = []
+        batch = []
+        for layer in range(self.n_layers):
+            ws = [n.weights[layer].astype(np.float64) for n in nets]
+            bs = [n.biases[layer].astype(np.float64) for n in nets]
+            if layer == 0:
+                w = np.concatenate(ws, axis=1)
+            else:
+                rows = sum(x.shape[0] for x in ws)
+                cols = sum(x.shape[1] for x in ws)
+                w = np.zeros((rows, cols))
+                r = c = 0
+                for x in ws:
+                    w[r:r + x.shape[0], c:c + x.shape[1]] = x
+                    r += x.shape[0]
+                    c += x.shape[1]
+            single.append((np.ascontiguousarray(w), np.concatenate(bs)))
+            batch.append((np.stack(ws), np.stack(bs)[:, None, :]))
+        self.single = single
+        self.batch = batch
+
+    def one(self, x: np.ndarray) -> np.ndarray:
+        """x (d,) -> (M, out)."""
+        act = self.act
+        last = self.n_layers - 1
+        a = x
+        for i, (w, b) in enumerate(self.single):
+            a = a @ w + b
+            if i < last:
+                a = act(a)
+        return a.reshape(self.m, self.out_dim)
+
+    def many(self, x: np.ndarray) -> np.ndarray:
+        """x (N, d) -> (M, N, out)."""
+        act = self.act
+        last = self.n_layers - 1
+        x = np.asarray(x, dtype=np.float64)
+        if self.m == 1:
+            a = x
+            for i, (w, b) in enumerate(self.batch):
+                a = a @ w[0] + b[0]
+                if i < last:
+                    a = act(a)
+            return a[None]
+        w0, b0 = self.single[0]
+        a = (x @ w0 + b0).reshape(len(x), self.m, -1).transpose(1, 0, 2)
+        if last > 0:
+            a = act(a)
+        for i in range(1, self.n_layers):
+            w, b = self.batch[i]
+            a = np.matmul(a, w) + b
+            if i < last:
+                a = act(a)
+        return a
+
+
+# -- torch side for explanation and export -----------------------------------------------------
+
+def surrogate_module(model: "ModelWeights", out: Any) -> Any:
+    """A torch module: encoded inputs (N, d) -> outputs in original units, ensemble-averaged.
+
+    Real: (N,); vector: (N, k); labels/outcome only: logits (N, n_classes). Path-aware models
+    route each row to the expert the gate picks (hard argmax; gradients flow through the expert).
+    """
+    torch = _torch()
+    from torch import nn
+
+    class Decode(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.width = out.width
+            self.kind = out.kind
+            self.asinh = out.warp == "asinh"
+            self.register_buffer("mean", torch.tensor(np.asarray(out.mean, dtype=np.float32).reshape(-1)))
+            self.register_buffer("std", torch.tensor(np.asarray(out.std, dtype=np.float32).reshape(-1)))
+            self.scale = float(out.scale)
+
+        def forward(self, raw: Any) -> Any:  # raw (M, N, out)
+            if self.width == 0:
+                return raw.mean(dim=0)
+            z = raw[..., : self.width] * self.std + self.mean
+            if self.asinh:
+                z = torch.sinh(z) * self.scale
+            z = z.mean(dim=0)
+            return z[:, 0] if self.kind == "real" else z
+
+    class Members(nn.Module):
+        def __init__(self, nets: Sequence[NumpyNet]) -> None:
+            super().__init__()
+            self.members = nn.ModuleList([n.to_module() for n in nets])
+
+        def forward(self, x: Any) -> Any:
+            return torch.stack([m(x) for m in self.members])
+
+    class Plain(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ensemble = Members(model.members)
+            self.decode = Decode()
+
+        def forward(self, x: Any) -> Any:
+            return self.decode(self.ensemble(x))
+
+    class Paths(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate = Members(model.gate)
+            self.experts = nn.ModuleList([Members(e) for e in model.experts])
+            self.decode = Decode()
+
+        def forward(self, x: Any) -> Any:
+            logits = self.gate(x).mean(dim=0)                      # (N, P)
+            choice = torch.nn.functional.one_hot(logits.argmax(dim=1), len(self.experts)).to(x.dtype)
+            raw = torch.stack([e(x) for e in self.experts])         # (P, M, N, out)
+            routed = (raw * choice.T[:, None, :, None]).sum(dim=0)  # (M, N, out)
+            return self.decode(routed)
+
+    module = Paths() if model.path_aware else Plain()
+    return module.eval()
+
+
+@dataclass
+class ModelWeights:
+    """All weights of a surrogate: plain ensemble members, or a gate plus per-path experts."""
+
+    architecture: Architecture
+    members: list[NumpyNet]
+    gate: list[NumpyNet] | None = None
+    experts: list[list[NumpyNet]] | None = None
+    path_ids: list[str] | None = None
+
+    @property
+    def path_aware(self) -> bool:
+        return self.gate is not None
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        if self.path_aware:
+            for i, net in enumerate(self.gate or []):
+                out.update(net.tensors(f"gate.{i}"))
+            for p, expert in enumerate(self.experts or []):
+                for i, net in enumerate(expert):
+                    out.update(net.tensors(f"expert.{p}.{i}"))
+        else:
+            for i, net in enumerate(self.members):
+                out.update(net.tensors(f"member.{i}"))
+        return out
+
+    def layout(self) -> dict[str, Any]:
+        return {
+            "architecture": self.architecture.to_dict(),
+            "members": len(self.members),
+            "gate": len(self.gate) if self.gate else 0,
+            "experts": [len(e) for e in self.experts] if self.experts else [],
+            "path_ids": list(self.path_ids or []),
+            "gate_activation": self.gate[0].activation if self.gate else "",
+        }
+
+    @classmethod
+    def from_tensors(cls, layout: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> "ModelWeights":
+        arch = Architecture.from_dict(layout["architecture"])
+        if layout.get("gate"):
+            gate = [NumpyNet.from_tensors(f"gate.{i}", tensors, layout["gate_activation"])
+                    for i in range(layout["gate"])]
+            experts = [[NumpyNet.from_tensors(f"expert.{p}.{i}", tensors, arch.activation) for i in range(count)]
+                       for p, count in enumerate(layout["experts"])]
+            return cls(arch, [], gate, experts, list(layout["path_ids"]))
+        members = [NumpyNet.from_tensors(f"member.{i}", tensors, arch.activation) for i in range(layout["members"])]
+        return cls(arch, members)
+
+
+def batched_mlp(members: int, in_dim: int, out_dim: int, width: int, depth: int, activation: str) -> Any:
+    """`members` independent MLPs evaluated together with batched matmuls: x (N, d) -> (M, N, out).
+
+    Small networks are dominated by per-step overhead, so training M members at once costs
+    about as much as training one; each member has its own initialisation.
+    """
+    torch = _torch()
+    from torch import nn
+
+    class BatchedMLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = members
+            self.activation = activation
+            sizes = [in_dim] + [width] * depth + [out_dim]
+            self.weights = nn.ParameterList()
+            self.biases = nn.ParameterList()
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+                bound = 1.0 / np.sqrt(max(fan_in, 1))
+                self.weights.append(nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound)))
+                self.biases.append(nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound)))
+            self.acts = nn.ModuleList([activation_module(activation) for _ in range(depth)])
+
+        def forward(self, x: Any) -> Any:
+            a = torch.matmul(x.unsqueeze(0), self.weights[0]) + self.biases[0]
+            for i in range(1, len(self.weights)):
+                a = self.acts[i - 1](a)
+                a = torch.baddbmm(self.biases[i], a, self.weights[i])
+            return a
+
+        def to_numpy(self) -> list[NumpyNet]:
+            nets = []
+            for m in range(self.members):
+                nets.append(NumpyNet([w[m].detach().cpu().numpy().astype(np.float32) for w in self.weights],
+                                     [b[m, 0].detach().cpu().numpy().astype(np.float32) for b in self.biases],
+                                     self.activation))
+            return nets
+
+        def n_parameters(self) -> int:
+            return int(sum(p.numel() for p in self.parameters()) // max(self.members, 1))
+
+    return BatchedMLP()

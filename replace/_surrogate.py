@@ -1,0 +1,511 @@
+"""The trained stand-in: called like the legacy function, answered by numpy matmuls.
+
+A `Surrogate` binds arguments exactly as the original does, refuses inputs outside the
+trained domain (`OutOfDomainError`, never a silent number), raises the original's exception
+where the original would, and returns the original's Python type. Inference runs on numpy
+copies of the weights, so a single call costs microseconds; torch is needed only for
+explanation and export. Saved as a directory of JSON plus safetensors: no pickle, integrity
+checked on load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from probes import ErrorInfo, OutOfDomainError, Schema, SurrogateFileError, Tolerance
+from probes._identity import resolve, source_hash
+
+from . import _manifest as mf
+from ._encoding import InputEncoder, OutputEncoder, make_exception
+from ._models import ModelWeights, StackedEnsemble, surrogate_module
+from ._sampling import in_domain_mask
+
+
+@dataclass(frozen=True)
+class OnePrediction:
+    """One answer: `output` in the original's Python type (None when it raises), the predicted
+    `error`, `spread` (ensemble disagreement in output units; for labels and outcomes 1 - share
+    of members agreeing; inf when members disagree on raising vs returning), and the `path`."""
+
+    output: Any
+    error: ErrorInfo | None
+    spread: float
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchPrediction:
+    """Many answers: `outputs` (float (N,) / (N, k) with NaN where raising; object array for
+    labels), `raises` (bool), `errors`, `spread` (float), `paths` (None for plain models)."""
+
+    outputs: np.ndarray
+    raises: np.ndarray
+    errors: list[ErrorInfo | None]
+    spread: np.ndarray
+    paths: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class SurrogateMetrics:
+    """Fidelity measured on held-out fresh inputs, and how training went."""
+
+    agreement: float = math.nan           # share of fresh inputs within tolerance (outcome and value)
+    outcome_agreement: float = math.nan   # share where returns-vs-raises (and the type) matches
+    mean_error: float = math.nan          # mean abs error where both return (labels: mismatch rate)
+    max_error: float = math.nan
+    n_test: int = 0
+    per_path: dict[str, Any] = field(default_factory=dict)
+    validation_agreement: float = math.nan
+    tolerance_met: bool = False
+    curve: tuple[tuple[int, float, float], ...] = ()
+    oracle_calls: int = 0                 # calls of the legacy function for training data
+    path_calls: int = 0                   # of which traced for their branch path
+    test_calls: int = 0                   # calls for the held-out test set
+    training_rows: int = 0
+    wall_time_s: float = 0.0
+    architecture: str = ""
+    parameters: int = 0
+    search: tuple[dict[str, Any], ...] = ()
+    rounds: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return mf.plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SurrogateMetrics":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["curve"] = tuple(tuple(c) for c in known.get("curve", ()))
+        known["search"] = tuple(known.get("search", ()))
+        known["rounds"] = tuple(known.get("rounds", ()))
+        return cls(**known)
+
+
+class Surrogate:
+    """A neural stand-in for one legacy function (build it with `replace.fit`)."""
+
+    def __init__(self, *, schema: Schema, tolerance: Tolerance, input_encoder: InputEncoder,
+                 output_encoder: OutputEncoder, weights: ModelWeights, signature: Sequence[Mapping[str, Any]],
+                 function: str, source_hash: str = "", metrics: SurrogateMetrics | None = None,
+                 manifest: Mapping[str, Any] | None = None):
+        self.schema = schema
+        self.tolerance = tolerance
+        self.function = function
+        self.source_hash = source_hash
+        self.metrics = metrics or SurrogateMetrics()
+        self.manifest: dict[str, Any] = dict(manifest or {})
+        self._in = input_encoder
+        self._out = output_encoder
+        self._weights = weights
+        self._signature = [dict(p) for p in signature]
+        self._names = schema.names
+        self._defaults = mf.defaults_of(self._signature)
+        self._binder = mf.make_binder(function.split(":", 1)[-1] or "surrogate", self._signature)
+        self._enc_check = input_encoder.one_encoders(check=True)
+        self._enc_free = input_encoder.one_encoders(check=False)
+        if weights.path_aware:
+            self._gate = StackedEnsemble(weights.gate or [])
+            self._experts = [StackedEnsemble(e) for e in weights.experts or []]
+            self._ens = None
+            self._path_ids = list(weights.path_ids or [])
+        else:
+            self._ens = StackedEnsemble(weights.members)
+            self._gate = None
+            self._experts = []
+            self._path_ids = []
+        out = output_encoder
+        self._w = out.width
+        self._fast_real = out.kind == "real" and out.warp == "none"
+        self._mean0 = float(out.mean[0]) if out.width else 0.0
+        self._std0 = float(out.std[0]) if out.width else 1.0
+        self._int_out = out.python_type == "int"
+        self.__signature__ = self._binder.__signature__ if hasattr(self._binder, "__signature__") else None
+        import inspect
+
+        self.__signature__ = inspect.signature(self._binder)
+        self.__name__ = function.split(":", 1)[-1].rsplit(".", 1)[-1] or "surrogate"
+        self.__doc__ = f"Neural surrogate of {function} (neuroswap)."
+
+    # -- public views -------------------------------------------------------------------
+    @property
+    def ensemble_size(self) -> int:
+        if self._weights.path_aware:
+            return len((self._weights.experts or [[None]])[0])
+        return len(self._weights.members)
+
+    @property
+    def architecture(self) -> str:
+        return self._weights.architecture.label
+
+    @property
+    def path_aware(self) -> bool:
+        return self._weights.path_aware
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self._in.feature_names_)
+
+    @property
+    def feature_groups(self) -> dict[str, list[int]]:
+        return {k: list(v) for k, v in self._in.feature_groups_.items()}
+
+    @property
+    def input_encoder(self) -> InputEncoder:
+        return self._in
+
+    @property
+    def output_encoder(self) -> OutputEncoder:
+        return self._out
+
+    @property
+    def weights(self) -> ModelWeights:
+        return self._weights
+
+    def __repr__(self) -> str:
+        return (f"Surrogate({self.function}, {self.architecture}, agreement={self.metrics.agreement:.4f}, "
+                f"tolerance=Tolerance(abs={self.tolerance.abs}, rel={self.tolerance.rel}))")
+
+    # -- single calls ---------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        values = self._binder(*args, **kwargs)
+        feats: list[float] = []
+        for enc, value in zip(self._enc_check, values):
+            enc(value, feats)
+        x = np.array(feats)
+        if self._ens is not None:
+            raw = self._ens.one(x)
+        else:
+            raw = self._route_one(x)[0]
+        output, error, _ = self._decode_one(raw)
+        if error is not None:
+            raise make_exception(error)
+        return output
+
+    def predict_one(self, kwargs: Mapping[str, Any]) -> OnePrediction:
+        """The answer for one call's arguments, with spread and path; no domain check
+        (the caller checks with `self.schema.contains`). Values that cannot be encoded at all
+        (unknown category, NaN, wrong type) still raise OutOfDomainError."""
+        feats: list[float] = []
+        defaults = self._defaults
+        for enc, name in zip(self._enc_free, self._names):
+            if name in kwargs:
+                enc(kwargs[name], feats)
+            elif name in defaults:
+                enc(defaults[name], feats)
+            else:
+                raise TypeError(f"{self.__name__}() missing argument {name!r}")
+        x = np.array(feats)
+        path = None
+        if self._ens is not None:
+            raw = self._ens.one(x)
+        else:
+            raw, index = self._route_one(x)
+            path = self._path_ids[index]
+        output, error, spread = self._decode_one(raw)
+        return OnePrediction(output, error, spread, path)
+
+    def _route_one(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        logits = self._gate.one(x)  # type: ignore[union-attr]
+        index = int(np.argmax(logits.sum(axis=0)))
+        return self._experts[index].one(x), index
+
+    def _decode_one(self, raw: np.ndarray) -> tuple[Any, ErrorInfo | None, float]:
+        out = self._out
+        rows = raw.tolist()
+        m = len(rows)
+        w = self._w
+        disagree = False
+        if out.classes:
+            c = len(out.classes)
+            if m == 1:
+                logits = rows[0][w:]
+                best = max(range(c), key=logits.__getitem__)
+                spread_cls = 0.0
+            else:
+                sums = [sum(r[w + j] for r in rows) for j in range(c)]
+                best = max(range(c), key=sums.__getitem__)
+                votes = 0
+                for r in rows:
+                    part = r[w:]
+                    if max(range(c), key=part.__getitem__) == best:
+                        votes += 1
+                spread_cls = 1.0 - votes / m
+            klass = out.classes[best]
+            if klass.kind == "raise":
+                return None, klass.error, spread_cls
+            if klass.kind == "value":
+                return klass.value, None, spread_cls
+            if w == 0:
+                return None, None, spread_cls
+            disagree = spread_cls > 0
+        if self._fast_real:
+            mean0, std0 = self._mean0, self._std0
+            values = [r[0] * std0 + mean0 for r in rows]
+            value = sum(values) / m
+            spread = max(abs(v - value) for v in values) if m > 1 else 0.0
+            if disagree:
+                spread = math.inf
+            return (int(round(value)) if self._int_out else value), None, spread
+        decoded = out.decode_values(raw[:, :w])  # (M, w)
+        mean = decoded.mean(axis=0)
+        spread = float(np.max(np.abs(decoded - mean))) if m > 1 else 0.0
+        if disagree:
+            spread = math.inf
+        return out.python_value(mean), None, spread
+
+    # -- batches ------------------------------------------------------------------------
+    def encode(self, columns: Mapping[str, Any]) -> np.ndarray:
+        """Encoded inputs (N, d) float32, the matrix `torch_module()` takes."""
+        return self._in.encode(_as_columns(columns))
+
+    def predict_batch(self, columns: Mapping[str, Any], *, check: bool = True) -> np.ndarray:
+        """Vectorised answers: float (N,) or (N, k) with NaN where the original raises; object
+        array for labels (None where it raises). With `check`, inputs outside the domain raise
+        OutOfDomainError naming the first bad argument and value."""
+        columns = _as_columns(columns)
+        if check:
+            self._check_columns(columns)
+        return self.predict_details(columns).outputs
+
+    def _check_columns(self, columns: Mapping[str, Any]) -> None:
+        for name in self._names:
+            if name not in columns:
+                raise OutOfDomainError(f"{name}=<missing> : predict_batch needs a column per argument "
+                                       f"({', '.join(self._names)})")
+        mask = in_domain_mask(self.schema, columns)
+        if not mask.all():
+            row = int(np.flatnonzero(~mask)[0])
+            kwargs = {name: columns[name][row] for name in self._names}
+            ok, reason = self.schema.contains(kwargs)
+            raise OutOfDomainError(f"row {row}: {reason or 'outside the trained domain'}. The surrogate only "
+                                   "answers inside the domain it was trained on")
+
+    def predict_details(self, columns: Mapping[str, Any]) -> BatchPrediction:
+        """Answers with raise flags, errors, spread and paths; no range check (see `predict_one`)."""
+        X = self.encode(columns)
+        n = len(X)
+        out = self._out
+        if self._ens is not None:
+            raw = self._ens.many(X)
+            paths = None
+        else:
+            gate = self._gate.many(X).sum(axis=0)  # type: ignore[union-attr]
+            choice = np.argmax(gate, axis=1)
+            raw = np.zeros((self.ensemble_size, n, out.out_width))
+            for p in np.unique(choice):
+                rows = np.flatnonzero(choice == p)
+                raw[:, rows, :] = self._experts[p].many(X[rows])
+            paths = [self._path_ids[i] for i in choice]
+        return self._decode_many(raw, paths)
+
+    def _decode_many(self, raw: np.ndarray, paths: list[str] | None) -> BatchPrediction:
+        out = self._out
+        m, n, _ = raw.shape
+        w = out.width
+        raises = np.zeros(n, dtype=bool)
+        errors: list[ErrorInfo | None] = [None] * n
+        spread = np.zeros(n)
+        best = None
+        if out.classes:
+            logits = raw[:, :, w:]
+            best = np.argmax(logits.sum(axis=0), axis=1)
+            votes = (np.argmax(logits, axis=2) == best[None, :]).mean(axis=0)
+            spread_cls = 1.0 - votes
+            kinds = np.array([c.kind for c in out.classes], dtype=object)[best]
+            raises = kinds == "raise"
+            for i in np.flatnonzero(raises):
+                errors[i] = out.classes[best[i]].error
+            spread = spread_cls.astype(float)
+        if w == 0:
+            if out.kind == "label":
+                outputs = np.empty(n, dtype=object)
+                for i in range(n):
+                    klass = out.classes[best[i]]  # type: ignore[index]
+                    outputs[i] = klass.value if klass.kind == "value" else None
+            else:
+                outputs = np.full(n, np.nan)
+            return BatchPrediction(outputs, raises, errors, spread, paths)
+        decoded = out.decode_values(raw[:, :, :w])  # (M, N, w)
+        mean = decoded.mean(axis=0)
+        reg_spread = np.max(np.abs(decoded - mean[None]), axis=(0, 2)) if m > 1 else np.zeros(n)
+        if out.classes:
+            reg_spread = np.where(spread > 0, np.inf, reg_spread)
+        spread = reg_spread
+        if out.kind == "real":
+            outputs = mean[:, 0].copy()
+            if out.python_type == "int":
+                outputs = np.round(outputs)
+        else:
+            outputs = mean.copy()
+        outputs[raises] = np.nan
+        spread = np.where(raises, 1.0 - (votes if out.classes else 1.0), spread) if out.classes else spread
+        return BatchPrediction(outputs, raises, errors, spread, paths)
+
+    def python_outputs(self, details: BatchPrediction) -> list[Any]:
+        """Batch answers as the original's Python values (None where it raises)."""
+        out = self._out
+        if out.kind == "label":
+            return list(details.outputs)
+        if out.width == 0:
+            return [None] * len(details.raises)
+        result = []
+        for i, raised in enumerate(details.raises):
+            if raised:
+                result.append(None)
+            else:
+                row = np.atleast_1d(details.outputs[i])
+                result.append(out.python_value(row))
+        return result
+
+    # -- torch ------------------------------------------------------------------------------
+    def torch_module(self) -> Any:
+        """torch module: encoded float32 (N, d) -> original units (real (N,), vector (N, k),
+        labels: logits (N, n_labels)), averaged over members, eval mode, differentiable."""
+        return surrogate_module(self._weights, self._out)
+
+    def export_onnx(self, path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+        """Write an ONNX model of `torch_module()`; returns the check against torch (max abs diff)."""
+        from ._export import export_onnx
+
+        return export_onnx(self, path, **options)
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write a directory: `manifest.json` (everything but weights) and `weights.safetensors`."""
+        from safetensors.numpy import save_file
+
+        folder = Path(path)
+        if folder.exists() and not folder.is_dir():
+            raise SurrogateFileError(f"path={str(folder)!r} : exists and is not a directory. A surrogate is "
+                                     "saved as a directory; pass a new or existing directory path")
+        folder.mkdir(parents=True, exist_ok=True)
+        weights_path = folder / mf.WEIGHTS_FILE
+        tmp = folder / (mf.WEIGHTS_FILE + ".tmp")
+        save_file(self._weights.tensors(), str(tmp), metadata={"format": mf.FORMAT})
+        os.replace(tmp, weights_path)
+        manifest = dict(self.manifest)
+        manifest.update({
+            "format": mf.FORMAT,
+            "format_version": mf.FORMAT_VERSION,
+            "function": self.function,
+            "source_hash": self.source_hash,
+            "signature": self._signature,
+            "schema": self.schema.to_dict(),
+            "tolerance": self.tolerance.to_dict(),
+            "input_encoder": self._in.to_dict(),
+            "output_encoder": self._out.to_dict(),
+            "model": self._weights.layout(),
+            "metrics": self.metrics.to_dict(),
+            "weights": {"file": mf.WEIGHTS_FILE, "sha256": mf.sha256_file(weights_path),
+                        "bytes": weights_path.stat().st_size},
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+        manifest.setdefault("versions", mf.versions())
+        manifest["manifest_sha256"] = mf.manifest_digest(manifest)
+        text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=True)
+        tmp = folder / (mf.MANIFEST_FILE + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, folder / mf.MANIFEST_FILE)
+        self.manifest = manifest
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, fn: Any = None) -> "Surrogate":
+        """Read a directory written by `save`; checks integrity, warns if the function changed.
+
+        Raises SurrogateFileError naming the file when it is missing, truncated, edited or not a
+        neuroswap surrogate.
+        """
+        folder = Path(path)
+        manifest_path = folder / mf.MANIFEST_FILE
+        if not folder.is_dir() or not manifest_path.is_file():
+            raise SurrogateFileError(f"{str(manifest_path)!r} : not found; {str(folder)!r} is not a saved "
+                                     "neuroswap surrogate (a directory written by Surrogate.save)")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise SurrogateFileError(f"{str(manifest_path)!r} : unreadable or not JSON ({exc}); the file is "
+                                     "truncated or not a neuroswap manifest") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != mf.FORMAT:
+            raise SurrogateFileError(f"{str(manifest_path)!r} : not a neuroswap surrogate manifest "
+                                     f"(format={manifest.get('format') if isinstance(manifest, dict) else None!r})")
+        if manifest.get("format_version") != mf.FORMAT_VERSION:
+            raise SurrogateFileError(f"{str(manifest_path)!r} : format_version={manifest.get('format_version')!r} "
+                                     f"is not supported (expected {mf.FORMAT_VERSION})")
+        if manifest.get("manifest_sha256") != mf.manifest_digest(manifest):
+            raise SurrogateFileError(f"{str(manifest_path)!r} : its content does not match its checksum; "
+                                     "the manifest was edited or damaged")
+        weights_path = folder / manifest["weights"]["file"]
+        if not weights_path.is_file():
+            raise SurrogateFileError(f"{str(weights_path)!r} : weights file missing")
+        actual = mf.sha256_file(weights_path)
+        if actual != manifest["weights"]["sha256"]:
+            raise SurrogateFileError(f"{str(weights_path)!r} : sha256 {actual[:16]}... does not match the manifest's "
+                                     f"{manifest['weights']['sha256'][:16]}...; the weights were altered or truncated")
+        try:
+            from safetensors.numpy import load_file
+
+            tensors = load_file(str(weights_path))
+        except Exception as exc:
+            raise SurrogateFileError(f"{str(weights_path)!r} : not a readable safetensors file ({exc})") from None
+        try:
+            schema = Schema.from_dict(manifest["schema"])
+            surrogate = cls(
+                schema=schema,
+                tolerance=Tolerance.from_dict(manifest["tolerance"]),
+                input_encoder=InputEncoder.from_dict(manifest["input_encoder"]),
+                output_encoder=OutputEncoder.from_dict(manifest["output_encoder"]),
+                weights=ModelWeights.from_tensors(manifest["model"], tensors),
+                signature=manifest["signature"],
+                function=manifest["function"],
+                source_hash=manifest.get("source_hash", ""),
+                metrics=SurrogateMetrics.from_dict(manifest.get("metrics", {})),
+                manifest=manifest,
+            )
+        except SurrogateFileError:
+            raise
+        except Exception as exc:
+            raise SurrogateFileError(f"{str(folder)!r} : inconsistent surrogate files ({type(exc).__name__}: {exc})") from None
+        _check_source(surrogate, fn)
+        return surrogate
+
+
+def _check_source(surrogate: Surrogate, fn: Any) -> None:
+    target = fn
+    if target is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                target = resolve(surrogate.function)
+        except Exception:
+            return
+    try:
+        current = source_hash(target)
+    except Exception:
+        return
+    if surrogate.source_hash and current != surrogate.source_hash:
+        warnings.warn(
+            f"{surrogate.function}: the surrogate was trained on source hash {surrogate.source_hash} but the "
+            f"function now has source hash {current}; its answers may no longer match. Refit with replace.fit",
+            UserWarning, stacklevel=3,
+        )
+
+
+def _as_columns(columns: Any) -> Mapping[str, Any]:
+    if isinstance(columns, Mapping):
+        return columns
+    if isinstance(columns, (list, tuple)) and columns and isinstance(columns[0], Mapping):
+        names = list(columns[0])
+        from probes._traces import column_array
+
+        return {name: column_array([row[name] for row in columns]) for name in names}
+    raise OutOfDomainError(f"columns={type(columns).__name__} : must be a mapping of argument name to array "
+                           "(or a list of kwargs dicts)")
