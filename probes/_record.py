@@ -164,6 +164,9 @@ _rand = random.random
 
 # -- snapshots (hot path) -----------------------------------------------------------------------
 
+_all_immutable = IMMUTABLE_SCALARS.issuperset
+
+
 def _snap(value: Any) -> Any:
     """A copy of a mutable value that later mutation cannot reach (never raises)."""
     try:
@@ -172,11 +175,14 @@ def _snap(value: Any) -> Any:
             if value.nbytes <= MAX_ARRAY_BYTES and value.dtype.kind in "biufc":
                 return value.copy()
         elif kind is tuple:
-            for item in value:
-                if type(item) not in IMMUTABLE_SCALARS:
-                    break
-            else:
+            if _all_immutable(map(type, value)):
                 return value
+        elif kind is list or kind is set:
+            if _all_immutable(map(type, value)):
+                return value.copy()  # a shallow copy suffices: the items cannot change
+        elif kind is dict:
+            if _all_immutable(map(type, value.values())) and _all_immutable(map(type, value)):
+                return value.copy()
         return _encoding.Encoded(_encoding.encode(value))
     except BaseException:  # noqa: BLE001 - a snapshot must never break the call
         return _encoding.Encoded(_encoding.encode(_encoding.non_replayable(value)))

@@ -12,7 +12,6 @@ import re
 import json
 import os
 import warnings
-from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -30,8 +29,7 @@ DEFAULT_STORE = "neuroswap_traces.db"
 ANY_VERSION = "*"
 
 
-@dataclass(frozen=True, slots=True)
-class TraceRecord:
+class TraceRecord(NamedTuple):
     """One encoded call, as a backend stores it (inputs/output are type-tagged JSON text)."""
 
     function: str
@@ -58,7 +56,7 @@ class MixedVersionsWarning(UserWarning):
 
 def encode_inputs(inputs: dict[str, Any]) -> str:
     """JSON text of a kwargs dict (names stay JSON keys, values are tagged)."""
-    return _encoding.dumps_encoded({name: _encoding.encode(value) for name, value in inputs.items()})
+    return _encoding.dumps_fields(inputs)
 
 
 def decode_inputs(text: str) -> dict[str, Any]:

@@ -299,6 +299,22 @@ def test_mutation_after_and_during_the_call_does_not_change_the_record(mem):
     assert traces.outputs == [{"seen": [1, 2, "inside"]}]
 
 
+def test_flat_containers_are_copied_at_call_time(mem):
+    @record(store=mem)
+    def keep(flat_list, flat_dict, flat_set):
+        return flat_list
+
+    flat_list, flat_dict, flat_set = [1.0, "a"], {"k": 1}, {3}
+    out = keep(flat_list, flat_dict, flat_set)
+    assert out is flat_list
+    flat_list.append(2.0)
+    flat_dict["k"] = 2
+    flat_set.add(4)
+    traces = flushed(mem).load(keep)
+    assert traces.inputs == [{"flat_list": [1.0, "a"], "flat_dict": {"k": 1}, "flat_set": {3}}]
+    assert traces.outputs == [[1.0, "a"]]
+
+
 def test_unencodable_arguments_never_break_the_call(mem):
     class Widget:
         def __repr__(self):
