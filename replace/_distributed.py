@@ -1,0 +1,472 @@
+"""Train a surrogate with several processes (torch.distributed DDP: gloo on CPU, NCCL on GPU).
+
+When the recorded traffic is large, one process is the bottleneck. Each rank reads its shard
+of the traces (rows `i % world_size == rank`) plus its own oracle draws, DDP averages the
+gradients, every rank ends with identical weights, and rank 0 saves the surrogate.
+
+The seam with the single-process trainer is `train_model`'s `reduce` and `hooks`: every rank
+averages its validation loss with the others, so early stopping (and the optional wall-clock
+budget, decided by an all-reduced flag) stops every rank at the same epoch; shards are padded
+to one length so every rank takes the same number of optimiser steps (no DDP deadlock).
+
+What stays on rank 0: the schema and the input/output encoders are fitted there on the full
+traces (so the trained domain is the whole recorded domain) and broadcast as JSON. There is
+no architecture search here: pass the architecture (e.g. the one `fit` chose on a sample).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import math
+import os
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from probes import ErrorInfo, Schema, Tolerance, Traces, function_name, source_hash
+from probes._validation import bad_argument
+
+from . import _manifest as mf
+from ._encoding import InputEncoder, OutputEncoder
+from ._fidelity import compare
+from ._models import Architecture, ModelWeights, batched_mlp
+from ._surrogate import Surrogate, SurrogateMetrics
+from ._train import SurrogateLoss, TrainConfig, auto_batch_size, train_model
+
+__all__ = ["DistEnv", "distributed_env", "process_group", "shard_indices", "fit_distributed", "main"]
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process sits: `rank` of `world_size`, `local_rank` on its machine."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_env() -> DistEnv:
+    """This process's place, from an initialised process group or torchrun's variables."""
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return DistEnv(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    rank = int(os.environ.get("RANK", "0") or 0)
+    return DistEnv(rank, world, int(os.environ.get("LOCAL_RANK", "0") or 0))
+
+
+@contextlib.contextmanager
+def process_group(backend: str | None = None, *, init_method: str | None = None, rank: int | None = None,
+                  world_size: int | None = None, timeout_s: float = 300.0) -> Iterator[DistEnv]:
+    """Join (and afterwards leave) the process group torchrun describes, or the one given.
+
+    Does nothing for a single process. Backend: NCCL when CUDA is available, else gloo. An
+    already initialised group is used as is and left alone.
+    """
+    import torch
+    import torch.distributed as dist
+
+    env = distributed_env()
+    world = world_size if world_size is not None else env.world_size
+    if dist.is_initialized() or world <= 1:
+        yield distributed_env() if dist.is_initialized() else DistEnv(0, 1, 0)
+        return
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group(backend, init_method=init_method or "env://",
+                            rank=rank if rank is not None else env.rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=timeout_s))
+    try:
+        yield distributed_env()
+    finally:
+        dist.destroy_process_group()
+
+
+def shard_indices(n: int, rank: int, world_size: int) -> np.ndarray:
+    """Rows `i % world_size == rank`, padded by wrapping round to `ceil(n / world_size)` rows,
+    so that every rank holds the same number of rows and takes the same number of steps."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise bad_argument("rank", rank, f"must be in [0, {world_size})")
+    own = np.arange(rank, n, world_size)
+    size = -(-n // world_size) if n else 0
+    if own.size == 0 and size:
+        own = np.arange(n)[rank % n: rank % n + 1]
+    if own.size < size:
+        own = np.concatenate([own, own[: size - own.size]])
+    return own
+
+
+# -- collectives (no-ops in one process) --------------------------------------------------------
+class _Comm:
+    def __init__(self, env: DistEnv, device: Any):
+        self.env = env
+        self.device = device
+        self.active = env.world_size > 1
+
+    def mean(self, value: float) -> float:
+        if not self.active:
+            return value
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return float(tensor.item()) / self.env.world_size
+
+    def sum(self, values: list[float]) -> list[float]:
+        if not self.active:
+            return values
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return [float(v) for v in tensor.tolist()]
+
+    def max(self, value: float) -> float:
+        if not self.active:
+            return value
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return float(tensor.item())
+
+    def broadcast(self, obj: Any) -> Any:
+        if not self.active:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj if self.env.is_main else None]
+        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
+        return box[0]
+
+
+# -- data ---------------------------------------------------------------------------------------
+def _load(store: Any, fn: Callable[..., Any]) -> Traces:
+    from probes import TraceStore
+
+    opened = TraceStore.open(store)
+    try:
+        return opened.load(fn, source_hash="*")
+    finally:
+        if opened is not store:
+            opened.close()
+
+
+def _label(fn: Callable[..., Any], rows: list[dict[str, Any]]) -> tuple[list[Any], list[ErrorInfo | None]]:
+    outputs: list[Any] = []
+    errors: list[ErrorInfo | None] = []
+    for kwargs in rows:
+        try:
+            outputs.append(fn(**kwargs))
+            errors.append(None)
+        except Exception as exc:  # the legacy function's outcome, kept as data
+            outputs.append(None)
+            errors.append(ErrorInfo.from_exception(exc))
+    return outputs, errors
+
+
+def _parse_architecture(value: Any, label_output: bool) -> Architecture:
+    if isinstance(value, Architecture):
+        return value
+    activation = "relu" if label_output else "silu"
+    if value is None:
+        return Architecture(64, 2, activation, 3, False)
+    if isinstance(value, str):  # "WIDTHxDEPTH[xMEMBERS]"
+        try:
+            parts = [int(p) for p in value.lower().split("x")]
+            width, depth = parts[0], parts[1]
+            members = parts[2] if len(parts) > 2 else 3
+        except (ValueError, IndexError):
+            raise bad_argument("architecture", value, "must look like 'WIDTHxDEPTH' or 'WIDTHxDEPTHxMEMBERS'",
+                               "For example '64x2x3'") from None
+        return Architecture(width, depth, activation, members, False)
+    raise bad_argument("architecture", value, "must be an Architecture, a string like '64x2x3', or None")
+
+
+def fit_distributed(
+    fn: Callable[..., Any],
+    traces: Traces | None = None,
+    *,
+    store: Any = None,
+    schema: Schema | None = None,
+    tolerance: Tolerance | None = None,
+    architecture: Architecture | str | None = None,
+    oracle_samples: int = 0,
+    epochs: int = 300,
+    patience: int = 60,
+    budget_s: float | None = None,
+    batch_size: int | None = None,
+    lr: float = 1e-2,
+    validation_share: float = 0.15,
+    seed: int = 0,
+    out: str | os.PathLike[str] | None = None,
+    threads: int | None = 1,
+) -> Surrogate:
+    """Train one architecture on sharded traces with DDP; every rank returns the same surrogate.
+
+    Run it in every process of a torchrun job (or a process group you initialised); in a
+    single process it trains alone. `traces` (the full set, identical on every rank) or `store`
+    (a TraceStore or URI that every rank reads). `oracle_samples`: extra inputs drawn from the
+    schema and labelled by calling `fn`, split over the ranks (each draws its own share).
+    `batch_size` is the global batch (split over the ranks), so results do not depend on the
+    number of processes beyond noise. `budget_s` bounds the training time (every rank stops
+    at the same epoch); `epochs` and `patience` bound it too. Rank 0 saves to `out`.
+    """
+    import torch
+
+    if traces is None and store is None and (schema is None or oracle_samples <= 0):
+        raise bad_argument("traces", None, "fit_distributed needs traces, a store, or a schema with oracle_samples",
+                           "Pass store='sqlite:///traces.db' or traces=...")
+    for name, value, low in (("epochs", epochs, 1), ("patience", patience, 1), ("oracle_samples", oracle_samples, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise bad_argument(name, value, f"must be an integer >= {low}")
+    env = distributed_env()
+    use_cuda = torch.cuda.is_available() and (not torch.distributed.is_initialized()
+                                              or torch.distributed.get_backend() == "nccl")
+    device = torch.device(f"cuda:{env.local_rank}") if use_cuda else torch.device("cpu")
+    comm = _Comm(env, device)
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    started = time.monotonic()
+    try:
+        return _fit_distributed(fn, traces, store, schema, tolerance, architecture, oracle_samples, epochs, patience,
+                                budget_s, batch_size, lr, validation_share, seed, out, env, comm, device, started)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, schema: Schema | None,
+                     tolerance: Tolerance | None, architecture: Any, oracle_samples: int, epochs: int,
+                     patience: int, budget_s: float | None, batch_size: int | None, lr: float,
+                     validation_share: float, seed: int, out: Any, env: DistEnv, comm: _Comm, device: Any,
+                     started: float) -> Surrogate:
+    import torch
+
+    from ._fit import _columns_from_rows  # the single-process fit's row-to-column conversion
+
+    signature = mf.signature_spec(fn)
+    defaults = mf.defaults_of(signature)
+    rank, world = env.rank, env.world_size
+
+    # 1. rank 0 describes the domain and fits the encoders on the full traces; others receive them
+    if traces is None and store is not None:
+        traces = _load(store, fn)
+    if traces is not None and len(traces):
+        traces = traces.subset(np.flatnonzero(traces.replayable))
+    shared = None
+    if env.is_main:
+        stats_rows: list[dict[str, Any]] = [{**defaults, **kw} for kw in traces.inputs] if traces is not None else []
+        stats_out = list(traces.outputs) if traces is not None else []
+        stats_err = list(traces.errors) if traces is not None else []
+        described = schema if schema is not None else Schema.infer(fn, traces)
+        if len(stats_rows) < 256 and oracle_samples:
+            extra = described.sample(min(1000, oracle_samples), seed=seed + 104729)
+            outputs, errors = _label(fn, extra)
+            stats_rows, stats_out, stats_err = stats_rows + extra, stats_out + outputs, stats_err + errors
+        if not stats_rows:
+            raise bad_argument("traces", "<0 rows>", "there is nothing to learn from",
+                               "Record calls first or pass oracle_samples > 0")
+        columns = _columns_from_rows(described, stats_rows, defaults)
+        tol = tolerance if tolerance is not None else _default_tolerance(stats_out, stats_err)
+        enc = InputEncoder.fit(described, columns)
+        out_enc = OutputEncoder.fit(described.output, stats_out, stats_err, tol)
+        shared = {"schema": described.to_dict(), "tolerance": tol.to_dict(), "enc": enc.to_dict(),
+                  "out": out_enc.to_dict()}
+    shared = comm.broadcast(shared)
+    schema = Schema.from_dict(shared["schema"])
+    tol = Tolerance.from_dict(shared["tolerance"])
+    enc = InputEncoder.from_dict(shared["enc"])
+    out_enc = OutputEncoder.from_dict(shared["out"])
+    arch = _parse_architecture(architecture, out_enc.kind in ("label", "none"))
+
+    # 2. this rank's shard: its traces plus its own oracle draws
+    rows: list[dict[str, Any]] = []
+    outputs: list[Any] = []
+    errors: list[ErrorInfo | None] = []
+    if traces is not None and len(traces):
+        mine = np.arange(rank, len(traces), world)
+        rows = [{**defaults, **traces.inputs[i]} for i in mine]
+        outputs = [traces.outputs[i] for i in mine]
+        errors = [traces.errors[i] for i in mine]
+    if oracle_samples:
+        share = oracle_samples // world + (1 if rank < oracle_samples % world else 0)
+        drawn = schema.sample(share, seed=seed + 7 + 1009 * rank)
+        o, e = _label(fn, drawn)
+        rows, outputs, errors = rows + drawn, outputs + o, errors + e
+    X_local = enc.encode(_columns_from_rows(schema, rows, defaults)) if rows else \
+        np.zeros((0, enc.width_), dtype=np.float32)
+    y_local = np.concatenate([out_enc.targets(outputs, errors), np.ones((len(rows), 1), dtype=np.float32)], axis=1) \
+        if rows else np.zeros((0, out_enc.width + 2), dtype=np.float32)
+    counts = comm.sum([float(len(rows))])
+    total = int(counts[0])
+    size = int(comm.max(float(len(rows))))
+    if total < 8:
+        raise bad_argument("traces", f"<{total} rows>", "too few rows to learn from",
+                           "Record more calls or pass oracle_samples")
+    if len(rows) < size:  # pad by wrapping so every rank takes the same number of steps
+        if len(rows) == 0:
+            raise bad_argument("world_size", world, f"more processes than rows ({total})", "Use fewer processes")
+        pad = np.resize(np.arange(len(rows)), size - len(rows))
+        X_local = np.concatenate([X_local, X_local[pad]])
+        y_local = np.concatenate([y_local, y_local[pad]])
+    rng = np.random.default_rng(seed + 31 * rank)
+    order = rng.permutation(size)
+    n_val = int(np.clip(round(validation_share * size), 1, max(1, size // 2)))
+    val, train = order[:n_val], order[n_val:]
+
+    # 3. the model, identical on every rank (same seed; DDP also broadcasts rank 0's weights)
+    torch.manual_seed(seed)
+    module = batched_mlp(arch.ensemble, enc.width_, out_enc.out_width, arch.width, arch.depth,
+                         arch.activation).to(device)
+    wrapped = module
+    if comm.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        wrapped = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    global_batch = batch_size or auto_batch_size(total)
+    config = TrainConfig(lr=lr, batch_size=max(1, global_batch // world), max_epochs=epochs, patience=patience)
+    hooks = []
+    if budget_s is not None:
+        deadline = started + float(budget_s)
+        # every rank must stop at the same epoch: stop when any rank is past the deadline
+        hooks.append(lambda epoch, train_loss, val_loss: comm.max(float(time.monotonic() > deadline)) > 0)
+    result = train_model(wrapped, X_local[train], y_local[train], config=config,
+                         loss=SurrogateLoss(out_enc.width, out_enc.n_classes), X_val=X_local[val],
+                         y_val=y_local[val], device=device, hooks=hooks, reduce=comm.mean, seed=seed + rank)
+
+    # 4. the surrogate (same weights everywhere), its fidelity on the pooled validation rows
+    weights = ModelWeights(arch, module.to_numpy())
+    fn_name = function_name(fn)
+    surrogate = Surrogate(schema=schema, tolerance=tol, input_encoder=enc, output_encoder=out_enc,
+                          weights=weights, signature=signature, function=fn_name)
+    val_rows = sorted(int(i) for i in val if i < len(rows))  # padding rows are copies: skip them
+    agree_n, judged_n, err_sum, err_max = 0.0, 0.0, 0.0, 0.0
+    if val_rows:
+        columns = _columns_from_rows(schema, [rows[i] for i in val_rows], defaults)
+        details = surrogate.predict_details(columns)
+        judged = compare(out_enc.kind, [outputs[i] for i in val_rows], [errors[i] for i in val_rows],
+                         details.outputs, details.errors, tol)
+        agree_n, judged_n = float(np.sum(judged["agree"])), float(len(val_rows))
+        finite = judged["error"][np.isfinite(judged["error"])]
+        err_sum = float(finite.sum()) if finite.size else 0.0
+        err_max = float(finite.max()) if finite.size else 0.0
+    agree_n, judged_n, err_sum = comm.sum([agree_n, judged_n, err_sum])
+    err_max = comm.max(err_max)
+    agreement = agree_n / judged_n if judged_n else math.nan
+    metrics = SurrogateMetrics(
+        agreement=agreement, mean_error=err_sum / judged_n if judged_n else math.nan, max_error=err_max,
+        n_test=int(judged_n), validation_agreement=agreement, tolerance_met=bool(agreement >= 0.99),
+        curve=tuple((int(e), float(t), float(v)) for e, t, v in result.curve),
+        oracle_calls=oracle_samples, training_rows=total, wall_time_s=time.monotonic() - started,
+        architecture=arch.label, parameters=module.n_parameters(),
+    )
+    manifest = {
+        "training": {"rows": total, "seed": seed, "oracle_calls": oracle_samples,
+                     "data_hash": mf.data_hash(X_local, y_local) if world == 1 else "",
+                     "note": "metrics measured on the pooled validation rows of every rank (not fresh inputs)"},
+        "distributed": {"world_size": world, "rows_per_rank": size, "backend": _backend(),
+                        "epochs": result.epochs, "stopped": result.stopped, "global_batch": config.batch_size * world},
+        "hyperparameters": mf.plain({"architecture": arch.to_dict(),
+                                     "train": {f.name: getattr(config, f.name) for f in fields(config)}}),
+        "versions": mf.versions(),
+    }
+    surrogate = Surrogate(schema=schema, tolerance=tol, input_encoder=enc, output_encoder=out_enc, weights=weights,
+                          signature=signature, function=fn_name, source_hash=source_hash(fn), metrics=metrics,
+                          manifest=manifest)
+    if out is not None and env.is_main:
+        surrogate.save(out)
+    if comm.active:
+        import torch.distributed as dist
+
+        dist.barrier()  # the file exists when any rank returns
+    return surrogate
+
+
+def _backend() -> str:
+    import torch.distributed as dist
+
+    return dist.get_backend() if dist.is_available() and dist.is_initialized() else "none"
+
+
+def _default_tolerance(outputs: list[Any], errors: list[ErrorInfo | None]) -> Tolerance:
+    values = []
+    for value, error in zip(outputs, errors):
+        if error is None:
+            try:
+                values.append(np.abs(np.asarray(value, dtype=float)).max())
+            except (TypeError, ValueError):
+                return Tolerance(abs=0.0, rel=0.01)
+    magnitude = float(np.max(values)) if values else 0.0
+    return Tolerance(abs=1e-3 * magnitude if math.isfinite(magnitude) else 0.0, rel=0.01)
+
+
+def parameters_digest(surrogate: Surrogate) -> str:
+    """A hash of every weight of a surrogate (ranks compare it to prove they agree)."""
+    tensors = surrogate.weights.tensors()
+    return mf.data_hash(*[tensors[k] for k in sorted(tensors)])
+
+
+# -- command line -------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """`python -m replace.train_distributed --function mod:qual --store URI --out DIR [...]`,
+    normally under `torchrun --nproc_per_node=N`."""
+    import argparse
+
+    from probes import resolve
+
+    parser = argparse.ArgumentParser(prog="python -m replace.train_distributed",
+                                     description="Train a neuroswap surrogate with DDP on sharded traces.")
+    parser.add_argument("--function", required=True, help="the legacy function, as module:qualname")
+    parser.add_argument("--store", default=None, help="trace store URI (sqlite:///traces.db)")
+    parser.add_argument("--out", required=True, help="directory to save the surrogate in (rank 0)")
+    parser.add_argument("--architecture", default=None, help="WIDTHxDEPTH[xMEMBERS], default 64x2x3")
+    parser.add_argument("--oracle-samples", type=int, default=0, help="extra inputs labelled by calling the function")
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--patience", type=int, default=60)
+    parser.add_argument("--budget-s", type=float, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch size")
+    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", default=None, choices=["gloo", "nccl"])
+    parser.add_argument("--spec", action="append", default=[],
+                        help="NAME=LOW,HIGH or NAME=a|b|c: declare an argument's domain (repeatable); "
+                             "without any, the schema is inferred from the traces")
+    args = parser.parse_args(argv)
+    fn = resolve(args.function)
+    schema = None
+    if args.spec:
+        specs: dict[str, Any] = {}
+        for item in args.spec:
+            name, _, text = item.partition("=")
+            if "|" in text:
+                specs[name] = text.split("|")
+            else:
+                low, high = (float(v) for v in text.split(","))
+                specs[name] = (low, high)
+        schema = Schema.from_function(fn, **specs)
+    with process_group(args.backend) as env:
+        surrogate = fit_distributed(fn, store=args.store, schema=schema, architecture=args.architecture,
+                                    oracle_samples=args.oracle_samples, epochs=args.epochs, patience=args.patience,
+                                    budget_s=args.budget_s, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                    out=args.out)
+        if env.is_main:
+            m = surrogate.metrics
+            print(f"rank 0 of {env.world_size}: {surrogate.metrics.architecture}, {m.training_rows} rows, "
+                  f"validation agreement {m.agreement:.4f}, saved to {Path(args.out).resolve()}")
+        print(f"rank {env.rank}: weights {parameters_digest(surrogate)}", flush=True)
+    return 0

@@ -1,0 +1,151 @@
+"""DDP training: two gloo processes on loopback end with identical weights that fit the data."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from probes import InvalidArgument, Schema, Tolerance, Traces
+from replace._distributed import (
+    DistEnv,
+    _parse_architecture,
+    distributed_env,
+    fit_distributed,
+    parameters_digest,
+    process_group,
+    shard_indices,
+)
+
+ARCH = "32x2x2"
+EPOCHS = 40
+
+
+def wave(x: float, y: float) -> float:
+    return math.sin(2.0 * x) * y + 0.5 * x
+
+
+def _inputs(n: int, seed: int) -> list[dict[str, float]]:
+    rng = np.random.default_rng(seed)
+    return [{"x": float(a), "y": float(b)} for a, b in zip(rng.uniform(-1, 1, n), rng.uniform(-1, 1, n))]
+
+
+def _record(uri: str, n: int) -> None:
+    from probes import record
+
+    recorded = record(store=uri)(wave)
+    for kwargs in _inputs(n, seed=1):
+        recorded(**kwargs)
+    assert record.flush()
+
+
+def _worker(rank: int, world: int, init_file: str, store: str, out: str, results: str) -> None:
+    with process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world) as env:
+        assert env == DistEnv(rank, world, 0)
+        surrogate = fit_distributed(wave, store=store, architecture=ARCH, epochs=EPOCHS, patience=EPOCHS,
+                                    tolerance=Tolerance(abs=0.05), seed=0, out=out)
+        Path(results, f"{rank}.json").write_text(json.dumps({
+            "digest": parameters_digest(surrogate), "agreement": surrogate.metrics.agreement,
+            "manifest": surrogate.manifest["distributed"],
+        }))
+
+
+def _r2(surrogate: Any, rows: list[dict[str, float]]) -> tuple[float, np.ndarray]:
+    columns = {"x": np.array([r["x"] for r in rows]), "y": np.array([r["y"] for r in rows])}
+    predicted = np.asarray(surrogate.predict_batch(columns, check=False), dtype=float).reshape(-1)
+    truth = np.array([wave(**r) for r in rows])
+    return 1.0 - float(np.sum((predicted - truth) ** 2) / np.sum((truth - truth.mean()) ** 2)), predicted
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_agree_and_fit(tmp_path: Path) -> None:
+    import torch.multiprocessing as mp
+
+    from replace import Surrogate
+
+    uri = f"sqlite:///{tmp_path / 'traces.db'}"
+    _record(uri, 1200)
+    results = tmp_path / "results"
+    results.mkdir()
+    out = tmp_path / "surrogate"
+    mp.spawn(_worker, args=(2, str(tmp_path / "init"), uri, str(out), str(results)), nprocs=2, join=True)
+
+    ranks = [json.loads((results / f"{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["digest"] == ranks[1]["digest"]  # identical parameters on both ranks
+    assert ranks[0]["agreement"] == ranks[1]["agreement"]
+    assert ranks[0]["manifest"]["world_size"] == 2 and ranks[0]["manifest"]["backend"] == "gloo"
+    assert ranks[0]["manifest"]["rows_per_rank"] == 600
+
+    saved = Surrogate.load(out)
+    assert parameters_digest(saved) == ranks[0]["digest"]
+    fresh = _inputs(500, seed=99)
+    r2_two, predicted_two = _r2(saved, fresh)
+    assert r2_two > 0.97
+
+    # the same data in one process: the same quality, and close predictions (noise only)
+    from probes import TraceStore
+
+    traces = TraceStore.open(uri).load(wave)
+    single = fit_distributed(wave, traces, architecture=ARCH, epochs=EPOCHS, patience=EPOCHS,
+                             tolerance=Tolerance(abs=0.05), seed=0)
+    r2_one, predicted_one = _r2(single, fresh)
+    assert r2_one > 0.97
+    assert abs(r2_one - r2_two) < 0.02
+    assert float(np.mean(np.abs(predicted_one - predicted_two))) < 0.05
+    assert single.manifest["distributed"]["world_size"] == 1
+
+
+# -- pieces that need no second process ----------------------------------------------------------
+@pytest.mark.parametrize("n, world", [(10, 2), (11, 2), (7, 3), (2, 4), (1000, 7)])
+def test_shards_cover_every_row_with_equal_sizes(n: int, world: int) -> None:
+    shards = [shard_indices(n, r, world) for r in range(world)]
+    assert len({len(s) for s in shards}) == 1
+    assert set(np.concatenate(shards).tolist()) == set(range(n))
+    for rank, shard in enumerate(shards):
+        own = [i for i in range(n) if i % world == rank]
+        assert shard[: len(own)].tolist() == own
+
+
+def test_env_from_torchrun_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed_env() == DistEnv(3, 4, 1)
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("LOCAL_RANK")
+    assert distributed_env() == DistEnv(0, 1, 0)
+    with process_group() as env:  # one process: nothing to join
+        assert env.world_size == 1 and env.is_main
+
+
+def test_single_process_fit_with_oracle_only_and_save(tmp_path: Path) -> None:
+    from replace import Surrogate
+
+    schema = Schema.from_function(wave, x=(-1.0, 1.0), y=(-1.0, 1.0))
+    surrogate = fit_distributed(wave, schema=schema, oracle_samples=600, architecture="16x2x2", epochs=30,
+                                tolerance=Tolerance(abs=0.1), out=tmp_path / "s")
+    assert surrogate.ensemble_size == 2 and surrogate.metrics.training_rows == 600
+    assert _r2(surrogate, _inputs(200, seed=5))[0] > 0.8
+    assert parameters_digest(Surrogate.load(tmp_path / "s")) == parameters_digest(surrogate)
+
+
+@pytest.mark.parametrize("kwargs, text", [
+    ({}, "needs traces"),
+    ({"traces": Traces.from_calls(wave, _inputs(20, 0)), "epochs": 0}, "epochs=0"),
+    ({"traces": Traces.from_calls(wave, _inputs(20, 0)), "architecture": "wide"}, "architecture='wide'"),
+])
+def test_bad_arguments(kwargs: dict[str, Any], text: str) -> None:
+    with pytest.raises(InvalidArgument, match=text):
+        fit_distributed(wave, **kwargs)
+
+
+def test_architecture_strings() -> None:
+    arch = _parse_architecture("48x3x4", False)
+    assert (arch.width, arch.depth, arch.ensemble, arch.activation) == (48, 3, 4, "silu")
+    assert _parse_architecture(None, True).activation == "relu"
