@@ -629,6 +629,52 @@ def test_processes_lose_no_trace(tmp_path, method):
     store.close()
 
 
+def _unflushed_worker(path: str, worker: int) -> None:
+    @record(store=path)
+    def work(worker, i):
+        return worker * 100_000 + i
+
+    for i in range(2000):
+        work(worker, i)
+    # no flush: the recorder flushes when the worker process ends
+
+
+def test_traces_are_flushed_at_exit(tmp_path):
+    path = str(tmp_path / "t.db")
+    script = textwrap.dedent(f"""
+        from probes import record
+
+        @record(store={path!r})
+        def work(i):
+            return i
+
+        for i in range(1500):
+            work(i)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    context = multiprocessing.get_context("fork")
+    process = context.Process(target=_unflushed_worker, args=(path, 1))
+    process.start()
+    process.join(120)
+    assert process.exitcode == 0
+    store = SQLiteStore(path)
+    assert store.count("__main__:work") == 1500  # interpreter exit (atexit)
+    assert store.count(f"{__name__}:_unflushed_worker.<locals>.work") == 2000  # multiprocessing worker exit
+    store.close()
+
+
+def test_decorated_functions_still_pickle():
+    import pickle
+
+    assert pickle.loads(pickle.dumps(Shop.price)) is Shop.price
+    assert pickle.loads(pickle.dumps(_module_level)) is _module_level
+
+
+@record(store="memory://module_level")
+def _module_level(x):
+    return x
+
+
 def test_sigkill_after_flush_keeps_every_flushed_trace(tmp_path):
     path = tmp_path / "t.db"
     script = textwrap.dedent(f"""
