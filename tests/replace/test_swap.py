@@ -398,3 +398,120 @@ def test_not_a_surrogate() -> None:
         swap(price, lambda **kw: 1.0)
     with pytest.raises(InvalidArgument, match="fn=3"):
         swap(3, StandIn(price, SCHEMA))  # type: ignore[arg-type]
+
+
+# -- with real surrogates from replace.fit (session fixtures in conftest.py) ----------------------
+def _smooth_inputs(n: int, seed: int) -> list[dict[str, float]]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return [{"x": float(a), "y": float(b)} for a, b in rng.uniform(0.0, 1.0, size=(n, 2))]
+
+
+def test_real_surrogate_mode_answers_with_the_surrogate_and_refuses_outside(smooth_fit: Any) -> None:
+    from conftest import smooth
+
+    swapped = swap(smooth, smooth_fit, "surrogate")
+    inputs = _smooth_inputs(200, seed=11)
+    answers = [swapped(**kw) for kw in inputs]
+    assert answers == [smooth_fit.predict_one(kw).output for kw in inputs]
+    assert all(type(a) is float for a in answers)
+    agree = [smooth_fit.tolerance.agrees(smooth(**kw), a) for kw, a in zip(inputs, answers)]
+    assert sum(agree) >= 100  # it learned the function (the fit's quality is tested in test_fit)
+    assert swapped.stats.served_by_surrogate == 200
+    for bad, named in (({"x": 1.5, "y": 0.5}, "x=1.5"), ({"x": math.nan, "y": 0.5}, "x=nan"),
+                       ({"x": 0.5, "y": "a"}, "y='a'")):
+        with pytest.raises(OutOfDomainError, match=named):
+            swapped(**bad)
+    assert swapped.stats.rejected == 3
+    with pytest.raises(TypeError, match=r"smooth\(\) missing 1 required positional argument: 'y'"):
+        swapped(0.5)
+
+
+def test_real_shadow_returns_originals_values_and_counts_disagreements(smooth_fit: Any) -> None:
+    from conftest import smooth
+
+    inputs = _smooth_inputs(150, seed=12)
+    swapped = swap(smooth, smooth_fit, "shadow")
+    assert [swapped(**kw) for kw in inputs] == [smooth(**kw) for kw in inputs]
+    off = [kw for kw in inputs if not smooth_fit.tolerance.agrees(smooth(**kw), smooth_fit.predict_one(kw).output)]
+    stats = swapped.stats
+    assert stats.shadow_comparisons == 150 and stats.disagreements == len(off)
+    assert [d.inputs for d in swapped.disagreements] == off[-100:]
+
+    def drifted(x: float, y: float) -> float:  # the legacy code changed: the surrogate is now off by 100
+        return smooth(x, y) + 100.0
+
+    watch = swap(drifted, smooth_fit, "shadow", shadow_rate=0.5, seed=3)
+    assert [watch(**kw) for kw in inputs] == [drifted(**kw) for kw in inputs]
+    stats = watch.stats
+    assert 50 <= stats.shadow_comparisons <= 100 and stats.disagreements == stats.shadow_comparisons
+    last = watch.disagreements[-1]
+    assert last.expected == drifted(**last.inputs) and last.actual == smooth_fit.predict_one(last.inputs).output
+    assert stats.speedup is not None
+
+
+def test_real_guarded_serves_or_falls_back_by_spread(smooth_fit: Any) -> None:
+    from conftest import smooth
+
+    inputs = _smooth_inputs(100, seed=13) + [{"x": math.nan, "y": 0.5}, {"x": 2.0, "y": 0.5}]
+    loose = swap(smooth, smooth_fit, "guarded", tolerance=Tolerance(abs=100.0))
+    strict = swap(smooth, smooth_fit, "guarded", tolerance=Tolerance(abs=1e-12))
+    for kw in inputs:
+        expected = smooth(**kw)
+        served_loose, served_strict = loose(**kw), strict(**kw)
+        if math.isnan(kw["x"]):
+            assert math.isnan(served_loose) and math.isnan(served_strict)  # the original's own NaN
+        elif kw["x"] > 1.0:
+            assert served_loose == served_strict == expected
+        else:
+            assert served_strict == expected  # the members never agree within 1e-12: the original
+            assert served_loose == smooth_fit.predict_one(kw).output
+    assert loose.stats.served_by_surrogate == 100 and loose.stats.fallbacks["out_of_domain"] == 2
+    assert strict.stats.served_by_surrogate == 0
+    assert strict.stats.fallbacks == {"out_of_domain": 2, "uncertain": 100, "surrogate_error": 0}
+    assert strict.stats.invocation_rate == 0.0 and loose.stats.invocation_rate == pytest.approx(100 / 102)
+
+
+def _outcome(fn: Any, *args: Any) -> tuple[str, Any]:
+    try:
+        return "value", fn(*args)
+    except Exception as exc:
+        return "raise", type(exc)
+
+
+def test_real_guarded_answers_are_the_surrogates_or_the_originals(raising_fit: Any) -> None:
+    import numpy as np
+
+    from conftest import guarded_sqrt
+
+    swapped = swap(guarded_sqrt, raising_fit, "guarded")
+    for x in np.linspace(-1.0, 4.0, 41):
+        for zone in ("N", "S", ""):
+            before = swapped.stats.served_by_surrogate
+            got = _outcome(swapped, float(x), zone)
+            if swapped.stats.served_by_surrogate > before:
+                p = raising_fit.predict_one({"x": float(x), "zone": zone})
+                assert p.spread <= (raising_fit.tolerance.bound(p.output) if p.error is None else 0.0)
+                assert got == (("raise", p.error.exception_class()) if p.error else ("value", p.output))
+            else:
+                assert got == _outcome(guarded_sqrt, float(x), zone)
+    stats = swapped.stats
+    assert stats.calls == 123 and stats.served_by_surrogate + stats.served_by_original == 123
+    assert stats.served_by_surrogate > 0 and stats.fallbacks["out_of_domain"] == 0
+    with pytest.raises(KeyError):
+        swapped(1.0, "W")  # unknown zone: out of domain, so the original raises its own KeyError
+    assert swapped.stats.fallbacks["out_of_domain"] == 1
+
+
+def test_real_shadow_compares_labels_exactly(label_fit: Any) -> None:
+    from conftest import grade
+
+    swapped = swap(grade, label_fit, "shadow")
+    inputs = [{"score": float(s), "bonus": b} for s in range(0, 101, 5) for b in (0, 3, 5)]
+    assert [swapped(**kw) for kw in inputs] == [grade(**kw) for kw in inputs]
+    wrong = [kw for kw in inputs if label_fit.predict_one(kw).output != grade(**kw)]
+    stats = swapped.stats
+    assert stats.shadow_comparisons == len(inputs) and stats.disagreements == len(wrong)
+    for d in swapped.disagreements:
+        assert d.expected != d.actual and d.excess == math.inf
