@@ -505,7 +505,7 @@ def _make_generic(fn: Callable[..., Any], st: _FunctionState, rec: Recorder) -> 
 
 _TEMPLATE = """
 def _ns_factory(_ns_fn, _ns_st, _ns_rec, _ns_imm, _ns_perf, _ns_append, _ns_queue, _ns_snap, _ns_snap_args,
-                _ns_snap_kwargs, _ns_err, _ns_on, _ns_off, _ns_all_imm):
+                _ns_snap_kwargs, _ns_err, _ns_on, _ns_off, _ns_all_imm, _ns_type, _ns_len, _ns_map, _ns_Exception, _ns_list):
     {async_}def {name}({params}):
         _ns_mode = _ns_st.mode
         if _ns_mode != _ns_on and (_ns_mode == _ns_off or not _ns_st.admit()):
@@ -514,15 +514,15 @@ def _ns_factory(_ns_fn, _ns_st, _ns_rec, _ns_imm, _ns_perf, _ns_append, _ns_queu
         _ns_t0 = _ns_perf()
         try:
             _ns_out = {await_}_ns_fn({call})
-        except Exception as _ns_exc:
+        except _ns_Exception as _ns_exc:
             _ns_item = (_ns_st, _ns_t0, _ns_perf(), None, _ns_err(_ns_exc){values})
-            if len(_ns_queue) < _ns_rec.wake_at:
+            if _ns_len(_ns_queue) < _ns_rec.wake_at:
                 _ns_append(_ns_item)
             else:
                 _ns_rec.overflow(_ns_item)
             raise
-        _ns_item = (_ns_st, _ns_t0, _ns_perf(), _ns_out if type(_ns_out) in _ns_imm else _ns_snap(_ns_out), None{values})
-        if len(_ns_queue) < _ns_rec.wake_at:
+        _ns_item = (_ns_st, _ns_t0, _ns_perf(), _ns_out if _ns_type(_ns_out) in _ns_imm else _ns_snap(_ns_out), None{values})
+        if _ns_len(_ns_queue) < _ns_rec.wake_at:
             _ns_append(_ns_item)
         else:
             _ns_rec.overflow(_ns_item)
@@ -580,8 +580,9 @@ def _make_generated(fn: Callable[..., Any], st: _FunctionState, rec: Recorder) -
         elif p.kind is P.VAR_KEYWORD:
             captures.append(f"        {var} = _ns_snap_kwargs({p.name}) if {p.name} else {p.name}")
         else:
-            captures.append(f"        {var} = {p.name} if type({p.name}) in _ns_imm else ({p.name}.copy() if "
-                            f"type({p.name}) is list and _ns_all_imm(map(type, {p.name})) else _ns_snap({p.name}))")
+            captures.append(f"        {var} = {p.name} if _ns_type({p.name}) in _ns_imm else ({p.name}.copy() if "
+                            f"_ns_type({p.name}) is _ns_list and _ns_all_imm(_ns_map(_ns_type, {p.name})) "
+                            f"else _ns_snap({p.name}))")
         values.append(var)
         names.append(p.name)
     name = fn.__name__ if fn.__name__.isidentifier() and not fn.__name__.startswith("_ns_") else "wrapper"
@@ -595,7 +596,7 @@ def _make_generated(fn: Callable[..., Any], st: _FunctionState, rec: Recorder) -
     exec(compile(source, f"<neuroswap record of {st.name}>", "exec"), namespace)  # noqa: S102 - our own template
     wrapper = namespace["_ns_factory"](
         fn, st, rec, IMMUTABLE_SCALARS, time.perf_counter, rec.queue.append, rec.queue, _snap, _snap_args,
-        _snap_kwargs, _error_info, _ON, _OFF, _all_immutable)
+        _snap_kwargs, _error_info, _ON, _OFF, _all_immutable, type, len, map, Exception, list)
     wrapper.__defaults__ = fn.__defaults__
     wrapper.__kwdefaults__ = fn.__kwdefaults__
     if hasattr(wrapper.__code__, "co_qualname"):

@@ -61,7 +61,7 @@ any_value = st.recursive(
 ) | st.builds(object)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=any_value, other=any_value, fail=st.sampled_from([None, "value", "oops", "key"]))
 def test_return_value_and_exception_unchanged(mem, value, other, fail):
     raised: list[BaseException] = []
@@ -79,17 +79,40 @@ def test_return_value_and_exception_unchanged(mem, value, other, fail):
         raised.append(exc)
         raise exc
 
+    async def original_async(a, b=None, *rest, key="k", **extra):
+        return original(a, b, *rest, key=key, **extra)
+
+    class Holder:
+        @record(store=mem)
+        def method(self, a, b=None, *rest, key="k", **extra):
+            return original(a, b, *rest, key=key, **extra)
+
+        @record(store=mem)
+        @classmethod
+        def klass(cls, a, b=None, *rest, key="k", **extra):
+            return original(a, b, *rest, key=key, **extra)
+
+        @staticmethod
+        @record(store=mem)
+        def static(a, b=None, *rest, key="k", **extra):
+            return original(a, b, *rest, key=key, **extra)
+
     wrapped = record(store=mem)(original)
+    wrapped_async = record(store=mem)(original_async)
     assert inspect.signature(wrapped) == inspect.signature(original)
-    if fail is None:
-        assert wrapped(value, other) is value
-        assert wrapped(value, b=other, key=other) is value
-    else:
-        with pytest.raises(BaseException) as info:
-            wrapped(value, other)
-        assert info.value is raised[-1]  # the very same exception object
-        innermost = traceback.extract_tb(info.value.__traceback__)[-1]
-        assert innermost.name == "original" and "raise exc" in innermost.line
+    assert inspect.signature(wrapped_async) == inspect.signature(original_async)
+    callers = [wrapped, lambda *a, **k: asyncio.run(wrapped_async(*a, **k)), Holder().method, Holder.klass,
+               Holder.static]
+    for call in callers:
+        if fail is None:
+            assert call(value, other) is value
+            assert call(value, b=other, key=other) is value
+        else:
+            with pytest.raises(BaseException) as info:
+                call(value, other)
+            assert info.value is raised[-1]  # the very same exception object
+            innermost = traceback.extract_tb(info.value.__traceback__)[-1]
+            assert innermost.name == "original" and "raise exc" in innermost.line
 
 
 def test_traceback_points_at_the_original_raise(mem):
@@ -133,6 +156,15 @@ def test_signature_kinds_and_defaults_recorded(mem):
         {"a": 1, "b": 2, "c": 3, "args": (), "d": 4, "e": 5, "kw": {}},
         {"a": 1, "b": 2, "c": 30, "args": (40, 50), "d": 4, "e": 6, "kw": {"z": 7}},
     ]
+
+
+def test_parameters_named_like_builtins(mem):
+    @record(store=mem)
+    def shadow(type, len=2, map=None, Exception=3, list=(1,)):
+        return (type, len, map, Exception, list)
+
+    assert shadow([0], map={"a": 1}) == ([0], 2, {"a": 1}, 3, (1,))
+    assert flushed(mem).load(shadow).inputs == [{"type": [0], "len": 2, "map": {"a": 1}, "Exception": 3, "list": (1,)}]
 
 
 def test_generic_wrapper_path(mem):
