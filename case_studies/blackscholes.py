@@ -249,5 +249,16 @@ PUBLISHED = {
     "verified": False,
 }
 
-# run(): the end-to-end flow (record -> fit -> verify -> explain) arrives with the surrogate
-# task; it is deliberately not defined yet.
+
+def run(*, store: Any = None, out: str = "neuroswap_report", quick: bool = False, progress: bool = False,
+        seed: int = 0) -> dict:
+    """Record -> fit -> verify -> mine -> refit -> distill -> report, and the result row.
+
+    AxBench's kernel is smooth but for the call/put switch; a few thousand table rows repeat.
+    """
+    import sys
+
+    from ._flow import run_study
+
+    return run_study(sys.modules[__name__], store=store, out=out, quick=quick, progress=progress, seed=seed,
+                     budget_s=None if quick else 45.0, n_traces=None if quick else 10_000)
