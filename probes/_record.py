@@ -678,7 +678,18 @@ class _Record:
     - `keep_first`: record the first N calls whatever `sample_rate` says, then sample
       (PyAnnotate's early-then-sparse: `keep_first=100, sample_rate=0.02`).
     - `redact`: parameter names whose values are never stored; a keyed hash stands in
-      (`Redacted(digest)`; key from `$NEUROSWAP_REDACT_KEY`, else random per process).
+      (`Redacted(digest)`; key from `$NEUROSWAP_REDACT_KEY`, else random per process, so
+      digests are comparable across runs only with a fixed key). Outputs and exception
+      messages are not redacted.
+
+    A trace holds the arguments bound to the signature with defaults applied (self/cls left
+    out), the return value or `ErrorInfo` of the exception, the wall time of the call, a
+    timestamp, the function's `module:qualname` and its source hash. Only `Exception`s are
+    recorded as outcomes; KeyboardInterrupt and other BaseExceptions pass through unrecorded.
+    `$NEUROSWAP_RECORD=0` (read when a function is decorated) makes the wrapper call through.
+    Call `record.flush()` before reading the store in the same process; the recorder also
+    flushes at interpreter exit and when a multiprocessing worker ends (not on SIGKILL or
+    `os._exit`).
     """
 
     @overload
