@@ -165,3 +165,21 @@ def test_gradient_layer_checks_where_the_surrogate_is_steepest():
     assert all(0.5 < c.inputs["x"] < 0.62 and c.inputs["kind"] != "c" for c in cases)
     off = mine(SteepSurrogate(), layers=("gradient",), surrogate_gradients=False, budget_s=0.2)
     assert not off.layers["gradient"].ran and off.layers["gradient"].note == "disabled"
+
+
+@pytest.mark.slow
+def test_gradient_layer_on_a_real_tiny_surrogate():
+    replace = pytest.importorskip("replace")
+    if not hasattr(replace, "fit"):
+        pytest.skip("replace.fit not available")
+    from probes import verify
+
+    surrogate = replace.fit(step, schema=SCHEMA, tolerance=Tolerance(abs=0.05), budget_s=3.0, seed=0)
+    cases = mine(surrogate, layers=("gradient",), budget_s=1.0)
+    layer = cases.layers["gradient"]
+    assert layer.ran and layer.evaluated > 0, layer
+    for case in cases:
+        assert case.layer == "gradient"
+        assert case.error == pytest.approx(abs(case.actual - case.expected)) and case.error > 0.05
+    report = verify(step, surrogate, schema=SCHEMA, max_examples=100, database=None, search=False)
+    assert report.comparison.tolerance == surrogate.tolerance  # the surrogate's own tolerance by default
