@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import math
 import enum
 import keyword
 from dataclasses import dataclass
@@ -113,6 +114,13 @@ class Emitter:
         spec = self.features.specs[j]
         return f"{spec.field}[{spec.index}]" if spec.kind == "vec" else spec.field
 
+    def term(self, j: int) -> str:
+        """A feature as a number inside a linear leaf (flags as 0/1 via a bool)."""
+        spec = self.features.specs[j]
+        if spec.kind == "cat":
+            return f"({spec.field} == {literal(spec.category, self.imports)})"
+        return self.var(j)
+
     def condition(self, tree: Tree, i: int) -> tuple[Cond, bool]:
         """The test of node i, and whether its true branch is the tree's left child."""
         j = int(tree.feature[i])
@@ -121,10 +129,15 @@ class Emitter:
             return Cond("true", spec.field), False  # left is False (x <= 0.5)
         if spec.kind == "cat":
             return Cond("in", spec.field, (literal(spec.category, self.imports),)), False
+        if spec.kind == "ord":  # left: the categories ranked at or below the cut
+            k = int(math.floor(float(tree.threshold[i])))
+            left = tuple(literal(c, self.imports) for c in spec.order[: k + 1])
+            right = tuple(literal(c, self.imports) for c in spec.order[k + 1:])
+            if len(right) < len(left):
+                return Cond("in", spec.field, right), False
+            return Cond("in", spec.field, left), True
         t = float(tree.threshold[i])
         if spec.kind == "int":
-            import math
-
             bound = math.floor(t) if not tree.strict[i] else math.ceil(t) - 1
             return Cond("le", spec.field, str(int(bound))), True
         return Cond("lt" if tree.strict[i] else "le", self.var(j), repr(t)), True
@@ -190,10 +203,14 @@ def _ends_in_return(statements: Sequence[Any]) -> bool:
 
 def value_expression(leaf: Leaf, emitter: Emitter, python_type: str) -> str:
     if leaf.kind == "linear":
-        text = repr(float(leaf.value))
+        # 0.0 + a == a exactly, so a zero intercept is left out without changing any result
+        text = "" if float(leaf.value) == 0.0 and leaf.terms else repr(float(leaf.value))
         for j, coef in leaf.terms:
-            sign = "-" if coef < 0 or (coef == 0 and str(coef).startswith("-")) else "+"
-            text += f" {sign} {repr(abs(float(coef)))} * {emitter.var(j)}"
+            negative = coef < 0 or (coef == 0 and str(coef).startswith("-"))
+            if not text:
+                text = f"{'-' if negative else ''}{repr(abs(float(coef)))} * {emitter.term(j)}"
+                continue
+            text += f" {'-' if negative else '+'} {repr(abs(float(coef)))} * {emitter.term(j)}"
         return f"int(round({text}))" if python_type == "int" else text
     value = leaf.value
     if isinstance(value, tuple):

@@ -136,6 +136,12 @@ def call_rows(fn: Callable[..., Any], rows: Sequence[Mapping[str, Any]]) -> Outc
 
 def call_batch(fn: Callable[..., Any], columns: Mapping[str, np.ndarray], schema: Schema) -> Outcomes:
     """Outcomes of `fn` on every row: a surrogate answers vectorised, a function row by row."""
+    if is_surrogate(fn) and hasattr(fn, "predict_details") and hasattr(fn, "python_outputs"):
+        try:  # values in the original's Python types, and the errors it predicts
+            details = fn.predict_details(dict(columns))
+            return Outcomes(list(fn.python_outputs(details)), list(details.errors))
+        except Exception:
+            pass
     if is_surrogate(fn):
         try:
             predicted = fn.predict_batch(dict(columns))

@@ -19,8 +19,8 @@ import numpy as np
 from probes import ErrorInfo, Schema, Tolerance, Traces
 from probes._validation import bad_argument, check_number
 
-from ._data import Outcomes, as_columns, call_batch, concat, is_surrogate, n_rows, take
-from ._tree import OK, Features, Leaf, Tree, from_sklearn, normalise_errors, outcome_key
+from ._data import Outcomes, as_columns, call_batch, concat, is_surrogate, n_rows, numeric_outputs, take
+from ._tree import OK, Features, Leaf, Tree, category_orders, from_sklearn, normalise_errors, outcome_key
 
 #: share of the query budget spent on the first uniform sample; the rest goes to refinement.
 INITIAL_SHARE = 0.4
@@ -171,6 +171,8 @@ def fit_model(X: np.ndarray, targets: Targets, kind: str, max_leaves: int, seed:
         classes.id(OK)
         ids = np.array([classes.id(e if e is not None else OK) for e in targets.errors])
         guard = _fit_classifier(X, ids, classes.items, max_leaves, seed)
+        raising = sum(1 for leaf in guard.leaves.values() if guard.classes[leaf.value] != OK)
+        max_leaves = max(2, max_leaves - raising)  # raising leaves count against the budget
     ok = np.nonzero(~raised)[0]
     if ok.size == 0:
         return Model(kind, None, guard)
@@ -210,7 +212,7 @@ def tidy_leaves(tree: Tree, X: np.ndarray, y: np.ndarray, tolerance: Tolerance, 
         return tree
     scale = float(np.max(np.abs(y))) if y.size else 1.0
     members = tree.node_rows(X)
-    numeric = [j for j, spec in enumerate(features.specs) if spec.numeric]
+    numeric = [j for j, spec in enumerate(features.specs) if spec.kind in ("num", "int", "vec", "bool", "cat")]
     for leaf_id, leaf in list(tree.leaves.items()):
         rows = members[leaf_id]
         if rows.size == 0:
@@ -259,16 +261,23 @@ def _linear_leaf(X: np.ndarray, y: np.ndarray, numeric: list[int], bound: np.nda
             break
     if coefs is None:
         return None
+    order = np.argsort(chosen, kind="stable")  # canonical term order: equal leaves read the same
+    chosen = [chosen[k] for k in order]
+    coefs = np.concatenate([coefs[:1], coefs[1:][order]])
     exact = Leaf("linear", float(coefs[0]), tuple((j, float(c)) for j, c in zip(chosen, coefs[1:])))
     fitted = exact.evaluate(X)
     agree_exact = int(np.sum(np.abs(y - fitted) <= bound))
     sse_exact = float(np.sum((y - fitted) ** 2))
+    slack = len(y) * (1e-9 * max(1.0, float(np.max(np.abs(y))))) ** 2
     for digits in range(1, 17):  # shortest coefficients that keep the leaf as faithful
-        rounded = Leaf("linear", float(f"{coefs[0]:.{digits}g}"),
+        intercept = float(f"{coefs[0]:.{digits}g}")
+        if abs(intercept) <= 1e-9 * max(1.0, float(np.max(np.abs(y)))):
+            intercept = 0.0
+        rounded = Leaf("linear", intercept,
                        tuple((j, float(f"{c:.{digits}g}")) for j, c in zip(chosen, coefs[1:])))
         fitted = rounded.evaluate(X)
         if (int(np.sum(np.abs(y - fitted) <= bound)) >= agree_exact
-                and float(np.sum((y - fitted) ** 2)) <= sse_exact * 1.001 + 1e-18):
+                and float(np.sum((y - fitted) ** 2)) <= sse_exact * 1.001 + slack):
             return rounded
     return exact
 
@@ -355,9 +364,14 @@ def sample_box(schema: Schema, features: Features, lo: np.ndarray, hi: np.ndarra
             columns[f.name] = np.asarray(allowed, dtype=bool)[rng.integers(0, len(allowed), size=n)]
         else:
             allowed = []
+            flags = [j for j in idx if features.specs[j].kind == "cat"]
+            ranks = [j for j in idx if features.specs[j].kind == "ord"]
             for k, c in enumerate(f.categories):
-                if all(lo[j] < (1.0 if m == k else 0.0) <= hi[j] for m, j in enumerate(idx)):
-                    allowed.append(c)
+                if not all(lo[j] < (1.0 if m == k else 0.0) <= hi[j] for m, j in enumerate(flags)):
+                    continue
+                if not all(lo[j] < features.specs[j].order.index(c) <= hi[j] for j in ranks):
+                    continue
+                allowed.append(c)
             if not allowed:
                 return None
             column = np.empty(n, dtype=object)
@@ -552,6 +566,20 @@ def snap_thresholds(tree: Tree, X: np.ndarray, columns: Mapping[str, np.ndarray]
     return tree
 
 
+_SIGN = np.int64(-0x8000000000000000)
+
+
+def _ordered(x: float) -> int:
+    """Integer key of a double, increasing with its value (-0.0 and 0.0 share key 0)."""
+    bits = int(np.array([x], dtype=np.float64).view(np.int64)[0])
+    return bits if bits >= 0 else -(bits & 0x7FFFFFFFFFFFFFFF)
+
+
+def _unordered(key: int) -> float:
+    bits = key if key >= 0 else (-key) | -0x8000000000000000
+    return float(np.array([bits], dtype=np.int64).view(np.float64)[0])
+
+
 def _bisect(columns: Mapping[str, np.ndarray], row: int, spec: Any, a: float, b: float, oracle: _Oracle,
             kind: str, tolerance: Tolerance, quantum: float = 0.0) -> tuple[float, float] | None:
     """Adjacent values (lo, hi) in [a, b] where the teacher's outcome jumps, or None."""
@@ -569,8 +597,11 @@ def _bisect(columns: Mapping[str, np.ndarray], row: int, spec: Any, a: float, b:
             if hi - lo <= 1:
                 break
             mid = float(math.floor((lo + hi) / 2))
-        else:
-            mid = lo + (hi - lo) / 2
+        else:  # halve the number of doubles between lo and hi (64 steps at most, even near 0)
+            lo_k, hi_k = _ordered(lo), _ordered(hi)
+            if hi_k - lo_k <= 1:
+                break
+            mid = _unordered((lo_k + hi_k) // 2)
             if not (lo < mid < hi):
                 break
         f_mid = outcome(mid)
@@ -587,7 +618,7 @@ def _bisect(columns: Mapping[str, np.ndarray], row: int, spec: Any, a: float, b:
                 hi, f_hi = mid, f_mid
         else:
             return None  # a third outcome between the two: more than one boundary here
-    if not integer and np.nextafter(lo, math.inf) != hi:
+    if not integer and _ordered(hi) - _ordered(lo) > 1:
         return None
     if _same_outcome(f_lo, f_hi, kind, tolerance):
         return None
@@ -632,7 +663,6 @@ def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_sam
           linear_leaves: bool = True, rounds: int = ROUNDS) -> Fitted:
     """Query `teacher`, grow and refine the tree, pick constant or linear leaves, snap cuts."""
     rng = np.random.default_rng(seed)
-    features = Features(schema)
     kind = schema.output.kind
     oracle = _Oracle(teacher, schema)
     n_initial = max(50, int(n_samples * INITIAL_SHARE))
@@ -644,6 +674,11 @@ def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_sam
             parts.append(as_columns([ops[k] for k in pick], schema))
     columns = concat(parts)
     outcomes = oracle(columns)
+    orders = None
+    if kind in ("real", "vector"):
+        y = numeric_outputs(outcomes, kind)
+        orders = category_orders(schema, columns, y if y.ndim == 1 else y[:, 0])
+    features = Features(schema, orders)
     per_round = max(0, (n_samples - n_rows(columns)) // max(rounds, 1))
     for r in range(rounds):
         X = features.encode(columns)
@@ -671,11 +706,21 @@ def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_sam
                                                                features=features), base.guard)))
         if linear_leaves:
             sizes = sorted({m for m in (max_leaves, max_leaves // 2, max_leaves // 4) if m >= 2}, reverse=True)
+            # structures for linear leaves: CART on the outputs, and CART on what a global linear
+            # model leaves unexplained (its cuts land on the kinks, not along the slopes)
+            terms = [j for j, spec in enumerate(features.specs) if spec.kind in ("num", "int", "vec", "bool", "cat")]
+            A = np.column_stack([np.ones(len(ok))] + [X[ok][:, j] for j in terms])
+            beta, *_ = np.linalg.lstsq(A, y, rcond=None)
+            residual = y - A @ beta
+            raising = 0 if base.guard is None else sum(
+                1 for leaf in base.guard.leaves.values() if base.guard.classes[leaf.value] != OK)
             for m in sizes:
-                structure = fit_model(X, targets, kind, m, seed)
-                tree = tidy_leaves(structure.value, X[ok], y, tolerance, linear=True, features=features)
-                if any(leaf.kind == "linear" for leaf in tree.leaves.values()):
-                    candidates.append((f"linear leaves ({m} leaves)", Model(kind, tree, base.guard)))
+                budget = max(2, m - raising)
+                for label, structure in (("", fit_model(X, targets, kind, m, seed).value),
+                                         (", cuts on residuals", _fit_regressor(X[ok], residual, budget, seed))):
+                    tree = tidy_leaves(structure, X[ok], y, tolerance, linear=True, features=features)
+                    if any(leaf.kind == "linear" for leaf in tree.leaves.values()):
+                        candidates.append((f"linear leaves ({m} leaves{label})", Model(kind, tree, base.guard)))
     else:
         candidates.append(("constant", base))
     scored = [(_score(m, X_val, val_reference, kind, tolerance), -k, name, m)

@@ -23,10 +23,12 @@ from probes import ErrorInfo, Schema
 class Feature:
     """One column the tree can split on: a number, a vector element, a bool, a category flag."""
 
-    kind: str  # "num" (real), "int" (integer), "vec" (vector element), "bool", "cat" (one-hot)
+    kind: str  # "num" (real), "int" (integer), "vec" (vector element), "bool", "cat" (one-hot),
+    #            "ord" (a category's rank in `order`: one cut splits the categories into two sets)
     field: str
     index: int = 0  # vector element
     category: Any = None  # "cat": the category this column flags
+    order: tuple[Any, ...] = ()  # "ord": categories by rank
 
     @property
     def numeric(self) -> bool:
@@ -38,13 +40,17 @@ class Feature:
             return f"{self.field}[{self.index}]"
         if self.kind == "cat":
             return f"{self.field}={self.category!r}"
+        if self.kind == "ord":
+            return f"rank({self.field})"
         return self.field
 
 
 class Features:
     """Schema arguments <-> a float matrix the tree learns on (categories one-hot)."""
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, orders: Mapping[str, Sequence[Any]] | None = None) -> None:
+        """`orders`: per categorical argument, its categories ranked (by mean teacher output for a
+        real output, CART's trick), adding a rank column next to the one-hot flags."""
         self.schema = schema
         specs: list[Feature] = []
         for f in schema.fields:
@@ -58,6 +64,8 @@ class Features:
                 specs.append(Feature("bool", f.name))
             else:
                 specs.extend(Feature("cat", f.name, category=c) for c in f.categories)
+                if orders and f.name in orders and len(f.categories) > 2:
+                    specs.append(Feature("ord", f.name, order=tuple(orders[f.name])))
         self.specs = specs
 
     def __len__(self) -> int:
@@ -74,12 +82,37 @@ class Features:
                 X[:, j] = np.asarray(column, dtype=float)[:, spec.index]
             elif spec.kind == "bool":
                 X[:, j] = np.asarray(column, dtype=bool).astype(float)
+            elif spec.kind == "ord":
+                X[:, j] = np.fromiter((_rank(v, spec.order) for v in column), dtype=float, count=n)
             else:
                 X[:, j] = np.fromiter((_same_category(v, spec.category) for v in column), dtype=float, count=n)
         return X
 
     def field_of(self, name: str) -> Any:
         return self.schema[name]
+
+
+def _rank(value: Any, order: Sequence[Any]) -> float:
+    for k, c in enumerate(order):
+        if _same_category(value, c):
+            return float(k)
+    return float(len(order))
+
+
+def category_orders(schema: Schema, columns: Mapping[str, np.ndarray], y: np.ndarray) -> dict[str, list[Any]]:
+    """Categories of each categorical argument sorted by the mean of `y` (unseen ones last)."""
+    orders: dict[str, list[Any]] = {}
+    for f in schema.fields:
+        if f.kind != "categorical" or len(f.categories) <= 2:
+            continue
+        column = columns[f.name]
+        means = []
+        for k, c in enumerate(f.categories):
+            mask = np.fromiter((_same_category(v, c) for v in column), dtype=float, count=len(column)) > 0
+            ok = mask & np.isfinite(y)
+            means.append((float(np.mean(y[ok])) if ok.any() else math.inf, k))
+        orders[f.name] = [f.categories[k] for _, k in sorted(means)]
+    return orders
 
 
 def _same_category(value: Any, category: Any) -> float:
