@@ -230,7 +230,9 @@ class EquivalenceReport:
 
     `passed` is True iff no disagreement was found among all checked inputs (every view) and the
     original agreed with itself when run twice; `agreement` and `agreement_ci` pool the sampled
-    views (operational and domain), whose inputs are not chosen adversarially.
+    views (operational and domain), whose inputs are not chosen adversarially. `statistics`:
+    examples_run (inputs run through both functions), invalid (replayed recorded inputs outside
+    the schema), skipped, time_s, stop_reason, seed, derandomize, database.
     """
 
     function: str

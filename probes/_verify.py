@@ -239,7 +239,6 @@ class SearchResult:
     records: list[Record] = field(default_factory=list)
     shrunk: list[Record] = field(default_factory=list)
     stop_reason: str = ""
-    invalid: int = 0
     time_s: float = 0.0
 
 
@@ -426,6 +425,7 @@ def verify(
 
     # 1. operational: recorded inputs replayed, then bootstrap resamples with jitter
     rows = _replayable_inputs(traces) if traces is not None else []
+    outside = 0
     if rows:
         unique = list({_freeze(r): r for r in rows}.values())
         n_replay = min(len(unique), max(1, max_examples // 2))
@@ -433,6 +433,9 @@ def verify(
         replay = [unique[int(i)] for i in picks]
         run_view("operational", replay + resample_operational(rows, schema, max_examples - len(replay), rng))
         notes["operational"] = f"{len(replay)} recorded inputs replayed, {max_examples - len(replay)} resampled with jitter"
+        outside = sum(1 for kwargs in replay if not schema.contains(kwargs)[0])
+        if outside:
+            notes["operational"] += f"; {outside} recorded inputs lie outside the schema"
     else:
         notes["operational"] = "not run: no traces given"
     # 2. domain: uniform over the schema
@@ -510,7 +513,7 @@ def verify(
     passed = disagreements == 0 and flaky_total == 0
     elapsed = time.perf_counter() - start
     statistics = {
-        "examples_run": evaluator.calls, "invalid": search_result.invalid,
+        "examples_run": evaluator.calls, "invalid": outside,
         "skipped": sum(v.skipped for v in views.values()), "time_s": round(elapsed, 3),
         "stop_reason": "; ".join(stop_reasons) or "completed", "seed": int(seed), "derandomize": bool(derandomize),
         "database": getattr(db, "path", None) and str(db.path),

@@ -313,3 +313,11 @@ def test_json_encodes_nan_tuples_and_arrays():
     assert isinstance(back["a"], tuple) and math.isnan(back["a"][1])
     assert isinstance(back["b"], np.ndarray) and back["b"][1] == -math.inf
     assert back["c"] == [None, True, "x"] and back[1] == 2
+
+
+def test_recorded_inputs_outside_the_schema_are_counted_as_invalid():
+    traces = Traces.from_calls(fee, [{"x": 20.0 + i, "kind": "a"} for i in range(10)])
+    report = verify(fee, fee_copy, schema=SCHEMA, traces=traces, max_examples=20, database=None)
+    assert report.statistics["invalid"] == 10
+    assert "10 recorded inputs lie outside the schema" in report.views["operational"].note
+    assert report.passed
