@@ -57,7 +57,7 @@ def _choose_warp(values: np.ndarray, low: float, high: float) -> tuple[str, floa
     median = float(np.median(finite - low))
     offset = max(median * 0.05, span * 1e-4, 1e-12)
     logged = np.log(np.maximum(finite - low, 0.0) + offset)
-    if abs(_skew(logged)) < 0.5 * raw and high / max(low + median, 1e-12) > 10 and low >= 0:
+    if low >= 0 and abs(_skew(logged)) < 0.5 * raw and span / max(median, 1e-12) > 4:
         return "log", offset, []
     knots = np.unique(np.quantile(finite, np.linspace(0, 1, QUANTILE_KNOTS)))
     if knots.size < 4:
@@ -163,8 +163,8 @@ class InputEncoder:
         return cls(codes)
 
     # -- encoding ---------------------------------------------------------------------
-    def encode(self, columns: Mapping[str, Any]) -> np.ndarray:
-        """(N, d) float32; raises OutOfDomainError for values that cannot be encoded."""
+    def encode(self, columns: Mapping[str, Any], dtype: Any = np.float32) -> np.ndarray:
+        """(N, d) float32 (or `dtype`); raises OutOfDomainError for values that cannot be encoded."""
         n = None
         parts = []
         for code, lookup in zip(self.codes_, self._lookups):
@@ -177,8 +177,8 @@ class InputEncoder:
                 raise _ood(code.name, f"<{len(column)} values>", f"every column must have {n} values")
             parts.append(_encode_column(code, lookup, column))
         if not parts:
-            return np.zeros((n or 0, 0), dtype=np.float32)
-        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+            return np.zeros((n or 0, 0), dtype=dtype)
+        return np.concatenate(parts, axis=1).astype(dtype, copy=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"fields": [c.to_dict() for c in self.codes_]}
@@ -244,7 +244,7 @@ def _fit_field(item: Field, column: Any) -> FieldCode:
 def _encode_column(code: FieldCode, lookup: dict | None, column: Any) -> np.ndarray:
     name = code.name
     if code.code == "onehot":
-        out = np.zeros((len(column), code.width), dtype=np.float32)
+        out = np.zeros((len(column), code.width), dtype=np.float64)
         for row, value in enumerate(column):
             try:
                 index = lookup.get(_hashable(value))  # type: ignore[union-attr]
@@ -263,7 +263,7 @@ def _encode_column(code: FieldCode, lookup: dict | None, column: Any) -> np.ndar
             for value in column:
                 if not isinstance(value, (bool, np.bool_)):
                     raise _ood(name, value, "is not a bool")
-        return array.astype(np.float32).reshape(-1, 1)
+        return array.astype(np.float64).reshape(-1, 1)
     try:
         array = np.asarray(column, dtype=float)
     except (TypeError, ValueError):
@@ -278,7 +278,7 @@ def _encode_column(code: FieldCode, lookup: dict | None, column: Any) -> np.ndar
         bad_row = int(np.argwhere(~np.isfinite(array))[0][0])
         raise _ood(name, column[bad_row], "is not finite")
     warped = _warp(array, code.warp, code.low, code.offset, code.knots)
-    return ((warped - np.asarray(code.mean)) / np.asarray(code.std)).astype(np.float32)
+    return (warped - np.asarray(code.mean)) / np.asarray(code.std)
 
 
 def _numberish(value: Any) -> bool:

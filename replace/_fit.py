@@ -412,16 +412,27 @@ def _count_params(weights: ModelWeights) -> int:
     return count(weights.members)
 
 
-def _candidates(config: FitConfig, activation: str, path_aware: bool) -> list[Architecture]:
+def _spread(shapes: list[tuple[int, int]], count: int) -> list[tuple[int, int]]:
+    if len(shapes) <= count:
+        return shapes
+    if count == 1:
+        return [shapes[len(shapes) // 2]]
+    picks = np.unique(np.linspace(0, len(shapes) - 1, count).round().astype(int))
+    return [shapes[i] for i in picks]
+
+
+def _candidates(config: FitConfig, activation: str, plain: bool, paths: bool, seconds: float) -> list[Architecture]:
+    """Shapes to try, spread over the size range; fewer when the time is short (each needs
+    a few seconds of training to be judged fairly)."""
     shapes = sorted({(w, d) for w in config.widths for d in config.depths}, key=lambda s: s[0] * s[0] * s[1])
-    # spread the tries over the size range
-    if len(shapes) > config.max_candidates:
-        picks = np.unique(np.linspace(0, len(shapes) - 1, config.max_candidates).round().astype(int))
-        shapes = [shapes[i] for i in picks]
-    out = [Architecture(w, d, activation, config.ensemble_size, False) for w, d in shapes]
-    if path_aware:
-        small = [s for s in shapes if s[0] <= 64][:3] or shapes[:1]
-        out += [Architecture(w, d, activation, config.ensemble_size, True) for w, d in small]
+    per_family = int(np.clip(seconds / (8.0 * (int(plain) + int(paths))), 1, config.max_candidates))
+    out = []
+    if plain:
+        out += [Architecture(w, d, activation, config.ensemble_size, False) for w, d in _spread(shapes, per_family)]
+    if paths:
+        small = [s for s in shapes if s[0] <= 64] or shapes[:1]
+        out += [Architecture(w, d, activation, config.ensemble_size, True)
+                for w, d in _spread(small, min(per_family, 3))]
     return out
 
 
@@ -454,6 +465,7 @@ def fit(
     import torch
 
     config = _config(options)
+    _warm_up()
     started = time.monotonic()
     if not callable(fn):
         raise bad_argument("fn", fn, "must be callable", "Pass the legacy function itself")
@@ -489,6 +501,20 @@ def fit(
     finally:
         torch.set_num_threads(previous_threads)
         bar.close()
+
+
+_WARM = False
+
+
+def _warm_up() -> None:
+    """The first torch optimiser of a process imports a lot (seconds); do it before the clock
+    starts, so `budget_s` is spent on the fit itself."""
+    global _WARM
+    if not _WARM:
+        import torch
+
+        torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3, foreach=True)
+        _WARM = True
 
 
 def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, tolerance: Tolerance | None, oracle: bool,
@@ -603,8 +629,9 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                                                and sum(p is not None for p in pool.paths) >= 0.3 * len(pool))
     if config.path_aware is True and len(buckets) < 2:
         use_paths = False
-    candidates = _candidates(config, activation, use_paths)
     remaining = deadline - time.monotonic()
+    candidates = _candidates(config, activation, config.path_aware is not True or not use_paths, use_paths,
+                             0.5 * remaining)
     search_until = time.monotonic() + 0.5 * remaining
     searched: list[_Candidate] = []
     best: _Candidate | None = None

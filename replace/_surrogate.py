@@ -290,7 +290,7 @@ class Surrogate:
 
     def predict_details(self, columns: Mapping[str, Any]) -> BatchPrediction:
         """Answers with raise flags, errors, spread and paths; no range check (see `predict_one`)."""
-        X = self.encode(columns)
+        X = self._in.encode(_as_columns(columns), dtype=np.float64)
         n = len(X)
         out = self._out
         if self._ens is not None:

@@ -1,0 +1,183 @@
+"""The Surrogate object: calls, refusals, batch and single paths, save/load, integrity."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from probes import OutOfDomainError, SurrogateFileError
+from replace import BatchPrediction, OnePrediction, Surrogate
+
+from conftest import guarded_sqrt, polar, smooth
+
+
+def test_call_binds_like_the_original(smooth_fit):
+    assert smooth_fit(0.5, 0.5) == pytest.approx(smooth_fit(x=0.5, y=0.5))
+    assert smooth_fit(0.5, y=0.5) == pytest.approx(smooth_fit(y=0.5, x=0.5))
+    for args, kwargs in [((0.5,), {}), ((0.5, 0.5, 0.5), {}), ((0.5,), {"x": 0.5}), ((0.5, 0.5), {"z": 1})]:
+        with pytest.raises(TypeError) as ours:
+            smooth_fit(*args, **kwargs)
+        with pytest.raises(TypeError) as theirs:
+            smooth(*args, **kwargs)
+        assert str(ours.value) == str(theirs.value)
+    assert list(inspect.signature(smooth_fit).parameters) == ["x", "y"]
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"x": float("nan"), "y": 0.5}, "x"),
+    ({"x": 0.5, "y": 7.0}, "y"),
+    ({"x": "0.5", "y": 0.5}, "x"),
+    ({"x": 0.5, "y": None}, "y"),
+])
+def test_bad_input_raises_out_of_domain(smooth_fit, kwargs, name):
+    with pytest.raises(OutOfDomainError) as info:
+        smooth_fit(**kwargs)
+    assert f"{name}=" in str(info.value)
+
+
+def test_unknown_category_raises_out_of_domain(raising_fit):
+    with pytest.raises(OutOfDomainError, match="zone='W'"):
+        raising_fit(1.0, "W")
+    with pytest.raises(OutOfDomainError, match="zone"):
+        raising_fit.predict_one({"x": 1.0, "zone": "W"})
+
+
+def test_single_call_matches_batch(smooth_fit):
+    columns = smooth_fit.schema.sample_columns(50, seed=3)
+    batch = smooth_fit.predict_batch(columns)
+    single = [smooth_fit(x=float(x), y=float(y)) for x, y in zip(columns["x"], columns["y"])]
+    np.testing.assert_allclose(batch, single, rtol=1e-9, atol=1e-12)
+    assert isinstance(single[0], float)
+
+
+def test_predict_batch_checks_the_domain(smooth_fit):
+    with pytest.raises(OutOfDomainError, match="y="):
+        smooth_fit.predict_batch({"x": np.array([0.5, 0.5]), "y": np.array([0.5, 3.0])})
+    out = smooth_fit.predict_batch({"x": np.array([0.5, 0.5]), "y": np.array([0.5, 3.0])}, check=False)
+    assert out.shape == (2,) and np.all(np.isfinite(out))
+
+
+def test_predict_one_and_details_interface(raising_fit):
+    one = raising_fit.predict_one({"x": 2.0, "zone": "S"})
+    assert isinstance(one, OnePrediction) and isinstance(one.output, float) and one.error is None
+    assert one.spread >= 0.0
+    raised = raising_fit.predict_one({"x": -0.5, "zone": "N"})
+    assert raised.output is None and raised.error.type == "ValueError"
+    details = raising_fit.predict_details({"x": np.array([2.0, -0.5]), "zone": np.array(["S", "N"], dtype=object)})
+    assert isinstance(details, BatchPrediction)
+    assert list(details.raises) == [False, True] and math.isnan(details.outputs[1])
+    assert details.errors[1].type == "ValueError" and details.errors[0] is None
+    assert details.spread.shape == (2,)
+    assert raising_fit.ensemble_size == 2
+
+
+def test_torch_module_matches_numpy_path(smooth_fit):
+    import torch
+
+    columns = smooth_fit.schema.sample_columns(64, seed=5)
+    X = torch.from_numpy(smooth_fit.encode(columns)).requires_grad_(True)
+    module = smooth_fit.torch_module()
+    assert not module.training
+    y = module(X)
+    assert y.shape == (64,)
+    np.testing.assert_allclose(y.detach().numpy(), smooth_fit.predict_batch(columns), rtol=1e-4, atol=1e-4)
+    y.sum().backward()
+    assert X.grad is not None and torch.all(torch.isfinite(X.grad))
+    relus = [m for m in module.modules() if isinstance(m, (torch.nn.SiLU, torch.nn.ReLU, torch.nn.Tanh))]
+    assert len({id(m) for m in relus}) == len(relus) > 0
+
+
+def test_torch_module_vector_shape(vector_fit):
+    import torch
+
+    columns = vector_fit.schema.sample_columns(8, seed=1)
+    y = vector_fit.torch_module()(torch.from_numpy(vector_fit.encode(columns)))
+    assert tuple(y.shape) == (8, 2)
+
+
+def test_save_load_round_trip_is_identical(raising_fit, tmp_path):
+    folder = raising_fit.save(tmp_path / "s")
+    again = Surrogate.load(folder)
+    columns = raising_fit.schema.sample_columns(200, seed=9)
+    a, b = raising_fit.predict_details(columns), again.predict_details(columns)
+    np.testing.assert_array_equal(a.outputs, b.outputs)
+    assert a.errors == b.errors
+    assert again(2.0, "S") == raising_fit(2.0, "S")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for key in ("source_hash", "schema", "training", "versions", "hyperparameters", "metrics", "weights"):
+        assert key in manifest
+    assert manifest["training"]["rows"] > 0 and "data_hash" in manifest["training"]
+    assert set(manifest["versions"]) >= {"python", "torch", "numpy", "neuroswap"}
+    assert again.metrics.agreement == raising_fit.metrics.agreement
+    assert not any(p.suffix in (".pkl", ".pt", ".pickle") for p in folder.iterdir())
+
+
+def _copy(fitted, tmp_path, name):
+    return fitted.save(tmp_path / name)
+
+
+def test_tampered_weights_raise(smooth_fit, tmp_path):
+    folder = _copy(smooth_fit, tmp_path, "t")
+    data = bytearray((folder / "weights.safetensors").read_bytes())
+    data[-3] ^= 0xFF
+    (folder / "weights.safetensors").write_bytes(bytes(data))
+    with pytest.raises(SurrogateFileError, match="weights.safetensors"):
+        Surrogate.load(folder)
+
+
+def test_truncated_weights_raise(smooth_fit, tmp_path):
+    folder = _copy(smooth_fit, tmp_path, "tr")
+    data = (folder / "weights.safetensors").read_bytes()
+    (folder / "weights.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SurrogateFileError, match="weights.safetensors"):
+        Surrogate.load(folder)
+
+
+def test_edited_or_truncated_manifest_raises(smooth_fit, tmp_path):
+    folder = _copy(smooth_fit, tmp_path, "m")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["tolerance"]["abs"] = 10.0
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SurrogateFileError, match="manifest.json"):
+        Surrogate.load(folder)
+    text = json.dumps(manifest)
+    (folder / "manifest.json").write_text(text[: len(text) // 2])
+    with pytest.raises(SurrogateFileError, match="manifest.json"):
+        Surrogate.load(folder)
+
+
+def test_foreign_files_raise(tmp_path):
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "manifest.json").write_text(json.dumps({"hello": "world"}))
+    with pytest.raises(SurrogateFileError, match="manifest.json"):
+        Surrogate.load(tmp_path / "f")
+    (tmp_path / "g.bin").write_bytes(b"\x80\x04not a surrogate")
+    with pytest.raises(SurrogateFileError, match="g.bin"):
+        Surrogate.load(tmp_path / "g.bin")
+    with pytest.raises(SurrogateFileError):
+        Surrogate.load(tmp_path / "missing")
+
+
+def test_changed_source_warns_with_both_hashes(smooth_fit, tmp_path):
+    from probes import source_hash
+
+    folder = _copy(smooth_fit, tmp_path, "w")
+
+    def smooth(x: float, y: float) -> float:  # an edited version of the legacy function
+        return 1.5 * x - 0.5 * y + 0.31 * x * y
+
+    with pytest.warns(UserWarning) as record:
+        Surrogate.load(folder, fn=smooth)
+    text = str(record[0].message)
+    assert smooth_fit.source_hash in text and source_hash(smooth) in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from conftest import smooth as same
+
+        Surrogate.load(folder, fn=same)
