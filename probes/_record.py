@@ -297,9 +297,13 @@ class Recorder:
 
     # -- writer thread ----------------------------------------------------------------------------
     def _run(self) -> None:
+        idle_wait = self.interval_s
         while True:
-            self._wake.wait(self.interval_s)
+            # poll often while calls arrive, back off to 1 s when idle (flush and a filling
+            # queue wake the writer at once anyway)
+            self._wake.wait(idle_wait)
             self._wake.clear()
+            idle_wait = self.interval_s if self.queue else min(1.0, max(idle_wait, self.interval_s) * 2)
             with self._cycle:
                 self._cycles_started += 1
                 cycle = self._cycles_started
