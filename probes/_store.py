@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 from urllib.parse import parse_qs, unquote, urlparse
 
 from . import _encoding
-from ._errors import StoreError
+from ._errors import CorruptStoreError, StoreError
 from ._identity import function_name, source_hash as current_source_hash
 from ._traces import ErrorInfo, Traces
 from ._validation import bad_argument
@@ -165,8 +165,14 @@ class TraceStore(abc.ABC):
                 if key in seen:
                     continue
                 seen.add(key)
-            inputs.append(decode_inputs(row.inputs))
-            outputs.append(None if row.output is None else _encoding.loads(row.output))
+            try:
+                decoded_inputs = decode_inputs(row.inputs)
+                decoded_output = None if row.output is None else _encoding.loads(row.output)
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+                raise CorruptStoreError(f"{self.uri}: a trace of {name} cannot be decoded ({type(exc).__name__}: "
+                                        f"{exc}); the store was left untouched") from exc
+            inputs.append(decoded_inputs)
+            outputs.append(decoded_output)
             errors.append(None if row.error_type is None else ErrorInfo(row.error_type, row.error_message or ""))
             durations.append(row.duration_s)
             timestamps.append(row.timestamp)

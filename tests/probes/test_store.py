@@ -183,6 +183,12 @@ def test_damaged_store_is_refused(tmp_path):
         SQLiteStore(path)
 
 
+def test_undecodable_row_gives_corrupt_store_error(store):
+    store.add([rec(), TraceRecord("m:f", "h1", '{"x": {"$zz": 1}}', "1", None, None, None, None)])
+    with pytest.raises(CorruptStoreError, match="cannot be decoded"):
+        store.load("m:f")
+
+
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "t.db"
     SQLiteStore(path).close()
