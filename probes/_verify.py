@@ -404,7 +404,7 @@ def verify(
 
     start = time.perf_counter()
     deadline = start + budget_s if budget_s else math.inf
-    sampled_deadline = start + 0.5 * budget_s if budget_s else math.inf
+    view_deadline = {"operational": start + 0.25 * budget_s, "domain": start + 0.5 * budget_s} if budget_s else {}
     rng = np.random.default_rng(seed)
     evaluator = Evaluator(original, candidate, comparison, order=schema.names)
     stop_reasons: list[str] = []
@@ -415,8 +415,9 @@ def verify(
     def run_view(name: str, inputs: list[dict[str, Any]]) -> None:
         began = time.perf_counter()
         records = []
+        until = view_deadline.get(name, math.inf)
         for kwargs in inputs:
-            if time.perf_counter() > sampled_deadline:
+            if time.perf_counter() > until:
                 stop_reasons.append(f"{name}: budget reached after {len(records)} inputs")
                 break
             records.append(evaluator.run(kwargs, name))
