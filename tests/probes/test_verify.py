@@ -321,3 +321,19 @@ def test_recorded_inputs_outside_the_schema_are_counted_as_invalid():
     assert report.statistics["invalid"] == 10
     assert "10 recorded inputs lie outside the schema" in report.views["operational"].note
     assert report.passed
+
+
+def test_vector_outputs_compare_elementwise():
+    def polar(x: float, y: float) -> tuple:
+        return (math.hypot(x, y), math.atan2(y, x))
+
+    def polar_off(x: float, y: float) -> list:
+        r, a = polar(x, y)
+        return [r, a + (0.25 if x > 0.9 else 0.0)]  # a list is fine, the angle is not
+
+    schema = Schema.from_function(polar, x=(0.0, 1.0), y=(0.0, 1.0))
+    assert schema.output.kind == "vector"
+    report = verify(polar, polar_off, schema=schema, tolerance=Tolerance(abs=1e-9), max_examples=200, database=None)
+    assert not report.passed
+    assert report.max_error == pytest.approx(0.25)
+    assert all(c.inputs["x"] > 0.9 and c.error == pytest.approx(0.25) for c in report.counterexamples)
