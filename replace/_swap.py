@@ -172,6 +172,41 @@ def _make_binder(fn: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
     return binder
 
 
+def _make_domain_check(schema: Any, names: list[str]) -> Callable[[dict[str, Any]], bool] | None:
+    """A compiled `kwargs -> bool` that is True only when every value is plainly inside the
+    domain (a float in range, a known hashable category, a bool); False means "ask
+    `schema.contains`", which decides and says why. Cuts the check from ~5 us to ~0.5 us."""
+    fields_ = list(getattr(schema, "fields", ()))
+    if not fields_ or sorted(f.name for f in fields_) != sorted(names):
+        return None
+    namespace: dict[str, Any] = {}
+    lines = ["def _neuroswap_inside(k):"]
+    for i, item in enumerate(fields_):
+        lines.append(f"    v = k[{item.name!r}]")
+        if item.kind == "real":
+            namespace[f"L{i}"], namespace[f"H{i}"] = float(item.low), float(item.high)
+            lines.append(f"    if not ((type(v) is float or type(v) is int) and L{i} <= v <= H{i}): return False")
+        elif item.kind == "integer":
+            namespace[f"L{i}"], namespace[f"H{i}"] = item.low, item.high
+            lines.append(f"    if not (type(v) is int and L{i} <= v <= H{i}): return False")
+        elif item.kind == "boolean":
+            lines.append("    if not (v is True or v is False): return False")
+        elif item.kind == "categorical":
+            try:
+                namespace[f"C{i}"] = frozenset(item.categories)
+            except TypeError:
+                return None
+            lines.append("    try:")
+            lines.append(f"        if v not in C{i}: return False")
+            lines.append("    except TypeError: return False")
+        else:  # vectors: the schema's own check
+            namespace[f"F{i}"] = item
+            lines.append(f"    if not F{i}.contains(v)[0]: return False")
+    lines.append("    return True")
+    exec(compile("\n".join(lines) + "\n", "<neuroswap domain check>", "exec"), namespace)  # noqa: S102
+    return namespace["_neuroswap_inside"]
+
+
 # -- recording disagreements -------------------------------------------------------------------
 class _StoreWriter:
     """Writes disagreement traces to a TraceStore off the caller's thread, in batches."""
@@ -253,6 +288,11 @@ class Swapped:
         self.seed = seed
         self._bind = _make_binder(fn)
         self._schema = surrogate.schema
+        try:
+            names = list(inspect.signature(fn).parameters)
+            self._inside = _make_domain_check(self._schema, names)
+        except (TypeError, ValueError):
+            self._inside = None
         self._predict = surrogate.predict_one
         output = getattr(self._schema, "output", None)
         self._label_output = getattr(output, "kind", "real") == "label"
@@ -318,13 +358,21 @@ class Swapped:
 
     def _outside(self, bound: dict[str, Any]) -> str:
         """'' when `bound` is inside the trained domain, else the reason."""
-        ok, reason = self._schema.contains(bound)
+        inside = self._inside
+        if inside is not None and inside(bound):
+            return ""
+        try:
+            ok, reason = self._schema.contains(bound)
+        except Exception as exc:  # a value the check itself chokes on (e.g. NaN for an integer)
+            name = next((f.name for f in getattr(self._schema, "fields", ()) if _check_fails(f, bound)), "")
+            value = f"{name}={bound[name]!r} " if name else ""
+            return f"{value}cannot be checked ({type(exc).__name__}: {exc})"
         return "" if ok else (reason or "outside the trained domain")
 
     def _domain_message(self, bound: dict[str, Any], reason: str) -> str:
         where = ""
         for item in getattr(self._schema, "fields", ()):
-            if item.name in bound and not item.contains(bound[item.name])[0]:
+            if item.name in bound and _check_fails(item, bound):
                 where = f" (trained on {item.name}: {_domain_text(item)})"
                 break
         return (f"{function_name(self.original)}: {reason}{where} : the surrogate only answers inside the "
@@ -515,6 +563,13 @@ class Swapped:
                 self._hook_failed(exc)
         if self._writer is not None:
             self._writer.put(disagreement.inputs, disagreement.expected, disagreement.expected_error, spent)
+
+
+def _check_fails(item: Any, bound: dict[str, Any]) -> bool:
+    try:
+        return not item.contains(bound[item.name])[0]
+    except Exception:
+        return True
 
 
 def _equal(expected: Any, actual: Any) -> bool:

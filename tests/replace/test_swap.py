@@ -515,3 +515,43 @@ def test_real_shadow_compares_labels_exactly(label_fit: Any) -> None:
     assert stats.shadow_comparisons == len(inputs) and stats.disagreements == len(wrong)
     for d in swapped.disagreements:
         assert d.expected != d.actual and d.excess == math.inf
+
+
+def test_fast_domain_check_never_admits_what_the_schema_refuses() -> None:
+    import numpy as np
+
+    from replace._swap import _make_domain_check
+
+    def mixed(r: float, n: int, flag: bool, c: str) -> float:
+        return 0.0
+
+    schema = Schema.from_function(mixed, r=(0.0, 1.0), n=(1, 5), flag=bool, c=["a", "b", 3], output="real")
+    inside = _make_domain_check(schema, schema.names)
+    assert inside is not None
+    odd = [0.5, 0, 1, 1.0, -0.1, 1.1, math.nan, math.inf, np.float64(0.5), np.int64(3), True, False, np.bool_(True),
+           3, 3.0, 5, 6, "a", "b", "c", None, [1], {}, b"a", np.float32(0.25), 2.5]
+    plain = {"r": 0.5, "n": 2, "flag": True, "c": "a"}
+    assert inside(plain)
+    for name in plain:
+        for value in odd:
+            kwargs = {**plain, name: value}
+            fast = inside(kwargs)
+            try:
+                exact = schema.contains(kwargs)[0]
+            except (ValueError, OverflowError):  # Field.contains on NaN/inf for an integer (reported)
+                exact = False
+            assert not fast or exact, (name, value)
+            swapped = swap(mixed, StandIn(mixed, schema), "guarded")
+            assert (swapped._outside(kwargs) == "") == exact, (name, value)
+
+
+def test_integer_nan_is_out_of_domain_not_a_crash() -> None:
+    def counted(n: int) -> float:
+        return float(n) * 2
+
+    schema = Schema.from_function(counted, n=(1, 5), output="real")
+    with pytest.raises(OutOfDomainError, match="n=nan"):
+        swap(counted, StandIn(counted, schema), "surrogate")(math.nan)
+    guarded = swap(counted, StandIn(counted, schema), "guarded")
+    assert math.isnan(guarded(math.nan)) and guarded(math.inf) == math.inf
+    assert guarded.stats.fallbacks["out_of_domain"] == 2

@@ -1,0 +1,283 @@
+"""Inference speed of a fitted surrogate, side by side with the original and with the floor.
+
+For each case study (blackscholes: 6 inputs, cheap closed form; loan_schedule: an iterative
+schedule + bisection, ~1 ms per call) one surrogate is fitted, then measured in one run,
+each figure the minimum over repeats (timeit), single-threaded:
+
+- batch: `predict_batch` on N rows against a Python loop over the original (target >= 30x)
+  and against a bare numpy matmul chain of the same layer shapes and dtype (the floor:
+  target within 2x of it); the encoding share of `predict_batch` is reported separately.
+- single call: `surrogate(**kwargs)` (target <= 15 us for blackscholes; >= 5x faster than
+  the iterative original), `predict_one`, and the `swap` wrappers' cost on top.
+- ONNX Runtime on the exported network (encoded inputs; the encoding is not in the graph):
+  one row and N rows.
+
+    python bench/inference.py            # N = 100,000 rows, 30 s fit budget per case
+    python bench/inference.py --quick    # N = 20,000, 8 s fits, fewer repeats
+
+Writes bench/results/inference.json (or inference_quick.json with --quick).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one thread everywhere, so the ratios compare like with like
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGETS = {"batch_vs_loop": 30.0, "batch_vs_floor": 2.0, "single_us_6_inputs": 15.0, "single_vs_iterative": 5.0}
+
+
+def best(fn: Callable[[], Any], *, number: int, repeat: int) -> float:
+    """Seconds per call of `fn`: the minimum over `repeat` runs of `number` calls."""
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def _chain(nets: list[Any], dtype: Any) -> Callable[[np.ndarray], np.ndarray]:
+    Ws = [np.stack([n.weights[i] for n in nets]).astype(dtype) for i in range(len(nets[0].weights))]
+    Bs = [np.stack([n.biases[i] for n in nets])[:, None, :].astype(dtype) for i in range(len(nets[0].biases))]
+    act = {"relu": lambda a: np.maximum(a, 0, out=a), "tanh": np.tanh,
+           "silu": lambda a: a / (1.0 + np.exp(-a))}[nets[0].activation]
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        a = np.matmul(x[None], Ws[0]) + Bs[0]
+        for i in range(1, len(Ws)):
+            a = act(a)
+            a = np.matmul(a, Ws[i]) + Bs[i]
+        return a.mean(axis=0)
+
+    return forward
+
+
+def floor_chain(surrogate: Any, dtype: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A bare numpy forward pass with the surrogate's layer shapes: every member, every layer,
+    `x @ W + b` then the activation; no encoding, decoding or checks. For a path-aware model:
+    the gate on every row plus one expert's members on every row (what routing costs)."""
+    weights = surrogate.weights
+    if not weights.path_aware:
+        return _chain(weights.members, dtype)
+    gate, expert = _chain(weights.gate, dtype), _chain(weights.experts[0], dtype)
+    return lambda x: (gate(x), expert(x))
+
+
+def case_blackscholes(n: int, seed: int) -> dict[str, Any]:
+    from case_studies import blackscholes as bs
+    from probes import Schema
+
+    schema = Schema.from_function(bs.blackscholes, **bs.SPECS)
+    rows = bs.generate_inputs(n, seed=seed, kind="continuous")
+    return {"name": "blackscholes", "fn": bs.blackscholes, "schema": schema, "tolerance": bs.TOLERANCE,
+            "rows": rows, "iterative": False}
+
+
+def case_loan(n: int, seed: int) -> dict[str, Any]:
+    from case_studies import loan_schedule as loan
+    from probes import Schema
+
+    schema = Schema.from_function(loan.apr, **loan.SPECS)
+    rows = [r for r in loan.generate_inputs(n, seed=seed) if schema.contains(r)[0]]
+    return {"name": "loan_schedule", "fn": loan.apr, "schema": schema, "tolerance": loan.TOLERANCE,
+            "rows": rows, "iterative": True}
+
+
+def measure(case: dict[str, Any], *, budget_s: float, n: int, repeat: int, seed: int,
+            label: str = "", fit_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    import torch
+
+    from replace import fit, swap
+
+    fn, rows = case["fn"], case["rows"]
+    started = time.monotonic()
+    surrogate = fit(fn, schema=case["schema"], tolerance=case["tolerance"], budget_s=budget_s, seed=seed,
+                    progress=False, **(fit_options or {}))
+    fit_s = time.monotonic() - started
+    torch.set_num_threads(1)
+    names = case["schema"].names
+    columns = {name: np.array([r[name] for r in rows], dtype=object if isinstance(rows[0][name], str) else None)
+               for name in names}
+    n = len(rows)
+    out: dict[str, Any] = {"case": label or case["name"], "inputs": len(names), "rows": n, "fit_s": round(fit_s, 2),
+                           "architecture": surrogate.metrics.architecture, "parameters": surrogate.metrics.parameters,
+                           "ensemble_size": surrogate.ensemble_size, "agreement": surrogate.metrics.agreement}
+
+    # original: a Python loop over kwargs dicts (on a subset when the original is slow)
+    per_call = best(lambda: fn(**rows[0]), number=20 if case["iterative"] else 2000, repeat=3)
+    loop_n = n if per_call * n < 3.0 else max(200, int(3.0 / per_call))
+    subset = rows[:loop_n]
+    loop_s = best(lambda: [fn(**r) for r in subset], number=1, repeat=max(2, repeat // 2)) * (n / loop_n)
+    out["original_loop_s"] = loop_s
+    out["original_loop_rows_timed"] = loop_n
+
+    # predict_batch (with the domain check, as callers use it) and without; the encoding alone
+    out["predict_batch_s"] = best(lambda: surrogate.predict_batch(columns), number=1, repeat=repeat)
+    out["predict_batch_nocheck_s"] = best(lambda: surrogate.predict_batch(columns, check=False), number=1,
+                                          repeat=repeat)
+    out["encode_s"] = best(lambda: surrogate.encode(columns), number=1, repeat=repeat)
+    X = surrogate.encode(columns)
+    X64 = X.astype(np.float64)
+    floor64, floor32 = floor_chain(surrogate, np.float64), floor_chain(surrogate, np.float32)
+    out["floor_matmul_f64_s"] = best(lambda: floor64(X64), number=1, repeat=repeat)
+    out["floor_matmul_f32_s"] = best(lambda: floor32(X), number=1, repeat=repeat)
+    # agreement of the floor with the surrogate's network (it is the same computation)
+    out["batch_vs_loop"] = loop_s / out["predict_batch_s"]
+    out["batch_vs_floor_f64"] = out["predict_batch_s"] / out["floor_matmul_f64_s"]
+    out["batch_vs_floor_f32"] = out["predict_batch_s"] / out["floor_matmul_f32_s"]
+
+    # single calls
+    kwargs = rows[1]
+    number = 20000 if not case["iterative"] else 2000
+    out["single_surrogate_us"] = best(lambda: surrogate(**kwargs), number=number, repeat=repeat) * 1e6
+    out["single_predict_one_us"] = best(lambda: surrogate.predict_one(kwargs), number=number, repeat=repeat) * 1e6
+    out["single_original_us"] = per_call * 1e6
+    for mode in ("surrogate", "guarded"):
+        swapped = swap(fn, surrogate, mode)
+        out[f"single_swap_{mode}_us"] = best(lambda: swapped(**kwargs), number=number, repeat=repeat) * 1e6
+    shadow = swap(fn, surrogate, "shadow", shadow_rate=0.0)
+    out["single_swap_shadow_rate0_us"] = best(lambda: shadow(**kwargs), number=number // 10 or 1,
+                                              repeat=repeat) * 1e6
+    out["single_vs_original"] = out["single_original_us"] / out["single_surrogate_us"]
+    try:
+        out["single_profile_us"] = dict(profile_single(surrogate, kwargs, number=number // 2))
+    except Exception as exc:  # private internals may move; the profile is a diagnostic only
+        out["single_profile_error"] = repr(exc)
+
+    # ONNX Runtime on the exported network (encoded inputs)
+    try:
+        import onnxruntime as ort
+
+        with tempfile.TemporaryDirectory() as tmp:
+            info = surrogate.export_onnx(Path(tmp) / "s.onnx")
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            session = ort.InferenceSession(info["path"], options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        x1 = np.ascontiguousarray(X[1:2])
+        out["onnx_exporter"] = info["exporter"]
+        out["onnx_single_us"] = best(lambda: session.run(None, {name: x1}), number=number, repeat=repeat) * 1e6
+        out["onnx_single_with_encode_us"] = best(
+            lambda: session.run(None, {name: surrogate.encode({k: [kwargs[k]] for k in names})}),
+            number=number // 4, repeat=repeat) * 1e6
+        out["onnx_batch_s"] = best(lambda: session.run(None, {name: X}), number=1, repeat=repeat)
+        out["onnx_batch_with_encode_s"] = out["onnx_batch_s"] + out["encode_s"]
+        onnx_y = session.run(None, {name: X[:1000]})[0].reshape(-1)
+        ours = np.asarray(surrogate.predict_batch({k: v[:1000] for k, v in columns.items()}, check=False),
+                          dtype=float).reshape(-1)
+        out["onnx_max_abs_diff_vs_numpy"] = float(np.max(np.abs(onnx_y - ours)))
+    except Exception as exc:  # report, do not hide: the rest of the run is still valid
+        out["onnx_error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def profile_single(surrogate: Any, kwargs: dict[str, Any], number: int = 20000) -> list[tuple[str, float]]:
+    """Where a single call's time goes (for the notes to the core helper), in microseconds."""
+    names = surrogate.schema.names
+    values = [kwargs[n] for n in names]
+    feats: list[float] = []
+    parts: list[tuple[str, float]] = []
+    parts.append(("bind", best(lambda: surrogate._binder(**kwargs), number=number, repeat=3) * 1e6))
+
+    def encode() -> None:
+        feats.clear()
+        for enc, v in zip(surrogate._enc_check, values):
+            enc(v, feats)
+
+    parts.append(("encode", best(encode, number=number, repeat=3) * 1e6))
+    encode()
+    x = np.array(feats)
+    parts.append(("np.array", best(lambda: np.array(feats), number=number, repeat=3) * 1e6))
+    ens = surrogate._ens
+    network = (lambda: ens.one(x)) if ens is not None else (lambda: surrogate._route_one(x)[0])
+    parts.append(("network", best(network, number=number, repeat=3) * 1e6))
+    raw = network()
+    parts.append(("decode", best(lambda: surrogate._decode_one(raw), number=number, repeat=3) * 1e6))
+    return parts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 rows, 8 s fits, fewer repeats")
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--budget-s", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    n = args.rows or (20000 if args.quick else 100000)
+    budget = args.budget_s or (8.0 if args.quick else 30.0)
+    repeat = 3 if args.quick else 7
+
+    import torch
+
+    torch.set_num_threads(1)
+    results = []
+    # AxBench's NPU topology for blackscholes (6 -> 8 -> 8 -> 1, one network): the per-call
+    # overhead of the surrogate machinery with the smallest sensible network.
+    axbench = {"widths": (8,), "depths": (2,), "ensemble_size": 1, "path_aware": False, "max_candidates": 1}
+    plan = [(case_blackscholes, "blackscholes", None), (case_blackscholes, "blackscholes_6-8-8-1", axbench),
+            (case_loan, "loan_schedule", None)]
+    for make, label, options in plan:
+        case = make(n, args.seed)
+        print(f"[{label}] fitting ({budget:.0f} s budget) and timing {len(case['rows'])} rows ...",
+              file=sys.stderr, flush=True)
+        results.append(measure(case, budget_s=budget, n=n, repeat=repeat, seed=args.seed, label=label,
+                               fit_options=options))
+
+    header = f"{'case':<22} {'arch':<22} {'loop s':>8} {'batch s':>8} {'floor s':>8} {'x loop':>7} {'/floor':>6} " \
+             f"{'1 call us':>9} {'orig us':>9} {'x orig':>7} {'onnx us':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(f"{r['case']:<22} {r['architecture']:<22} {r['original_loop_s']:>8.3f} {r['predict_batch_s']:>8.4f} "
+              f"{r['floor_matmul_f64_s']:>8.4f} {r['batch_vs_loop']:>7.1f} {r['batch_vs_floor_f64']:>6.2f} "
+              f"{r['single_surrogate_us']:>9.2f} {r['single_original_us']:>9.2f} {r['single_vs_original']:>7.2f} "
+              f"{r.get('onnx_single_us', float('nan')):>8.2f}")
+    bs, tiny, loan = results
+    verdict = {
+        "batch_vs_loop_blackscholes": [round(bs["batch_vs_loop"], 2), TARGETS["batch_vs_loop"]],
+        "batch_vs_loop_loan_schedule": [round(loan["batch_vs_loop"], 2), TARGETS["batch_vs_loop"]],
+        "batch_over_floor_blackscholes": [round(bs["batch_vs_floor_f64"], 2), TARGETS["batch_vs_floor"]],
+        "batch_over_floor_loan_schedule": [round(loan["batch_vs_floor_f64"], 2), TARGETS["batch_vs_floor"]],
+        "single_us_blackscholes": [round(bs["single_surrogate_us"], 2), TARGETS["single_us_6_inputs"]],
+        "single_us_blackscholes_6-8-8-1": [round(tiny["single_surrogate_us"], 2), TARGETS["single_us_6_inputs"]],
+        "single_vs_iterative_loan_schedule": [round(loan["single_vs_original"], 2), TARGETS["single_vs_iterative"]],
+    }
+    met = {k: (v[0] <= v[1]) if ("over_floor" in k or "single_us" in k) else (v[0] >= v[1]) for k, v in verdict.items()}
+    print("\ntargets (measured, target, met):")
+    for key, (value, target) in verdict.items():
+        print(f"  {key:<36} {value:>9} {target:>6}  {'yes' if met[key] else 'NO'}")
+    print("\nsingle-call profile (us):")
+    for r in results:
+        print(f"  {r['case']:<22}", {k: round(v, 2) for k, v in r.get("single_profile_us", {}).items()})
+    report = {
+        "benchmark": "inference", "quick": args.quick, "rows": n, "fit_budget_s": budget, "repeats": repeat,
+        "timer": "min over repeats (timeit), single-threaded (torch, BLAS, onnxruntime)",
+        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "numpy": np.__version__, "torch": torch.__version__},
+        "targets": TARGETS, "verdict": verdict, "met": met, "cases": results,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    path = Path(args.out) if args.out else ROOT / "bench" / "results" / ("inference_quick.json" if args.quick
+                                                                         else "inference.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=float))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
