@@ -3,6 +3,7 @@
 Imports `probes`, never `explain`.
 """
 
+from ._distributed import fit_distributed
 from ._fit import FitConfig, fit
 from ._models import Architecture
 from ._surrogate import BatchPrediction, OnePrediction, Surrogate, SurrogateMetrics
@@ -21,6 +22,7 @@ __all__ = [
     "Swapped",
     "TrainConfig",
     "fit",
+    "fit_distributed",
     "swap",
     "train_model",
 ]
