@@ -90,21 +90,23 @@ def _method(method: str, allowed: Sequence[str], what: str) -> str:
 
 def attribute(model_or_fn: Any, inputs: Any, *, method: str = "auto", schema: Schema | None = None,
               baseline: Any = None, target: Any = None, ig_delta_bound: float = 0.01, seed: int = 0,
-              background: Any = None, max_background: int = 50) -> Attribution:
+              background: Any = None, max_background: int = 50,
+              ig_steps: Sequence[int] = IG_STEPS) -> Attribution:
     """Attribute the answers of `model_or_fn` on `inputs` to its arguments.
 
     A `replace.Surrogate` takes "integrated_gradients" (auto), "deeplift", "ablation" (on its
     network) or "shap" (black box on its arguments); a plain function takes "shap" (auto up to
     15 argument slots) or "ablation". `baseline`: a kwargs dict (the reference point; default
     the median/mode of `inputs`), or for a network an encoded vector. `background`: inputs SHAP
-    masks with (default: `inputs`, at most `max_background` rows).
+    masks with (default: `inputs`, at most `max_background` rows). `ig_steps`: the step counts
+    integrated gradients tries in turn until the gap is within `ig_delta_bound`.
     """
     check_number("ig_delta_bound", ig_delta_bound, low=0, low_inclusive=False,
                  fix="Pass a positive relative gap, e.g. 0.01")
     torch_like = _is_torch_module(model_or_fn)
     if torch_like:
         return _attribute_module(model_or_fn, inputs, method="integrated_gradients" if method == "auto" else method,
-                                 baseline=baseline, target=target, bound=ig_delta_bound)
+                                 baseline=baseline, target=target, bound=ig_delta_bound, steps=tuple(ig_steps))
     if not callable(model_or_fn):
         raise bad_argument("model_or_fn", model_or_fn, "must be a surrogate, a torch module or a callable")
     schema = schema_of(model_or_fn, schema)
@@ -112,7 +114,8 @@ def attribute(model_or_fn: Any, inputs: Any, *, method: str = "auto", schema: Sc
     if is_surrogate(model_or_fn):
         name = "integrated_gradients" if method == "auto" else _method(method, GRADIENT_METHODS, "a surrogate")
         if name != "shap":
-            return _attribute_surrogate(model_or_fn, columns, schema, name, baseline, target, ig_delta_bound)
+            return _attribute_surrogate(model_or_fn, columns, schema, name, baseline, target, ig_delta_bound,
+                                        tuple(ig_steps))
     else:
         slots = sum(f.width for f in schema.fields)
         name = ("shap" if slots <= SHAP_MAX else "ablation") if method == "auto" else \
@@ -193,9 +196,19 @@ def _targets_for(outputs: Any, target: Any, labels: Sequence[Any] | None) -> tup
 
 
 def _run_captum(module: Any, X: np.ndarray, base: np.ndarray, method: str, target: Any, bound: float,
-                labels: Sequence[Any] | None, feature_mask: Any = None) -> dict[str, Any]:
+                labels: Sequence[Any] | None, feature_mask: Any = None,
+                steps_tried: Sequence[int] = IG_STEPS) -> dict[str, Any]:
+    import warnings
+
     torch = require("torch", "explain")
-    captum_attr = require("captum.attr", "explain")
+    with warnings.catch_warnings():  # captum's notes about hooks and requires_grad, not ours to show
+        warnings.simplefilter("ignore", UserWarning)
+        return _captum(torch, require("captum.attr", "explain"), module, X, base, method, target, bound, labels,
+                       feature_mask, steps_tried)
+
+
+def _captum(torch: Any, captum_attr: Any, module: Any, X: np.ndarray, base: np.ndarray, method: str, target: Any,
+            bound: float, labels: Sequence[Any] | None, feature_mask: Any, steps_tried: Sequence[int]) -> dict[str, Any]:
     model = _two_d(module)
     x = torch.as_tensor(X, dtype=torch.float32)
     b = torch.as_tensor(base, dtype=torch.float32).reshape(1, -1).expand_as(x).contiguous()
@@ -212,9 +225,9 @@ def _run_captum(module: Any, X: np.ndarray, base: np.ndarray, method: str, targe
     result: dict[str, Any] = {"target": reported, "notes": notes, "base_values": fb.numpy().astype(float)}
     if method == "integrated_gradients":
         ig = captum_attr.IntegratedGradients(model)
-        for steps in IG_STEPS:
+        for steps in steps_tried:
             attr, delta = ig.attribute(x, baselines=b, target=captum_target, n_steps=steps,
-                                       return_convergence_delta=True, internal_batch_size=max(1, 20000 // steps))
+                                       return_convergence_delta=True, internal_batch_size=8192)
             rel = float(torch.max(torch.abs(delta))) / scale
             if rel <= bound:
                 break
@@ -242,14 +255,14 @@ def _run_captum(module: Any, X: np.ndarray, base: np.ndarray, method: str, targe
 
 
 def _attribute_module(module: Any, inputs: Any, *, method: str, baseline: Any, target: Any,
-                      bound: float) -> Attribution:
+                      bound: float, steps: Sequence[int] = IG_STEPS) -> Attribution:
     name = _method(method, ("integrated_gradients", "deeplift", "ablation"), "a torch module")
     X = np.asarray(inputs.detach().numpy() if hasattr(inputs, "detach") else inputs, dtype=np.float32)
     if X.ndim != 2:
         raise bad_argument("inputs", f"<array of shape {X.shape}>", "a torch module needs an (N, d) array")
     base = X.mean(axis=0) if baseline is None else np.asarray(baseline, dtype=np.float32).reshape(-1)
     module.eval()
-    result = _run_captum(module, X, base, name, target, bound, None)
+    result = _run_captum(module, X, base, name, target, bound, None, steps_tried=steps)
     names = tuple(f"x{i}" for i in range(X.shape[1]))
     return Attribution(result["values"], names, name, base, {n: X[:, i] for i, n in enumerate(names)},
                        delta=result.get("delta"), converged=result.get("converged"), n_steps=result.get("n_steps"),
@@ -258,7 +271,7 @@ def _attribute_module(module: Any, inputs: Any, *, method: str, baseline: Any, t
 
 
 def _attribute_surrogate(surrogate: Any, columns: dict[str, np.ndarray], schema: Schema, method: str,
-                         baseline: Any, target: Any, bound: float) -> Attribution:
+                         baseline: Any, target: Any, bound: float, steps: Sequence[int] = IG_STEPS) -> Attribution:
     torch = require("torch", "explain")
     X = np.asarray(surrogate.encode(columns), dtype=np.float32)
     if baseline is None:
@@ -284,7 +297,7 @@ def _attribute_surrogate(surrogate: Any, columns: dict[str, np.ndarray], schema:
         mask = torch.as_tensor(group_id).reshape(1, -1)
     module = surrogate.torch_module()
     module.eval()
-    result = _run_captum(module, X, base, method, target, bound, labels, feature_mask=mask)
+    result = _run_captum(module, X, base, method, target, bound, labels, feature_mask=mask, steps_tried=steps)
     encoded = result["values"]
     values = np.zeros((X.shape[0], len(names)))
     for k, name in enumerate(names):

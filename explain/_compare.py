@@ -84,7 +84,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
 def compare_attributions(original: Callable[..., Any], surrogate: Any, inputs: Any, *,
                          schema: Schema | None = None, method: str = "auto", gradient: bool = True,
                          threshold: float = RELIANCE_THRESHOLD, seed: int = 0,
-                         max_background: int = 50) -> AttributionComparison:
+                         max_background: int = 50, ig_steps: Any = None) -> AttributionComparison:
     """Attribute `original` and `surrogate` on the same `inputs` with the same black-box method
     ("shap" up to 15 argument slots, else "ablation"), plus integrated gradients on the
     surrogate's network when `gradient`; flag arguments used by one and ignored by the other."""
@@ -104,7 +104,8 @@ def compare_attributions(original: Callable[..., Any], surrogate: Any, inputs: A
     grad = None
     if gradient and is_surrogate(surrogate):
         try:
-            grad = attribute(surrogate, columns, method="integrated_gradients", schema=schema, seed=seed)
+            options = {} if ig_steps is None else {"ig_steps": ig_steps}
+            grad = attribute(surrogate, columns, method="integrated_gradients", schema=schema, seed=seed, **options)
         except Exception:  # a surrogate without a usable network: the black-box comparison stands
             grad = None
     names = on_original.feature_names

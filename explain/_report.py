@@ -310,7 +310,7 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
 
         att_rows = take(columns, slice(0, min(n_attribution, len(rows))))
         comparison = compare_attributions(original, surrogate, att_rows, schema=schema, seed=seed,
-                                          max_background=20)
+                                          max_background=20, ig_steps=(50, 100, 200))
     except Exception as exc:
         notes.append(f"attributions did not run: {type(exc).__name__}: {exc}")
 
