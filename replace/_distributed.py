@@ -10,8 +10,8 @@ budget, decided by an all-reduced flag) stops every rank at the same epoch; shar
 to one length so every rank takes the same number of optimiser steps (no DDP deadlock).
 
 What stays on rank 0: the schema and the input/output encoders are fitted there on the full
-traces (so the trained domain is the whole recorded domain) and broadcast as JSON. There is
-no architecture search here: pass the architecture (e.g. the one `fit` chose on a sample).
+traces (so the trained domain is the whole recorded domain) and broadcast as JSON, with the
+architecture: given, or chosen by the single-process `fit` on a sample (`architecture="search"`).
 """
 
 from __future__ import annotations
@@ -197,6 +197,21 @@ def _parse_architecture(value: Any, label_output: bool) -> Architecture:
     raise bad_argument("architecture", value, "must be an Architecture, a string like '64x2x3', or None")
 
 
+def _search(fn: Callable[..., Any], traces: Traces | None, schema: Schema, tolerance: Tolerance,
+            oracle_samples: int, budget_s: float, seed: int, label_output: bool) -> Architecture:
+    """Rank 0 only: let the single-process `fit` choose a plain ensemble shape on a sample."""
+    from ._fit import fit
+
+    sample = None
+    if traces is not None and len(traces):
+        pick = np.random.default_rng(seed).permutation(len(traces))[:4000]
+        sample = traces.subset(sorted(int(i) for i in pick))
+    chosen = fit(fn, sample, schema=schema, tolerance=tolerance, oracle=sample is None or oracle_samples > 0,
+                 budget_s=budget_s, seed=seed, progress=False, path_aware=False)
+    arch = chosen.weights.architecture
+    return Architecture(arch.width, arch.depth, arch.activation, arch.ensemble, False)
+
+
 def fit_distributed(
     fn: Callable[..., Any],
     traces: Traces | None = None,
@@ -215,6 +230,7 @@ def fit_distributed(
     seed: int = 0,
     out: str | os.PathLike[str] | None = None,
     threads: int | None = 1,
+    search_budget_s: float = 20.0,
 ) -> Surrogate:
     """Train one architecture on sharded traces with DDP; every rank returns the same surrogate.
 
@@ -225,6 +241,8 @@ def fit_distributed(
     `batch_size` is the global batch (split over the ranks), so results do not depend on the
     number of processes beyond noise. `budget_s` bounds the training time (every rank stops
     at the same epoch); `epochs` and `patience` bound it too. Rank 0 saves to `out`.
+    `architecture="search"`: rank 0 first runs `fit` (single process, `search_budget_s`, on at
+    most 4,000 trace rows) and every rank then trains the plain ensemble shape it chose.
     """
     import torch
 
@@ -234,6 +252,8 @@ def fit_distributed(
     for name, value, low in (("epochs", epochs, 1), ("patience", patience, 1), ("oracle_samples", oracle_samples, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise bad_argument(name, value, f"must be an integer >= {low}")
+    if not (isinstance(architecture, str) and architecture == "search"):
+        _parse_architecture(architecture, False)  # a bad value fails here, on every rank alike
     env = distributed_env()
     use_cuda = torch.cuda.is_available() and (not torch.distributed.is_initialized()
                                               or torch.distributed.get_backend() == "nccl")
@@ -245,7 +265,8 @@ def fit_distributed(
     started = time.monotonic()
     try:
         return _fit_distributed(fn, traces, store, schema, tolerance, architecture, oracle_samples, epochs, patience,
-                                budget_s, batch_size, lr, validation_share, seed, out, env, comm, device, started)
+                                budget_s, batch_size, lr, validation_share, seed, out, env, comm, device, started,
+                                search_budget_s)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -254,7 +275,7 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
                      tolerance: Tolerance | None, architecture: Any, oracle_samples: int, epochs: int,
                      patience: int, budget_s: float | None, batch_size: int | None, lr: float,
                      validation_share: float, seed: int, out: Any, env: DistEnv, comm: _Comm, device: Any,
-                     started: float) -> Surrogate:
+                     started: float, search_budget_s: float) -> Surrogate:
     import torch
 
     from ._fit import _columns_from_rows  # the single-process fit's row-to-column conversion
@@ -285,14 +306,19 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
         tol = tolerance if tolerance is not None else _default_tolerance(stats_out, stats_err)
         enc = InputEncoder.fit(described, columns)
         out_enc = OutputEncoder.fit(described.output, stats_out, stats_err, tol)
+        if isinstance(architecture, str) and architecture == "search":
+            arch = _search(fn, traces, described, tol, oracle_samples, search_budget_s, seed,
+                           out_enc.kind in ("label", "none"))
+        else:
+            arch = _parse_architecture(architecture, out_enc.kind in ("label", "none"))
         shared = {"schema": described.to_dict(), "tolerance": tol.to_dict(), "enc": enc.to_dict(),
-                  "out": out_enc.to_dict()}
+                  "out": out_enc.to_dict(), "arch": arch.to_dict()}
     shared = comm.broadcast(shared)
     schema = Schema.from_dict(shared["schema"])
     tol = Tolerance.from_dict(shared["tolerance"])
     enc = InputEncoder.from_dict(shared["enc"])
     out_enc = OutputEncoder.from_dict(shared["out"])
-    arch = _parse_architecture(architecture, out_enc.kind in ("label", "none"))
+    arch = Architecture.from_dict(shared["arch"])
 
     # 2. this rank's shard: its traces plus its own oracle draws
     rows: list[dict[str, Any]] = []
@@ -434,7 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function", required=True, help="the legacy function, as module:qualname")
     parser.add_argument("--store", default=None, help="trace store URI (sqlite:///traces.db)")
     parser.add_argument("--out", required=True, help="directory to save the surrogate in (rank 0)")
-    parser.add_argument("--architecture", default=None, help="WIDTHxDEPTH[xMEMBERS], default 64x2x3")
+    parser.add_argument("--architecture", default=None,
+                        help="WIDTHxDEPTH[xMEMBERS] (default 64x2x3), or 'search' to let fit choose on rank 0")
+    parser.add_argument("--search-budget-s", type=float, default=20.0)
     parser.add_argument("--oracle-samples", type=int, default=0, help="extra inputs labelled by calling the function")
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--patience", type=int, default=60)
@@ -463,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         surrogate = fit_distributed(fn, store=args.store, schema=schema, architecture=args.architecture,
                                     oracle_samples=args.oracle_samples, epochs=args.epochs, patience=args.patience,
                                     budget_s=args.budget_s, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                    out=args.out)
+                                    out=args.out, search_budget_s=args.search_budget_s)
         if env.is_main:
             m = surrogate.metrics
             print(f"rank 0 of {env.world_size}: {surrogate.metrics.architecture}, {m.training_rows} rows, "

@@ -149,3 +149,19 @@ def test_architecture_strings() -> None:
     arch = _parse_architecture("48x3x4", False)
     assert (arch.width, arch.depth, arch.ensemble, arch.activation) == (48, 3, 4, "silu")
     assert _parse_architecture(None, True).activation == "relu"
+
+
+def test_command_line_in_one_process_with_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from replace import Surrogate
+    from replace._distributed import main
+
+    uri = f"sqlite:///{tmp_path / 'cli.db'}"
+    _record(uri, 400)
+    name = f"{wave.__module__}:wave"
+    assert main(["--function", name, "--store", uri, "--out", str(tmp_path / "s"), "--architecture", "search",
+                 "--search-budget-s", "2", "--epochs", "20", "--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "rank 0 of 1" in printed and "400 rows" in printed
+    saved = Surrogate.load(tmp_path / "s")
+    assert not saved.weights.path_aware and saved.manifest["distributed"]["world_size"] == 1
+    assert f"weights {parameters_digest(saved)}" in printed
