@@ -31,7 +31,7 @@ from probes import ErrorInfo, InvalidArgument, OutOfDomainError, Tolerance
 from probes._identity import function_name
 from probes._validation import bad_argument, check_number
 
-__all__ = ["MODES", "FALLBACK_REASONS", "Disagreement", "SwapStats", "Swapped", "swap"]
+__all__ = ["MODES", "FALLBACK_REASONS", "AsyncSwapped", "Disagreement", "SwapStats", "Swapped", "swap"]
 
 MODES = ("surrogate", "shadow", "guarded")
 #: Why the original answered a guarded call (or, in shadow mode, why a sampled call was not compared).
@@ -397,41 +397,49 @@ class Swapped:
             self._n_sur += 1
         return _answer(prediction)
 
+    def _guard(self, bound: dict[str, Any]) -> tuple[Any, str, float | None]:
+        """(prediction, "", elapsed) when the surrogate may answer, else (None, reason, elapsed)."""
+        if self._outside(bound):
+            return None, "out_of_domain", None
+        start = time.perf_counter()
+        try:
+            prediction = self._predict(bound)
+        except Exception as exc:  # a broken surrogate must not break the caller: fall back
+            logger.debug("swap(%s): surrogate failed: %r", function_name(self.original), exc)
+            return None, "surrogate_error", time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        if not self._confident(prediction):
+            return None, "uncertain", elapsed
+        return prediction, "", elapsed
+
+    def _count_served(self, elapsed: float | None) -> None:
+        with self._lock:
+            self._calls += 1
+            self._served += 1
+            self._t_sur += elapsed or 0.0
+            self._n_sur += 1
+
+    def _count_fallback(self, reason: str, spent: float, elapsed: float | None) -> None:
+        with self._lock:
+            self._calls += 1
+            self._by_original += 1
+            self._fallbacks[reason] += 1
+            self._t_orig += spent
+            self._n_orig += 1
+            if elapsed is not None:
+                self._t_sur += elapsed
+                self._n_sur += 1
+
     def _call_guarded(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        bound = self._bind(*args, **kwargs)
-        reason = "out_of_domain" if self._outside(bound) else ""
-        elapsed = None
+        prediction, reason, elapsed = self._guard(self._bind(*args, **kwargs))
         if not reason:
-            start = time.perf_counter()
-            try:
-                prediction = self._predict(bound)
-            except Exception as exc:  # a broken surrogate must not break the caller: fall back
-                logger.debug("swap(%s): surrogate failed: %r", function_name(self.original), exc)
-                reason = "surrogate_error"
-            elapsed = time.perf_counter() - start
-            if not reason and not self._confident(prediction):
-                reason = "uncertain"
-            if not reason:
-                with self._lock:
-                    self._calls += 1
-                    self._served += 1
-                    self._t_sur += elapsed
-                    self._n_sur += 1
-                return _answer(prediction)
+            self._count_served(elapsed)
+            return _answer(prediction)
         start = time.perf_counter()
         try:
             return self.original(*args, **kwargs)
         finally:
-            spent = time.perf_counter() - start
-            with self._lock:
-                self._calls += 1
-                self._by_original += 1
-                self._fallbacks[reason] += 1
-                self._t_orig += spent
-                self._n_orig += 1
-                if elapsed is not None:
-                    self._t_sur += elapsed
-                    self._n_sur += 1
+            self._count_fallback(reason, time.perf_counter() - start, elapsed)
 
     def _confident(self, prediction: Any) -> bool:
         """The ensemble agrees: within the tolerance for reals, (near) unanimous for labels and raises."""
@@ -451,30 +459,31 @@ class Swapped:
         except (TypeError, ValueError):  # a non-numeric output judged like a label
             return spread <= self.label_spread
 
-    def _call_shadow(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _sampled(self) -> bool:
         rate = self.shadow_rate
         if rate >= 1.0:
-            sampled = True
-        elif rate <= 0.0:
-            sampled = False
+            return True
+        if rate <= 0.0:
+            return False
+        with self._lock:
+            return self._rng.random() < rate
+
+    def _shadow_done(self, args: tuple[Any, ...], kwargs: dict[str, Any], sampled: bool, result: Any,
+                     exc: BaseException | None, spent: float) -> None:
+        if sampled:
+            self._shadow_compare(args, kwargs, result, exc, spent)
         else:
-            with self._lock:
-                sampled = self._rng.random() < rate
+            self._count_original(spent)
+
+    def _call_shadow(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        sampled = self._sampled()
         start = time.perf_counter()
         try:
             result = self.original(*args, **kwargs)
         except Exception as exc:
-            spent = time.perf_counter() - start
-            if sampled:
-                self._shadow_compare(args, kwargs, None, exc, spent)
-            else:
-                self._count_original(spent)
+            self._shadow_done(args, kwargs, sampled, None, exc, time.perf_counter() - start)
             raise
-        spent = time.perf_counter() - start
-        if sampled:
-            self._shadow_compare(args, kwargs, result, None, spent)
-        else:
-            self._count_original(spent)
+        self._shadow_done(args, kwargs, sampled, result, None, time.perf_counter() - start)
         return result
 
     def _count_original(self, spent: float) -> None:
@@ -605,6 +614,40 @@ def _domain_text(item: Any) -> str:
 
 
 
+class AsyncSwapped(Swapped):
+    """`Swapped` for a coroutine function: awaits the original where it answers; the surrogate
+    itself runs synchronously (microseconds, no I/O)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        import asyncio.coroutines
+
+        self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)  # asyncio.iscoroutinefunction
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if self.mode == "surrogate":
+            return self._call_surrogate(args, kwargs)
+        if self.mode == "guarded":
+            prediction, reason, elapsed = self._guard(self._bind(*args, **kwargs))
+            if not reason:
+                self._count_served(elapsed)
+                return _answer(prediction)
+            start = time.perf_counter()
+            try:
+                return await self.original(*args, **kwargs)
+            finally:
+                self._count_fallback(reason, time.perf_counter() - start, elapsed)
+        sampled = self._sampled()
+        start = time.perf_counter()
+        try:
+            result = await self.original(*args, **kwargs)
+        except Exception as exc:
+            self._shadow_done(args, kwargs, sampled, None, exc, time.perf_counter() - start)
+            raise
+        self._shadow_done(args, kwargs, sampled, result, None, time.perf_counter() - start)
+        return result
+
+
 # -- the entry point ---------------------------------------------------------------------------
 def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, shadow_rate: float = 1.0,
          tolerance: Tolerance | None = None, on_disagreement: Callable[[Disagreement], Any] | None = None,
@@ -620,6 +663,7 @@ def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, sha
     latest `keep` are kept in `.disagreements`, each is passed to `on_disagreement`, logged
     when `log`, and written to the TraceStore `record_to` (a store or URI) as the original's
     trace, ready to retrain on. Swap a bound method, not the function inside a class body.
+    A coroutine function gives an `AsyncSwapped`, awaited like the original.
     """
     if not callable(fn):
         raise bad_argument("fn", fn, "must be callable", "Pass the legacy function itself")
@@ -657,7 +701,8 @@ def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, sha
                        "ensemble spread; only the domain check guards it. Fit with an ensemble for a "
                        "confidence check", function_name(fn))
     try:
-        return Swapped(fn, surrogate, mode, shadow_rate=shadow_rate, tolerance=tolerance,
+        kind = AsyncSwapped if inspect.iscoroutinefunction(inspect.unwrap(fn)) else Swapped
+        return kind(fn, surrogate, mode, shadow_rate=shadow_rate, tolerance=tolerance,
                        on_disagreement=on_disagreement, seed=int(seed), record_to=record_to,
                        label_spread=label_spread, keep=int(keep), log=bool(log))
     except (TypeError, ValueError) as exc:

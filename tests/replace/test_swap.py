@@ -555,3 +555,35 @@ def test_integer_nan_is_out_of_domain_not_a_crash() -> None:
     guarded = swap(counted, StandIn(counted, schema), "guarded")
     assert math.isnan(guarded(math.nan)) and guarded(math.inf) == math.inf
     assert guarded.stats.fallbacks["out_of_domain"] == 2
+
+
+# -- coroutine functions -----------------------------------------------------------------------
+async def aprice(x: float, y: float, kind: str = "a") -> float:
+    """The async twin of price."""
+    return price(x, y, kind)
+
+
+def test_async_functions_are_awaited_in_every_mode() -> None:
+    import asyncio
+
+    from replace._swap import AsyncSwapped
+
+    standin = StandIn(price, SCHEMA, offset=0.5, wide=1.0)
+    shadow = swap(aprice, standin, "shadow")
+    guarded = swap(aprice, standin, "guarded")
+    served = swap(aprice, standin, "surrogate")
+    assert isinstance(shadow, AsyncSwapped) and asyncio.iscoroutinefunction(shadow)
+    assert shadow.__name__ == "aprice" and inspect.signature(shadow) == inspect.signature(aprice)
+
+    async def run() -> list[Any]:
+        return [await shadow(2.0, 0.5), await guarded(2.0, 0.5), await guarded(9.0, 0.5), await served(2.0, 0.5)]
+
+    assert asyncio.run(run()) == [1.0, 1.5, 4.5, 1.5]
+    assert shadow.stats.disagreements == 1
+    assert guarded.stats.served_by_surrogate == 1 and guarded.stats.fallbacks["uncertain"] == 1
+
+    async def bad() -> None:
+        await served(20.0, 0.5)
+
+    with pytest.raises(OutOfDomainError):
+        asyncio.run(bad())
