@@ -19,7 +19,7 @@ import numpy as np
 from probes import Schema
 from probes._validation import bad_argument, check_number, require
 
-from ._data import as_columns, base_point, call_batch, is_surrogate, n_rows, schema_of, take
+from ._data import as_columns, base_point, call_batch, is_surrogate, n_rows, schema_of
 
 #: integrated-gradients step counts tried in turn until the gap is within the bound.
 IG_STEPS = (50, 100, 200, 400, 800)

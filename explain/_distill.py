@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from probes import ErrorInfo, Schema, Tolerance, Traces
-from probes._validation import bad_argument, check_number
+from probes._validation import check_number
 
 from ._data import Outcomes, as_columns, call_batch, concat, is_surrogate, n_rows, numeric_outputs, take
 from ._tree import OK, Features, Leaf, Tree, category_orders, from_sklearn, normalise_errors, outcome_key

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from probes import ErrorInfo, Schema, Tolerance, Traces
+from probes import Schema, Tolerance, Traces
 from probes._validation import bad_argument, check_number
 
 from ._codegen import compile_source, emit_source, finish_value

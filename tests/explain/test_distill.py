@@ -237,3 +237,33 @@ def test_saved_rules_import_as_a_module(tmp_path, fee_rules: Rules) -> None:
     spec.loader.exec_module(module)
     assert module.fee(weight=12.0, zone="ROW", express=False) == 20.0
     assert "```python" in fee_rules.to_markdown()
+
+
+def pair(v: list, n: int) -> tuple:
+    """A vector argument and a vector output."""
+    return (1.0, 2.0) if v[0] <= 0.25 else (3.0, float(n > 3))
+
+
+def test_vector_arguments_and_vector_outputs() -> None:
+    schema = Schema.from_function(pair, v={"length": 2, "low": 0.0, "high": 1.0}, n=(0, 6))
+    rules = distill(pair, schema=schema, max_leaves=4, n_samples=600, tolerance=EXACT, fidelity_samples=200)
+    assert rules.fidelity["teacher:domain"].agreement == 1.0
+    assert "v[0] <= 0.25" in rules.source and "n <= 3" in rules.source
+    assert rules.function(v=[0.25, 0.9], n=5) == (1.0, 2.0)
+    assert rules.function(v=[float(np.nextafter(0.25, 1.0)), 0.9], n=4) == (3.0, 1.0)
+
+
+def count(x: float) -> int:
+    """A real output of Python type int (more than 20 distinct values)."""
+    return int(x * 5) if x < 10 else 100
+
+
+def test_integer_outputs_stay_integers() -> None:
+    schema = Schema.from_function(count, x=(0.0, 20.0))
+    assert schema.output.kind == "real" and schema.output.python_type == "int"
+    rules = distill(count, schema=schema, max_leaves=16, n_samples=1500, tolerance=Tolerance(abs=0.5),
+                    fidelity_samples=300)
+    value = rules.function(x=15.0)
+    assert value == 100 and isinstance(value, int)
+    assert 10.0 in rules.thresholds("x") and "x < 10.0" in rules.source
+    assert isinstance(rules.function(x=3.3), int)
