@@ -547,6 +547,14 @@ class Swapped:
         elif self._label_output or isinstance(result, (str, bytes, bool, np.bool_)) or result is None:
             if _equal(result, actual):
                 return None
+        elif type(result) in _SCALARS and type(actual) in _SCALARS:  # the common case, without numpy
+            tol = self.tolerance
+            diff = abs(actual - result)
+            limit = tol.abs + tol.rel * abs(result)
+            if diff <= limit or (result != result and actual != actual) or (
+                    math.isinf(result) and result == actual):
+                return None
+            excess = diff / limit if limit > 0 and diff == diff else math.inf
         else:
             try:
                 if self.tolerance.agrees(result, actual):
@@ -572,6 +580,9 @@ class Swapped:
                 self._hook_failed(exc)
         if self._writer is not None:
             self._writer.put(disagreement.inputs, disagreement.expected, disagreement.expected_error, spent)
+
+
+_SCALARS = (float, int)
 
 
 def _check_fails(item: Any, bound: dict[str, Any]) -> bool:

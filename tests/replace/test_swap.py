@@ -587,3 +587,24 @@ def test_async_functions_are_awaited_in_every_mode() -> None:
 
     with pytest.raises(OutOfDomainError):
         asyncio.run(bad())
+
+
+@pytest.mark.parametrize("expected, actual, agree", [
+    (1.0, 1.0 + 0.009, True), (1.0, 1.011, False), (1, 1.0, True), (math.nan, math.nan, True),
+    (math.nan, 1.0, False), (1.0, math.nan, False), (math.inf, math.inf, True), (math.inf, -math.inf, False),
+    (0.0, 0.0, True), (-2.0, -2.0 - 0.0105, False),
+])
+def test_scalar_comparison_matches_tolerance_agrees(expected: float, actual: float, agree: bool) -> None:
+    def const(x: float, y: float, kind: str = "a") -> float:
+        return expected
+
+    class Says(StandIn):
+        def predict_one(self, kwargs: dict[str, Any]) -> OnePrediction:
+            return OnePrediction(actual, None, 0.0)
+
+    assert TOL.agrees(expected, actual) == agree
+    swapped = swap(const, Says(const, SCHEMA), "shadow")
+    swapped(1.0, 0.0)
+    assert swapped.stats.disagreements == (0 if agree else 1)
+    if not agree:
+        assert swapped.disagreements[0].excess == pytest.approx(TOL.excess(expected, actual))
