@@ -1,7 +1,7 @@
 """Train a surrogate with several processes (torch.distributed DDP: gloo on CPU, NCCL on GPU).
 
 When the recorded traffic is large, one process is the bottleneck. Each rank reads its shard
-of the traces (rows `i % world_size == rank`) plus its own oracle draws, DDP averages the
+of the traces (rows `i % world_size == rank`; ranks > 0 decode only those) plus its own oracle draws, DDP averages the
 gradients, every rank ends with identical weights, and rank 0 saves the surrogate.
 
 The seam with the single-process trainer is `train_model`'s `reduce` and `hooks`: every rank
@@ -155,12 +155,35 @@ class _Comm:
 
 
 # -- data ---------------------------------------------------------------------------------------
-def _load(store: Any, fn: Callable[..., Any]) -> Traces:
+def _load(store: Any, fn: Callable[..., Any], *, rank: int = 0, world: int = 1) -> Traces:
+    """The traces of `fn` in `store`, every version, de-duplicated like `TraceStore.load`;
+    with `world > 1` only the rows `i % world == rank` of that sequence are decoded."""
     from probes import TraceStore
+    from probes import _encoding
+    from probes._store import decode_inputs
 
     opened = TraceStore.open(store)
     try:
-        return opened.load(fn, source_hash="*")
+        if world <= 1:
+            return opened.load(fn, source_hash="*")
+        name, _ = opened._choose_versions(fn, "*")
+        inputs, outputs, errors, durations, stamps = [], [], [], [], []
+        seen: set[tuple[str, str]] = set()
+        index = -1
+        for row in opened._rows(name, None):
+            key = (row.source_hash, row.inputs)
+            if key in seen:
+                continue
+            seen.add(key)
+            index += 1
+            if index % world != rank:
+                continue
+            inputs.append(decode_inputs(row.inputs))
+            outputs.append(None if row.output is None else _encoding.loads(row.output))
+            errors.append(None if row.error_type is None else ErrorInfo(row.error_type, row.error_message or ""))
+            durations.append(row.duration_s)
+            stamps.append(row.timestamp)
+        return Traces(inputs, outputs, errors, function=name, durations=durations, timestamps=stamps)
     finally:
         if opened is not store:
             opened.close()
@@ -284,11 +307,20 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
     defaults = mf.defaults_of(signature)
     rank, world = env.rank, env.world_size
 
-    # 1. rank 0 describes the domain and fits the encoders on the full traces; others receive them
+    # 1. rank 0 describes the domain and fits the encoders on the full traces; others receive them.
+    #    The shard of rank r is rows i % world == r of the de-duplicated traces (ranks > 0 decode
+    #    only those); calls with redacted or unencodable arguments are then dropped.
+    shard: Traces | None = None
     if traces is None and store is not None:
-        traces = _load(store, fn)
-    if traces is not None and len(traces):
-        traces = traces.subset(np.flatnonzero(traces.replayable))
+        if env.is_main:
+            traces = _load(store, fn)
+        else:
+            shard = _load(store, fn, rank=rank, world=world)
+    if traces is not None:
+        shard = traces.subset(range(rank, len(traces), world)) if world > 1 else traces
+        traces = traces.subset(np.flatnonzero(traces.replayable)) if len(traces) else traces
+    if shard is not None and len(shard):
+        shard = shard.subset(np.flatnonzero(shard.replayable))
     shared = None
     if env.is_main:
         stats_rows: list[dict[str, Any]] = [{**defaults, **kw} for kw in traces.inputs] if traces is not None else []
@@ -324,11 +356,10 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
     rows: list[dict[str, Any]] = []
     outputs: list[Any] = []
     errors: list[ErrorInfo | None] = []
-    if traces is not None and len(traces):
-        mine = np.arange(rank, len(traces), world)
-        rows = [{**defaults, **traces.inputs[i]} for i in mine]
-        outputs = [traces.outputs[i] for i in mine]
-        errors = [traces.errors[i] for i in mine]
+    if shard is not None and len(shard):
+        rows = [{**defaults, **kw} for kw in shard.inputs]
+        outputs = list(shard.outputs)
+        errors = list(shard.errors)
     if oracle_samples:
         share = oracle_samples // world + (1 if rank < oracle_samples % world else 0)
         drawn = schema.sample(share, seed=seed + 7 + 1009 * rank)
