@@ -279,7 +279,7 @@ class Swapped:
         functools.update_wrapper(self, fn)
         self.original = fn
         self.surrogate = surrogate
-        self.mode = mode
+        self._mode = mode
         self.shadow_rate = float(shadow_rate)
         self.tolerance = tolerance
         self.label_spread = float(label_spread)
@@ -305,9 +305,24 @@ class Swapped:
 
             store = TraceStore.open(record_to)
             self._writer = _StoreWriter(store, fn, self._hook_failed)
-        self._call = {"surrogate": self._call_surrogate, "shadow": self._call_shadow,
-                      "guarded": self._call_guarded}[mode]
+        self._call = self._dispatch(mode)
         self._reset()
+
+    def _dispatch(self, mode: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+        return {"surrogate": self._call_surrogate, "shadow": self._call_shadow, "guarded": self._call_guarded}[mode]
+
+    @property
+    def mode(self) -> str:
+        """"surrogate", "shadow" or "guarded"; assign to move along a rollout (counters are kept)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        mode = value.lower() if isinstance(value, str) else value
+        if mode not in MODES:
+            raise bad_argument("mode", value, f"must be one of {', '.join(map(repr, MODES))}")
+        with self._lock:
+            self._mode, self._call = mode, self._dispatch(mode)
 
     # -- counters ---------------------------------------------------------------------------
     def _reset(self) -> None:

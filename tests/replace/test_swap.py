@@ -608,3 +608,18 @@ def test_scalar_comparison_matches_tolerance_agrees(expected: float, actual: flo
     assert swapped.stats.disagreements == (0 if agree else 1)
     if not agree:
         assert swapped.disagreements[0].excess == pytest.approx(TOL.excess(expected, actual))
+
+
+def test_mode_can_move_along_a_rollout() -> None:
+    standin = StandIn(boxed, SCHEMA, offset=0.5)
+    swapped = swap(boxed, standin, "shadow")
+    assert isinstance(swapped(1.0, 0.5), Box)
+    swapped.mode = "guarded"
+    assert swapped(1.0, 0.5) == pytest.approx(1.0)  # the surrogate's float now
+    swapped.mode = "SURROGATE"
+    assert swapped.mode == "surrogate" and swapped(1.0, 0.5) == pytest.approx(1.0)
+    with pytest.raises(InvalidArgument, match="mode='fast'"):
+        swapped.mode = "fast"
+    stats = swapped.stats
+    assert stats.calls == 3 and stats.shadow_comparisons == 1 and stats.served_by_surrogate == 2
+    assert stats.mode == "surrogate"
