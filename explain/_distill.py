@@ -650,12 +650,13 @@ def _value_targets(targets: Targets, model: Model) -> tuple[np.ndarray, np.ndarr
     return ok, _real_y(targets, ok)
 
 
-def _score(model: Model, X: np.ndarray, reference: Outcomes, kind: str, tolerance: Tolerance) -> tuple[int, float]:
+def _score(model: Model, X: np.ndarray, reference: Outcomes, kind: str, tolerance: Tolerance) -> tuple[float, float]:
     from ._data import agreement
 
     judged = agreement(reference, model.outcomes(X), kind, tolerance)
     finite = judged.error[np.isfinite(judged.error)]
-    return int(judged.agree.sum()), -float(np.sum(finite ** 2))
+    # agreement first, to the percent (closer than that is noise on a validation sample), then SSE
+    return round(float(judged.agree.mean()), 2), -float(np.sum(finite ** 2))
 
 
 def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_samples: int,

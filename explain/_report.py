@@ -239,10 +239,12 @@ def _plain_json(value: Any) -> Any:
 def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | None = None,
            out: str | Path = "neuroswap_report", schema: Schema | None = None, verification: Any = None,
            rules: Any = None, seed: int = 0, n_eval: int = 500, n_attribution: int = 40,
-           verify_examples: int = 300, distill_leaves: int = 16, timing_calls: int = 200) -> Path:
+           verify_examples: int = 300, verify_budget_s: float = 10.0, distill_leaves: int = 16,
+           timing_calls: int = 200) -> Path:
     """Write `out/report.html` and `out/report.md` (+ PNGs) about `surrogate` standing in for
     `original`; returns the directory. `verification` (an EquivalenceReport) and `rules`
-    (from `distill`) are computed here when not given (`rules=False` skips distillation)."""
+    (from `distill`) are computed here when not given (`rules=False` skips distillation); the
+    verification run here is short (`verify_budget_s`): pass a full one for an audit."""
     schema = schema_of(surrogate, schema, traces=traces)
     if not callable(original):
         raise bad_argument("original", original, "must be the legacy function (callable)")
@@ -252,6 +254,8 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
     rng = np.random.default_rng(seed)
     name = _function_name(schema)
     notes: list[str] = []
+    began = time.perf_counter()
+    spent: dict[str, float] = {}
 
     # inputs: recorded calls (operational) when given, else uniform over the domain
     source = "domain sample"
@@ -273,24 +277,29 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
     errors, judged = _errors(original_out, surrogate_out, kind, tolerance)
 
     # verification (probes.verify) when not given
+    mark = time.perf_counter()
     if verification is None:
         try:
             from probes import verify
 
             verification = verify(original, surrogate, schema=schema, traces=traces, tolerance=tolerance,
-                                   max_examples=verify_examples, seed=seed, database=None, budget_s=30.0)
+                                   max_examples=verify_examples, seed=seed, database=None, budget_s=verify_budget_s)
         except Exception as exc:  # the report still shows our own measurement
             notes.append(f"probes.verify did not run: {type(exc).__name__}: {exc}")
             verification = None
 
+    spent["verification"] = time.perf_counter() - mark
     # speed, side by side in this process
+    mark = time.perf_counter()
     timing_rows = rows[: min(timing_calls, len(rows))]
     t_original = _time_per_call(original, timing_rows)
     t_surrogate = _time_per_call(surrogate, timing_rows)
     t_batch = _time_batch(surrogate, take(columns, slice(0, len(timing_rows))))
     guarded = _guarded(original, surrogate, rows, schema, tolerance)
+    spent["speed and guarded mode"] = time.perf_counter() - mark
 
     # distilled rules
+    mark = time.perf_counter()
     if rules is None:
         try:
             from ._rules import distill
@@ -303,7 +312,9 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
     elif rules is False:
         rules = None
 
+    spent["distillation"] = time.perf_counter() - mark
     # attributions, apples to apples
+    mark = time.perf_counter()
     comparison = None
     try:
         from ._compare import compare_attributions
@@ -314,6 +325,7 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
     except Exception as exc:
         notes.append(f"attributions did not run: {type(exc).__name__}: {exc}")
 
+    spent["attributions"] = time.perf_counter() - mark
     sections: list[_Section] = []
 
     # 1. summary
@@ -454,6 +466,8 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
     _code(man, json.dumps(_plain_json(manifest or {}), indent=2, sort_keys=True), "json")
     sections.append(man)
 
+    spent["total"] = time.perf_counter() - began
+    notes.append("Time spent building this report: " + ", ".join(f"{k} {v:.1f} s" for k, v in spent.items()) + ".")
     if notes:
         extra = _Section("Notes")
         for note in notes:
