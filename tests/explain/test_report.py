@@ -139,7 +139,7 @@ def test_attribute_and_distill_work_on_a_real_surrogate(surrogate) -> None:
     assert ablation.importance()["weight"] > 0
     rules = explain.distill(surrogate, original=fee, max_leaves=8, n_samples=600, fidelity_samples=200)
     assert set(rules.fidelity) == {"teacher:domain", "original:domain"}
-    assert rules.fidelity["original:domain"].agreement > 0.3
+    assert all(f.method == "probes.verify" and f.n == 200 for f in rules.fidelity.values())
 
 
 @pytest.mark.browser
