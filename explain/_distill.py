@@ -326,6 +326,94 @@ def nice_thresholds(tree: Tree, X: np.ndarray, features: Features) -> Tree:
     return tree
 
 
+# -- a model tree grown for linear leaves ---------------------------------------------------------
+
+def _sse_linear(A: np.ndarray, b: np.ndarray, yy: float) -> float:
+    """Residual sum of squares of least squares from the normal equations (A = X'X, b = X'y)."""
+    ridge = 1e-10 * (np.trace(A) / len(A) + 1e-12)
+    try:
+        solution = np.linalg.solve(A + ridge * np.eye(len(A)), b)
+    except np.linalg.LinAlgError:
+        solution = np.linalg.lstsq(A, b, rcond=None)[0]
+    return max(0.0, float(yy - b @ solution))
+
+
+def grow_model_tree(X: np.ndarray, y: np.ndarray, features: Features, max_leaves: int, *,
+                    n_thresholds: int = 48, min_leaf: int | None = None) -> Tree:
+    """Best-first tree whose splits minimise the error of a linear model on each side (M5's
+    idea): its cuts land on kinks and jumps, where CART spends its cuts along the slopes."""
+    terms = [j for j, spec in enumerate(features.specs) if spec.kind in ("num", "int", "vec", "bool", "cat")]
+    design = np.column_stack([np.ones(len(y))] + [X[:, j] for j in terms])
+    d = design.shape[1]
+    min_leaf = min_leaf or max(8, 2 * d)
+    split_features = [j for j, spec in enumerate(features.specs) if spec.kind != "cat" or True]
+
+    def fit_cost(rows: np.ndarray) -> float:
+        D = design[rows]
+        return _sse_linear(D.T @ D, D.T @ y[rows], float(y[rows] @ y[rows]))
+
+    def best_split(rows: np.ndarray) -> tuple[float, int, float] | None:
+        if len(rows) < 2 * min_leaf:
+            return None
+        D, yr = design[rows], y[rows]
+        total = fit_cost(rows)
+        best: tuple[float, int, float] | None = None
+        outer = D[:, :, None] * D[:, None, :]  # (n, d, d)
+        xy = D * yr[:, None]
+        for j in split_features:
+            values = X[rows, j]
+            order = np.argsort(values, kind="stable")
+            sorted_values = values[order]
+            distinct = np.nonzero(np.diff(sorted_values) > 0)[0]  # split after these positions
+            distinct = distinct[(distinct + 1 >= min_leaf) & (len(rows) - distinct - 1 >= min_leaf)]
+            if distinct.size == 0:
+                continue
+            if distinct.size > n_thresholds:
+                distinct = distinct[np.linspace(0, distinct.size - 1, n_thresholds).astype(int)]
+            cum_A = np.cumsum(outer[order], axis=0)
+            cum_b = np.cumsum(xy[order], axis=0)
+            cum_yy = np.cumsum(yr[order] ** 2)
+            all_A, all_b, all_yy = cum_A[-1], cum_b[-1], cum_yy[-1]
+            for k in distinct:
+                left = _sse_linear(cum_A[k], cum_b[k], cum_yy[k])
+                right = _sse_linear(all_A - cum_A[k], all_b - cum_b[k], all_yy - cum_yy[k])
+                gain = total - left - right
+                if best is None or gain > best[0]:
+                    best = (gain, j, (sorted_values[k] + sorted_values[k + 1]) / 2.0)
+        if best is None or best[0] <= 1e-12 * max(1.0, total):
+            return None
+        return best
+
+    feature, threshold, left_c, right_c, counts = [-1], [np.nan], [-1], [-1], [len(y)]
+    members = {0: np.arange(len(y))}
+    pending = {0: best_split(members[0])}
+    leaves = 1
+    while leaves < max_leaves:
+        candidates = [(v[0], k) for k, v in pending.items() if v is not None]
+        if not candidates:
+            break
+        _, node = max(candidates)
+        gain, j, t = pending.pop(node)  # type: ignore[misc]
+        rows = members.pop(node)
+        go_left = X[rows, j] <= t
+        ids = []
+        for part in (rows[go_left], rows[~go_left]):
+            ids.append(len(feature))
+            feature.append(-1)
+            threshold.append(np.nan)
+            left_c.append(-1)
+            right_c.append(-1)
+            counts.append(len(part))
+            members[ids[-1]] = part
+            pending[ids[-1]] = best_split(part)
+        feature[node], threshold[node], left_c[node], right_c[node] = j, t, ids[0], ids[1]
+        leaves += 1
+    leaves_dict = {i: Leaf("const", float(np.mean(y[members[i]])) if len(members[i]) else 0.0)
+                   for i in range(len(feature)) if left_c[i] == -1}
+    return Tree(np.asarray(feature, dtype=int), np.asarray(threshold, dtype=float), np.zeros(len(feature), dtype=bool),
+                np.asarray(left_c, dtype=int), np.asarray(right_c, dtype=int), leaves_dict, np.asarray(counts, dtype=int))
+
+
 # -- sampling inside regions ---------------------------------------------------------------------
 
 def sample_box(schema: Schema, features: Features, lo: np.ndarray, hi: np.ndarray, n: int,
@@ -717,8 +805,11 @@ def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_sam
                 1 for leaf in base.guard.leaves.values() if base.guard.classes[leaf.value] != OK)
             for m in sizes:
                 budget = max(2, m - raising)
-                for label, structure in (("", fit_model(X, targets, kind, m, seed).value),
-                                         (", cuts on residuals", _fit_regressor(X[ok], residual, budget, seed))):
+                structures = [("", fit_model(X, targets, kind, m, seed).value),
+                              (", cuts on residuals", _fit_regressor(X[ok], residual, budget, seed))]
+                if m == sizes[0]:
+                    structures.append((", model tree", grow_model_tree(X[ok], y, features, budget)))
+                for label, structure in structures:
                     tree = tidy_leaves(structure, X[ok], y, tolerance, linear=True, features=features)
                     if any(leaf.kind == "linear" for leaf in tree.leaves.values()):
                         candidates.append((f"linear leaves ({m} leaves{label})", Model(kind, tree, base.guard)))
