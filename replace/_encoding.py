@@ -23,6 +23,8 @@ import numpy as np
 from probes import ErrorInfo, Field, OutOfDomainError, OutputSpec, Schema, Tolerance
 from probes._schema import _decode_value, _encode_value
 
+from ._cuts import OPERATORS, apply_cuts, cut_name, useful_cuts
+
 #: integers with at most this many distinct values in range are one-hot encoded.
 INTEGER_ONEHOT_MAX = 12
 #: categoricals with more values than this are marked for a learned low-rank embedding.
@@ -105,17 +107,19 @@ class FieldCode:
     std: list[float] = field(default_factory=list)
     categories: list[Any] = field(default_factory=list)  # one-hot values, in column order
     embed: bool = False
+    cuts: list[Any] = field(default_factory=list)  # (operator, threshold): 0/1 columns after the value
 
     def names(self) -> list[str]:
         if self.code == "onehot":
             return [f"{self.name}={_label_text(c)}" for c in self.categories]
         if self.code == "vector":
             return [f"{self.name}[{i}]" for i in range(self.width)]
-        return [self.name]
+        return [self.name] + [cut_name(self.name, op, t) for op, t in self.cuts]
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in ("name", "kind", "code", "width", "low", "high", "warp",
                                                 "offset", "knots", "mean", "std", "embed")}
+        data["cuts"] = [[op, t] for op, t in self.cuts]
         data["categories"] = [_encode_value(c) for c in self.categories]
         return data
 
@@ -123,6 +127,7 @@ class FieldCode:
     def from_dict(cls, data: Mapping[str, Any]) -> "FieldCode":
         values = dict(data)
         values["categories"] = [_decode_value(c) for c in data.get("categories", [])]
+        values["cuts"] = [(str(op), float(t)) for op, t in data.get("cuts", [])]
         return cls(**values)
 
 
@@ -155,11 +160,19 @@ class InputEncoder:
 
     # -- fitting ----------------------------------------------------------------------
     @classmethod
-    def fit(cls, schema: Schema, columns: Mapping[str, np.ndarray]) -> "InputEncoder":
+    def fit(cls, schema: Schema, columns: Mapping[str, np.ndarray],
+            cuts: Mapping[str, Sequence[tuple[str, float]]] | None = None) -> "InputEncoder":
+        """Fit on training columns; `cuts` (argument -> (operator, threshold) comparisons, e.g.
+        from `comparison_cuts(fn)`) add exact 0/1 step columns to real and integer arguments."""
         codes = []
         for item in schema.fields:
             column = columns.get(item.name)
-            codes.append(_fit_field(item, column))
+            code = _fit_field(item, column)
+            if cuts and code.code == "real" and cuts.get(item.name):
+                values = np.asarray(column, dtype=float) if column is not None and len(column) else np.array([])
+                code.cuts = useful_cuts(list(cuts[item.name]), values, code.low, code.high)
+                code.width = 1 + len(code.cuts)
+            codes.append(code)
         return cls(codes)
 
     # -- encoding ---------------------------------------------------------------------
@@ -278,7 +291,10 @@ def _encode_column(code: FieldCode, lookup: dict | None, column: Any) -> np.ndar
         bad_row = int(np.argwhere(~np.isfinite(array))[0][0])
         raise _ood(name, column[bad_row], "is not finite")
     warped = _warp(array, code.warp, code.low, code.offset, code.knots)
-    return (warped - np.asarray(code.mean)) / np.asarray(code.std)
+    encoded = (warped - np.asarray(code.mean)) / np.asarray(code.std)
+    if code.cuts:
+        encoded = np.concatenate([encoded, apply_cuts(array, code.cuts)], axis=1)
+    return encoded
 
 
 def _numberish(value: Any) -> bool:
@@ -298,6 +314,17 @@ def _one_encoder(code: FieldCode, lookup: dict | None, check: bool) -> Callable[
         if kind == "integer" and not number.is_integer():
             raise _ood(name, value, "is not a whole number")
         return number
+
+    if code.code == "real" and code.cuts:
+        plain = _one_encoder(FieldCode(**{**code.__dict__, "cuts": [], "width": 1}), lookup, check)
+        tests = [(OPERATORS[op], t) for op, t in code.cuts]
+
+        def enc(value: Any, out: list) -> None:
+            plain(value, out)
+            number = value if type(value) is float or type(value) is int else float(value)
+            for compare, threshold in tests:
+                out.append(1.0 if compare(number, threshold) else 0.0)
+        return enc
 
     if code.code == "real":
         mean, inv, warp, offset, knots = code.mean[0], 1.0 / code.std[0], code.warp, code.offset, code.knots

@@ -27,12 +27,13 @@ from probes._traces import column_array
 from probes._validation import bad_argument
 
 from . import _manifest as mf
+from ._cuts import comparison_cuts
 from ._encoding import InputEncoder, OutputEncoder
 from ._fidelity import compare, summarise
 from ._models import Architecture, ModelWeights, batched_mlp
 from ._sampling import concat_columns, draw_near, take, turaco_allocation
 from ._surrogate import Surrogate, SurrogateMetrics
-from ._train import ExpertLoss, SurrogateLoss, TrainConfig, train_model
+from ._train import ExpertLoss, SurrogateLoss, TrainConfig, TrainResult, polish_model, train_model
 
 OTHER_PATHS = "*"
 
@@ -63,6 +64,7 @@ class FitConfig:
     device: str | None = None            # None: cuda when available, else cpu
     threads: int | None = None           # torch threads (None: 1; small networks are overhead-bound)
     validation_share: float = 0.15
+    code_cuts: bool = True               # 0/1 input columns for the comparisons the code makes (`age < 30`)
 
 
 def _config(options: Mapping[str, Any]) -> FitConfig:
@@ -324,8 +326,13 @@ class _Trainer:
         return np.minimum(excess, 100.0)
 
     # -- plain ensembles -----------------------------------------------------------------
+    def _config(self, lr_scale: float, init: Any) -> TrainConfig:
+        """Fresh weights: one-cycle from the base rate; warm starts: cosine decay from a lower one."""
+        config = replace(self.config.train, lr=self.config.train.lr * lr_scale)
+        return replace(config, schedule="cosine") if init is not None else config
+
     def train_plain(self, arch: Architecture, data: _Data, deadline: float, *, init: Any = None,
-                    lr_scale: float = 1.0) -> tuple[ModelWeights, Any, Any]:
+                    lr_scale: float = 1.0, optimizer: str = "adam") -> tuple[ModelWeights, Any, Any]:
         import torch
 
         torch.manual_seed(self.seed)
@@ -334,16 +341,20 @@ class _Trainer:
         if init is not None:
             module.load_state_dict(init)
         loss = SurrogateLoss(self.out.width, self.out.n_classes)
-        config = replace(self.config.train, lr=self.config.train.lr * lr_scale)
-        result = train_model(module, data.X[data.train], data.y[data.train], config=config, loss=loss,
-                             X_val=data.X[data.val], y_val=data.y[data.val], deadline=deadline,
-                             device=self.device, seed=self.seed)
+        if optimizer == "lbfgs":
+            result = polish_model(module, data.X[data.train], data.y[data.train], loss=loss, X_val=data.X[data.val],
+                                  y_val=data.y[data.val], deadline=deadline, device=self.device, seed=self.seed)
+        else:
+            config = self._config(lr_scale, init)
+            result = train_model(module, data.X[data.train], data.y[data.train], config=config, loss=loss,
+                                 X_val=data.X[data.val], y_val=data.y[data.val], deadline=deadline,
+                                 device=self.device, seed=self.seed)
         weights = ModelWeights(arch, module.to_numpy())
         return weights, result, {k: v.detach().clone() for k, v in module.state_dict().items()}
 
     # -- gate + experts ------------------------------------------------------------------
     def train_paths(self, arch: Architecture, data: _Data, pool: Pool, buckets: list[str], deadline: float, *,
-                    init: Any = None, lr_scale: float = 1.0) -> tuple[ModelWeights, Any, Any]:
+                    init: Any = None, lr_scale: float = 1.0, optimizer: str = "adam") -> tuple[ModelWeights, Any, Any]:
         import torch
 
         torch.manual_seed(self.seed)
@@ -360,10 +371,16 @@ class _Trainer:
         known_train = data.train[labels[data.train] >= 0]
         known_val = data.val[labels[data.val] >= 0]
         y_gate = np.stack([labels.astype(np.float32), pool.weights.astype(np.float32)], axis=1)
-        config = replace(self.config.train, lr=self.config.train.lr * lr_scale)
-        gate_result = train_model(gate, data.X[known_train], y_gate[known_train], config=config,
-                                  loss=SurrogateLoss(0, n_paths), X_val=data.X[known_val], y_val=y_gate[known_val],
-                                  deadline=start + 0.35 * total, device=self.device, seed=self.seed)
+        config = self._config(lr_scale, init)
+        if optimizer == "lbfgs":
+            gate_result = polish_model(gate, data.X[known_train], y_gate[known_train], loss=SurrogateLoss(0, n_paths),
+                                       X_val=data.X[known_val], y_val=y_gate[known_val],
+                                       deadline=start + 0.3 * total, device=self.device, seed=self.seed)
+        else:
+            gate_result = train_model(gate, data.X[known_train], y_gate[known_train], config=config,
+                                      loss=SurrogateLoss(0, n_paths), X_val=data.X[known_val],
+                                      y_val=y_gate[known_val], deadline=start + 0.4 * total, device=self.device,
+                                      seed=self.seed)
         # rows without a traced path take the gate's answer
         if np.any(labels < 0):
             with torch.no_grad():
@@ -376,9 +393,13 @@ class _Trainer:
             bank.load_state_dict(init["bank"])
         y_bank = np.concatenate([data.y, labels[:, None].astype(np.float32)], axis=1)
         loss = ExpertLoss(SurrogateLoss(self.out.width, self.out.n_classes), n_paths, arch.ensemble)
-        result = train_model(bank, data.X[data.train], y_bank[data.train], config=config, loss=loss,
-                             X_val=data.X[data.val], y_val=y_bank[data.val], deadline=deadline,
-                             device=self.device, seed=self.seed)
+        if optimizer == "lbfgs":
+            result = polish_model(bank, data.X[data.train], y_bank[data.train], loss=loss, X_val=data.X[data.val],
+                                  y_val=y_bank[data.val], deadline=deadline, device=self.device, seed=self.seed)
+        else:
+            result = train_model(bank, data.X[data.train], y_bank[data.train], config=config, loss=loss,
+                                 X_val=data.X[data.val], y_val=y_bank[data.val], deadline=deadline,
+                                 device=self.device, seed=self.seed)
         nets = bank.to_numpy()
         experts = [nets[p * arch.ensemble:(p + 1) * arch.ensemble] for p in range(n_paths)]
         weights = ModelWeights(arch, [], gate.to_numpy(), experts, list(buckets))
@@ -389,13 +410,25 @@ class _Trainer:
         return weights, result, state
 
     def train(self, arch: Architecture, data: _Data, pool: Pool, buckets: list[str] | None, deadline: float, *,
-              init: Any = None, lr_scale: float = 1.0) -> _Candidate:
+              init: Any = None, lr_scale: float = 1.0, optimizer: str = "adam") -> _Candidate:
         started = time.monotonic()
+        if optimizer == "auto":
+            # regression heads: Adam finds the basin, full-batch L-BFGS gets the precision
+            if self.out.width and deadline - started > 1.0:
+                first = self.train(arch, data, pool, buckets, started + 0.4 * (deadline - started), init=init,
+                                   lr_scale=lr_scale, optimizer="adam")
+                second = self.train(arch, data, pool, buckets, deadline, init=first.state, optimizer="lbfgs")
+                offset = first.curve[-1][0] if first.curve else 0
+                second.curve = first.curve + [(e + offset, t, v) for e, t, v in second.curve]
+                second.seconds = time.monotonic() - started
+                return second
+            optimizer = "adam"
         if arch.path_aware:
             weights, result, state = self.train_paths(arch, data, pool, buckets or [], deadline, init=init,
-                                                      lr_scale=lr_scale)
+                                                      lr_scale=lr_scale, optimizer=optimizer)
         else:
-            weights, result, state = self.train_plain(arch, data, deadline, init=init, lr_scale=lr_scale)
+            weights, result, state = self.train_plain(arch, data, deadline, init=init, lr_scale=lr_scale,
+                                                      optimizer=optimizer)
         surrogate = self.surrogate(weights)
         judged = self.judge(surrogate, pool, data.val)
         params = _count_params(weights)
@@ -612,7 +645,8 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         pool = kept
 
     # 5. encoders and the tolerance
-    enc = InputEncoder.fit(schema, pool.columns)
+    cuts = comparison_cuts(fn, schema.names) if config.code_cuts else {}
+    enc = InputEncoder.fit(schema, pool.columns, cuts=cuts)
     if tolerance is None:
         tolerance = _default_tolerance(pool)
     out = OutputEncoder.fit(schema.output, pool.outputs, pool.errors, tolerance)
@@ -639,7 +673,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         now = time.monotonic()
         slice_s = max((search_until - now) / (len(candidates) - i), 0.2)
         bar.update(f"search {arch.label}")
-        cand = trainer.train(arch, data, pool, buckets if arch.path_aware else None, now + slice_s)
+        cand = trainer.train(arch, data, pool, buckets if arch.path_aware else None, now + slice_s, optimizer="auto")
         searched.append(cand)
         if best is None or _better(cand, best, config):
             best = cand
@@ -651,7 +685,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     rounds_log: list[dict[str, Any]] = [{"round": 0, "rows": len(pool), "oracle_calls": orc.calls,
                                          "val_agreement": best.agreement}]
     curve = list(best.curve)
-    reserve = 0.1 * budget_s
+    reserve = (0.2 if out.width else 0.1) * budget_s  # kept for the final polish
     for round_no in range(1, config.rounds + 1):
         left = deadline - time.monotonic() - reserve
         if not oracle or left < 0.1 * budget_s or best.agreement >= config.target_agreement or orc.remaining() == 0:
@@ -669,7 +703,8 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         rounds_left = config.rounds - round_no + 1
         until = time.monotonic() + max(left / rounds_left, 0.2)
         bar.update(f"round {round_no}: training {best.arch.label}")
-        cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.5)
+        cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.3,
+                             optimizer="lbfgs" if out.width else "adam")
         if cand.agreement >= best.agreement or cand.excess <= best.excess:
             best = cand
         offset = curve[-1][0] if curve else 0
@@ -677,12 +712,12 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         rounds_log.append({"round": round_no, "rows": len(pool), "oracle_calls": orc.calls,
                            "val_agreement": cand.agreement})
 
-    # 8. spend what is left polishing the chosen model (continued training at a lower rate)
+    # 8. spend what is left polishing the chosen model (full-batch L-BFGS for regression heads)
     left = deadline - time.monotonic() - 0.05 * budget_s
     if left > 0.08 * budget_s and best.agreement < 1.0:
         bar.update(f"polishing {best.arch.label}")
         cand = trainer.train(best.arch, data, pool, best.buckets, time.monotonic() + left, init=best.state,
-                             lr_scale=0.3)
+                             optimizer="lbfgs" if out.width else "adam", lr_scale=0.2)
         if cand.agreement >= best.agreement and cand.excess <= best.excess * 1.05 or cand.excess < best.excess:
             best = cand
         offset = curve[-1][0] if curve else 0
@@ -728,9 +763,12 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         search=tuple(search_log),
         rounds=tuple(rounds_log),
     )
-    return Surrogate(schema=schema, tolerance=tolerance, input_encoder=enc, output_encoder=out,
-                     weights=best.weights, signature=signature, function=fn_name, source_hash=source_hash(fn),
-                     metrics=metrics, manifest=manifest)
+    surrogate = Surrogate(schema=schema, tolerance=tolerance, input_encoder=enc, output_encoder=out,
+                          weights=best.weights, signature=signature, function=fn_name, source_hash=source_hash(fn),
+                          metrics=metrics, manifest=manifest)
+    surrogate.training_data_ = {"columns": pool.columns, "outputs": pool.outputs, "errors": pool.errors,
+                                "paths": pool.paths, "weights": pool.weights, "sources": pool.sources}
+    return surrogate
 
 
 def _better(cand: _Candidate, best: _Candidate, config: FitConfig) -> bool:

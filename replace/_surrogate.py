@@ -101,6 +101,9 @@ class Surrogate:
         self.function = function
         self.source_hash = source_hash
         self.metrics = metrics or SurrogateMetrics()
+        #: the rows `fit` trained on (columns, outputs, errors, paths, weights, sources); set by
+        #: `fit` in this process only, not saved (None after `load`)
+        self.training_data_: dict[str, Any] | None = None
         self.manifest: dict[str, Any] = dict(manifest or {})
         self._in = input_encoder
         self._out = output_encoder
@@ -127,7 +130,6 @@ class Surrogate:
         self._mean0 = float(out.mean[0]) if out.width else 0.0
         self._std0 = float(out.std[0]) if out.width else 1.0
         self._int_out = out.python_type == "int"
-        self.__signature__ = self._binder.__signature__ if hasattr(self._binder, "__signature__") else None
         import inspect
 
         self.__signature__ = inspect.signature(self._binder)
@@ -184,7 +186,7 @@ class Surrogate:
             raw = self._ens.one(x)
         else:
             raw = self._route_one(x)[0]
-        output, error, _ = self._decode_one(raw)
+        output, error, _ = self._decode_one(raw, False)
         if error is not None:
             raise make_exception(error)
         return output
@@ -217,7 +219,7 @@ class Surrogate:
         index = int(np.argmax(logits.sum(axis=0)))
         return self._experts[index].one(x), index
 
-    def _decode_one(self, raw: np.ndarray) -> tuple[Any, ErrorInfo | None, float]:
+    def _decode_one(self, raw: np.ndarray, want_spread: bool = True) -> tuple[Any, ErrorInfo | None, float]:
         out = self._out
         rows = raw.tolist()
         m = len(rows)
@@ -248,9 +250,13 @@ class Surrogate:
             disagree = spread_cls > 0
         if self._fast_real:
             mean0, std0 = self._mean0, self._std0
-            values = [r[0] * std0 + mean0 for r in rows]
-            value = sum(values) / m
-            spread = max(abs(v - value) for v in values) if m > 1 else 0.0
+            if m == 1:
+                value = rows[0][0] * std0 + mean0
+                spread = 0.0
+            else:
+                values = [r[0] * std0 + mean0 for r in rows]
+                value = sum(values) / m
+                spread = max(abs(v - value) for v in values) if want_spread else 0.0
             if disagree:
                 spread = math.inf
             return (int(round(value)) if self._int_out else value), None, spread

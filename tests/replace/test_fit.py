@@ -60,10 +60,11 @@ def test_piecewise_function_keeps_its_edges(fee_schema):
     """Path-aware (gate + expert per branch path) keeps the steps of a piecewise function; a
     single smooth network of the same budget blurs them."""
     tol = Tolerance(abs=0.05)
+    # code_cuts=False: the networks see the raw weight, so the comparison isolates the gate's effect
     path = fit(fee, schema=fee_schema, tolerance=tol, budget_s=8, seed=0, progress=False, path_aware=True,
-               ensemble_size=1)
+               ensemble_size=1, code_cuts=False)
     plain = fit(fee, schema=fee_schema, tolerance=tol, budget_s=8, seed=0, progress=False, path_aware=False,
-                ensemble_size=1)
+                ensemble_size=1, code_cuts=False)
     assert path.path_aware and not plain.path_aware
     assert path.metrics.per_path  # per-path fidelity reported
     # just either side of each step
@@ -78,6 +79,17 @@ def test_piecewise_function_keeps_its_edges(fee_schema):
     assert share(path) >= 0.7 and share(path) > share(plain)
     assert path.metrics.agreement > plain.metrics.agreement
     assert path.metrics.agreement >= 0.95
+
+
+def test_code_comparisons_become_exact_step_columns(fee_schema):
+    """`if weight > 2.0` in the legacy code becomes a 0/1 input column: steps exact to the float."""
+    s = fit(fee, schema=fee_schema, tolerance=Tolerance(abs=0.05), budget_s=5, seed=0, progress=False,
+            path_aware=False, ensemble_size=1)
+    assert "weight>2" in s.feature_names and "weight>5" in s.feature_names
+    assert s.feature_groups["weight"] == [s.feature_names.index(n) for n in ("weight", "weight>2", "weight>5")]
+    edges = [{"weight": w + d, "zone": z, "express": e} for w in (2.0, 5.0) for d in (-1e-6, 0.0, 1e-6)
+             for z in ("A", "B", "C") for e in (False, True)]
+    assert np.mean([abs(s(**kw) - fee(**kw)) <= 0.05 for kw in edges]) >= 0.9
 
 
 def test_without_traces_needs_a_schema():

@@ -1,0 +1,426 @@
+"""Fidelity of neuroswap surrogates against scikit-learn peers, on the case-study functions.
+
+For each legacy function: record `generate_inputs(n, seed=0)` as traces, run `replace.fit`
+with a wall-time budget, then train scikit-learn's MLP and histogram gradient boosting on
+exactly the rows fit trained on (its traces plus its oracle samples, same input encoding),
+each with the same wall-time budget. All are scored on fresh production inputs
+(`generate_inputs(n, seed=1)`): share within the study's tolerance, mean and max error, and
+for the AxBench kernels the AxBench error metric. Then the sampling claim: on the piecewise
+functions, how many oracle calls path-aware sampling needs to reach the fidelity uniform
+sampling reaches with N calls. Finally single-call and batch latency of a 6-input surrogate
+against a bare numpy matmul chain of the same layer shapes.
+
+    python bench/fidelity.py            # full run (minutes)
+    python bench/fidelity.py --quick    # short run
+Writes bench/results/fidelity.json (fidelity_quick.json with --quick) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import platform
+import sys
+import time
+import timeit
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from probes import ErrorInfo, Schema, Traces  # noqa: E402
+from replace import fit  # noqa: E402
+from replace._fidelity import compare  # noqa: E402
+
+STUDIES = [
+    ("blackscholes", "blackscholes"),
+    ("inversek2j", "inversek2j"),
+    ("shipping_fee", "shipping_fee"),
+    ("insurance_class", "risk_class"),
+    ("loan_schedule", "apr"),
+]
+PIECEWISE = ["shipping_fee", "insurance_class"]
+
+
+def _study(module_name: str, fn_name: str) -> tuple[Any, Any]:
+    module = importlib.import_module(f"case_studies.{module_name}")
+    return module, getattr(module, fn_name)
+
+
+# -- baselines ----------------------------------------------------------------------------------
+
+def _targets(kind: str, outputs: list[Any], errors: list[ErrorInfo | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Regression targets (rows that returned) and outcome labels ("ok" or the error type)."""
+    outcome = np.array(["ok" if e is None else f"raise:{e.type}" for e in errors], dtype=object)
+    if kind == "label":
+        labels = np.array([repr(o) if e is None else f"raise:{e.type}" for o, e in zip(outputs, errors)], dtype=object)
+        return labels, outcome
+    width = None
+    rows = []
+    for o, e in zip(outputs, errors):
+        if e is None:
+            row = np.asarray(o, dtype=float).reshape(-1)
+            width = row.size
+            rows.append(row)
+        else:
+            rows.append(None)
+    y = np.array([r if r is not None else np.full(width or 1, np.nan) for r in rows], dtype=float)
+    return y, outcome
+
+
+class Baseline:
+    """A scikit-learn model family made to answer like the surrogate: value, label or raise."""
+
+    def __init__(self, family: str, kind: str, budget_s: float, seed: int):
+        self.family = family
+        self.kind = kind
+        self.budget_s = budget_s
+        self.seed = seed
+        self.seconds = 0.0
+        self.note = ""
+
+    def _regressor(self, outputs: int) -> Any:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+        from sklearn.multioutput import MultiOutputRegressor
+        from sklearn.neural_network import MLPRegressor
+
+        if self.family == "mlp":
+            return MLPRegressor(hidden_layer_sizes=(64, 64), random_state=self.seed, warm_start=True, max_iter=1,
+                                learning_rate_init=1e-3, batch_size=200)
+        model = HistGradientBoostingRegressor(max_iter=2000, random_state=self.seed, early_stopping=True,
+                                              validation_fraction=0.15, n_iter_no_change=30, learning_rate=0.1,
+                                              max_leaf_nodes=63)
+        return model if outputs == 1 else MultiOutputRegressor(model)
+
+    def _classifier(self) -> Any:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.neural_network import MLPClassifier
+
+        if self.family == "mlp":
+            return MLPClassifier(hidden_layer_sizes=(64, 64), random_state=self.seed, warm_start=True, max_iter=1,
+                                 learning_rate_init=1e-3, batch_size=200)
+        return HistGradientBoostingClassifier(max_iter=2000, random_state=self.seed, early_stopping=True,
+                                              validation_fraction=0.15, n_iter_no_change=30, max_leaf_nodes=63)
+
+    def _train(self, model: Any, X: np.ndarray, y: np.ndarray, deadline: float) -> Any:
+        """MLPs: one epoch at a time until the deadline or no progress; HGB: to its early stop."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if self.family != "mlp":
+                model.fit(X, y)
+                return model
+            best, stale, epochs = math.inf, 0, 0
+            while time.monotonic() < deadline and epochs < 5000:
+                model.fit(X, y)
+                epochs += 1
+                loss = float(model.loss_)
+                if loss < best * (1 - 1e-4):
+                    best, stale = loss, 0
+                else:
+                    stale += 1
+                    if stale >= 50:
+                        break
+            self.note = f"{epochs} epochs"
+            return model
+
+    def fit(self, X: np.ndarray, outputs: list[Any], errors: list[ErrorInfo | None]) -> "Baseline":
+        started = time.monotonic()
+        deadline = started + self.budget_s
+        y, outcome = _targets(self.kind, outputs, errors)
+        self.outcome_model = None
+        if self.kind == "label":
+            self.labels = {repr(o): o for o, e in zip(outputs, errors) if e is None}
+            self.errors = {f"raise:{e.type}": e for e in errors if e is not None}
+            self.model = self._train(self._classifier(), X, y, deadline)
+        else:
+            ok = outcome == "ok"
+            self.errors = {f"raise:{e.type}": e for e in errors if e is not None}
+            share = 0.5 if len(set(outcome.tolist())) > 1 else 1.0
+            if share < 1.0:
+                self.outcome_model = self._train(self._classifier(), X, outcome, started + share * self.budget_s)
+            target = y[ok]
+            self.width = target.shape[1]
+            self.model = self._train(self._regressor(self.width), X[ok], target if self.width > 1 else target[:, 0],
+                                     deadline)
+        self.seconds = time.monotonic() - started
+        return self
+
+    def predict(self, X: np.ndarray) -> tuple[list[Any], list[ErrorInfo | None]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if self.kind == "label":
+                labels = self.model.predict(X)
+                outputs = [self.labels.get(l) for l in labels]
+                errors = [self.errors.get(l) for l in labels]
+                return outputs, errors
+            values = np.asarray(self.model.predict(X), dtype=float).reshape(len(X), -1)
+            errors: list[ErrorInfo | None] = [None] * len(X)
+            if self.outcome_model is not None:
+                outcome = self.outcome_model.predict(X)
+                errors = [self.errors.get(o) for o in outcome]
+            outputs = [None if e is not None else (v[0] if self.width == 1 else v) for v, e in zip(values, errors)]
+            return outputs, errors
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+def _score(module: Any, kind: str, ref: Traces, outputs: Any, errors: list[ErrorInfo | None], tolerance: Any) -> dict[str, Any]:
+    values = [np.nan if o is None else o for o in outputs] if kind in ("real",) else outputs
+    result = compare(kind, ref.outputs, ref.errors, values, errors, tolerance)
+    row = {k: result[k] for k in ("agreement", "outcome_agreement", "mean_error", "max_error")}
+    if hasattr(module, "axbench_error"):
+        keep = [i for i, (e, c) in enumerate(zip(ref.errors, errors)) if e is None]
+        expected = [ref.outputs[i] for i in keep]
+        actual = []
+        for i in keep:
+            o = outputs[i]
+            if o is None or errors[i] is not None:
+                o = [np.nan] * len(np.atleast_1d(ref.outputs[i]))
+            actual.append(o)
+        row["axbench_error"] = float(module.axbench_error(expected, actual))
+    return row
+
+
+def _surrogate_outputs(surrogate: Any, columns: dict[str, np.ndarray]) -> tuple[list[Any], list[ErrorInfo | None]]:
+    details = surrogate.predict_details(columns)
+    return surrogate.python_outputs(details), list(details.errors)
+
+
+def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, budget_s: float, seed: int,
+              progress: bool) -> dict[str, Any]:
+    module, fn = _study(module_name, fn_name)
+    schema = Schema.from_function(fn, **module.SPECS)
+    tolerance = module.TOLERANCE
+    traces = Traces.from_calls(fn, module.generate_inputs(n_traces, seed=0))
+    fresh_inputs = module.generate_inputs(n_fresh, seed=1)
+    ref = Traces.from_calls(fn, fresh_inputs)
+    columns = {name: np.asarray([row[name] for row in fresh_inputs], dtype=object if schema[name].kind == "categorical"
+                                else None) for name in schema.names}
+    started = time.monotonic()
+    surrogate = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget_s, seed=seed, progress=progress)
+    fit_seconds = time.monotonic() - started
+    kind = surrogate.output_encoder.kind
+    row: dict[str, Any] = {
+        "function": f"{module_name}.{fn_name}", "kind": kind, "tolerance": tolerance.to_dict(),
+        "n_traces": n_traces, "n_fresh": n_fresh, "budget_s": budget_s,
+    }
+    out, errs = _surrogate_outputs(surrogate, columns)
+    row["neuroswap"] = {**_score(module, kind, ref, out, errs, tolerance), "seconds": round(fit_seconds, 2),
+                        "architecture": surrogate.architecture, "oracle_calls": surrogate.metrics.oracle_calls,
+                        "training_rows": surrogate.metrics.training_rows,
+                        "fit_metrics_agreement": surrogate.metrics.agreement}
+    data = surrogate.training_data_
+    X_train = surrogate.encode(data["columns"])
+    X_fresh = surrogate.encode(columns)
+    for family in ("mlp", "hgb"):
+        base = Baseline(family, kind, budget_s, seed).fit(X_train, data["outputs"], data["errors"])
+        out, errs = base.predict(X_fresh)
+        name = {"mlp": "sklearn_mlp", "hgb": "sklearn_hgb"}[family]
+        row[name] = {**_score(module, kind, ref, out, errs, tolerance), "seconds": round(base.seconds, 2),
+                     "training_rows": len(data["outputs"]), "note": base.note}
+    models = ("neuroswap", "sklearn_mlp", "sklearn_hgb")
+    row["most_faithful"] = max(models, key=lambda m: (row[m]["agreement"], -row[m]["mean_error"]))
+    return row
+
+
+# -- the sampling claim -------------------------------------------------------------------------
+
+def sampling_claim(module_name: str, fn_name: str, *, calls: int, n_fresh: int, budget_s: float, seed: int,
+                   fractions: list[float], n_traces: int) -> dict[str, Any]:
+    """Oracle calls path-aware sampling needs to match uniform sampling at `calls` calls."""
+    module, fn = _study(module_name, fn_name)
+    schema = Schema.from_function(fn, **module.SPECS)
+    tolerance = module.TOLERANCE
+    traces = Traces.from_calls(fn, module.generate_inputs(n_traces, seed=0))
+    fresh_inputs = module.generate_inputs(n_fresh, seed=1)
+    ref = Traces.from_calls(fn, fresh_inputs)
+    columns = {name: np.asarray([row[name] for row in fresh_inputs], dtype=object if schema[name].kind == "categorical"
+                                else None) for name in schema.names}
+
+    def run(sampling: str, cap: int) -> dict[str, Any]:
+        s = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget_s, seed=seed, progress=False,
+                sampling=sampling, max_oracle_calls=cap, initial_samples=max(cap // 2, 1), target_agreement=1.0)
+        out, errs = _surrogate_outputs(s, columns)
+        scored = _score(module, s.output_encoder.kind, ref, out, errs, tolerance)
+        return {"sampling": sampling, "cap": cap, "oracle_calls": s.metrics.oracle_calls, **scored}
+
+    uniform = run("uniform", calls)
+    tried = []
+    needed = None
+    for fraction in fractions:
+        cap = max(int(calls * fraction), 16)
+        result = run("paths", cap)
+        tried.append(result)
+        if result["agreement"] >= uniform["agreement"]:
+            needed = result["oracle_calls"]
+            break
+    return {
+        "function": f"{module_name}.{fn_name}", "uniform": uniform, "path_aware": tried,
+        "calls_needed": needed, "uniform_calls": uniform["oracle_calls"],
+        "ratio": (needed / uniform["oracle_calls"]) if needed else None,
+        "target_met": bool(needed is not None and needed <= 0.5 * uniform["oracle_calls"]),
+    }
+
+
+# -- latency ------------------------------------------------------------------------------------
+
+def latency(budget_s: float, seed: int) -> dict[str, Any]:
+    """Single call and batch cost of a blackscholes surrogate (6 inputs) against a bare numpy
+    chain of the same layer shapes (one thread, measured side by side)."""
+    module, fn = _study("blackscholes", "blackscholes")
+    schema = Schema.from_function(fn, **module.SPECS)
+    s = fit(fn, schema=schema, tolerance=module.TOLERANCE, budget_s=budget_s, seed=seed, progress=False,
+            widths=(32,), depths=(2,), rounds=0)
+    kwargs = module.generate_inputs(1, seed=2)[0]
+    nets = s.weights.members or s.weights.experts[0]  # type: ignore[index]
+    layers = [(np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)) for w, b in
+              zip(nets[0].weights, nets[0].biases)]
+    members = len(nets)
+    x_one = np.random.default_rng(0).random(layers[0][0].shape[0])
+
+    def bare_one() -> Any:
+        # the same matmuls an ensemble needs: one chain per member
+        out = []
+        for _ in range(members):
+            a = x_one
+            for i, (w, b) in enumerate(layers):
+                a = a @ w + b
+                if i < len(layers) - 1:
+                    a = a * (0.5 + 0.5 * np.tanh(0.5 * a))
+            out.append(a)
+        return out
+
+    def per_call(f: Any, number: int) -> float:
+        return min(timeit.repeat(f, number=number, repeat=5)) / number * 1e6
+
+    rows = 20_000
+    columns = schema.sample_columns(rows, seed=3)
+    X = s.encode(columns).astype(np.float64)
+
+    def bare_batch() -> Any:
+        out = []
+        for _ in range(members):
+            a = X
+            for i, (w, b) in enumerate(layers):
+                a = a @ w + b
+                if i < len(layers) - 1:
+                    a = a * (0.5 + 0.5 * np.tanh(0.5 * a))
+            out.append(a)
+        return out
+
+    result = {
+        "architecture": s.architecture, "inputs": len(schema.names), "encoded_width": X.shape[1],
+        "original_us": per_call(lambda: fn(**kwargs), 20_000),
+        "surrogate_call_us": per_call(lambda: s(**kwargs), 20_000),
+        "predict_one_us": per_call(lambda: s.predict_one(kwargs), 20_000),
+        "bare_numpy_one_us": per_call(bare_one, 20_000),
+        "predict_batch_us_per_row": per_call(lambda: s.predict_batch(columns, check=False), 3) / rows,
+        "bare_numpy_batch_us_per_row": per_call(bare_batch, 3) / rows,
+        "rows": rows,
+    }
+    result["batch_ratio_to_bare"] = result["predict_batch_us_per_row"] / result["bare_numpy_batch_us_per_row"]
+    result["target_single_us"] = 15.0
+    return result
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short run (small budgets)")
+    parser.add_argument("--budget", type=float, default=None, help="fit (and baseline) budget in seconds")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", default=None, help="study module names to run")
+    parser.add_argument("--skip-sampling", action="store_true")
+    parser.add_argument("--progress", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    quick = args.quick
+    budget = args.budget or (12.0 if quick else 45.0)
+    n_traces = 1000 if quick else 4000
+    n_fresh = 1000 if quick else 4000
+    results: dict[str, Any] = {
+        "quick": quick, "budget_s": budget, "seed": args.seed, "n_traces": n_traces, "n_fresh": n_fresh,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch_threads": 1},
+        "fairness": "The baselines are trained on exactly the rows fit trained on (the recorded traces plus "
+                    "fit's own oracle samples, so the same number of oracle calls), with the same input "
+                    "encoding and the same wall-time budget per model (HGB stops earlier by early stopping).",
+        "studies": [], "sampling": [], "latency": None,
+    }
+    started = time.monotonic()
+    for module_name, fn_name in STUDIES:
+        if args.only and module_name not in args.only:
+            continue
+        print(f"[fidelity] {module_name} ...", file=sys.stderr, flush=True)
+        results["studies"].append(run_study(module_name, fn_name, n_traces=n_traces, n_fresh=n_fresh,
+                                            budget_s=budget, seed=args.seed, progress=args.progress))
+    if not args.skip_sampling:
+        for module_name in PIECEWISE:
+            if args.only and module_name not in args.only:
+                continue
+            fn_name = dict(STUDIES)[module_name]
+            print(f"[fidelity] sampling claim on {module_name} ...", file=sys.stderr, flush=True)
+            results["sampling"].append(sampling_claim(
+                module_name, fn_name, calls=1500 if quick else 6000, n_fresh=n_fresh,
+                budget_s=(8.0 if quick else 25.0), seed=args.seed,
+                fractions=[0.25, 0.5, 1.0] if quick else [0.25, 0.5, 0.75, 1.0], n_traces=n_traces // 2))
+    print("[fidelity] latency ...", file=sys.stderr, flush=True)
+    results["latency"] = latency(4.0 if quick else 8.0, args.seed)
+    results["wall_s"] = round(time.monotonic() - started, 1)
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ("fidelity_quick.json" if quick else "fidelity.json")
+    path.write_text(json.dumps(results, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)))
+    _print(results)
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return results
+
+
+def _print(results: dict[str, Any]) -> None:
+    print(f"\nFidelity on fresh inputs (budget {results['budget_s']} s per model, {results['n_traces']} traces, "
+          f"{results['n_fresh']} fresh inputs)")
+    header = f"{'function':32} {'model':12} {'within tol':>10} {'mean err':>10} {'max err':>10} {'axbench':>9} {'s':>6}"
+    print(header)
+    print("-" * len(header))
+    for row in results["studies"]:
+        for model in ("neuroswap", "sklearn_mlp", "sklearn_hgb"):
+            r = row[model]
+            mark = " *" if row["most_faithful"] == model else ""
+            print(f"{row['function']:32} {model:12} {_fmt(r['agreement']):>10} {_fmt(r['mean_error']):>10} "
+                  f"{_fmt(r['max_error']):>10} {_fmt(r.get('axbench_error')):>9} {_fmt(r['seconds'], 3):>6}{mark}")
+    if results["sampling"]:
+        print("\nPath-aware sampling: oracle calls to reach uniform sampling's fidelity (target <= half)")
+        for s in results["sampling"]:
+            print(f"  {s['function']:30} uniform {s['uniform_calls']} calls -> agreement {_fmt(s['uniform']['agreement'])}; "
+                  f"path-aware needs {s['calls_needed']} (ratio {_fmt(s['ratio'], 3)}) "
+                  f"tried {[ (t['oracle_calls'], round(t['agreement'], 4)) for t in s['path_aware']]}")
+    lat = results.get("latency")
+    if lat:
+        print(f"\nLatency ({lat['architecture']}, {lat['inputs']} inputs): call {lat['surrogate_call_us']:.1f} us "
+              f"(target <= 15), predict_one {lat['predict_one_us']:.1f} us, bare numpy chain "
+              f"{lat['bare_numpy_one_us']:.1f} us, original {lat['original_us']:.1f} us; batch "
+              f"{lat['predict_batch_us_per_row']:.3f} us/row vs bare {lat['bare_numpy_batch_us_per_row']:.3f} "
+              f"(ratio {lat['batch_ratio_to_bare']:.2f}, target <= 2)")
+
+
+if __name__ == "__main__":
+    main()
