@@ -134,7 +134,7 @@ def _fmt(x, pct=False):
         return "-"
     if isinstance(x, float) and math.isinf(x):
         return "inf"
-    return f"{100 * x:.1f}%" if pct else (f"{x:.4g}" if isinstance(x, float) else str(x))
+    return f"{100 * x:.2f}%" if pct else (f"{x:.4g}" if isinstance(x, float) else str(x))
 
 
 def print_case(case: dict) -> None:
