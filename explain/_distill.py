@@ -839,7 +839,7 @@ def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_sam
                                linear=any(leaf.kind == "linear" for leaf in tree.leaves.values()))
         elif snap:
             tree = relabel_leaves(tree, X_tree, _class_ids(tree, targets, attr, kind))
-        setattr(model, attr, tree)
+        setattr(model, attr, tree.pruned())
     return Fitted(model, features, schema, variant, oracle.calls, columns)
 
 

@@ -239,6 +239,34 @@ class Tree:
             lo[self.right[i], j] = max(lo[i, j], t)
         return lo, hi
 
+    def pruned(self) -> "Tree":
+        """The same function with sibling leaves that hold the same leaf merged into their parent,
+        bottom up, and unreachable nodes dropped (children always follow their parent)."""
+        tree = self.copy()
+        for i in reversed(range(len(tree.feature))):
+            l, r = tree.left[i], tree.right[i]
+            if l == -1 or tree.left[l] != -1 or tree.left[r] != -1:
+                continue
+            if tree.leaves.get(int(l)) == tree.leaves.get(int(r)):
+                tree.leaves[i] = tree.leaves[int(l)]
+                tree.left[i] = tree.right[i] = -1
+                tree.feature[i] = -1
+        keep: list[int] = []
+        stack = [0]
+        while stack:
+            i = stack.pop()
+            keep.append(i)
+            if tree.left[i] != -1:
+                stack.extend([int(tree.right[i]), int(tree.left[i])])
+        keep.sort()
+        index = {old: new for new, old in enumerate(keep)}
+        remap = np.vectorize(lambda k: index.get(int(k), -1) if k != -1 else -1, otypes=[int])
+        ids = np.asarray(keep)
+        return Tree(tree.feature[ids].copy(), tree.threshold[ids].copy(), tree.strict[ids].copy(),
+                    remap(tree.left[ids]) if len(ids) else tree.left[ids], remap(tree.right[ids]) if len(ids) else tree.right[ids],
+                    {index[k]: v for k, v in tree.leaves.items() if k in index}, tree.n_samples[ids].copy(),
+                    list(tree.classes), tree.snapped[ids].copy() if tree.snapped is not None else None)
+
     def copy(self) -> "Tree":
         return Tree(self.feature.copy(), self.threshold.copy(), self.strict.copy(), self.left.copy(),
                     self.right.copy(), dict(self.leaves), self.n_samples.copy(), list(self.classes),

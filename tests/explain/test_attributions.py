@@ -73,6 +73,7 @@ def test_in_house_exact_shapley_matches_a_brute_force_formula() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 def test_in_house_exact_shapley_equals_shap_exact_explainer() -> None:
     """shap's numba compilation costs ~15 s per process, hence slow."""
     from explain._data import as_columns
