@@ -30,10 +30,10 @@ from . import _manifest as mf
 from ._cuts import comparison_cuts
 from ._encoding import InputEncoder, OutputEncoder
 from ._fidelity import compare, summarise
-from ._models import Architecture, ModelWeights, batched_mlp
+from ._models import Architecture, ModelWeights, batched_mlp, expert_bank, make_blocks
 from ._sampling import concat_columns, draw_near, take, turaco_allocation
 from ._surrogate import Surrogate, SurrogateMetrics
-from ._train import ExpertLoss, SurrogateLoss, TrainConfig, TrainResult, polish_model, train_model
+from ._train import BlockLoss, SurrogateLoss, TrainConfig, TrainResult, polish_model, train_model
 
 OTHER_PATHS = "*"
 
@@ -58,8 +58,8 @@ class FitConfig:
     near_scale: float = 0.03             # jitter (share of the range) for inputs near known ones
     trace_share: float = 0.5             # share of oracle draws placed near recorded traces
     path_budget: float = 0.2             # share of budget_s for path-traced calls (they are ~100x slower)
-    max_experts: int = 12
-    min_path_share: float = 0.01         # paths rarer than this share go to the shared "*" expert
+    max_experts: int = 24
+    min_path_share: float = 0.005        # paths rarer than this share go to the shared "*" expert
     train: TrainConfig = field(default_factory=TrainConfig)
     device: str | None = None            # None: cuda when available, else cpu
     threads: int | None = None           # torch threads (None: 1; small networks are overhead-bound)
@@ -387,23 +387,56 @@ class _Trainer:
                 unknown = np.flatnonzero(labels < 0)
                 logits = gate(torch.as_tensor(data.X[unknown], device=self.device))[0]
                 labels[unknown] = logits.argmax(dim=1).cpu().numpy()
-        bank = batched_mlp(n_paths * arch.ensemble, data.X.shape[1], self.out.out_width, arch.width, arch.depth,
+        bank = expert_bank(n_paths, arch.ensemble, data.X.shape[1], self.out.out_width, arch.width, arch.depth,
                            arch.activation).to(self.device)
         if init is not None:
             bank.load_state_dict(init["bank"])
-        y_bank = np.concatenate([data.y, labels[:, None].astype(np.float32)], axis=1)
-        loss = ExpertLoss(SurrogateLoss(self.out.width, self.out.n_classes), n_paths, arch.ensemble)
-        if optimizer == "lbfgs":
-            result = polish_model(bank, data.X[data.train], y_bank[data.train], loss=loss, X_val=data.X[data.val],
-                                  y_val=y_bank[data.val], deadline=deadline, device=self.device, seed=self.seed)
+        # each expert learns its path's outputs in its own standardised units: a path whose
+        # values barely vary gets the same relative precision as the whole function would
+        width = self.out.width
+        if init is not None and "norm" in init:
+            shift, scale = init["norm"]
         else:
-            result = train_model(bank, data.X[data.train], y_bank[data.train], config=config, loss=loss,
-                                 X_val=data.X[data.val], y_val=y_bank[data.val], deadline=deadline,
-                                 device=self.device, seed=self.seed)
+            shift = np.zeros((n_paths, max(width, 1)))
+            scale = np.ones((n_paths, max(width, 1)))
+            if width:
+                for p in range(n_paths):
+                    rows = data.train[labels[data.train] == p]
+                    target = data.y[rows, :width].astype(np.float64)
+                    target = target[np.all(np.isfinite(target), axis=1)]
+                    if len(target) >= 2:
+                        shift[p] = target.mean(axis=0)
+                        scale[p] = np.maximum(target.std(axis=0), 1e-3)
+        y_local = data.y.copy()
+        if width:
+            y_local[:, :width] = ((data.y[:, :width] - shift[labels, :width]) / scale[labels, :width]).astype(np.float32)
+        rows_per_path = 32
+        block_rng = np.random.default_rng(self.seed + 17)
+        Xb, yb = make_blocks(data.X[data.train], y_local[data.train], labels[data.train], n_paths,
+                             rows_per_path=rows_per_path, rng=block_rng)
+        Xv, yv = make_blocks(data.X[data.val], y_local[data.val], labels[data.val], n_paths,
+                             rows_per_path=rows_per_path, rng=block_rng)
+        loss = BlockLoss(SurrogateLoss(self.out.width, self.out.n_classes), y_local.shape[1])
+        if optimizer == "lbfgs":
+            result = polish_model(bank, Xb, yb, loss=loss, X_val=Xv, y_val=yv, deadline=deadline,
+                                  device=self.device, seed=self.seed)
+        else:
+            blocks_per_step = max(1, int(round(1024 / (n_paths * rows_per_path))))
+            result = train_model(bank, Xb, yb, config=replace(config, batch_size=blocks_per_step), loss=loss,
+                                 X_val=Xv, y_val=yv, deadline=deadline, device=self.device, seed=self.seed)
         nets = bank.to_numpy()
+        if width:  # fold each path's affine map into its experts' last layer
+            for p in range(n_paths):
+                for net in nets[p * arch.ensemble:(p + 1) * arch.ensemble]:
+                    w_last = net.weights[-1].astype(np.float64)
+                    b_last = net.biases[-1].astype(np.float64)
+                    w_last[:, :width] *= scale[p, :width]
+                    b_last[:width] = b_last[:width] * scale[p, :width] + shift[p, :width]
+                    net.weights[-1] = w_last.astype(np.float32)
+                    net.biases[-1] = b_last.astype(np.float32)
         experts = [nets[p * arch.ensemble:(p + 1) * arch.ensemble] for p in range(n_paths)]
         weights = ModelWeights(arch, [], gate.to_numpy(), experts, list(buckets))
-        state = {"gate": {k: v.detach().clone() for k, v in gate.state_dict().items()},
+        state = {"norm": (shift, scale), "gate": {k: v.detach().clone() for k, v in gate.state_dict().items()},
                  "bank": {k: v.detach().clone() for k, v in bank.state_dict().items()}}
         result.curve = [(e, t, v) for e, t, v in result.curve]
         result.gate_curve = gate_result.curve  # type: ignore[attr-defined]

@@ -397,3 +397,72 @@ def batched_mlp(members: int, in_dim: int, out_dim: int, width: int, depth: int,
             return int(sum(p.numel() for p in self.parameters()) // max(self.members, 1))
 
     return BatchedMLP()
+
+
+def expert_bank(paths: int, members: int, in_dim: int, out_dim: int, width: int, depth: int, activation: str) -> Any:
+    """One small MLP ensemble per branch path, trained on blocks that hold the same number of
+    rows of every path: each expert computes only its own rows (cost independent of the number
+    of paths) and rare paths weigh as much as common ones.
+
+    Input rows are blocks `(P * B * d)` flattened (see `make_blocks`); output (members, blocks *
+    P * B, out) in the block order, so `SurrogateLoss` applies unchanged to the unfolded targets.
+    """
+    torch = _torch()
+    from torch import nn
+
+    class ExpertBank(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.paths, self.members, self.in_dim = paths, members, in_dim
+            self.net = batched_mlp(paths * members, in_dim, out_dim, width, depth, activation)
+
+        def forward(self, blocks: Any) -> Any:
+            nb = blocks.shape[0]
+            x = blocks.reshape(nb, self.paths, -1, self.in_dim)            # (nb, P, B, d)
+            b = x.shape[2]
+            x = x.permute(1, 0, 2, 3).reshape(self.paths, nb * b, self.in_dim)
+            x = x.repeat_interleave(self.members, dim=0)                     # (P*M, nb*B, d)
+            net = self.net
+            a = torch.baddbmm(net.biases[0], x, net.weights[0])
+            for i in range(1, len(net.weights)):
+                a = net.acts[i - 1](a)
+                a = torch.baddbmm(net.biases[i], a, net.weights[i])
+            out = a.shape[-1]
+            a = a.reshape(self.paths, self.members, nb, b, out).permute(1, 2, 0, 3, 4)
+            return a.reshape(self.members, nb * self.paths * b, out)
+
+        def to_numpy(self) -> list[NumpyNet]:
+            return self.net.to_numpy()
+
+    return ExpertBank()
+
+
+def make_blocks(X: np.ndarray, y: np.ndarray, labels: np.ndarray, paths: int, *, rows_per_path: int,
+                rng: np.random.Generator, max_blocks: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Arrange rows into blocks of `rows_per_path` rows of every path (resampling small paths).
+
+    Returns X blocks (nb, P * B * d) and y blocks (nb, P * B * t) (unfold with `BlockLoss`),
+    paths without rows filled with copies of any row and weight 0 (last column of y).
+    """
+    groups = [np.flatnonzero(labels == p) for p in range(paths)]
+    largest = max((len(g) for g in groups), default=0)
+    nb = int(min(max_blocks, max(1, int(np.ceil(largest / rows_per_path)))))
+    need = nb * rows_per_path
+    picks = np.empty((paths, need), dtype=np.int64)
+    weights_zero = np.zeros(paths, dtype=bool)
+    for p, g in enumerate(groups):
+        if len(g) == 0:
+            picks[p] = 0
+            weights_zero[p] = True
+            continue
+        order = rng.permutation(g)
+        reps = int(np.ceil(need / len(order)))
+        picks[p] = np.concatenate([order] + [rng.permutation(g) for _ in range(reps - 1)])[:need]
+    # index layout (nb, P, B)
+    index = picks.reshape(paths, nb, rows_per_path).transpose(1, 0, 2)
+    Xb = X[index].reshape(nb, -1)
+    yb = y[index].reshape(nb * paths * rows_per_path, -1).copy()
+    if weights_zero.any():
+        mask = np.broadcast_to(weights_zero[None, :, None], (nb, paths, rows_per_path)).reshape(-1)
+        yb[mask, -1] = 0.0
+    return Xb.astype(np.float32), yb.reshape(nb, -1).astype(np.float32)

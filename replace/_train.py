@@ -324,3 +324,14 @@ def polish_model(
     result.epochs = step
     result.seconds = time.monotonic() - started
     return result
+
+
+class BlockLoss:
+    """`base` loss on targets stored as blocks (blocks, rows * t): unfolds them to (rows, t)."""
+
+    def __init__(self, base: Any, columns: int):
+        self.base = base
+        self.columns = columns
+
+    def __call__(self, pred: Any, y: Any) -> Any:
+        return self.base(pred, y.reshape(-1, self.columns))
