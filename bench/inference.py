@@ -263,12 +263,22 @@ def main(argv: list[str] | None = None) -> int:
     print("\nsingle-call profile (us):")
     for r in results:
         print(f"  {r['case']:<22}", {k: round(v, 2) for k, v in r.get("single_profile_us", {}).items()})
+    # how fast this machine is right now (shared, 2 cores): ANCHORS.md measured a plain call at ~60 ns
+    def plain(a: int = 1) -> int:
+        return a
+
+    small = np.ones(8)
+    calibration = {"plain_call_ns": best(plain, number=200000, repeat=5) * 1e9,
+                   "numpy_small_add_us": best(lambda: small + small, number=100000, repeat=5) * 1e6,
+                   "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+    print(f"\ncalibration: plain call {calibration['plain_call_ns']:.0f} ns (ANCHORS: ~60 ns), numpy add on 8 floats "
+          f"{calibration['numpy_small_add_us']:.2f} us, load average {calibration['load_average']}")
     report = {
         "benchmark": "inference", "quick": args.quick, "rows": n, "fit_budget_s": budget, "repeats": repeat,
         "timer": "min over repeats (timeit), single-threaded (torch, BLAS, onnxruntime)",
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "numpy": np.__version__, "torch": torch.__version__},
-        "targets": TARGETS, "verdict": verdict, "met": met, "cases": results,
+        "calibration": calibration, "targets": TARGETS, "verdict": verdict, "met": met, "cases": results,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     path = Path(args.out) if args.out else ROOT / "bench" / "results" / ("inference_quick.json" if args.quick
