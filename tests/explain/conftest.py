@@ -127,3 +127,9 @@ def trained_surrogate(fn: Callable[..., Any], schema: Schema, *, n: int = 2000, 
 @pytest.fixture
 def fake_linear():
     return linear_surrogate
+
+
+@pytest.fixture
+def fake_surrogate():
+    """The stand-in class, for tests that bring their own network."""
+    return FakeSurrogate

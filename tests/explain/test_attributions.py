@@ -104,7 +104,7 @@ def test_gradient_methods_on_a_surrogate_sum_to_argument_level(fake_linear) -> N
     assert shap_sur.importance()["c"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_integrated_gradients_raises_steps_until_the_gap_is_small(fake_linear) -> None:
+def test_integrated_gradients_raises_steps_until_the_gap_is_small(fake_surrogate) -> None:
     class Steep(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -118,9 +118,7 @@ def test_integrated_gradients_raises_steps_until_the_gap_is_small(fake_linear) -
         def forward(self, x):
             return self.act(self.lin(x))[:, 0]
 
-    from conftest import FakeSurrogate
-
-    surrogate = FakeSurrogate(SCHEMA, Steep())
+    surrogate = fake_surrogate(SCHEMA, Steep())
     strict = attribute(surrogate, INPUTS, ig_delta_bound=1e-3)
     loose = attribute(surrogate, INPUTS, ig_delta_bound=0.05)
     assert loose.n_steps > 50 and strict.n_steps > loose.n_steps
@@ -130,7 +128,7 @@ def test_integrated_gradients_raises_steps_until_the_gap_is_small(fake_linear) -
     assert any("did not converge" in note for note in hopeless.notes)
 
 
-def test_deeplift_refuses_a_reused_activation_module() -> None:
+def test_deeplift_refuses_a_reused_activation_module(fake_surrogate) -> None:
     class Reused(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -140,14 +138,12 @@ def test_deeplift_refuses_a_reused_activation_module() -> None:
         def forward(self, x):
             return self.c(self.relu(self.b(self.relu(self.a(x)))))[:, 0]
 
-    from conftest import FakeSurrogate
-
     module = Reused()
     assert reused_activations(module, torch.zeros(1, 6)) == ["relu"]
     with pytest.raises(InvalidArgument, match="reuses activation"):
-        attribute(FakeSurrogate(SCHEMA, module), INPUTS, method="deeplift")
+        attribute(fake_surrogate(SCHEMA, module), INPUTS, method="deeplift")
     # integrated gradients has no such trap
-    assert attribute(FakeSurrogate(SCHEMA, module), INPUTS).values.shape == (30, 4)
+    assert attribute(fake_surrogate(SCHEMA, module), INPUTS).values.shape == (30, 4)
 
 
 def test_a_raw_torch_module_with_one_dimensional_output() -> None:
