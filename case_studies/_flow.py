@@ -49,6 +49,7 @@ class Budgets:
     fit_s: float = 60.0           # replace.fit wall-time budget
     refit_s: float | None = None  # the refit with mined hard cases (None: same as fit_s)
     verify_examples: int = 1000   # probes.verify inputs per view
+    verify_s: float = 60.0        # probes.verify soft budget (its shrinking of many failures can run long)
     mine_s: float = 20.0          # probes.mine_edge_cases budget
     max_leaves: int = 32          # explain.distill size limit
     distill_samples: int = 4000   # teacher queries for distillation
@@ -59,12 +60,16 @@ class Budgets:
     baseline_rows_cap: int = 60_000  # most rows handed to the scikit-learn baselines
     baseline_iter: int = 200      # MLP max epochs / HGB max iterations
     report: bool = True
+    report_eval: int = 500        # explain.report: inputs it evaluates both functions on
+    report_attribution: int = 40  # explain.report: rows it attributes (SHAP on the original is costly)
 
 
-FULL = Budgets()
-QUICK = Budgets(n_traces=2000, fit_s=10.0, verify_examples=200, mine_s=4.0, max_leaves=16,
+FULL = Budgets(fit_s=40.0, refit_s=30.0, verify_s=40.0, mine_s=15.0, baseline_rows_cap=40_000,
+               baseline_iter=100)
+QUICK = Budgets(n_traces=2000, fit_s=10.0, verify_examples=200, verify_s=15.0, mine_s=4.0, max_leaves=16,
                 distill_samples=1000, fidelity_samples=300, batch_rows=20_000, fresh=1000,
-                guarded_calls=1000, baseline_rows_cap=10_000, baseline_iter=60)
+                guarded_calls=1000, baseline_rows_cap=10_000, baseline_iter=60, report_eval=200,
+                report_attribution=10)
 
 
 # -- small helpers ---------------------------------------------------------------------------------
@@ -485,7 +490,8 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
             if verify is None:
                 raise _Skip("probes.verify not available")
             return verify(fn, candidate, schema=schema, traces=state["traces"], tolerance=tolerance,
-                          max_examples=b.verify_examples, seed=seed, database=None)
+                          max_examples=b.verify_examples, seed=seed, database=None,
+                          **_options(verify, budget_s=b.verify_s))
 
         # 3. verify the surrogate against the original
         with step("verify", needs=["surrogate"]):
@@ -639,9 +645,15 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
             path = report_fn(fn, final, traces=state["traces"], out=str(out_dir),
                              **_options(report_fn, schema=schema, tolerance=tolerance, seed=seed,
                                         verification=state.get("final_report"), edge_cases=state.get("cases"),
-                                        rules=state.get("rules")))
-            row["report"] = str(path)
-            state["_note"] = str(path)
+                                        rules=state.get("rules"), n_eval=b.report_eval,
+                                        n_attribution=b.report_attribution,
+                                        verify_examples=b.verify_examples))
+            path = Path(path)
+            html = path / "report.html" if path.is_dir() else path
+            if not html.exists():
+                raise RuntimeError(f"explain.report returned {path} but {html} does not exist")
+            row["report"] = str(html)
+            state["_note"] = str(html)
 
     row["wall_s"] = round(time.perf_counter() - started, 2)
     return row

@@ -185,5 +185,4 @@ def run(*, store: Any = None, out: str = "neuroswap_report", quick: bool = False
 
     from ._flow import run_study
 
-    return run_study(sys.modules[__name__], store=store, out=out, quick=quick, progress=progress, seed=seed,
-                     budget_s=None if quick else 45.0, n_traces=None if quick else 10_000)
+    return run_study(sys.modules[__name__], store=store, out=out, quick=quick, progress=progress, seed=seed)

@@ -37,7 +37,9 @@ def test_module_contract(name):
     assert callable(module.FUNCTION)
     assert isinstance(module.TOLERANCE, Tolerance)
     assert isinstance(module.DESCRIPTION, str) and "\n" not in module.DESCRIPTION and module.DESCRIPTION
-    assert not hasattr(module, "run"), "run() must not exist until the surrogate flow is written"
+    params = inspect.signature(module.run).parameters  # the flow: case_studies/_flow.py
+    assert set(params) == {"store", "out", "quick", "progress", "seed"}
+    assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
     params = list(inspect.signature(module.FUNCTION).parameters)
     assert list(module.SPECS) == params
     hints = inspect.get_annotations(module.FUNCTION)
