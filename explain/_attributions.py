@@ -234,7 +234,8 @@ def _captum(torch: Any, captum_attr: Any, module: Any, X: np.ndarray, base: np.n
         result.update(values=attr.detach().numpy().astype(float), delta=rel, n_steps=steps, converged=rel <= bound)
         if rel > bound:
             result["notes"].append(f"integrated gradients did not converge: relative gap {rel:.3g} > {bound:g} "
-                                   f"at {steps} steps")
+                                   f"at {steps} steps (the network is not smooth along the path, e.g. a "
+                                   "path-aware surrogate's hard routing); prefer method='shap' or 'ablation'")
     elif method == "deeplift":
         reused = reused_activations(model, x[:1])
         if reused:
