@@ -156,6 +156,44 @@ def measure(case: dict[str, Any], *, budget_s: float, n: int, repeat: int, seed:
     except Exception as exc:  # private internals may move; the profile is a diagnostic only
         out["single_profile_error"] = repr(exc)
 
+    # guarded mode on fresh inputs (Rumba's view): invocation rate, and agreement with the original
+    # of what callers get, against serving every call with the surrogate
+    fresh = rows[-2000:]
+    truth = []
+    for r in fresh:
+        try:
+            truth.append(("value", fn(**r)))
+        except Exception as exc:
+            truth.append(("raise", type(exc).__name__))
+    tol = case["tolerance"]
+
+    def agreement(answers: list[tuple[str, Any]]) -> float:
+        same = 0
+        for (kind_a, a), (kind_b, b) in zip(truth, answers):
+            if kind_a == kind_b and (a == b if kind_a == "raise" else tol.agrees(a, b)):
+                same += 1
+        return same / len(truth)
+
+    def outcomes(call: Callable[..., Any]) -> list[tuple[str, Any]]:
+        got = []
+        for r in fresh:
+            try:
+                got.append(("value", call(**r)))
+            except Exception as exc:
+                got.append(("raise", type(exc).__name__))
+        return got
+
+    guarded = swap(fn, surrogate, "guarded")
+    start = time.perf_counter()
+    guarded_answers = outcomes(guarded)
+    guarded_s = (time.perf_counter() - start) / len(fresh)
+    stats = guarded.stats
+    out["guarded"] = {
+        "inputs": len(fresh), "invocation_rate": stats.invocation_rate, "fallbacks": dict(stats.fallbacks),
+        "agreement_guarded": agreement(guarded_answers), "agreement_surrogate_only": agreement(outcomes(surrogate)),
+        "mean_call_us": guarded_s * 1e6, "speedup_vs_original": per_call / guarded_s,
+    }
+
     # ONNX Runtime on the exported network (encoded inputs)
     try:
         import onnxruntime as ort
@@ -260,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\ntargets (measured, target, met):")
     for key, (value, target) in verdict.items():
         print(f"  {key:<36} {value:>9} {target:>6}  {'yes' if met[key] else 'NO'}")
+    print("\nguarded mode on 2,000 fresh inputs (invocation rate, agreement guarded vs surrogate only, speedup):")
+    for r in results:
+        g = r["guarded"]
+        print(f"  {r['case']:<22} {g['invocation_rate']:.3f}  {g['agreement_guarded']:.4f} vs "
+              f"{g['agreement_surrogate_only']:.4f}  {g['speedup_vs_original']:.2f}x")
     print("\nsingle-call profile (us):")
     for r in results:
         print(f"  {r['case']:<22}", {k: round(v, 2) for k, v in r.get("single_profile_us", {}).items()})
