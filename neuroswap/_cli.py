@@ -287,7 +287,7 @@ def distill(function: str, surrogate: str | None, max_leaves: int, out: str | No
         console.print(f"rules written to {out}")
     else:
         console.print(rules.source, markup=False, highlight=False)
-    console.print(f"fidelity: {rules.fidelity}")
+    console.print(rules.to_markdown(), markup=False, highlight=False)
 
 
 def _schema_for(fn: Callable[..., Any], function: str) -> Any:
