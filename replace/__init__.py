@@ -7,7 +7,7 @@ from ._distributed import fit_distributed
 from ._fit import FitConfig, fit
 from ._models import Architecture
 from ._surrogate import BatchPrediction, OnePrediction, Surrogate, SurrogateMetrics
-from ._swap import Disagreement, SwapStats, Swapped, swap
+from ._swap import Disagreement, GuardCalibration, SwapStats, Swapped, calibrate_guard, swap
 from ._train import TrainConfig, train_model
 
 __all__ = [
@@ -15,12 +15,14 @@ __all__ = [
     "BatchPrediction",
     "Disagreement",
     "FitConfig",
+    "GuardCalibration",
     "OnePrediction",
     "Surrogate",
     "SurrogateMetrics",
     "SwapStats",
     "Swapped",
     "TrainConfig",
+    "calibrate_guard",
     "fit",
     "fit_distributed",
     "swap",

@@ -31,7 +31,8 @@ from probes import ErrorInfo, InvalidArgument, OutOfDomainError, Tolerance
 from probes._identity import function_name
 from probes._validation import bad_argument, check_number
 
-__all__ = ["MODES", "FALLBACK_REASONS", "AsyncSwapped", "Disagreement", "SwapStats", "Swapped", "swap"]
+__all__ = ["MODES", "FALLBACK_REASONS", "AsyncSwapped", "Disagreement", "GuardCalibration", "SwapStats", "Swapped",
+           "calibrate_guard", "swap"]
 
 MODES = ("surrogate", "shadow", "guarded")
 #: Why the original answered a guarded call (or, in shadow mode, why a sampled call was not compared).
@@ -275,7 +276,7 @@ class Swapped:
 
     def __init__(self, fn: Callable[..., Any], surrogate: Any, mode: str, *, shadow_rate: float,
                  tolerance: Tolerance, on_disagreement: Callable[[Disagreement], Any] | None, seed: int,
-                 record_to: Any, label_spread: float, keep: int, log: bool) -> None:
+                 record_to: Any, label_spread: float, keep: int, log: bool, spread_scale: float = 1.0) -> None:
         functools.update_wrapper(self, fn)
         self.original = fn
         self.surrogate = surrogate
@@ -283,6 +284,7 @@ class Swapped:
         self.shadow_rate = float(shadow_rate)
         self.tolerance = tolerance
         self.label_spread = float(label_spread)
+        self.spread_scale = float(spread_scale)
         self.on_disagreement = on_disagreement
         self.log = log
         self.seed = seed
@@ -467,6 +469,7 @@ class Swapped:
         if output is None:
             return False
         tol = self.tolerance
+        spread = spread * self.spread_scale
         if isinstance(output, (int, float)) and not isinstance(output, bool):
             return spread <= tol.abs + tol.rel * abs(output)
         try:
@@ -678,14 +681,16 @@ class AsyncSwapped(Swapped):
 def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, shadow_rate: float = 1.0,
          tolerance: Tolerance | None = None, on_disagreement: Callable[[Disagreement], Any] | None = None,
          seed: int = 0, record_to: Any = None, label_spread: float = 0.0, keep: int = 100,
-         log: bool = False) -> Swapped:
+         log: bool = False, spread_scale: float = 1.0) -> Swapped:
     """Stand `surrogate` in for `fn` (same name, signature, docstring, `__wrapped__`).
 
     `mode` is "surrogate" (it answers; inputs outside its domain raise `OutOfDomainError`),
     "shadow" (the original answers, the surrogate is compared on a `shadow_rate` share of calls
     drawn with `seed`), or "guarded" (the surrogate answers inside its domain where its ensemble
     spread is within the tolerance, or at most `label_spread` for labels and raises; otherwise
-    the original does). `tolerance` defaults to the surrogate's. Shadow disagreements: the
+    the original does; `spread_scale` > 1 makes the real-valued gate stricter: serve when
+    `spread * spread_scale <= bound`; `calibrate_guard` picks it from inputs with known answers).
+    `tolerance` defaults to the surrogate's. Shadow disagreements: the
     latest `keep` are kept in `.disagreements`, each is passed to `on_disagreement`, logged
     when `log`, and written to the TraceStore `record_to` (a store or URI) as the original's
     trace, ready to retrain on. Swap a bound method, not the function inside a class body.
@@ -707,6 +712,7 @@ def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, sha
                  fix="Pass 0.0 to serve labels only when the ensemble is unanimous")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise bad_argument("seed", seed, "must be an integer")
+    check_number("spread_scale", spread_scale, low=0.0, fix="Pass 1.0 (the tolerance bound itself) or larger to be stricter")
     if isinstance(keep, bool) or not isinstance(keep, (int, np.integer)) or keep < 0:
         raise bad_argument("keep", keep, "must be an integer >= 0", "Pass how many recent disagreements to keep")
     if on_disagreement is not None and not callable(on_disagreement):
@@ -730,9 +736,80 @@ def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, sha
         kind = AsyncSwapped if inspect.iscoroutinefunction(inspect.unwrap(fn)) else Swapped
         return kind(fn, surrogate, mode, shadow_rate=shadow_rate, tolerance=tolerance,
                        on_disagreement=on_disagreement, seed=int(seed), record_to=record_to,
-                       label_spread=label_spread, keep=int(keep), log=bool(log))
+                       label_spread=label_spread, keep=int(keep), log=bool(log), spread_scale=float(spread_scale))
     except (TypeError, ValueError) as exc:
         if isinstance(exc, InvalidArgument):
             raise
         raise bad_argument("fn", fn, f"its signature cannot be read ({exc})",
                            "Wrap it in a function with named parameters") from exc
+
+
+# -- choosing the gate ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GuardCalibration:
+    """The `spread_scale` that met `target` agreement on the served inputs, and what it costs."""
+
+    spread_scale: float        # pass to swap(..., mode="guarded", spread_scale=...); inf: never serve
+    invocation_rate: float     # share of the calibration inputs the surrogate would serve
+    agreement_served: float    # agreement with the original among those (NaN when none)
+    agreement_all: float       # agreement if the surrogate served every input (no gate)
+    target: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def calibrate_guard(fn: Callable[..., Any], surrogate: Any, inputs: list[dict[str, Any]] | None = None, *,
+                    n: int = 2000, target: float = 0.99, tolerance: Tolerance | None = None,
+                    seed: int = 0) -> GuardCalibration:
+    """Choose the guarded mode's `spread_scale` on inputs with known answers.
+
+    Calls `fn` on `inputs` (default: `n` draws from the surrogate's schema), and picks the
+    loosest gate under which the served answers agree with the original on at least `target`
+    of them: the ensemble spread is only a proxy for the error, and this measures how good a
+    proxy it is for this surrogate (Rumba tunes its threshold the same way). Labels and raises
+    are gated by `label_spread`, not by this scale.
+    """
+    check_number("target", target, low=0.0, high=1.0, fix="Pass the agreement wanted among served answers, e.g. 0.99")
+    tol = tolerance if tolerance is not None else getattr(surrogate, "tolerance", None) or Tolerance()
+    if inputs is None:
+        inputs = surrogate.schema.sample(n, seed=seed)
+    ratios: list[float] = []
+    agree: list[bool] = []
+    for kwargs in inputs:
+        if not surrogate.schema.contains(kwargs)[0]:
+            continue
+        try:
+            expected, expected_error = fn(**kwargs), None
+        except Exception as exc:
+            expected, expected_error = None, ErrorInfo.from_exception(exc)
+        p = surrogate.predict_one(kwargs)
+        if p.error is not None or expected_error is not None:
+            continue  # outcomes are gated by label_spread
+        try:
+            bound = float(np.min(tol.bound(p.output)))
+            ratio = p.spread / bound if bound > 0 else (0.0 if p.spread == 0 else math.inf)
+            ok = bool(tol.agrees(expected, p.output))
+        except (TypeError, ValueError):
+            continue  # labels: not gated by the scale
+        ratios.append(ratio if ratio == ratio else math.inf)
+        agree.append(ok)
+    m = len(ratios)
+    if m == 0:
+        return GuardCalibration(1.0, 0.0, math.nan, math.nan, target, 0)
+    order = np.argsort(np.asarray(ratios), kind="stable")
+    sorted_ratios = np.asarray(ratios)[order]
+    hits = np.cumsum(np.asarray(agree)[order])
+    counts = np.arange(1, m + 1)
+    share = hits / counts
+    # serve the k inputs with the smallest ratio; only cut between distinct ratios
+    ok = (share >= target) & np.append(sorted_ratios[1:] > sorted_ratios[:-1], True) & np.isfinite(sorted_ratios)
+    if not ok.any():
+        return GuardCalibration(math.inf, 0.0, math.nan, float(np.mean(agree)), target, m)
+    k = int(np.flatnonzero(ok)[-1])
+    threshold = float(sorted_ratios[k])
+    scale = 1.0 / threshold if threshold > 0 else math.inf
+    if scale == math.inf:  # only zero-spread inputs qualify: a huge finite scale keeps them
+        scale = 1e300
+    return GuardCalibration(scale, (k + 1) / m, float(share[k]), float(np.mean(agree)), target, m)

@@ -623,3 +623,58 @@ def test_mode_can_move_along_a_rollout() -> None:
     stats = swapped.stats
     assert stats.calls == 3 and stats.shadow_comparisons == 1 and stats.served_by_surrogate == 2
     assert stats.mode == "surrogate"
+
+
+# -- calibrating the gate ------------------------------------------------------------------------
+class Biased(StandIn):
+    """Spread grows with x; the error is large (0.5) exactly where x > 6, small elsewhere."""
+
+    def predict_one(self, kwargs: dict[str, Any]) -> OnePrediction:
+        x = kwargs["x"]
+        truth = price(**kwargs) if not (kwargs.get("kind") == "neg" and x > 5) else 0.0
+        return OnePrediction(truth + (0.5 if x > 6 else 0.001), None, 0.001 * x)
+
+
+def test_spread_scale_makes_the_gate_stricter() -> None:
+    loose = swap(price, Biased(price, SCHEMA), "guarded")  # bound 0.01: spread 0.001 * x always passes
+    strict = swap(price, Biased(price, SCHEMA), "guarded", spread_scale=2.0)  # passes while x <= 5
+    never = swap(price, Biased(price, SCHEMA), "guarded", spread_scale=math.inf)
+    for x in (1.0, 4.0, 5.5, 7.0, 9.0):
+        loose(x, 0.5), strict(x, 0.5), never(x, 0.5)
+    assert loose.stats.served_by_surrogate == 5
+    assert strict.stats.served_by_surrogate == 2 and strict.stats.fallbacks["uncertain"] == 3
+    assert never.stats.served_by_surrogate == 0
+    with pytest.raises(InvalidArgument, match="spread_scale=-1"):
+        swap(price, Biased(price, SCHEMA), "guarded", spread_scale=-1)
+
+
+def test_calibrate_guard_finds_the_loosest_safe_scale() -> None:
+    from replace._swap import calibrate_guard
+
+    inputs = [{"x": x / 10, "y": 0.5, "kind": "a"} for x in range(0, 101)]
+    cal = calibrate_guard(price, Biased(price, SCHEMA), inputs, target=1.0)
+    # agreement holds for x <= 6 (ratio 0.1 * x), so the threshold ratio is 0.6
+    assert cal.spread_scale == pytest.approx(1 / 0.6)
+    assert cal.invocation_rate == pytest.approx(61 / 101) and cal.agreement_served == 1.0
+    assert cal.agreement_all == pytest.approx(61 / 101)
+    swapped = swap(price, Biased(price, SCHEMA), "guarded", spread_scale=cal.spread_scale)
+    answers = [swapped(**kw) for kw in inputs]
+    assert all(TOL.agrees(price(**kw), a) for kw, a in zip(inputs, answers))
+    assert swapped.stats.invocation_rate == pytest.approx(61 / 101, abs=0.011)
+    nothing = calibrate_guard(price, StandIn(price, SCHEMA, offset=1.0), inputs, target=0.5)
+    assert nothing.spread_scale == math.inf and nothing.invocation_rate == 0.0
+
+
+def test_calibrate_guard_on_a_real_surrogate(smooth_fit: Any) -> None:
+    from conftest import smooth
+
+    from replace._swap import calibrate_guard
+
+    cal = calibrate_guard(smooth, smooth_fit, n=300, target=0.99)
+    assert cal.n == 300
+    if cal.spread_scale != math.inf:
+        assert cal.agreement_served >= 0.99
+        swapped = swap(smooth, smooth_fit, "guarded", spread_scale=cal.spread_scale)
+        for kw in smooth_fit.schema.sample(300, seed=0):  # the calibration inputs themselves
+            swapped(**kw)
+        assert swapped.stats.invocation_rate == pytest.approx(cal.invocation_rate, abs=0.01)
