@@ -5,7 +5,7 @@ same seed and budget plus `hard_cases=cases.inputs()`, and compare the two surro
 same evaluation: verify (domain and search views, fixed seed) and a fresh mining run with
 another seed (its max error and the number of disagreements it finds).
 
-    python bench/mine_refit.py            # shipping_fee and a step function, 2 seeds
+    python bench/mine_refit.py            # a toy tariff with two steps, and shipping_fee; 2 seeds
     python bench/mine_refit.py --quick    # 1 seed, small budgets
 
 Writes bench/results/mine_refit.json.
@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+
+import numpy as np
 import sys
 import time
 from pathlib import Path
@@ -24,33 +26,61 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from case_studies import insurance_class as ic  # noqa: E402
 from case_studies import shipping_fee as sf  # noqa: E402
-from probes import Schema, Tolerance, Traces, mine_edge_cases, verify  # noqa: E402
+from probes import Comparison, Schema, Tolerance, Traces, mine_edge_cases, verify  # noqa: E402
 
 
-def step(x: float, kind: str) -> float:
-    """A toy with two hard steps and one flat category."""
-    if kind == "c":
-        return -1.0
-    if x > 0.7:
-        return 2.0
-    return 1.0 if x > 0.3 else 0.0
+def tariff(x: float, y: float, kind: str) -> float:
+    """A toy tariff: linear in x, a step of 1 at x = 0.6 and of 0.5 at y = 0.3, one flat kind."""
+    if kind == "flat":
+        return 1.0
+    base = 2.0 * x
+    if x > 0.6:
+        base += 1.0
+    if y > 0.3:
+        base += 0.5
+    return base
+
+
+def tariff_band(n: int = 400, seed: int = 99) -> list[dict[str, Any]]:
+    """Inputs within 1e-6 .. 3e-2 of the two steps, both sides: where a smooth model is wrong."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        d = float(10 ** rng.uniform(-6, math.log10(3e-2))) * (1 if i % 2 else -1)
+        kind = ["a", "b"][int(rng.integers(0, 2))]
+        if i % 4 < 2:
+            out.append({"x": 0.6 + d, "y": float(rng.uniform(0, 1)), "kind": kind})
+        else:
+            out.append({"x": float(rng.uniform(0, 1)), "y": 0.3 + d, "kind": kind})
+    return out
 
 
 CASES: dict[str, dict[str, Any]] = {
-    "step": {"fn": step, "specs": {"x": (0.0, 1.0), "kind": ["a", "b", "c"]}, "tolerance": Tolerance(abs=0.05),
-             "traces": None},
+    "tariff": {"fn": tariff, "specs": {"x": (0.0, 1.0), "y": (0.0, 1.0), "kind": ["a", "b", "flat"]},
+               "tolerance": Tolerance(abs=0.05), "traces": None, "band": tariff_band},
+    "insurance_class": {"fn": ic.risk_class, "specs": ic.SPECS, "tolerance": ic.TOLERANCE,
+                        "traces": ic.generate_inputs, "band": None, "output": ic.OUTPUT},
     "shipping_fee": {"fn": sf.shipping_fee, "specs": sf.SPECS, "tolerance": sf.TOLERANCE,
-                     "traces": sf.generate_inputs},
+                     "traces": sf.generate_inputs, "band": None},
 }
 
 
 def evaluate(fn: Any, surrogate: Any, schema: Schema, tolerance: Tolerance, *, max_examples: int,
-             mine_budget: float) -> dict[str, Any]:
+             mine_budget: float, band: Any = None) -> dict[str, Any]:
     report = verify(fn, surrogate, schema=schema, tolerance=tolerance, max_examples=max_examples, seed=1234,
                     database=None)
     mined = mine_edge_cases(fn, surrogate, schema=schema, tolerance=tolerance, budget_s=mine_budget, seed=4321)
+    band_stats: dict[str, Any] = {}
+    if band is not None:
+        policy = Comparison(tolerance)
+        verdicts = [policy.check(fn, surrogate, kw) for kw in band()]
+        band_stats = {"band_agreement": sum(v.agree for v in verdicts) / len(verdicts),
+                      "band_max_error": max(v.error for v in verdicts),
+                      "band_mean_error": float(np.mean([v.error for v in verdicts]))}
     return {
+        **band_stats,
         "domain_agreement": report.views["domain"].agreement,
         "domain_p99_error": report.views["domain"].errors.get("p99"),
         "verify_max_error": report.max_error,
@@ -68,11 +98,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="")
+    parser.add_argument("--fit-budget", type=float, default=None)
     args = parser.parse_args()
     from replace import fit
 
     seeds = [0] if args.quick else [0, 1]
-    fit_budget = 10.0 if args.quick else 40.0
+    fit_budget = args.fit_budget or (6.0 if args.quick else 20.0)
     mine_budget = 3.0 if args.quick else 10.0
     max_examples = 500 if args.quick else 2000
     results: dict[str, Any] = {"settings": {"seeds": seeds, "fit_budget_s": fit_budget, "mine_budget_s": mine_budget,
@@ -81,7 +112,7 @@ def main() -> None:
         if args.only and name not in args.only.split(","):
             continue
         fn = case["fn"]
-        schema = Schema.from_function(fn, **case["specs"])
+        schema = Schema.from_function(fn, output=case.get("output"), **case["specs"])
         traces = Traces.from_calls(fn, case["traces"](2000, seed=7)) if case["traces"] else None
         rows = []
         for seed in seeds:
@@ -94,8 +125,10 @@ def main() -> None:
             second = fit(fn, traces, schema=schema, tolerance=case["tolerance"], budget_s=fit_budget, seed=seed,
                          hard_cases=mined.inputs())
             t3 = time.perf_counter()
-            before = evaluate(fn, first, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget)
-            after = evaluate(fn, second, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget)
+            before = evaluate(fn, first, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget,
+                              band=case["band"])
+            after = evaluate(fn, second, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget,
+                             band=case["band"])
             row = {"seed": seed, "hard_cases": len(mined), "mined_by_layer": mined.by_layer,
                    "fit_s": t1 - t0, "mine_s": t2 - t1, "refit_s": t3 - t2,
                    "before": {k: _finite(v) for k, v in before.items()},
@@ -105,7 +138,10 @@ def main() -> None:
                   f"{before['domain_agreement']:.4f} -> {after['domain_agreement']:.4f} | mined max error "
                   f"{before['mined_max_error']:.4g} -> {after['mined_max_error']:.4g} | mined cases "
                   f"{before['mined_cases']} -> {after['mined_cases']} | domain p99 "
-                  f"{before['domain_p99_error']:.4g} -> {after['domain_p99_error']:.4g}", flush=True)
+                  f"{before['domain_p99_error']:.4g} -> {after['domain_p99_error']:.4g}"
+                  + (f" | boundary band agreement {before['band_agreement']:.3f} -> {after['band_agreement']:.3f},"
+                     f" mean error {before['band_mean_error']:.4g} -> {after['band_mean_error']:.4g}"
+                     if "band_agreement" in before else ""), flush=True)
         results["functions"][name] = rows
     out = ROOT / "bench" / "results" / "mine_refit.json"
     out.parent.mkdir(parents=True, exist_ok=True)

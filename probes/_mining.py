@@ -33,7 +33,7 @@ from ._schema import Field, Schema
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, _freeze
 from ._validation import bad_argument
-from ._verify import Evaluator, Record, resolve_tolerance
+from ._verify import Evaluator, Record, paths_affordable, resolve_tolerance
 
 LAYERS = ("boundary", "branch", "search", "gradient")
 
@@ -503,7 +503,8 @@ def mine_edge_cases(
         raise bad_argument("layers", list(layers), f"unknown layer {unknown[0]!r}", f"Choose from {LAYERS}")
     comparison = Comparison(resolve_tolerance(candidate, tolerance), exceptions, nan,
                             "label" if schema.output.kind == "label" else "")
-    evaluator = Evaluator(original, candidate, comparison, order=schema.names)
+    evaluator = Evaluator(original, candidate, comparison, order=schema.names,
+                          paths=paths_affordable(original, schema.sample(3, seed=seed)))
     miner = _Miner(evaluator, schema, np.random.default_rng(seed))
     gradients = surrogate_gradients and "gradient" in layers and has_gradients(candidate)
     start = time.perf_counter()

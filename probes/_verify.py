@@ -14,6 +14,7 @@ non-determinism is reported instead of being blamed on the candidate (Diffy's id
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -127,6 +128,23 @@ class Evaluator:
         verdict = policy.compare(record.expected, again, expected_error=record.expected_error,
                                  actual_error=again_error)
         return verdict.agree
+
+
+#: Branch paths are traced on every input only while a traced call costs less than this (s).
+PATH_TRACE_LIMIT_S = 5e-3
+
+
+def paths_affordable(fn: Callable[..., Any], inputs: Sequence[Mapping[str, Any]], *,
+                     limit_s: float = PATH_TRACE_LIMIT_S) -> bool:
+    """Whether tracing branch paths (sys.settrace, 10-50x slower) is cheap enough to do on
+    every input: timed on a few inputs."""
+    sample = list(inputs)[:3]
+    if not sample:
+        return True
+    began = time.perf_counter()
+    for kwargs in sample:
+        call_with_path(fn, dict(kwargs))
+    return (time.perf_counter() - began) / len(sample) < limit_s
 
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -378,6 +396,7 @@ def verify(
     search: bool = True,
     max_counterexamples: int = 10,
     nondeterminism_sample: int = 100,
+    paths: bool | None = None,
 ) -> EquivalenceReport:
     """Check `candidate(**kwargs)` against `original(**kwargs)` on the operational distribution
     (needs `traces`), the whole domain, and a shrinking property search.
@@ -385,7 +404,10 @@ def verify(
     `max_examples` inputs per view; `tolerance` defaults to the candidate's own `.tolerance`
     (a Surrogate's) else exact; `budget_s` is a soft limit (the search adapts its size to it,
     shrinking may overrun a little). Failing examples are kept in `database` (a directory;
-    None for none) and replayed first next time; `derandomize=True` for CI.
+    None for none) and replayed first next time; `derandomize=True` for CI. `paths`: trace
+    the original's branch path on every input (per-path agreement, one shrunk counterexample
+    per path); None decides by cost (only when a traced call takes under 5 ms), and
+    counterexamples always get their path.
     """
     _check_callable("original", original)
     _check_callable("candidate", candidate)
@@ -406,7 +428,10 @@ def verify(
     deadline = start + budget_s if budget_s else math.inf
     view_deadline = {"operational": start + 0.25 * budget_s, "domain": start + 0.5 * budget_s} if budget_s else {}
     rng = np.random.default_rng(seed)
-    evaluator = Evaluator(original, candidate, comparison, order=schema.names)
+    domain_inputs = schema.sample(max_examples, rng=rng)
+    if paths is None:
+        paths = paths_affordable(original, domain_inputs)
+    evaluator = Evaluator(original, candidate, comparison, paths=bool(paths), order=schema.names)
     stop_reasons: list[str] = []
     view_records: dict[str, list[Record]] = {}
     view_time: dict[str, float] = {}
@@ -440,7 +465,7 @@ def verify(
     else:
         notes["operational"] = "not run: no traces given"
     # 2. domain: uniform over the schema
-    run_view("domain", schema.sample(max_examples, rng=rng))
+    run_view("domain", domain_inputs)
 
     # 3. search
     search_result = SearchResult(stop_reason="not run")
@@ -501,15 +526,21 @@ def verify(
     max_error = max((r.verdict.error for r in all_counted), default=0.0)
 
     # per-path agreement (sampled views: unbiased shares)
-    paths: dict[str, dict[str, Any]] = {}
+    path_stats: dict[str, dict[str, Any]] = {}
     for record in pooled:
-        stats = paths.setdefault(record.path, {"n": 0, "disagreements": 0})
+        stats = path_stats.setdefault(record.path, {"n": 0, "disagreements": 0})
         stats["n"] += 1
         stats["disagreements"] += int(not record.verdict.agree)
-    for stats in paths.values():
+    for stats in path_stats.values():
         stats["agreement"] = 1 - stats["disagreements"] / stats["n"]
+    if not evaluator.paths:
+        path_stats = {}
+        notes_paths = "branch paths not traced (a traced call of the original is too slow); counterexamples carry theirs"
+        stop_reasons.append(notes_paths)
 
     counterexamples = _counterexamples(evaluator, schema, view_records, search_result, max_counterexamples)
+    if not evaluator.paths:  # traced only where it matters: the counterexamples shown
+        counterexamples = [dataclasses.replace(c, path=call_with_path(original, c.inputs).path) for c in counterexamples]
     disagreements = sum(1 for r in all_counted if not r.verdict.agree)
     passed = disagreements == 0 and flaky_total == 0
     elapsed = time.perf_counter() - start
@@ -522,7 +553,7 @@ def verify(
     return EquivalenceReport(
         function=function_name(original), candidate=_name(candidate), passed=passed, agreement=agreement,
         agreement_ci=wilson_interval(k, len(pooled)), max_error=float(max_error),
-        counterexamples=tuple(counterexamples), views=views, paths=paths,
+        counterexamples=tuple(counterexamples), views=views, paths=path_stats,
         nondeterminism=(flaky_in_sample / sample_n) if sample_n else 0.0, nondeterministic_inputs=flaky_total,
         nondeterminism_checked=int(sample_n) + rechecked, comparison=comparison, statistics=statistics,
         schema=schema.to_dict(),

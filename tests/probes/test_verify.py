@@ -337,3 +337,13 @@ def test_vector_outputs_compare_elementwise():
     assert not report.passed
     assert report.max_error == pytest.approx(0.25)
     assert all(c.inputs["x"] > 0.9 and c.error == pytest.approx(0.25) for c in report.counterexamples)
+
+
+def test_without_path_tracing_counterexamples_still_carry_their_path():
+    report = run(fee_region, paths=False)
+    assert not report.passed and report.paths == {}
+    assert all(c.path for c in report.counterexamples)
+    assert "not traced" in report.statistics["stop_reason"]
+    traced = run(fee_region, paths=True)
+    assert traced.paths and {c.path for c in report.counterexamples} <= set(traced.paths) | {
+        c.path for c in traced.counterexamples}
