@@ -5,8 +5,8 @@ same seed and budget plus `hard_cases=cases.inputs()`, and compare the two surro
 same evaluation: verify (domain and search views, fixed seed) and a fresh mining run with
 another seed (its max error and the number of disagreements it finds).
 
-    python bench/mine_refit.py            # a toy tariff with two steps, and shipping_fee; 2 seeds
-    python bench/mine_refit.py --quick    # 1 seed, small budgets
+    python bench/mine_refit.py            # toy tariff (3 seeds), insurance_class, loan_schedule, shipping_fee
+    python bench/mine_refit.py --quick    # the tariff only, 1 seed, small budgets
 
 Writes bench/results/mine_refit.json.
 """
@@ -27,12 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from case_studies import insurance_class as ic  # noqa: E402
+from case_studies import loan_schedule as ls  # noqa: E402
 from case_studies import shipping_fee as sf  # noqa: E402
 from probes import Comparison, Schema, Tolerance, Traces, mine_edge_cases, verify  # noqa: E402
 
 
 def tariff(x: float, y: float, kind: str) -> float:
-    """A toy tariff: linear in x, a step of 1 at x = 0.6 and of 0.5 at y = 0.3, one flat kind."""
+    """A toy tariff: linear in x, steps at x = 0.6, y = 0.3 and on a circle, one flat kind."""
     if kind == "flat":
         return 1.0
     base = 2.0 * x
@@ -40,6 +41,8 @@ def tariff(x: float, y: float, kind: str) -> float:
         base += 1.0
     if y > 0.3:
         base += 0.5
+    if x * x + y * y > 1.2:  # a curved boundary in the corner
+        base -= 0.75
     return base
 
 
@@ -59,11 +62,13 @@ def tariff_band(n: int = 400, seed: int = 99) -> list[dict[str, Any]]:
 
 CASES: dict[str, dict[str, Any]] = {
     "tariff": {"fn": tariff, "specs": {"x": (0.0, 1.0), "y": (0.0, 1.0), "kind": ["a", "b", "flat"]},
-               "tolerance": Tolerance(abs=0.05), "traces": None, "band": tariff_band},
+               "tolerance": Tolerance(abs=0.05), "traces": None, "band": tariff_band, "seeds": 3, "fit_budget": 6.0},
     "insurance_class": {"fn": ic.risk_class, "specs": ic.SPECS, "tolerance": ic.TOLERANCE,
-                        "traces": ic.generate_inputs, "band": None, "output": ic.OUTPUT},
+                        "traces": ic.generate_inputs, "band": None, "output": ic.OUTPUT, "seeds": 1, "fit_budget": 20.0},
+    "loan_schedule": {"fn": ls.apr, "specs": ls.SPECS, "tolerance": ls.TOLERANCE, "traces": ls.generate_inputs,
+                      "band": None, "seeds": 1, "fit_budget": 20.0},
     "shipping_fee": {"fn": sf.shipping_fee, "specs": sf.SPECS, "tolerance": sf.TOLERANCE,
-                     "traces": sf.generate_inputs, "band": None},
+                     "traces": sf.generate_inputs, "band": None, "seeds": 1, "fit_budget": 20.0},
 }
 
 
@@ -102,15 +107,16 @@ def main() -> None:
     args = parser.parse_args()
     from replace import fit
 
-    seeds = [0] if args.quick else [0, 1]
-    fit_budget = args.fit_budget or (6.0 if args.quick else 20.0)
+    only = args.only.split(",") if args.only else (["tariff"] if args.quick else list(CASES))
     mine_budget = 3.0 if args.quick else 10.0
     max_examples = 500 if args.quick else 2000
-    results: dict[str, Any] = {"settings": {"seeds": seeds, "fit_budget_s": fit_budget, "mine_budget_s": mine_budget,
-                                            "max_examples": max_examples}, "functions": {}}
+    results: dict[str, Any] = {"settings": {"mine_budget_s": mine_budget, "max_examples": max_examples,
+                                            "quick": args.quick}, "functions": {}}
     for name, case in CASES.items():
-        if args.only and name not in args.only.split(","):
+        if name not in only:
             continue
+        seeds = list(range(1 if args.quick else case["seeds"]))
+        fit_budget = args.fit_budget or (min(4.0, case["fit_budget"]) if args.quick else case["fit_budget"])
         fn = case["fn"]
         schema = Schema.from_function(fn, output=case.get("output"), **case["specs"])
         traces = Traces.from_calls(fn, case["traces"](2000, seed=7)) if case["traces"] else None
@@ -129,7 +135,7 @@ def main() -> None:
                               band=case["band"])
             after = evaluate(fn, second, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget,
                              band=case["band"])
-            row = {"seed": seed, "hard_cases": len(mined), "mined_by_layer": mined.by_layer,
+            row = {"seed": seed, "fit_budget_s": fit_budget, "hard_cases": len(mined), "mined_by_layer": mined.by_layer,
                    "fit_s": t1 - t0, "mine_s": t2 - t1, "refit_s": t3 - t2,
                    "before": {k: _finite(v) for k, v in before.items()},
                    "after": {k: _finite(v) for k, v in after.items()}}
