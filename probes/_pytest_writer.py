@@ -64,6 +64,10 @@ def _import_name(role: str, value: Any, given: str | None) -> str:
         target = resolve(name)
     except Exception as exc:
         raise bad_argument(f"{role}_import", name, f"cannot be imported ({exc})", fix) from None
+    if isinstance(target, type) or not callable(target):
+        raise bad_argument(f"{role}_import", name, "must name a function or a module-level callable instance, "
+                           "not a class", f"{fix}; for a saved surrogate, a module holding "
+                           f"`surrogate = Surrogate.load('model.nsw')` and {role}_import='that_module:surrogate'")
     if not isinstance(value, str) and value is not None and unwrap(target) is not unwrap(value):
         raise bad_argument(f"{role}_import", name, f"imports {target!r}, not the {role} given", fix)
     return name

@@ -128,3 +128,9 @@ def test_literals_evaluate_back_to_the_value(value):
     else:
         assert back == value and type(back) is type(value)
     assert math.isnan(eval(_literal(float("nan"))))
+
+
+def test_a_class_is_not_a_candidate_to_import(modules):
+    tmp_path, legacy, good, bad = modules
+    with pytest.raises(InvalidArgument, match="not a class"):
+        write_pytest(legacy.fee, [], tmp_path / "t.py", candidate_import="probes:Tolerance")
