@@ -254,6 +254,7 @@ def fit_distributed(
     out: str | os.PathLike[str] | None = None,
     threads: int | None = 1,
     search_budget_s: float = 20.0,
+    test_samples: int = 0,
 ) -> Surrogate:
     """Train one architecture on sharded traces with DDP; every rank returns the same surrogate.
 
@@ -266,13 +267,16 @@ def fit_distributed(
     at the same epoch); `epochs` and `patience` bound it too. Rank 0 saves to `out`.
     `architecture="search"`: rank 0 first runs `fit` (single process, `search_budget_s`, on at
     most 4,000 trace rows) and every rank then trains the plain ensemble shape it chose.
+    `test_samples`: fresh inputs (drawn from the schema, labelled by calling `fn`, split over
+    the ranks) for the metrics; with 0 they are measured on the pooled validation rows.
     """
     import torch
 
     if traces is None and store is None and (schema is None or oracle_samples <= 0):
         raise bad_argument("traces", None, "fit_distributed needs traces, a store, or a schema with oracle_samples",
                            "Pass store='sqlite:///traces.db' or traces=...")
-    for name, value, low in (("epochs", epochs, 1), ("patience", patience, 1), ("oracle_samples", oracle_samples, 0)):
+    for name, value, low in (("epochs", epochs, 1), ("patience", patience, 1), ("oracle_samples", oracle_samples, 0),
+                             ("test_samples", test_samples, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise bad_argument(name, value, f"must be an integer >= {low}")
     if not (isinstance(architecture, str) and architecture == "search"):
@@ -289,7 +293,7 @@ def fit_distributed(
     try:
         return _fit_distributed(fn, traces, store, schema, tolerance, architecture, oracle_samples, epochs, patience,
                                 budget_s, batch_size, lr, validation_share, seed, out, env, comm, device, started,
-                                search_budget_s)
+                                search_budget_s, test_samples)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -298,7 +302,7 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
                      tolerance: Tolerance | None, architecture: Any, oracle_samples: int, epochs: int,
                      patience: int, budget_s: float | None, batch_size: int | None, lr: float,
                      validation_share: float, seed: int, out: Any, env: DistEnv, comm: _Comm, device: Any,
-                     started: float, search_budget_s: float) -> Surrogate:
+                     started: float, search_budget_s: float, test_samples: int) -> Surrogate:
     import torch
 
     from ._fit import _columns_from_rows  # the single-process fit's row-to-column conversion
@@ -411,31 +415,42 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
     fn_name = function_name(fn)
     surrogate = Surrogate(schema=schema, tolerance=tol, input_encoder=enc, output_encoder=out_enc,
                           weights=weights, signature=signature, function=fn_name)
-    val_rows = sorted(int(i) for i in val if i < len(rows))  # padding rows are copies: skip them
-    agree_n, judged_n, err_sum, err_max = 0.0, 0.0, 0.0, 0.0
-    if val_rows:
-        columns = _columns_from_rows(schema, [rows[i] for i in val_rows], defaults)
-        details = surrogate.predict_details(columns)
-        judged = compare(out_enc.kind, [outputs[i] for i in val_rows], [errors[i] for i in val_rows],
-                         details.outputs, details.errors, tol)
-        agree_n, judged_n = float(np.sum(judged["agree"])), float(len(val_rows))
+    def judge(judged_rows: list[dict[str, Any]], judged_out: list[Any], judged_err: list[Any]) -> tuple[float, ...]:
+        if not judged_rows:
+            return 0.0, 0.0, 0.0, 0.0
+        details = surrogate.predict_details(_columns_from_rows(schema, judged_rows, defaults))
+        judged = compare(out_enc.kind, judged_out, judged_err, details.outputs, details.errors, tol)
         finite = judged["error"][np.isfinite(judged["error"])]
-        err_sum = float(finite.sum()) if finite.size else 0.0
-        err_max = float(finite.max()) if finite.size else 0.0
+        return (float(np.sum(judged["agree"])), float(len(judged_rows)),
+                float(finite.sum()) if finite.size else 0.0, float(finite.max()) if finite.size else 0.0)
+
+    val_rows = sorted(int(i) for i in val if i < len(rows))  # padding rows are copies: skip them
+    val_agree, val_n, _, _ = comm.sum(list(judge([rows[i] for i in val_rows], [outputs[i] for i in val_rows],
+                                                 [errors[i] for i in val_rows])))
+    validation_agreement = val_agree / val_n if val_n else math.nan
+    if test_samples:  # fresh inputs labelled by the original, split over the ranks
+        share = test_samples // world + (1 if rank < test_samples % world else 0)
+        fresh = schema.sample(share, seed=seed + 7919 + 1013 * rank)
+        fresh_out, fresh_err = _label(fn, fresh)
+        agree_n, judged_n, err_sum, err_max = judge(fresh, fresh_out, fresh_err)
+    else:
+        agree_n, judged_n, err_sum, err_max = judge([rows[i] for i in val_rows], [outputs[i] for i in val_rows],
+                                                    [errors[i] for i in val_rows])
     agree_n, judged_n, err_sum = comm.sum([agree_n, judged_n, err_sum])
     err_max = comm.max(err_max)
     agreement = agree_n / judged_n if judged_n else math.nan
     metrics = SurrogateMetrics(
         agreement=agreement, mean_error=err_sum / judged_n if judged_n else math.nan, max_error=err_max,
-        n_test=int(judged_n), validation_agreement=agreement, tolerance_met=bool(agreement >= 0.99),
+        n_test=int(judged_n), validation_agreement=validation_agreement, tolerance_met=bool(agreement >= 0.99),
         curve=tuple((int(e), float(t), float(v)) for e, t, v in result.curve),
-        oracle_calls=oracle_samples, training_rows=total, wall_time_s=time.monotonic() - started,
+        oracle_calls=oracle_samples, test_calls=test_samples, training_rows=total, wall_time_s=time.monotonic() - started,
         architecture=arch.label, parameters=module.n_parameters(),
     )
     manifest = {
         "training": {"rows": total, "seed": seed, "oracle_calls": oracle_samples,
                      "data_hash": mf.data_hash(X_local, y_local) if world == 1 else "",
-                     "note": "metrics measured on the pooled validation rows of every rank (not fresh inputs)"},
+                     "metrics_on": f"{test_samples} fresh inputs" if test_samples else
+                     "the pooled validation rows of every rank (not fresh inputs: pass test_samples)"},
         "distributed": {"world_size": world, "rows_per_rank": size, "backend": _backend(),
                         "epochs": result.epochs, "stopped": result.stopped, "global_batch": config.batch_size * world},
         "hyperparameters": mf.plain({"architecture": arch.to_dict(),
@@ -494,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--architecture", default=None,
                         help="WIDTHxDEPTH[xMEMBERS] (default 64x2x3), or 'search' to let fit choose on rank 0")
     parser.add_argument("--search-budget-s", type=float, default=20.0)
+    parser.add_argument("--test-samples", type=int, default=0,
+                        help="fresh inputs labelled by the function, for the saved metrics")
     parser.add_argument("--oracle-samples", type=int, default=0, help="extra inputs labelled by calling the function")
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--patience", type=int, default=60)
@@ -522,10 +539,12 @@ def main(argv: list[str] | None = None) -> int:
         surrogate = fit_distributed(fn, store=args.store, schema=schema, architecture=args.architecture,
                                     oracle_samples=args.oracle_samples, epochs=args.epochs, patience=args.patience,
                                     budget_s=args.budget_s, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                    out=args.out, search_budget_s=args.search_budget_s)
+                                    out=args.out, search_budget_s=args.search_budget_s,
+                                    test_samples=args.test_samples)
         if env.is_main:
             m = surrogate.metrics
             print(f"rank 0 of {env.world_size}: {surrogate.metrics.architecture}, {m.training_rows} rows, "
-                  f"validation agreement {m.agreement:.4f}, saved to {Path(args.out).resolve()}")
+                  f"agreement {m.agreement:.4f} on {m.n_test} {'fresh inputs' if args.test_samples else 'validation rows'}, "
+                  f"saved to {Path(args.out).resolve()}")
         print(f"rank {env.rank}: weights {parameters_digest(surrogate)}", flush=True)
     return 0

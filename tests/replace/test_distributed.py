@@ -128,8 +128,13 @@ def test_single_process_fit_with_oracle_only_and_save(tmp_path: Path) -> None:
 
     schema = Schema.from_function(wave, x=(-1.0, 1.0), y=(-1.0, 1.0))
     surrogate = fit_distributed(wave, schema=schema, oracle_samples=600, architecture="16x2x2", epochs=30,
-                                tolerance=Tolerance(abs=0.1), out=tmp_path / "s")
+                                tolerance=Tolerance(abs=0.1), out=tmp_path / "s", test_samples=300)
     assert surrogate.ensemble_size == 2 and surrogate.metrics.training_rows == 600
+    assert surrogate.metrics.n_test == 300 and surrogate.metrics.test_calls == 300
+    fresh = schema.sample(300, seed=0 + 7919)
+    details = surrogate.predict_details({"x": [r["x"] for r in fresh], "y": [r["y"] for r in fresh]})
+    agree = [Tolerance(abs=0.1).agrees(wave(**r), o) for r, o in zip(fresh, details.outputs)]
+    assert surrogate.metrics.agreement == pytest.approx(sum(agree) / 300)
     assert _r2(surrogate, _inputs(200, seed=5))[0] > 0.8
     assert parameters_digest(Surrogate.load(tmp_path / "s")) == parameters_digest(surrogate)
 
