@@ -128,9 +128,27 @@ class EdgeCases(list):
     def max_error(self) -> float:
         return max((c.error for c in self), default=0.0)
 
-    def inputs(self) -> list[dict[str, Any]]:
-        """The inputs alone (kwargs dicts), e.g. for `replace.fit(..., hard_cases=...)`."""
-        return [dict(c.inputs) for c in self]
+    def inputs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The inputs alone (kwargs dicts), e.g. for `replace.fit(..., hard_cases=...)`.
+
+        With `limit`, a diverse subset: round-robin over failure classes (branch path of the
+        original x reason), worst first in each, so one boundary probed many times does not
+        crowd out the others.
+        """
+        if limit is None or limit >= len(self):
+            return [dict(c.inputs) for c in self]
+        classes: dict[tuple[str, str], list[EdgeCase]] = {}
+        for case in self:  # already worst first
+            classes.setdefault((case.path, case.reason), []).append(case)
+        queues = list(classes.values())
+        picked: list[dict[str, Any]] = []
+        depth = 0
+        while len(picked) < limit:
+            for queue in queues:
+                if depth < len(queue) and len(picked) < limit:
+                    picked.append(dict(queue[depth].inputs))
+            depth += 1
+        return picked
 
     def to_json(self) -> str:
         return json.dumps({"cases": [c.to_dict() for c in self],

@@ -183,3 +183,13 @@ def test_gradient_layer_on_a_real_tiny_surrogate():
         assert case.error == pytest.approx(abs(case.actual - case.expected)) and case.error > 0.05
     report = verify(step, surrogate, schema=SCHEMA, max_examples=100, database=None, search=False)
     assert report.comparison.tolerance == surrogate.tolerance  # the surrogate's own tolerance by default
+
+
+def test_inputs_limit_picks_round_robin_over_failure_classes():
+    def case(x, path, error):
+        return EdgeCase({"x": x, "kind": "a"}, 0.0, error, error, "branch", path=path, reason="value")
+
+    cases = EdgeCases([case(0.1, "p1", 5.0), case(0.2, "p1", 4.0), case(0.3, "p1", 3.0), case(0.4, "p2", 2.0)])
+    assert [kw["x"] for kw in cases.inputs(limit=2)] == [0.1, 0.4]
+    assert [kw["x"] for kw in cases.inputs(limit=3)] == [0.1, 0.4, 0.2]
+    assert len(cases.inputs()) == 4 and len(cases.inputs(limit=10)) == 4
