@@ -277,9 +277,9 @@ def latency(budget_s: float, seed: int) -> dict[str, Any]:
     module, fn = _study("blackscholes", "blackscholes")
     schema = Schema.from_function(fn, **module.SPECS)
     s = fit(fn, schema=schema, tolerance=module.TOLERANCE, budget_s=budget_s, seed=seed, progress=False,
-            widths=(32,), depths=(2,), rounds=0)
+            widths=(32,), depths=(2,), rounds=0, path_aware=False)
     kwargs = module.generate_inputs(1, seed=2)[0]
-    nets = s.weights.members or s.weights.experts[0]  # type: ignore[index]
+    nets = s.weights.members
     layers = [(np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)) for w, b in
               zip(nets[0].weights, nets[0].biases)]
     members = len(nets)

@@ -64,6 +64,7 @@ class FitConfig:
     device: str | None = None            # None: cuda when available, else cpu
     threads: int | None = None           # torch threads (None: 1; small networks are overhead-bound)
     validation_share: float = 0.15
+    trace_weight: str | float = "balance"  # "balance": traces weigh as much as all oracle rows together
     code_cuts: bool = True               # 0/1 input columns for the comparisons the code makes (`age < 30`)
 
 
@@ -658,6 +659,14 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         elif rows:
             warnings.warn("hard_cases are ignored with oracle=False: their outputs are unknown", UserWarning, stacklevel=3)
 
+    # recorded traffic is what the surrogate will be judged on: give it as much weight in the
+    # loss as all the oracle draws together (those teach the rest of the domain)
+    is_trace = np.array([src == "trace" for src in pool.sources])
+    if config.trace_weight == "balance" and is_trace.any() and (~is_trace).any():
+        pool.weights[is_trace] *= max(1.0, float(pool.weights[~is_trace].sum() / pool.weights[is_trace].sum()))
+    elif isinstance(config.trace_weight, (int, float)) and not isinstance(config.trace_weight, bool):
+        pool.weights[is_trace] *= float(config.trace_weight)
+
     if len(pool) < 8:
         raise bad_argument("traces", f"<{len(pool)} rows>", "too few rows to learn from",
                            "Record more calls or allow oracle=True")
@@ -718,7 +727,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     rounds_log: list[dict[str, Any]] = [{"round": 0, "rows": len(pool), "oracle_calls": orc.calls,
                                          "val_agreement": best.agreement}]
     curve = list(best.curve)
-    reserve = (0.2 if out.width else 0.1) * budget_s  # kept for the final polish
+    reserve = (0.3 if out.width else 0.1) * budget_s  # kept for the final polish
     for round_no in range(1, config.rounds + 1):
         left = deadline - time.monotonic() - reserve
         if not oracle or left < 0.1 * budget_s or best.agreement >= config.target_agreement or orc.remaining() == 0:
