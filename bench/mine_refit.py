@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="")
     parser.add_argument("--fit-budget", type=float, default=None)
+    parser.add_argument("--hard-limit", type=int, default=None,
+                        help="refit on a diverse subset of this many mined cases (EdgeCases.inputs(limit=))")
     args = parser.parse_args()
     from replace import fit
 
@@ -111,7 +113,7 @@ def main() -> None:
     mine_budget = 3.0 if args.quick else 10.0
     max_examples = 500 if args.quick else 2000
     results: dict[str, Any] = {"settings": {"mine_budget_s": mine_budget, "max_examples": max_examples,
-                                            "quick": args.quick}, "functions": {}}
+                                            "quick": args.quick, "hard_limit": args.hard_limit}, "functions": {}}
     for name, case in CASES.items():
         if name not in only:
             continue
@@ -129,18 +131,18 @@ def main() -> None:
                                     seed=seed)
             t2 = time.perf_counter()
             second = fit(fn, traces, schema=schema, tolerance=case["tolerance"], budget_s=fit_budget, seed=seed,
-                         hard_cases=mined.inputs())
+                         hard_cases=mined.inputs(limit=args.hard_limit))
             t3 = time.perf_counter()
             before = evaluate(fn, first, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget,
                               band=case["band"])
             after = evaluate(fn, second, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget,
                              band=case["band"])
-            row = {"seed": seed, "fit_budget_s": fit_budget, "hard_cases": len(mined), "mined_by_layer": mined.by_layer,
+            row = {"seed": seed, "fit_budget_s": fit_budget, "hard_cases": len(mined.inputs(limit=args.hard_limit)), "mined_by_layer": mined.by_layer,
                    "fit_s": t1 - t0, "mine_s": t2 - t1, "refit_s": t3 - t2,
                    "before": {k: _finite(v) for k, v in before.items()},
                    "after": {k: _finite(v) for k, v in after.items()}}
             rows.append(row)
-            print(f"{name:13s} seed {seed}: {len(mined)} hard cases | domain agreement "
+            print(f"{name:13s} seed {seed}: {row['hard_cases']} hard cases | domain agreement "
                   f"{before['domain_agreement']:.4f} -> {after['domain_agreement']:.4f} | mined max error "
                   f"{before['mined_max_error']:.4g} -> {after['mined_max_error']:.4g} | mined cases "
                   f"{before['mined_cases']} -> {after['mined_cases']} | domain p99 "
@@ -149,7 +151,8 @@ def main() -> None:
                      f" mean error {before['band_mean_error']:.4g} -> {after['band_mean_error']:.4g}"
                      if "band_agreement" in before else ""), flush=True)
         results["functions"][name] = rows
-    out = ROOT / "bench" / "results" / "mine_refit.json"
+    suffix = f"_limit{args.hard_limit}" if args.hard_limit else ""
+    out = ROOT / "bench" / "results" / f"mine_refit{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
