@@ -37,12 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="results JSON (default bench/results/case_studies[_quick].json)")
     args = parser.parse_args(argv)
 
-    try:
-        import torch
-
-        torch.set_num_threads(1)  # stable speed ratios on a shared 2-core machine
-    except ImportError:  # pragma: no cover
-        pass
+    # No torch.set_num_threads here: the rows must match `neuroswap case-study --all`, which
+    # trains with torch's default threads (speed ratios are measured side by side either way).
     from case_studies import STUDIES
     from case_studies._table import jsonable, markdown_table
 

@@ -34,7 +34,7 @@ ROW_KEYS = (
     "batch_speedup", "single_call_speedup", "batch_rows", "original_us_per_call", "surrogate_us_per_call",
     "guarded_invocation_rate", "guarded_agreement",
     "agreement_before_refit", "max_error_before_refit", "max_error_after_refit", "mined_cases",
-    "mined_max_error", "refit_cases",
+    "mined_max_error", "refit_cases", "refit_kept",
     "surrogate_fresh_agreement", "sklearn_mlp_agreement", "sklearn_hgb_agreement", "baseline_rows",
     "n_calls", "n_traces", "oracle_calls", "architecture", "fit_budget_s",
     "report", "skipped", "step_s", "quick", "seed", "wall_s",
@@ -531,11 +531,18 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
                 (want, want_err), (got, got_err) = _call(fn, kw), _call(refitted, kw)
                 still += int(not comparison.compare(want, got, expected_error=want_err, actual_error=got_err).agree)
             row["mined_still_failing"] = still
-            # The refit is the flow's product whatever it scored: no picking the better of two
-            # on the very inputs that judge them.
-            final, final_report = refitted, report2
-            state["_note"] = (f"{len(hard)} hard cases; agreement {row['agreement_before_refit']:.4f} -> "
-                              f"{report2.agreement:.4f}; mined cases still failing {still}/{len(hard)}")
+            # Keep the refit unless fit's own held-out agreement (fresh inputs of its own, not
+            # verify's) says it got worse: choosing on verify's inputs would flatter the headline.
+            before = _float(getattr(state["surrogate"].metrics, "agreement", None))
+            after = _float(getattr(refitted.metrics, "agreement", None))
+            keep = before is None or after is None or math.isnan(before) or math.isnan(after) or after >= before
+            row["refit_kept"] = bool(keep)
+            row["refit_holdout_agreement"] = after
+            if keep:
+                final, final_report = refitted, report2
+            state["_note"] = (f"{len(hard)} hard cases; verify agreement {row['agreement_before_refit']:.4f} -> "
+                              f"{report2.agreement:.4f}; mined cases still failing {still}/{len(hard)}; "
+                              f"held-out {before} -> {after}: {'kept' if keep else 'first fit kept'}")
         state["final"] = final
         if final_report is not None:
             row["agreement"] = _float(final_report.agreement)
