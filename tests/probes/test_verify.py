@@ -273,8 +273,8 @@ def test_default_database_sits_beside_the_trace_store(monkeypatch, tmp_path):
 
 def test_budget_caps_the_run():
     report = run(fee_region, max_examples=100000, budget_s=1.0)
-    assert report.statistics["time_s"] < 5.0
     assert "budget" in report.statistics["stop_reason"]
+    assert report.views["domain"].n < 100000 and report.views["search"].n < 100000
 
 
 # -- formats -------------------------------------------------------------------------------------
