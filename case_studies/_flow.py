@@ -51,6 +51,7 @@ class Budgets:
     verify_examples: int = 1000   # probes.verify inputs per view
     verify_s: float = 60.0        # probes.verify soft budget (its shrinking of many failures can run long)
     mine_s: float = 20.0          # probes.mine_edge_cases budget
+    hard_cases: int = 100         # mined cases handed to the refit (a diverse subset, one per failure class first)
     max_leaves: int = 32          # explain.distill size limit
     distill_samples: int = 4000   # teacher queries for distillation
     fidelity_samples: int = 1000  # inputs per view when measuring the rules' fidelity
@@ -518,7 +519,8 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
         with step("refit", needs=["cases", "surrogate"]):
             if fit is None or not _accepts(fit, "hard_cases"):
                 raise _Skip("replace.fit has no hard_cases= option")
-            hard = state["cases"].inputs()
+            cases = state["cases"]
+            hard = cases.inputs(**_options(cases.inputs, limit=b.hard_cases))
             if not hard:
                 raise _Skip("no edge case was mined: nothing to refit on")
             row["refit_cases"] = len(hard)
@@ -530,7 +532,7 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
             for kw in hard:
                 (want, want_err), (got, got_err) = _call(fn, kw), _call(refitted, kw)
                 still += int(not comparison.compare(want, got, expected_error=want_err, actual_error=got_err).agree)
-            row["mined_still_failing"] = still
+            row["refit_cases_still_failing"] = still
             # Keep the refit unless fit's own held-out agreement (fresh inputs of its own, not
             # verify's) says it got worse: choosing on verify's inputs would flatter the headline.
             before = _float(getattr(state["surrogate"].metrics, "agreement", None))
@@ -541,7 +543,7 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
             if keep:
                 final, final_report = refitted, report2
             state["_note"] = (f"{len(hard)} hard cases; verify agreement {row['agreement_before_refit']:.4f} -> "
-                              f"{report2.agreement:.4f}; mined cases still failing {still}/{len(hard)}; "
+                              f"{report2.agreement:.4f}; refit cases still failing {still}/{len(hard)}; "
                               f"held-out {before} -> {after}: {'kept' if keep else 'first fit kept'}")
         state["final"] = final
         if final_report is not None:
