@@ -42,7 +42,7 @@ OTHER_PATHS = "*"
 class FitConfig:
     """Options of `fit` (pass them as keyword arguments to `fit`)."""
 
-    target_agreement: float = 0.99       # validation share within tolerance that counts as "met"
+    target_agreement: float = 0.999      # validation share within tolerance that counts as "met"
     ensemble_size: int = 3               # members per network (spread for the guarded swap)
     widths: tuple[int, ...] = (16, 32, 64, 128)
     depths: tuple[int, ...] = (2, 3)
@@ -172,6 +172,30 @@ class Oracle:
         if count:
             self.calls += len(rows)
         return outputs, errors, paths
+
+
+def kwargs_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` callable as `f(**kwargs)` even with positional-only parameters (passed by position).
+
+    Keeps `__wrapped__`, so branch-path tracing still follows `fn`'s own source file.
+    """
+    import functools
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return fn
+    positional = [p.name for p in params if p.kind == p.POSITIONAL_ONLY]
+    if not positional:
+        return fn
+
+    @functools.wraps(fn)
+    def call(**kwargs: Any) -> Any:
+        args = [kwargs.pop(name) for name in positional if name in kwargs]
+        return fn(*args, **kwargs)
+
+    return call
 
 
 def _columns_from_rows(schema: Schema, rows: Sequence[Mapping[str, Any]], defaults: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -595,6 +619,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     signature = mf.signature_spec(fn)
     defaults = mf.defaults_of(signature)
     pool = Pool(schema)
+    fn = kwargs_caller(fn)
     orc = Oracle(fn, schema, config.path_budget * budget_s if oracle else 0.0, config.max_oracle_calls)
 
     # 1. recorded traffic (and its paths, when the function may be called)

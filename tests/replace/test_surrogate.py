@@ -181,3 +181,28 @@ def test_changed_source_warns_with_both_hashes(smooth_fit, tmp_path):
         from conftest import smooth as same
 
         Surrogate.load(folder, fn=same)
+
+
+def _with_defaults(amount: float, /, rate: float = 0.5, *, rounding: bool = False) -> float:
+    value = amount * rate
+    return round(value, 2) if rounding else value
+
+
+def test_defaults_positional_only_and_keyword_only_bind_like_the_original():
+    from probes import OutputSpec, Schema
+    from replace import fit
+
+    schema = Schema.from_function(_with_defaults, amount=(0.0, 10.0), rate=(0.0, 1.0), rounding=bool,
+                                  output=OutputSpec("real", python_type="float"))
+    s = fit(_with_defaults, schema=schema, budget_s=1.0, progress=False, ensemble_size=1, widths=(8,), depths=(1,),
+            rounds=0)
+    assert isinstance(s(2.0), float) and isinstance(s(2.0, 0.25, rounding=True), float)
+    assert list(inspect.signature(s).parameters) == ["amount", "rate", "rounding"]
+    for args, kwargs in [((), {"amount": 2.0}), ((2.0, 0.5, True), {}), ((), {})]:
+        with pytest.raises(TypeError) as ours:
+            s(*args, **kwargs)
+        with pytest.raises(TypeError) as theirs:
+            _with_defaults(*args, **kwargs)
+        assert str(ours.value).split("(")[1] == str(theirs.value).split("(")[1]
+    one = s.predict_one({"amount": 2.0})  # defaults filled in
+    assert isinstance(one.output, float)
