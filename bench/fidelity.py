@@ -246,7 +246,8 @@ def sampling_claim(module_name: str, fn_name: str, *, calls: int, n_fresh: int, 
 
     def run(sampling: str, cap: int) -> dict[str, Any]:
         s = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget_s, seed=seed, progress=False,
-                sampling=sampling, max_oracle_calls=cap, initial_samples=max(cap // 2, 1), target_agreement=1.0)
+                sampling=sampling, max_oracle_calls=cap, initial_samples=max(cap // 2, 1), target_agreement=1.0,
+                rounds_when="always")
         out, errs = _surrogate_outputs(s, columns)
         scored = _score(module, s.output_encoder.kind, ref, out, errs, tolerance)
         return {"sampling": sampling, "cap": cap, "oracle_calls": s.metrics.oracle_calls, **scored}

@@ -53,6 +53,7 @@ class FitConfig:
     initial_samples: int | None = None   # oracle draws before the first round (None: from the budget)
     max_oracle_calls: int | None = None  # cap on training oracle calls
     rounds: int = 3                      # refinement rounds of oracle sampling
+    rounds_when: str = "data_limited"    # "data_limited": only while val loss > 1.5 x train loss; "always"
     test_size: int = 2000                # fresh inputs for the final metrics
     hard_weight: float = 4.0             # training weight of hard cases
     near_scale: float = 0.03             # jitter (share of the range) for inputs near known ones
@@ -79,6 +80,8 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
         raise bad_argument("target_agreement", config.target_agreement, "must be in (0, 1]")
     if config.ensemble_size < 1:
         raise bad_argument("ensemble_size", config.ensemble_size, "must be >= 1")
+    if config.rounds_when not in ("data_limited", "always"):
+        raise bad_argument("rounds_when", config.rounds_when, "must be 'data_limited' or 'always'")
     if config.sampling not in ("paths", "uniform"):
         raise bad_argument("sampling", config.sampling, "must be 'paths' or 'uniform'")
     return config
@@ -757,6 +760,10 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         left = deadline - time.monotonic() - reserve
         if not oracle or left < 0.1 * budget_s or best.agreement >= config.target_agreement or orc.remaining() == 0:
             break
+        if config.rounds_when == "data_limited" and not _data_limited(best):
+            # validation loss close to training loss: more samples would not help, more training will
+            rounds_log.append({"round": round_no, "skipped": "not data-limited (val loss <= 1.5 x train loss)"})
+            break
         n_new = int(min(orc.remaining(), max(64, 0.5 * len(pool)), 0.3 * left / max(orc.plain_cost, 1e-7)))
         if n_new <= 0:
             break
@@ -836,6 +843,16 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     surrogate.training_data_ = {"columns": pool.columns, "outputs": pool.outputs, "errors": pool.errors,
                                 "paths": pool.paths, "weights": pool.weights, "sources": pool.sources}
     return surrogate
+
+
+def _data_limited(cand: _Candidate) -> bool:
+    """Whether the model overfits its data (validation loss well above training loss)."""
+    points = [(t, v) for _, t, v in cand.curve[-5:] if math.isfinite(t) and math.isfinite(v)]
+    if not points:
+        return True
+    train = min(t for t, _ in points)
+    val = min(v for _, v in points)
+    return val > 1.5 * max(train, 1e-12)
 
 
 def _better(cand: _Candidate, best: _Candidate, config: FitConfig) -> bool:
