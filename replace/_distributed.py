@@ -255,6 +255,7 @@ def fit_distributed(
     threads: int | None = 1,
     search_budget_s: float = 20.0,
     test_samples: int = 0,
+    polish_steps: int = 10,
 ) -> Surrogate:
     """Train one architecture on sharded traces with DDP; every rank returns the same surrogate.
 
@@ -267,6 +268,7 @@ def fit_distributed(
     at the same epoch); `epochs` and `patience` bound it too. Rank 0 saves to `out`.
     `architecture="search"`: rank 0 first runs `fit` (single process, `search_budget_s`, on at
     most 4,000 trace rows) and every rank then trains the plain ensemble shape it chose.
+    `polish_steps`: full-batch L-BFGS steps after Adam (each up to 10 evaluations; 0 to skip).
     `test_samples`: fresh inputs (drawn from the schema, labelled by calling `fn`, split over
     the ranks) for the metrics; with 0 they are measured on the pooled validation rows.
     """
@@ -276,7 +278,7 @@ def fit_distributed(
         raise bad_argument("traces", None, "fit_distributed needs traces, a store, or a schema with oracle_samples",
                            "Pass store='sqlite:///traces.db' or traces=...")
     for name, value, low in (("epochs", epochs, 1), ("patience", patience, 1), ("oracle_samples", oracle_samples, 0),
-                             ("test_samples", test_samples, 0)):
+                             ("test_samples", test_samples, 0), ("polish_steps", polish_steps, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise bad_argument(name, value, f"must be an integer >= {low}")
     if not (isinstance(architecture, str) and architecture == "search"):
@@ -293,7 +295,7 @@ def fit_distributed(
     try:
         return _fit_distributed(fn, traces, store, schema, tolerance, architecture, oracle_samples, epochs, patience,
                                 budget_s, batch_size, lr, validation_share, seed, out, env, comm, device, started,
-                                search_budget_s, test_samples)
+                                search_budget_s, test_samples, polish_steps)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -302,7 +304,7 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
                      tolerance: Tolerance | None, architecture: Any, oracle_samples: int, epochs: int,
                      patience: int, budget_s: float | None, batch_size: int | None, lr: float,
                      validation_share: float, seed: int, out: Any, env: DistEnv, comm: _Comm, device: Any,
-                     started: float, search_budget_s: float, test_samples: int) -> Surrogate:
+                     started: float, search_budget_s: float, test_samples: int, polish_steps: int) -> Surrogate:
     import torch
 
     from ._fit import _columns_from_rows  # the single-process fit's row-to-column conversion
@@ -406,9 +408,13 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
         deadline = started + float(budget_s)
         # every rank must stop at the same epoch: stop when any rank is past the deadline
         hooks.append(lambda epoch, train_loss, val_loss: comm.max(float(time.monotonic() > deadline)) > 0)
-    result = train_model(wrapped, X_local[train], y_local[train], config=config,
-                         loss=SurrogateLoss(out_enc.width, out_enc.n_classes), X_val=X_local[val],
+    loss = SurrogateLoss(out_enc.width, out_enc.n_classes)
+    result = train_model(wrapped, X_local[train], y_local[train], config=config, loss=loss, X_val=X_local[val],
                          y_val=y_local[val], device=device, hooks=hooks, reduce=comm.mean, seed=seed + rank)
+    polished = 0
+    if polish_steps:
+        polished = _polish(wrapped, module, X_local[train], y_local[train], X_local[val], y_local[val], loss, comm,
+                           device, polish_steps)
 
     # 4. the surrogate (same weights everywhere), its fidelity on the pooled validation rows
     weights = ModelWeights(arch, module.to_numpy())
@@ -452,7 +458,8 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
                      "metrics_on": f"{test_samples} fresh inputs" if test_samples else
                      "the pooled validation rows of every rank (not fresh inputs: pass test_samples)"},
         "distributed": {"world_size": world, "rows_per_rank": size, "backend": _backend(),
-                        "epochs": result.epochs, "stopped": result.stopped, "global_batch": config.batch_size * world},
+                        "epochs": result.epochs, "stopped": result.stopped, "lbfgs_steps": polished,
+                        "global_batch": config.batch_size * world},
         "hyperparameters": mf.plain({"architecture": arch.to_dict(),
                                      "train": {f.name: getattr(config, f.name) for f in fields(config)}}),
         "versions": mf.versions(),
@@ -467,6 +474,46 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
 
         dist.barrier()  # the file exists when any rank returns
     return surrogate
+
+
+def _polish(wrapped: Any, module: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
+            loss: Any, comm: _Comm, device: Any, steps: int) -> int:
+    """Full-batch L-BFGS after Adam, safe under DDP: the line search sees the loss averaged over
+    the ranks (DDP already averages the gradients), so every rank takes the same steps; the
+    best weights by averaged validation loss are kept. Returns the number of steps taken."""
+    import torch
+
+    Xt, yt = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
+    Xv, yv = torch.as_tensor(X_val, device=device), torch.as_tensor(y_val, device=device)
+    optimizer = torch.optim.LBFGS(wrapped.parameters(), lr=1.0, max_iter=10, history_size=30,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14)
+
+    def closure() -> Any:
+        optimizer.zero_grad(set_to_none=True)
+        value = loss(wrapped(Xt), yt)
+        value.backward()
+        return torch.tensor(comm.mean(float(value.detach())))
+
+    def validation() -> float:
+        with torch.no_grad():
+            return comm.mean(float(loss(module(Xv), yv)))
+
+    wrapped.train()
+    best = validation()
+    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    taken = 0
+    for _ in range(steps):
+        value = float(optimizer.step(closure))
+        taken += 1
+        current = validation()
+        if not (math.isfinite(value) and math.isfinite(current)):
+            break
+        if current < best:
+            best = current
+            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    module.load_state_dict(best_state)
+    wrapped.eval()
+    return taken
 
 
 def _backend() -> str:
@@ -509,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--architecture", default=None,
                         help="WIDTHxDEPTH[xMEMBERS] (default 64x2x3), or 'search' to let fit choose on rank 0")
     parser.add_argument("--search-budget-s", type=float, default=20.0)
+    parser.add_argument("--polish-steps", type=int, default=10, help="full-batch L-BFGS steps after Adam")
     parser.add_argument("--test-samples", type=int, default=0,
                         help="fresh inputs labelled by the function, for the saved metrics")
     parser.add_argument("--oracle-samples", type=int, default=0, help="extra inputs labelled by calling the function")
@@ -540,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
                                     oracle_samples=args.oracle_samples, epochs=args.epochs, patience=args.patience,
                                     budget_s=args.budget_s, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                     out=args.out, search_budget_s=args.search_budget_s,
-                                    test_samples=args.test_samples)
+                                    test_samples=args.test_samples, polish_steps=args.polish_steps)
         if env.is_main:
             m = surrogate.metrics
             print(f"rank 0 of {env.world_size}: {surrogate.metrics.architecture}, {m.training_rows} rows, "

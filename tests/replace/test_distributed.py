@@ -79,6 +79,7 @@ def test_two_gloo_processes_agree_and_fit(tmp_path: Path) -> None:
     assert ranks[0]["agreement"] == ranks[1]["agreement"]
     assert ranks[0]["manifest"]["world_size"] == 2 and ranks[0]["manifest"]["backend"] == "gloo"
     assert ranks[0]["manifest"]["rows_per_rank"] == 600
+    assert ranks[0]["manifest"]["lbfgs_steps"] == 10  # the L-BFGS polish ran under DDP and stayed in sync
 
     saved = Surrogate.load(out)
     assert parameters_digest(saved) == ranks[0]["digest"]
