@@ -137,6 +137,11 @@ def measure(case: dict[str, Any], *, budget_s: float, n: int, repeat: int, seed:
     out["batch_vs_loop"] = loop_s / out["predict_batch_s"]
     out["batch_vs_floor_f64"] = out["predict_batch_s"] / out["floor_matmul_f64_s"]
     out["batch_vs_floor_f32"] = out["predict_batch_s"] / out["floor_matmul_f32_s"]
+    # the best any numpy implementation of this network could do against the loop (no encoding at all)
+    out["floor_f32_vs_loop"] = loop_s / out["floor_matmul_f32_s"]
+    out["per_row_ns"] = {"original": loop_s / n * 1e9, "predict_batch": out["predict_batch_s"] / n * 1e9,
+                         "encode": out["encode_s"] / n * 1e9, "floor_f64": out["floor_matmul_f64_s"] / n * 1e9,
+                         "floor_f32": out["floor_matmul_f32_s"] / n * 1e9}
 
     # single calls
     kwargs = rows[1]
@@ -314,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\ntargets (measured, target, met):")
     for key, (value, target) in verdict.items():
         print(f"  {key:<36} {value:>9} {target:>6}  {'yes' if met[key] else 'NO'}")
+    print("\nper row (ns): original loop / predict_batch / of which encode / floor f64 / floor f32;"
+          " and the f32 floor's speedup over the loop (the ceiling for batch_vs_loop)")
+    for r in results:
+        p = r["per_row_ns"]
+        print(f"  {r['case']:<22} {p['original']:>9.0f} {p['predict_batch']:>8.0f} {p['encode']:>7.0f} "
+              f"{p['floor_f64']:>7.0f} {p['floor_f32']:>7.0f}   ceiling {r['floor_f32_vs_loop']:.1f}x")
     print("\nguarded mode on 2,000 fresh inputs (invocation rate, agreement guarded vs surrogate only, speedup):")
     for r in results:
         g = r["guarded"]
