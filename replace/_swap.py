@@ -376,8 +376,12 @@ class Swapped:
     def _outside(self, bound: dict[str, Any]) -> str:
         """'' when `bound` is inside the trained domain, else the reason."""
         inside = self._inside
-        if inside is not None and inside(bound):
-            return ""
+        if inside is not None:
+            try:
+                if inside(bound):
+                    return ""
+            except Exception:  # the exact check below decides (and names the value)
+                pass
         try:
             ok, reason = self._schema.contains(bound)
         except Exception as exc:  # a value the check itself chokes on (e.g. NaN for an integer)
