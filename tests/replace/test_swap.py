@@ -678,3 +678,19 @@ def test_calibrate_guard_on_a_real_surrogate(smooth_fit: Any) -> None:
         for kw in smooth_fit.schema.sample(300, seed=0):  # the calibration inputs themselves
             swapped(**kw)
         assert swapped.stats.invocation_rate == pytest.approx(cal.invocation_rate, abs=0.01)
+
+
+def test_vector_arguments_are_checked_element_by_element() -> None:
+    def norm(v: tuple, scale: float) -> float:
+        return scale * math.sqrt(sum(x * x for x in v))
+
+    schema = Schema.from_function(norm, v={"length": 3, "low": -1.0, "high": 1.0}, scale=(0.0, 2.0), output="real")
+    guarded = swap(norm, StandIn(norm, schema, offset=1.0), "guarded")
+    assert guarded((0.1, 0.2, 0.2), 1.0) == pytest.approx(1.3)  # served: the stand-in adds 1
+    for bad in ((0.1, 0.2), (0.1, math.nan, 0.2), (0.1, 2.0, 0.2)):
+        guarded(bad, 1.0)  # the original answers
+    assert guarded.stats.fallbacks["out_of_domain"] == 3
+    with pytest.raises(OutOfDomainError, match="v has length 2, expected 3"):
+        swap(norm, StandIn(norm, schema), "surrogate")((0.1, 0.2), 1.0)
+    with pytest.raises(OutOfDomainError, match="v='abc' is not a vector"):
+        swap(norm, StandIn(norm, schema), "surrogate")("abc", 1.0)
