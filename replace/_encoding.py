@@ -258,6 +258,9 @@ def _encode_column(code: FieldCode, lookup: dict | None, column: Any) -> np.ndar
     name = code.name
     if code.code == "onehot":
         out = np.zeros((len(column), code.width), dtype=np.float64)
+        fast = _onehot_by_uniques(code, lookup, column, out)
+        if fast:
+            return out
         for row, value in enumerate(column):
             try:
                 index = lookup.get(_hashable(value))  # type: ignore[union-attr]
@@ -295,6 +298,28 @@ def _encode_column(code: FieldCode, lookup: dict | None, column: Any) -> np.ndar
     if code.cuts:
         encoded = np.concatenate([encoded, apply_cuts(array, code.cuts)], axis=1)
     return encoded
+
+
+def _onehot_by_uniques(code: FieldCode, lookup: dict | None, column: Any, out: np.ndarray) -> bool:
+    """Vectorised one-hot through the column's distinct values (few); False when they cannot be
+    sorted (mixed types), leaving the row-by-row path to do the work."""
+    array = np.asarray(column)
+    if array.ndim != 1 or len(array) < 64:
+        return False
+    try:
+        uniques, inverse = np.unique(array, return_inverse=True)
+    except TypeError:
+        return False
+    index = np.empty(len(uniques), dtype=np.int64)
+    for j, value in enumerate(uniques.tolist() if array.dtype != object else uniques):
+        found = lookup.get(_hashable(value)) if lookup is not None else None  # type: ignore[union-attr]
+        if found is None and code.kind == "integer" and isinstance(value, float) and value.is_integer():
+            found = lookup.get(int(value))  # type: ignore[union-attr]
+        if found is None:
+            return False  # let the row path raise with the exact offending value
+        index[j] = found
+    out[np.arange(len(array)), index[inverse.reshape(-1)]] = 1.0
+    return True
 
 
 def _numberish(value: Any) -> bool:

@@ -552,7 +552,9 @@ def fit(
     0.1% of the largest output magnitude seen (so outputs near zero are not held to 1% of
     nothing); labels and exceptions must always match exactly. `oracle=True` lets training call
     `fn` on inputs of its choosing (domain, near traces, where the error is high, per branch
-    path). `budget_s`: wall-time budget of the whole fit. `hard_cases`: kwargs dicts (or objects
+    path). `budget_s`: wall-time budget of the whole fit (torch's one-time optimiser import, a
+    few seconds on first use in a process, happens before the clock starts; expect overruns of
+    a few percent). `hard_cases`: kwargs dicts (or objects
     with `.inputs`, e.g. verification counterexamples) added with extra weight. `options`: see
     `FitConfig` (ensemble_size, widths, depths, sampling="paths"|"uniform", max_oracle_calls, ...).
     """
