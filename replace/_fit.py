@@ -781,7 +781,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         bar.update(f"round {round_no}: training {best.arch.label}")
         cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.3,
                              optimizer="lbfgs" if out.width else "adam")
-        if cand.agreement >= best.agreement or cand.excess <= best.excess:
+        if _improves(cand, best):
             best = cand
         offset = curve[-1][0] if curve else 0
         curve += [(e + offset, t, v) for e, t, v in cand.curve]
@@ -794,7 +794,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         bar.update(f"polishing {best.arch.label}")
         cand = trainer.train(best.arch, data, pool, best.buckets, time.monotonic() + left, init=best.state,
                              optimizer="lbfgs" if out.width else "adam", lr_scale=0.2)
-        if cand.agreement >= best.agreement and cand.excess <= best.excess * 1.05 or cand.excess < best.excess:
+        if _improves(cand, best):
             best = cand
         offset = curve[-1][0] if curve else 0
         curve += [(e + offset, t, v) for e, t, v in cand.curve]
@@ -845,6 +845,13 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     surrogate.training_data_ = {"columns": pool.columns, "outputs": pool.outputs, "errors": pool.errors,
                                 "paths": pool.paths, "weights": pool.weights, "sources": pool.sources}
     return surrogate
+
+
+def _improves(cand: _Candidate, best: _Candidate) -> bool:
+    """Continued training is kept when validation agreement rises, or holds with a lower error."""
+    if cand.agreement > best.agreement + 1e-9:
+        return True
+    return cand.agreement >= best.agreement - 1e-9 and cand.excess < best.excess
 
 
 def _data_limited(cand: _Candidate) -> bool:
