@@ -67,3 +67,28 @@ def resolve(name: str) -> Callable[..., Any]:
             raise bad_argument("function", name, f"{module_name} has no attribute {qualname!r}",
                                "Check the function's qualified name") from exc
     return target
+
+
+def kwargs_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` callable as `f(**kwargs)` even with positional-only parameters (passed by position).
+
+    Every stage calls the legacy function with a kwargs dict; a `def f(x, /)` would reject that.
+    Keeps `__wrapped__`, so branch-path tracing still follows `fn`'s own source file.
+    """
+    if getattr(fn, "_neuroswap_kwargs_caller", False):
+        return fn  # already one (its signature, read through __wrapped__, would mislead us)
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return fn
+    positional = [p.name for p in params if p.kind == p.POSITIONAL_ONLY]
+    if not positional:
+        return fn
+
+    @functools.wraps(fn)
+    def call(**kwargs: Any) -> Any:
+        args = [kwargs.pop(name) for name in positional if name in kwargs]
+        return fn(*args, **kwargs)
+
+    call._neuroswap_kwargs_caller = True  # type: ignore[attr-defined]
+    return call

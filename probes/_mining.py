@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ._identity import kwargs_caller
 from ._compare import Comparison, describe
 from ._paths import call_with_path
 from ._report import decode_value, encode_value, format_call
@@ -512,6 +513,8 @@ def mine_edge_cases(
     if not callable(original) or not callable(candidate):
         raise bad_argument("original" if not callable(original) else "candidate",
                            original if not callable(original) else candidate, "must be callable")
+    model = candidate  # the object itself: the gradient layer reads its encode()/torch_module()
+    original, candidate = kwargs_caller(original), kwargs_caller(candidate)
     if not isinstance(schema, Schema):
         raise bad_argument("schema", schema, "must be a probes.Schema",
                            "Build one with Schema.from_function(fn, x=(low, high), ...)")
@@ -525,7 +528,7 @@ def mine_edge_cases(
     evaluator = Evaluator(original, candidate, comparison, order=schema.names,
                           paths=paths_affordable(original, schema.sample(3, seed=seed)))
     miner = _Miner(evaluator, schema, np.random.default_rng(seed))
-    gradients = surrogate_gradients and "gradient" in layers and has_gradients(candidate)
+    gradients = surrogate_gradients and "gradient" in layers and has_gradients(model)
     start = time.perf_counter()
     end = start + float(budget_s)
     shares = {"boundary": 0.15, "branch": 0.45, "search": 0.4 if not gradients else 0.55, "gradient": 1.0}
@@ -556,7 +559,7 @@ def mine_edge_cases(
         elif name == "search":
             _layer_search(miner, deadline, int(seed))
         else:
-            note = _layer_gradient(miner, candidate, deadline)
+            note = _layer_gradient(miner, model, deadline)
         reports[name] = LayerReport(name, True, miner.count - count0, miner.hits - hits0,
                                     time.perf_counter() - began, note)
     order = {name: i for i, name in enumerate(LAYERS)}

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from ._identity import unwrap
+from ._identity import kwargs_caller, unwrap
 from ._traces import ErrorInfo
 
 
@@ -115,7 +115,7 @@ def call_with_path(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> PathCal
     previous = sys.gettrace()
     sys.settrace(_arc_tracer(filename, arcs))
     try:
-        output, error = fn(**kwargs), None
+        output, error = kwargs_caller(fn)(**kwargs), None
     except Exception as exc:  # the legacy function's own outcome, kept as data
         output, error = None, ErrorInfo.from_exception(exc)
     finally:

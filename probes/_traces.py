@@ -173,8 +173,9 @@ class Traces:
         source_hash: str = "",
     ) -> "Traces":
         """Call `fn(**kwargs)` for each input and keep every outcome (used for oracle calls)."""
-        from ._identity import function_name, source_hash as hash_source
+        from ._identity import function_name, kwargs_caller, source_hash as hash_source
 
+        call = kwargs_caller(fn)
         kept_inputs: list[dict[str, Any]] = []
         outputs: list[Any] = []
         errors: list[ErrorInfo | None] = []
@@ -182,7 +183,7 @@ class Traces:
         for kwargs in inputs:
             start = time.perf_counter()
             try:
-                output, error = fn(**kwargs), None
+                output, error = call(**kwargs), None
             except Exception as exc:  # the outcome of the legacy function, kept as data
                 output, error = None, ErrorInfo.from_exception(exc)
             durations.append(time.perf_counter() - start)

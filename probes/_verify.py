@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ._identity import kwargs_caller
 from ._compare import Comparison, Verdict, call
 from ._identity import function_name, source_hash
 from ._paths import call_with_path
@@ -411,6 +412,7 @@ def verify(
     """
     _check_callable("original", original)
     _check_callable("candidate", candidate)
+    original, candidate = kwargs_caller(original), kwargs_caller(candidate)
     if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) or max_examples < 1:
         raise bad_argument("max_examples", max_examples, "must be an integer >= 1", "Pass e.g. max_examples=1000")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from probes import ErrorInfo, Schema, Tolerance, Traces, function_name, source_hash
+from probes._identity import kwargs_caller
 from probes._paths import call_with_path
 from probes._traces import column_array
 from probes._validation import bad_argument
@@ -175,30 +176,6 @@ class Oracle:
         if count:
             self.calls += len(rows)
         return outputs, errors, paths
-
-
-def kwargs_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` callable as `f(**kwargs)` even with positional-only parameters (passed by position).
-
-    Keeps `__wrapped__`, so branch-path tracing still follows `fn`'s own source file.
-    """
-    import functools
-    import inspect
-
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return fn
-    positional = [p.name for p in params if p.kind == p.POSITIONAL_ONLY]
-    if not positional:
-        return fn
-
-    @functools.wraps(fn)
-    def call(**kwargs: Any) -> Any:
-        args = [kwargs.pop(name) for name in positional if name in kwargs]
-        return fn(*args, **kwargs)
-
-    return call
 
 
 def _columns_from_rows(schema: Schema, rows: Sequence[Mapping[str, Any]], defaults: Mapping[str, Any]) -> dict[str, np.ndarray]:

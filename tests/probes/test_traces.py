@@ -73,3 +73,21 @@ def test_slicing_and_concatenation():
     traces = Traces.from_calls(f, [{"a": float(i)} for i in range(5)])
     assert len(traces[1:3]) == 2 and traces[0].output == 0.0
     assert len(traces + traces) == 10
+
+
+def positional_only(x, /, y=1.0):
+    if x < 0:
+        raise ValueError("negative")
+    return x * y
+
+
+def test_positional_only_parameters_are_called_by_position():
+    from probes import Schema, call_with_path, verify
+
+    traces = Traces.from_calls(positional_only, [{"x": 2.0, "y": 3.0}, {"x": -1.0}])
+    assert traces.outputs == [6.0, None] and traces.errors[1].type == "ValueError"
+    assert call_with_path(positional_only, {"x": 2.0, "y": 2.0}).output == 4.0
+    schema = Schema.from_function(positional_only, x=(-1.0, 1.0), y=(0.0, 2.0))
+    assert schema.output.kind == "real" and schema.output.error_types == ("ValueError",)
+    report = verify(positional_only, positional_only, schema=schema, max_examples=30, budget_s=5)
+    assert report.passed
