@@ -190,6 +190,9 @@ def _load(store: Any, fn: Callable[..., Any], *, rank: int = 0, world: int = 1) 
 
 
 def _label(fn: Callable[..., Any], rows: list[dict[str, Any]]) -> tuple[list[Any], list[ErrorInfo | None]]:
+    from probes._identity import kwargs_caller
+
+    fn = kwargs_caller(fn)  # positional-only parameters are passed by position
     outputs: list[Any] = []
     errors: list[ErrorInfo | None] = []
     for kwargs in rows:

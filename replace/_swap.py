@@ -779,13 +779,16 @@ def calibrate_guard(fn: Callable[..., Any], surrogate: Any, inputs: list[dict[st
     tol = tolerance if tolerance is not None else getattr(surrogate, "tolerance", None) or Tolerance()
     if inputs is None:
         inputs = surrogate.schema.sample(n, seed=seed)
+    from probes._identity import kwargs_caller
+
+    call = kwargs_caller(fn)  # positional-only parameters are passed by position
     ratios: list[float] = []
     agree: list[bool] = []
     for kwargs in inputs:
         if not surrogate.schema.contains(kwargs)[0]:
             continue
         try:
-            expected, expected_error = fn(**kwargs), None
+            expected, expected_error = call(**kwargs), None
         except Exception as exc:
             expected, expected_error = None, ErrorInfo.from_exception(exc)
         p = surrogate.predict_one(kwargs)

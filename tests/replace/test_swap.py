@@ -694,3 +694,22 @@ def test_vector_arguments_are_checked_element_by_element() -> None:
         swap(norm, StandIn(norm, schema), "surrogate")((0.1, 0.2), 1.0)
     with pytest.raises(OutOfDomainError, match="v='abc' is not a vector"):
         swap(norm, StandIn(norm, schema), "surrogate")("abc", 1.0)
+
+
+def test_positional_only_parameters() -> None:
+    from replace._swap import calibrate_guard
+
+    def posonly(x: float, y: float, /, kind: str = "a") -> float:
+        return price(x, y, kind)
+
+    schema = Schema.from_function(posonly, x=(0.0, 10.0), y=(-1.0, 1.0), kind=["a", "b", "neg"], output="real")
+    for mode in ("surrogate", "guarded", "shadow"):
+        swapped = swap(posonly, StandIn(price, schema), mode)
+        assert swapped(2.0, 0.5) == 1.0 and swapped(2.0, 0.5, kind="b") == 2.0
+        with pytest.raises(TypeError) as caught:
+            swapped(x=2.0, y=0.5)
+        with pytest.raises(TypeError) as original:
+            posonly(x=2.0, y=0.5)  # type: ignore[call-arg]
+        assert str(caught.value) == str(original.value)
+    cal = calibrate_guard(posonly, StandIn(price, schema), n=50)
+    assert 30 <= cal.n <= 50 and cal.agreement_all == 1.0  # calls that raise are gated by label_spread
