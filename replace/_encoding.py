@@ -525,7 +525,7 @@ class OutputEncoder:
     def __init__(self, *, kind: str, width: int, python_type: str, warp: str = "none", scale: float = 1.0,
                  mean: Sequence[float] = (), std: Sequence[float] = (), classes: Sequence[OutcomeClass] = (),
                  error_index: Mapping[tuple[str, str], int] | None = None, low: float | None = None,
-                 high: float | None = None):
+                 high: float | None = None, quantum: float | None = None):
         self.kind = kind
         self.width = width            # regression columns
         self.python_type = python_type
@@ -536,6 +536,10 @@ class OutputEncoder:
         self.classes = list(classes)
         self.error_index = dict(error_index or {})
         self.low, self.high = low, high
+        # Outputs rounded to a decimal grid (cents) are snapped to it: exact wherever the
+        # network's own error is under half a step (see probes.OutputSpec.quantum).
+        self.quantum = float(quantum) if quantum else None
+        self.decimals = int(round(-math.log10(self.quantum))) if self.quantum else None
         self._value_index = {_hashable(c.value): i for i, c in enumerate(self.classes) if c.kind == "value"}
         self.ok_index = next((i for i, c in enumerate(self.classes) if c.kind == "ok"), -1)
 
@@ -591,7 +595,7 @@ class OutputEncoder:
         classes = ([OutcomeClass("ok")] + raise_classes) if raise_classes else []
         return cls(kind=kind, width=width, python_type=spec.python_type, warp=warp, scale=scale,
                    mean=mean, std=std, classes=classes, error_index=error_index,
-                   low=float(finite.min()), high=float(finite.max()))
+                   low=float(finite.min()), high=float(finite.max()), quantum=spec.quantum)
 
     # -- targets ------------------------------------------------------------------------
     def targets(self, outputs: Sequence[Any], errors: Sequence[ErrorInfo | None]) -> np.ndarray:
@@ -628,6 +632,14 @@ class OutputEncoder:
         warped = np.arcsinh(values / self.scale) if self.warp == "asinh" else values
         return (warped - self.mean) / self.std
 
+    def snap(self, values: Any) -> Any:
+        """Round answers to the output's decimal grid, when it has one (array or float)."""
+        if self.decimals is None:
+            return values
+        if isinstance(values, np.ndarray):
+            return np.round(values, self.decimals)
+        return round(values, self.decimals)
+
     def decode_values(self, z: np.ndarray) -> np.ndarray:
         """Encoded regression values (..., width) back to original units."""
         warped = z * self.std + self.mean
@@ -654,7 +666,7 @@ class OutputEncoder:
             "scale": self.scale, "mean": self.mean.tolist(), "std": self.std.tolist(),
             "classes": [c.to_dict() for c in self.classes],
             "error_index": [[t, m, i] for (t, m), i in self.error_index.items()],
-            "low": self.low, "high": self.high,
+            "low": self.low, "high": self.high, "quantum": self.quantum,
         }
 
     @classmethod
@@ -663,4 +675,4 @@ class OutputEncoder:
                    scale=data["scale"], mean=data["mean"], std=data["std"],
                    classes=[OutcomeClass.from_dict(c) for c in data["classes"]],
                    error_index={(t, m): i for t, m, i in data["error_index"]},
-                   low=data.get("low"), high=data.get("high"))
+                   low=data.get("low"), high=data.get("high"), quantum=data.get("quantum"))

@@ -130,6 +130,7 @@ class Surrogate:
         self._mean0 = float(out.mean[0]) if out.width else 0.0
         self._std0 = float(out.std[0]) if out.width else 1.0
         self._int_out = out.python_type == "int"
+        self._decimals = out.decimals
         import inspect
 
         self.__signature__ = inspect.signature(self._binder)
@@ -259,9 +260,11 @@ class Surrogate:
                 spread = max(abs(v - value) for v in values) if want_spread else 0.0
             if disagree:
                 spread = math.inf
+            if self._decimals is not None:
+                value = round(value, self._decimals)
             return (int(round(value)) if self._int_out else value), None, spread
         decoded = out.decode_values(raw[:, :w])  # (M, w)
-        mean = decoded.mean(axis=0)
+        mean = out.snap(decoded.mean(axis=0))
         spread = float(np.max(np.abs(decoded - mean))) if m > 1 else 0.0
         if disagree:
             spread = math.inf
@@ -345,6 +348,7 @@ class Surrogate:
         if out.classes:
             reg_spread = np.where(spread > 0, np.inf, reg_spread)
         spread = reg_spread
+        mean = out.snap(mean)
         if out.kind == "real":
             outputs = mean[:, 0].copy()
             if out.python_type == "int":

@@ -206,3 +206,32 @@ def test_defaults_positional_only_and_keyword_only_bind_like_the_original():
         assert str(ours.value).split("(")[1] == str(theirs.value).split("(")[1]
     one = s.predict_one({"amount": 2.0})  # defaults filled in
     assert isinstance(one.output, float)
+
+
+def test_outputs_on_a_decimal_grid_are_snapped_to_it(tmp_path):
+    """Amounts the original rounds to cents come back as exact cents, also after save/load."""
+    import numpy as np
+
+    from probes import Schema, Tolerance, Traces
+    from replace import Surrogate, fit
+
+    def price(qty: float) -> float:
+        return round(1.37 * qty + 0.5, 2)
+
+    traces = Traces.from_calls(price, [{"qty": float(q)} for q in np.linspace(0.0, 10.0, 400)])
+    schema = Schema.infer(price, traces)
+    assert schema.output.quantum == 0.01
+    surrogate = fit(price, traces, schema=schema, tolerance=Tolerance(abs=0.02), budget_s=3, seed=0)
+    fresh = np.linspace(0.05, 9.95, 37)
+    for model in (surrogate, _reload(surrogate, tmp_path)):
+        singles = [model(qty=float(q)) for q in fresh]
+        batch = model.predict_batch({"qty": fresh})
+        for value in list(singles) + list(batch):
+            assert value == round(value, 2)
+
+
+def _reload(surrogate, tmp_path):
+    from replace import Surrogate
+
+    surrogate.save(tmp_path / "snap")
+    return Surrogate.load(tmp_path / "snap")
