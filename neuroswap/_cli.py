@@ -18,7 +18,8 @@ from rich.table import Table
 
 from probes._errors import NeuroswapError
 
-console = Console(stderr=False)
+# Piped output (CI logs, scripts) gets a wide console: rich's default of 80 columns folds the table.
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -64,10 +65,16 @@ def _store(uri: str | None) -> Any:
     return _guard(lambda: TraceStore.open(uri))
 
 
+#: Short headers for the case-study table; rows keep the long keys.
+HEADERS = {"agreement": "agreement", "agreement_ci": "95% CI", "max_error": "max error",
+           "axbench_error": "AxBench err", "rules_agreement": "rules agree", "rules_leaves": "leaves",
+           "batch_speedup": "batch x", "single_call_speedup": "single x", "wall_s": "wall s"}
+
+
 def _rows_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(HEADERS.get(column, column), overflow="fold")
     for row in rows:
         table.add_row(*[_fmt(row.get(column)) for column in columns])
     return table
@@ -143,8 +150,11 @@ def _run_studies(names: list[str | None], *, out: str, store: str | None, quick:
         if row.get("report"):
             console.print(f"report: {Path(row['report']).resolve()}")
     if json_path:
-        Path(json_path).write_text(json.dumps(rows, indent=2, default=str))
-        console.print(f"rows written to {json_path}")
+        from case_studies._table import jsonable, markdown_table  # the bench's own formats
+
+        Path(json_path).write_text(json.dumps(jsonable(rows), indent=2))
+        Path(json_path).with_suffix(".md").write_text(markdown_table(rows) + "\n")
+        console.print(f"rows written to {json_path} and {Path(json_path).with_suffix('.md')}")
 
 
 @cli.group()
