@@ -114,11 +114,11 @@ class Field:
             return True, ""
         if isinstance(value, (bool, np.bool_)) or not _is_number(value):
             return False, f"{name}={value!r} is not a number"
-        if self.kind == "integer" and float(value) != int(value):
-            return False, f"{name}={value!r} is not a whole number"
         number = float(value)
         if not math.isfinite(number):
             return False, f"{name}={value!r} is not finite"
+        if self.kind == "integer" and number != int(number):
+            return False, f"{name}={value!r} is not a whole number"
         if number < self.low or number > self.high:  # type: ignore[operator]
             return False, f"{name}={value!r} is outside the range [{self.low}, {self.high}]"
         return True, ""

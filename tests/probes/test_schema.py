@@ -222,3 +222,11 @@ def test_output_quantum_detects_rounded_amounts_only():
     assert Schema.infer(lambda x: x, smooth).output.quantum is None
     few = Traces.from_calls(lambda x: 1.5, [{"x": float(i)} for i in range(50)])
     assert Schema.infer(lambda x: x, few).output.quantum is None
+
+
+def test_contains_on_integer_fields_never_raises_for_nan_or_inf():
+    schema = Schema.from_function(fee, **SPECS)
+    good = {"weight": 1.0, "zone": "EU", "express": False, "items": 2}
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        ok, why = schema.contains({**good, "items": bad})
+        assert not ok and "not finite" in why
