@@ -7,7 +7,6 @@ A report is kept next to a swapped-in surrogate as its evidence, so it round-tri
 from __future__ import annotations
 
 import enum
-import importlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ._compare import Comparison, describe
+from ._errors import InvalidArgument
+from ._identity import resolve
 from ._traces import ErrorInfo
 
 #: z for a two-sided 95% interval.
@@ -103,13 +104,9 @@ def decode_value(data: Any) -> Any:
     if "$ndarray" in data:
         return np.asarray(decode_value(data["$ndarray"]), dtype=np.dtype(data.get("dtype", "<f8")))
     if "$enum" in data:
-        module_name, qualname = data["$enum"].split(":", 1)
         try:
-            target: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                target = getattr(target, part)
-            return target[data["name"]]
-        except (ImportError, AttributeError, KeyError):
+            return resolve(data["$enum"])[data["name"]]
+        except (InvalidArgument, KeyError, TypeError):  # enum gone or renamed: keep the name
             return data["name"]
     if "$dict" in data:
         return {decode_value(k): decode_value(v) for k, v in data["$dict"]}

@@ -7,7 +7,6 @@ swap refuses inputs outside it: all three read this one description.
 from __future__ import annotations
 
 import enum
-import importlib
 import inspect
 import json
 import math
@@ -18,7 +17,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ._errors import SchemaError
-from ._identity import function_name, unwrap
+from ._errors import InvalidArgument
+from ._identity import function_name, resolve, unwrap
 from ._traces import NonReplayable, Redacted, Traces, _is_number, _is_vector
 from ._validation import bad_argument
 
@@ -42,13 +42,9 @@ def _encode_value(value: Any) -> Any:
 
 def _decode_value(data: Any) -> Any:
     if isinstance(data, dict) and "enum" in data:
-        module_name, qualname = data["enum"].split(":", 1)
         try:
-            target: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                target = getattr(target, part)
-            return target[data["name"]]
-        except (ImportError, AttributeError, KeyError):
+            return resolve(data["enum"])[data["name"]]
+        except (InvalidArgument, KeyError, TypeError):  # enum gone or renamed: keep the name
             return data["name"]
     return data
 
