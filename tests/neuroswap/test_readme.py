@@ -29,17 +29,31 @@ def test_ci_runs_the_readme_test_command():
     assert "README.md" in script and "sed -n '2p'" in script
 
 
+def _run_block(code, tmp_path):
+    """Run a README code block as a script in a clean folder holding only case_studies/."""
+    shutil.copytree(ROOT / "case_studies", tmp_path / "case_studies",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    script = tmp_path / "block.py"
+    script.write_text(code)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("NEUROSWAP_STORE", None)
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=1200)
+
+
+@pytest.mark.slow
+def test_short_example_runs_as_written(tmp_path):
+    example = re.findall(r"```python\n(.*?)```", README, re.S)[0]
+    done = _run_block(example, tmp_path)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert (tmp_path / "readme_traces.db").exists()
+    assert "def shipping_fee(" in done.stdout
+
+
 @pytest.mark.slow
 def test_tour_runs_as_written(tmp_path):
     tour = re.search(r"<!-- tour -->\n```python\n(.*?)```", README, re.S).group(1)
-    shutil.copytree(ROOT / "case_studies", tmp_path / "case_studies",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    script = tmp_path / "tour.py"
-    script.write_text(tour)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    env.pop("NEUROSWAP_STORE", None)
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    done = _run_block(tour, tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     assert (tmp_path / "tour_traces.db").exists()
     assert (tmp_path / "tour_report" / "report.html").exists()
