@@ -213,7 +213,7 @@ def test_outputs_on_a_decimal_grid_are_snapped_to_it(tmp_path):
     import numpy as np
 
     from probes import Schema, Tolerance, Traces
-    from replace import Surrogate, fit
+    from replace import fit
 
     def price(qty: float) -> float:
         return round(1.37 * qty + 0.5, 2)
