@@ -39,6 +39,8 @@ import numpy as np
 
 from probes import Tolerance
 
+from ._axbench import clipped_relative_error
+
 NAME = "blackscholes"
 DESCRIPTION = "AxBench/PARSEC Black-Scholes European option price with the polynomial normal CDF"
 
@@ -218,17 +220,7 @@ def axbench_error(expected: Sequence[float], actual: Sequence[float]) -> float:
         raise ValueError("expected is empty : need at least one option")
     total = 0.0
     for o, a in zip(orig.tolist(), appx.tolist()):
-        nominator = abs(o - a)
-        denominator = abs(o)
-        if denominator == 0:
-            e = 1.0
-        elif math.isnan(nominator) or math.isnan(denominator):
-            e = 1.0
-        elif nominator / denominator > 1:
-            e = 1.0
-        else:
-            e = nominator / denominator
-        total += e
+        total += clipped_relative_error(abs(o - a), abs(o))
     return total / orig.size
 
 

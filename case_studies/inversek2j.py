@@ -33,6 +33,8 @@ import numpy as np
 
 from probes import Tolerance
 
+from ._axbench import clipped_relative_error
+
 NAME = "inversek2j"
 DESCRIPTION = "AxBench inverse kinematics of a two-joint arm (l1 = l2 = 0.5): (x, y) -> (theta1, theta2)"
 
@@ -101,15 +103,7 @@ def axbench_error(expected: Sequence[Sequence[float]], actual: Sequence[Sequence
         diff2 = o2 - a2
         nominator = math.sqrt(diff1 * diff1 + diff2 * diff2)
         denominator = math.sqrt(o1 * o1 + o2 * o2)
-        if denominator == 0:
-            e = 1.0
-        elif math.isnan(nominator) or math.isnan(denominator):
-            e = 1.0
-        elif nominator / denominator > 1:
-            e = 1.0
-        else:
-            e = nominator / denominator
-        total += e
+        total += clipped_relative_error(nominator, denominator)
     return total / len(orig)
 
 
