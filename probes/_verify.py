@@ -14,13 +14,16 @@ non-determinism is reported instead of being blamed on the candidate (Diffy's id
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -34,28 +37,34 @@ from ._tolerance import Tolerance
 from ._traces import ErrorInfo, NonReplayable, Redacted, Traces, _freeze
 from ._validation import bad_argument
 
-#: Default place of the hypothesis example database (failing examples are replayed first).
-DEFAULT_DATABASE = os.path.join(".hypothesis", "neuroswap")
 _DEFAULT = object()
 #: Largest value handed to `hypothesis.target` (it needs finite observations).
 _TARGET_CAP = 1e300
 
 
-def default_database_path() -> str:
-    """Beside the trace store named by $NEUROSWAP_STORE, else `.hypothesis/neuroswap`."""
+def store_directory() -> str | None:
+    """Directory of the file-backed trace store named by $NEUROSWAP_STORE, else None."""
     store = os.environ.get("NEUROSWAP_STORE", "")
     if store:
         path = store.split("sqlite:///", 1)[-1] if store.startswith("sqlite:") else store
         if "://" not in path and path != ":memory:":
-            return os.path.join(os.path.dirname(os.path.abspath(path)), ".hypothesis", "neuroswap")
-    return DEFAULT_DATABASE
+            return os.path.dirname(os.path.abspath(path))
+    return None
+
+
+def default_database_path() -> str | None:
+    """`.hypothesis/neuroswap` beside the trace store named by $NEUROSWAP_STORE; None when there
+    is no such store (then failing examples are not kept: never a directory in the cwd)."""
+    directory = store_directory()
+    return os.path.join(directory, ".hypothesis", "neuroswap") if directory else None
 
 
 def _database(database: Any) -> Any:
     from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
     if database is _DEFAULT:
-        return DirectoryBasedExampleDatabase(default_database_path())
+        path = default_database_path()
+        return DirectoryBasedExampleDatabase(path) if path else None
     if database is None or database is False:
         return None
     if isinstance(database, ExampleDatabase):
@@ -64,6 +73,68 @@ def _database(database: Any) -> Any:
         return DirectoryBasedExampleDatabase(str(database))
     raise bad_argument("database", database, "must be a directory path, a hypothesis ExampleDatabase or None",
                        "Pass database=None to keep no failing examples")
+
+
+@contextlib.contextmanager
+def hypothesis_storage(directory: str | None = None) -> Iterator[None]:
+    """Point hypothesis's own files (its cache of source constants, `.hypothesis/constants`)
+    beside the trace store, or into a temporary directory removed afterwards, instead of the
+    current directory. A place the user chose (HYPOTHESIS_STORAGE_DIRECTORY or
+    `hypothesis.configuration.set_hypothesis_home_dir`) is kept."""
+    from hypothesis import configuration
+
+    state = vars(configuration)
+    current = state.get("__hypothesis_home_directory")
+    default = state.get("__hypothesis_home_directory_default")
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY") or (current is not None and current != default):
+        yield
+        return
+    scratch = None
+    if directory is None:
+        scratch = tempfile.mkdtemp(prefix="neuroswap-hypothesis-")
+    configuration.set_hypothesis_home_dir(os.path.join(directory, ".hypothesis") if directory else scratch)
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(current)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+class BudgetCut(BaseException):
+    """Raised inside a hypothesis test body when the time budget is spent: not an `Exception`,
+    so hypothesis neither counts it as a failure nor replays or shrinks it; the run ends at once."""
+
+
+def _gated(database: Any) -> Any:
+    """`database` that ignores writes once `.closed` is set (hypothesis saves the input a run
+    was interrupted on as if it failed; that input must not be replayed as a failure)."""
+    if database is None:
+        return None
+    from hypothesis.database import ExampleDatabase
+
+    class Gated(ExampleDatabase):
+        def __init__(self) -> None:
+            super().__init__()
+            self.closed = False
+            self.path = getattr(database, "path", None)
+
+        def save(self, key: bytes, value: bytes) -> None:
+            if not self.closed:
+                database.save(key, value)
+
+        def fetch(self, key: bytes) -> Iterable[bytes]:
+            return database.fetch(key)
+
+        def delete(self, key: bytes, value: bytes) -> None:
+            if not self.closed:
+                database.delete(key, value)
+
+        def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+            if not self.closed:
+                database.move(src, dest, value)
+
+    return Gated()
 
 
 # -- evaluation ------------------------------------------------------------------------------------
@@ -255,10 +326,17 @@ def simplify(inputs: Mapping[str, Any], schema: Schema, still_fails: Callable[[d
 # -- the search ------------------------------------------------------------------------------------
 @dataclass
 class SearchResult:
+    """What the property search saw. `shrunk`: one minimal case per failure class, as hypothesis
+    reported them at the end of a complete run; `partial`: when the run was cut short (budget)
+    or hypothesis ended without reporting them, the best case recorded so far per class (the
+    latest failing shrink attempt, else the first failure): real failures, not fully shrunk."""
+
     records: list[Record] = field(default_factory=list)
     shrunk: list[Record] = field(default_factory=list)
+    partial: list[Record] = field(default_factory=list)
     stop_reason: str = ""
     time_s: float = 0.0
+    cut: str = ""  # the phase the budget cut short ("generate" or "shrink"), "" if none
 
 
 def _collect(exc: BaseException, kinds: tuple[type, ...], out: list[BaseException]) -> None:
@@ -270,9 +348,16 @@ def _collect(exc: BaseException, kinds: tuple[type, ...], out: list[BaseExceptio
 
 
 def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, seed: int, derandomize: bool,
-                    database: Any, key: bytes, view: str = "search") -> SearchResult:
+                    database: Any, key: bytes, view: str = "search",
+                    deadline: float = math.inf) -> SearchResult:
     """A hypothesis run steered by `target(error)`; each failure class raises its own exception
-    type, so hypothesis shrinks and reports every class (report_multiple_bugs)."""
+    type, so hypothesis shrinks and reports every class (report_multiple_bugs).
+
+    hypothesis has no time limit of its own (shrinking may take minutes), so the test body
+    keeps its own record of every failure and, once `deadline` (perf_counter) has passed,
+    raises `BudgetCut`, which ends the run at once; the best failure recorded per class is
+    then reported instead of hypothesis's final (fully shrunk) one.
+    """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
     from hypothesis import seed as hypothesis_seed
 
@@ -280,6 +365,10 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
 
     result = SearchResult()
     classes: dict[tuple[str, str], type] = {}
+    best: dict[tuple[str, str], Record] = {}  # per class: first failure, then each failing shrink step
+    failing_inputs: set[Any] = set()
+    phase = ["generate"]
+    gated = _gated(database)
 
     def failure_type(klass: tuple[str, str]) -> type:
         if klass not in classes:
@@ -287,12 +376,24 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
         return classes[klass]
 
     def check(kwargs: dict[str, Any]) -> None:
+        if time.perf_counter() > deadline:
+            result.cut = phase[0]
+            if gated is not None:
+                gated.closed = True
+            raise BudgetCut()
+        frozen = _freeze(kwargs)
+        if frozen in failing_inputs and phase[0] == "generate":
+            # hypothesis starts shrinking by replaying each failure found: shrink phase begun
+            phase[0] = "shrink"
         record = evaluator.run(kwargs, view)
         result.records.append(record)
         error = record.verdict.error
         if not record.verdict.skipped and math.isfinite(error):
             target(min(float(error), _TARGET_CAP), label="error")
         if not record.verdict.agree and not record.verdict.skipped:
+            failing_inputs.add(frozen)
+            if record.klass not in best or phase[0] == "shrink":  # a shrink step only tries smaller inputs
+                best[record.klass] = record
             failure = failure_type(record.klass)(f"{record.verdict.reason} on {kwargs!r}")
             failure.record = record  # type: ignore[attr-defined]
             raise failure
@@ -302,7 +403,7 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
     if not derandomize:  # before settings: @seed alone would switch the database off
         test = hypothesis_seed(seed)(test)
     test = settings(
-        max_examples=max_examples, deadline=None, derandomize=derandomize, database=database,
+        max_examples=max_examples, deadline=None, derandomize=derandomize, database=gated,
         report_multiple_bugs=True, verbosity=Verbosity.quiet, print_blob=False,
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
         suppress_health_check=list(HealthCheck),
@@ -311,12 +412,15 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
     try:
         test()
         result.stop_reason = "max_examples"
+    except BudgetCut:
+        result.stop_reason = (f"budget reached while {'shrinking' if result.cut == 'shrink' else 'generating'}"
+                              f" ({len(best)} failure classes found, reported as found so far)")
     except BaseException as exc:  # noqa: BLE001 - hypothesis reports bugs as exceptions (groups)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         found: list[BaseException] = []
         _collect(exc, tuple(classes.values()) or (type(None),), found)
-        if found:
+        if found and not _is_flaky(exc):
             result.stop_reason = "failures shrunk"
             seen: set[Any] = set()
             for failure in found:
@@ -325,10 +429,19 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
                 if key_ not in seen:
                     seen.add(key_)
                     result.shrunk.append(record)
-        else:
-            result.stop_reason = f"hypothesis stopped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        else:  # Flaky (a function that answers differently on a replay) or an internal error
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            result.stop_reason = f"hypothesis stopped: {type(exc).__name__}: {first}"
+    reported = {record.klass for record in result.shrunk}
+    result.partial = [record for klass, record in best.items() if klass not in reported]
     result.time_s = time.perf_counter() - start
     return result
+
+
+def _is_flaky(exc: BaseException) -> bool:
+    from hypothesis.errors import Flaky
+
+    return isinstance(exc, Flaky)
 
 
 # -- verify ----------------------------------------------------------------------------------------
@@ -403,13 +516,17 @@ def verify(
     (needs `traces`), the whole domain, and a shrinking property search.
 
     `max_examples` inputs per view; `tolerance` defaults to the candidate's own `.tolerance`
-    (a Surrogate's) else exact; `budget_s` is a soft limit (the search adapts its size to it,
-    shrinking may overrun a little). Failing examples are kept in `database` (a directory;
-    None for none) and replayed first next time; `derandomize=True` for CI. `paths`: trace
-    the original's branch path on every input (per-path agreement, one shrunk counterexample
-    per path); None decides by cost (only when a traced call takes under 5 ms), and
-    counterexamples always get their path.
+    (a Surrogate's) else exact. `budget_s` bounds the wall time: each stage stops when its
+    share is spent (the search even mid-shrink, keeping every failure found so far), so a run
+    ends within the budget plus about one call of both functions; `statistics["budget_cut"]`
+    names the stages cut short. Failing examples are kept in `database` (a directory, a
+    hypothesis database, or None), by default beside the trace store named by
+    $NEUROSWAP_STORE, else not kept; they are replayed first next time. `derandomize=True`
+    for CI. `paths`: trace the original's branch path on every input (per-path agreement, one
+    shrunk counterexample per path); None decides by cost (only when a traced call takes
+    under 5 ms), and counterexamples always get their path.
     """
+    start = time.perf_counter()
     _check_callable("original", original)
     _check_callable("candidate", candidate)
     original, candidate = kwargs_caller(original), kwargs_caller(candidate)
@@ -425,8 +542,22 @@ def verify(
     comparison = Comparison(resolve_tolerance(candidate, tolerance), exceptions, nan,
                             "label" if schema.output.kind == "label" else "")
     db = _database(database) if search else None
+    with hypothesis_storage(store_directory()):
+        return _verify(original, candidate, schema=schema, traces=traces, comparison=comparison,
+                       max_examples=int(max_examples), seed=int(seed), derandomize=derandomize, db=db,
+                       budget_s=budget_s, search=search, max_counterexamples=max_counterexamples,
+                       nondeterminism_sample=nondeterminism_sample, paths=paths, start=start)
 
-    start = time.perf_counter()
+
+#: Share of the budget kept, at most, for the stages after the search (non-determinism checks,
+#: shrinking the failures of the sampled views).
+_AFTER_SEARCH_SHARE = 0.15
+
+
+def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, schema: Schema, traces: Traces | None,
+            comparison: Comparison, max_examples: int, seed: int, derandomize: bool, db: Any,
+            budget_s: float | None, search: bool, max_counterexamples: int, nondeterminism_sample: int,
+            paths: bool | None, start: float) -> EquivalenceReport:
     deadline = start + budget_s if budget_s else math.inf
     view_deadline = {"operational": start + 0.25 * budget_s, "domain": start + 0.5 * budget_s} if budget_s else {}
     rng = np.random.default_rng(seed)
@@ -435,6 +566,7 @@ def verify(
         paths = paths_affordable(original, domain_inputs)
     evaluator = Evaluator(original, candidate, comparison, paths=bool(paths), order=schema.names)
     stop_reasons: list[str] = []
+    cut: list[str] = []  # stages the budget cut short
     view_records: dict[str, list[Record]] = {}
     view_time: dict[str, float] = {}
     notes: dict[str, str] = {}
@@ -446,6 +578,7 @@ def verify(
         for kwargs in inputs:
             if time.perf_counter() > until:
                 stop_reasons.append(f"{name}: budget reached after {len(records)} inputs")
+                cut.append(name)
                 break
             records.append(evaluator.run(kwargs, name))
         view_records[name] = records
@@ -469,39 +602,57 @@ def verify(
     # 2. domain: uniform over the schema
     run_view("domain", domain_inputs)
 
-    # 3. search
+    sampled = sum(len(r) for r in view_records.values())
+    per_input = (sum(view_time.values()) / sampled) if sampled else 1e-3
+    # 3. search, ending early enough to leave the later stages their (estimated) time
     search_result = SearchResult(stop_reason="not run")
     if search:
-        sampled = sum(len(r) for r in view_records.values())
-        per_input = (sum(view_time.values()) / sampled) if sampled else 1e-3
         n_search = max_examples
+        search_deadline = deadline
         if budget_s:
-            remaining = deadline - time.perf_counter()
+            after = min(_AFTER_SEARCH_SHARE * budget_s, per_input * (min(nondeterminism_sample, sampled) + 30))
+            search_deadline = deadline - after
+            remaining = search_deadline - time.perf_counter()
             n_search = int(max(10, min(max_examples, remaining / (1.5 * per_input + 3e-4))))
         search_result = property_search(
-            evaluator, schema, max_examples=n_search, seed=int(seed), derandomize=derandomize, database=db,
-            key=_search_key(original, candidate, schema, comparison))
+            evaluator, schema, max_examples=n_search, seed=seed, derandomize=derandomize, database=db,
+            key=_search_key(original, candidate, schema, comparison), deadline=search_deadline)
         view_records["search"] = _unique(search_result.records)
         view_time["search"] = search_result.time_s
         notes["search"] = f"adversarial (target on error), not a rate estimate; {search_result.stop_reason}"
         stop_reasons.append(f"search: {search_result.stop_reason}")
+        if search_result.cut:
+            cut.append(f"search:{search_result.cut}")
 
-    # non-determinism: a random sample of sampled inputs, and every disagreement
+    # non-determinism: a random sample of sampled inputs, and every disagreement (within the budget)
     sampled_records = view_records.get("operational", []) + view_records.get("domain", [])
     sample_n = min(nondeterminism_sample, len(sampled_records))
     sample_ids = rng.choice(len(sampled_records), size=sample_n, replace=False) if sample_n else []
     flaky_in_sample = 0
+    checked_in_sample = 0
     for i in sample_ids:
+        if time.perf_counter() > deadline:
+            stop_reasons.append(f"non-determinism sample: budget reached after {checked_in_sample} of {sample_n} inputs")
+            cut.append("nondeterminism-sample")
+            break
+        checked_in_sample += 1
         if not evaluator.self_consistent(sampled_records[int(i)]):
             flaky_in_sample += 1
             sampled_records[int(i)].nondeterministic = True
-    every = [r for records in view_records.values() for r in records] + search_result.shrunk
+    every = list({id(r): r for r in [r for records in view_records.values() for r in records]
+                  + search_result.shrunk + search_result.partial}.values())
+    to_recheck = [r for r in every if not r.verdict.agree and not r.verdict.skipped and not r.nondeterministic]
+    to_recheck.sort(key=lambda r: -r.verdict.error)  # the worst (the counterexamples shown) first
     rechecked = 0
-    for record in every:
-        if not record.verdict.agree and not record.verdict.skipped and not record.nondeterministic:
-            rechecked += 1
-            if not evaluator.self_consistent(record):
-                record.nondeterministic = True
+    for record in to_recheck:
+        if time.perf_counter() > deadline:
+            stop_reasons.append(f"non-determinism re-check: budget reached after {rechecked} of "
+                                f"{len(to_recheck)} disagreements")
+            cut.append("nondeterminism-recheck")
+            break
+        rechecked += 1
+        if not evaluator.self_consistent(record):
+            record.nondeterministic = True
     flaky_total = sum(1 for r in every if r.nondeterministic)
 
     # views
@@ -540,7 +691,11 @@ def verify(
         notes_paths = "branch paths not traced (a traced call of the original is too slow); counterexamples carry theirs"
         stop_reasons.append(notes_paths)
 
-    counterexamples = _counterexamples(evaluator, schema, view_records, search_result, max_counterexamples)
+    counterexamples, shrink_cut = _counterexamples(evaluator, schema, view_records, search_result,
+                                                   max_counterexamples, deadline=deadline)
+    if shrink_cut:
+        stop_reasons.append(f"shrinking sampled failures: budget reached ({shrink_cut} failure classes left unshrunk)")
+        cut.append("shrink-sampled")
     if not evaluator.paths:  # traced only where it matters: the counterexamples shown
         counterexamples = [dataclasses.replace(c, path=call_with_path(original, c.inputs).path) for c in counterexamples]
     disagreements = sum(1 for r in all_counted if not r.verdict.agree)
@@ -549,16 +704,17 @@ def verify(
     statistics = {
         "examples_run": evaluator.calls, "invalid": outside,
         "skipped": sum(v.skipped for v in views.values()), "time_s": round(elapsed, 3),
-        "stop_reason": "; ".join(stop_reasons) or "completed", "seed": int(seed), "derandomize": bool(derandomize),
+        "stop_reason": "; ".join(stop_reasons) or "completed", "budget_cut": cut,
+        "seed": int(seed), "derandomize": bool(derandomize),
         "database": getattr(db, "path", None) and str(db.path),
     }
     return EquivalenceReport(
         function=function_name(original), candidate=_name(candidate), passed=passed, agreement=agreement,
         agreement_ci=wilson_interval(k, len(pooled)), max_error=float(max_error),
         counterexamples=tuple(counterexamples), views=views, paths=path_stats,
-        nondeterminism=(flaky_in_sample / sample_n) if sample_n else 0.0, nondeterministic_inputs=flaky_total,
-        nondeterminism_checked=int(sample_n) + rechecked, comparison=comparison, statistics=statistics,
-        schema=schema.to_dict(),
+        nondeterminism=(flaky_in_sample / checked_in_sample) if checked_in_sample else 0.0,
+        nondeterministic_inputs=flaky_total, nondeterminism_checked=checked_in_sample + rechecked,
+        comparison=comparison, statistics=statistics, schema=schema.to_dict(),
     )
 
 
@@ -570,27 +726,36 @@ def _unique(records: list[Record]) -> list[Record]:
 
 
 def _counterexamples(evaluator: Evaluator, schema: Schema, view_records: dict[str, list[Record]],
-                     search_result: SearchResult, limit: int, extra_per_class: int = 2) -> list[Counterexample]:
+                     search_result: SearchResult, limit: int, extra_per_class: int = 2,
+                     deadline: float = math.inf) -> tuple[list[Counterexample], int]:
     """One shrunk case per failure class (hypothesis-shrunk from the search, value-shrunk from
-    the sampled views), then the worst remaining distinct failures, worst first."""
+    the sampled views), then the worst remaining distinct failures, worst first. Also returns
+    how many classes were left unshrunk because `deadline` had passed."""
     chosen: list[Counterexample] = []
     classes_done: set[tuple[str, str]] = set()
-    for record in search_result.shrunk:
-        if record.nondeterministic or record.verdict.skipped:
+    for record in search_result.shrunk + search_result.partial:
+        if record.nondeterministic or record.verdict.skipped or record.klass in classes_done:
             continue
         classes_done.add(record.klass)
-        chosen.append(record.counterexample(shrunk=True))
+        chosen.append(record.counterexample(shrunk=record in search_result.shrunk))
     failing = [r for records in view_records.values() for r in records if r.disagrees]
     failing.sort(key=lambda r: -r.verdict.error)
     by_class: dict[tuple[str, str], Record] = {}
     for record in failing:
         by_class.setdefault(record.klass, record)
+    unshrunk = 0
     for klass, record in by_class.items():
         if klass in classes_done or len(chosen) >= limit:
             continue
         classes_done.add(klass)
+        if time.perf_counter() > deadline:
+            unshrunk += 1
+            chosen.append(record.counterexample())
+            continue
 
         def still_fails(kwargs: dict[str, Any], _klass: tuple[str, str] = klass) -> Record | None:
+            if time.perf_counter() > deadline:
+                return None
             trial = evaluator.run(kwargs, record.view)
             return trial if trial.disagrees and trial.klass == _klass else None
 
@@ -612,4 +777,4 @@ def _counterexamples(evaluator: Evaluator, schema: Schema, view_records: dict[st
             seen.add(key)
             chosen.append(record.counterexample())
     chosen.sort(key=lambda c: -c.error)
-    return chosen[:limit]
+    return chosen[:limit], unshrunk
