@@ -34,7 +34,8 @@ from ._schema import Field, Schema
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, _freeze
 from ._validation import bad_argument
-from ._verify import Evaluator, Record, paths_affordable, resolve_tolerance
+from ._verify import (BudgetCut, Evaluator, Record, hypothesis_storage, paths_affordable, resolve_tolerance,
+                      store_directory)
 
 LAYERS = ("boundary", "branch", "search", "gradient")
 
@@ -267,9 +268,12 @@ def _path(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> str:
 
 
 def _bisect_axis(fn: Callable[..., Any], base: dict[str, Any], name: str, integer: bool, lo: float, hi: float,
-                 path_lo: str, max_steps: int = 80) -> tuple[Any, Any]:
-    """Adjacent values (floats one step apart, or integers) around a path change on one axis."""
+                 path_lo: str, max_steps: int = 80, deadline: float = math.inf) -> tuple[Any, Any]:
+    """Adjacent values (floats one step apart, or integers) around a path change on one axis
+    (closest found so far when `deadline` passes first)."""
     for _ in range(max_steps):
+        if time.perf_counter() > deadline:
+            break
         if integer:
             if hi - lo <= 1:
                 break
@@ -320,6 +324,8 @@ def _layer_branch(miner: _Miner, original: Callable[..., Any], deadline: float, 
                 grid = sorted(set(miner.rng.uniform(low, high, size=scan).tolist()) | {low, high})
             paths = []
             for value in grid:
+                if time.perf_counter() > deadline:
+                    return boundaries
                 trial = dict(base)
                 trial[item.name] = value
                 paths.append(_path(original, trial))
@@ -330,10 +336,12 @@ def _layer_branch(miner: _Miner, original: Callable[..., Any], deadline: float, 
                 while paths[i + 1] != path_left and found_here < max_per_axis:
                     if time.perf_counter() > deadline:
                         return boundaries
-                    lo, hi = _bisect_axis(original, base, item.name, integer, left, right, path_left)
+                    lo, hi = _bisect_axis(original, base, item.name, integer, left, right, path_left, deadline=deadline)
                     boundaries += 1
                     found_here += 1
-                    for value in _probe_points(item, lo, hi):
+                    for index, value in enumerate(_probe_points(item, lo, hi)):
+                        if index >= 2 and time.perf_counter() > deadline:  # the adjacent pair always
+                            return boundaries
                         trial = dict(base)
                         trial[item.name] = value
                         miner.check(trial, "branch")
@@ -382,12 +390,10 @@ def _segment_round(miner: _Miner, original: Callable[..., Any], deadline: float)
         else:
             hi = mid
     for t in (lo, hi, max(0.0, lo - 1e-6), min(1.0, hi + 1e-6)):
+        if time.perf_counter() > deadline:
+            break
         miner.check(_interpolate(schema, a, b, t), "branch")
     return 1
-
-
-class _Stop(Exception):
-    """Ends the targeted search when its time is up."""
 
 
 def _layer_search(miner: _Miner, deadline: float, seed: int) -> None:
@@ -398,7 +404,7 @@ def _layer_search(miner: _Miner, deadline: float, seed: int) -> None:
 
     def probe(kwargs: dict[str, Any]) -> None:
         if time.perf_counter() > deadline:
-            raise _Stop()
+            raise BudgetCut()  # not an Exception: hypothesis ends the run without replaying it
         record = miner.check(kwargs, "search")
         if record is not None and not record.verdict.skipped and math.isfinite(record.verdict.error):
             target(min(float(record.verdict.error), 1e300), label="error")
@@ -410,21 +416,8 @@ def _layer_search(miner: _Miner, deadline: float, seed: int) -> None:
     test = hypothesis_seed(seed)(test)
     try:
         test()
-    except _Stop:
+    except BudgetCut:
         pass
-    except BaseException as exc:  # noqa: BLE001 - hypothesis may wrap the stop signal
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        if not _contains(exc, _Stop):
-            raise
-
-
-def _contains(exc: BaseException, kind: type) -> bool:
-    if isinstance(exc, kind):
-        return True
-    if isinstance(exc, BaseExceptionGroup):
-        return any(_contains(e, kind) for e in exc.exceptions)
-    return exc.__cause__ is not None and _contains(exc.__cause__, kind)
 
 
 def has_gradients(candidate: Any) -> bool:
@@ -455,9 +448,10 @@ def _gradient_norms(candidate: Any, module: Any, columns: Mapping[str, np.ndarra
     return np.sqrt(total)
 
 
-def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: int = 512, top: int = 16) -> str:
+def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: int = 512, top: int = 16,
+                    hard_end: float = math.inf) -> str:
     """Sample, rank by the candidate's input-gradient norm, check the steepest and their neighbours
-    (the first batch's are always checked, so a slow first torch call still yields evidence)."""
+    (the first batch's are checked up to `hard_end`, so a slow first torch call still yields evidence)."""
     schema = miner.schema
     axes = [f for f in schema.fields if f.kind == "real" and f.high > f.low]  # type: ignore[operator]
     try:
@@ -474,7 +468,8 @@ def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: in
             return f"gradient unavailable: {type(exc).__name__}: {exc}"
         rows = schema.rows(columns)
         for index in np.argsort(-norms)[:top]:
-            if rounds > 1 and time.perf_counter() > deadline:
+            now = time.perf_counter()
+            if (rounds > 1 and now > deadline) or now > hard_end:
                 break
             point = rows[int(index)]
             miner.check(point, "gradient")
@@ -482,7 +477,7 @@ def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: in
                 span = float(item.high) - float(item.low)  # type: ignore[arg-type]
                 for rel in (-1e-2, -1e-3, 1e-3, 1e-2):
                     value = point[item.name] + rel * span
-                    if item.low <= value <= item.high:  # type: ignore[operator]
+                    if item.low <= value <= item.high and time.perf_counter() <= hard_end:  # type: ignore[operator]
                         trial = dict(point)
                         trial[item.name] = float(value)
                         miner.check(trial, "gradient")
@@ -507,9 +502,12 @@ def mine_edge_cases(
     """Inputs where `candidate` disagrees with `original`, worst first (empty when none found).
 
     Layers run in order within `budget_s` (boundary values, branch boundaries of the original,
-    targeted search, surrogate gradients); `.layers` reports what each one did. Every requested
-    layer gets at least a tenth of the budget, so under load the total may exceed `budget_s`.
+    targeted search, surrogate gradients); `.layers` reports what each one did. A layer that
+    an earlier one starved still gets a short floor (a tenth of the budget), but never past
+    `budget_s` plus 5%: the whole run ends within that, plus about one call of both functions.
+    hypothesis keeps no files in the current directory (see `hypothesis_storage`).
     """
+    start = time.perf_counter()
     if not callable(original) or not callable(candidate):
         raise bad_argument("original" if not callable(original) else "candidate",
                            original if not callable(original) else candidate, "must be callable")
@@ -523,14 +521,27 @@ def mine_edge_cases(
     unknown = [name for name in layers if name not in LAYERS]
     if unknown:
         raise bad_argument("layers", list(layers), f"unknown layer {unknown[0]!r}", f"Choose from {LAYERS}")
+    with hypothesis_storage(store_directory()):
+        return _mine(original, candidate, model, schema=schema, tolerance=tolerance, budget_s=float(budget_s),
+                     seed=int(seed), surrogate_gradients=surrogate_gradients, exceptions=exceptions, nan=nan,
+                     layers=layers, max_cases=max_cases, start=start)
+
+
+#: Share of the budget a starved layer's floor may run past `budget_s`.
+_FLOOR_GRACE = 0.05
+
+
+def _mine(original: Callable[..., Any], candidate: Callable[..., Any], model: Any, *, schema: Schema,
+          tolerance: Tolerance | None, budget_s: float, seed: int, surrogate_gradients: bool, exceptions: str,
+          nan: str, layers: Sequence[str], max_cases: int, start: float) -> EdgeCases:
     comparison = Comparison(resolve_tolerance(candidate, tolerance), exceptions, nan,
                             "label" if schema.output.kind == "label" else "")
     evaluator = Evaluator(original, candidate, comparison, order=schema.names,
                           paths=paths_affordable(original, schema.sample(3, seed=seed)))
     miner = _Miner(evaluator, schema, np.random.default_rng(seed))
     gradients = surrogate_gradients and "gradient" in layers and has_gradients(model)
-    start = time.perf_counter()
-    end = start + float(budget_s)
+    end = start + budget_s
+    hard_end = end + _FLOOR_GRACE * budget_s
     shares = {"boundary": 0.15, "branch": 0.45, "search": 0.4 if not gradients else 0.55, "gradient": 1.0}
     reports: dict[str, LayerReport] = {}
     running = [n for n in LAYERS if n in layers and (n != "gradient" or gradients)]
@@ -545,11 +556,11 @@ def mine_edge_cases(
         began = time.perf_counter()
         remaining = max(0.0, end - began)
         # A floor per layer: on a loaded machine an earlier layer can overrun its share, and a
-        # layer that never runs would look like "nothing found there". Costs at most a tenth of
-        # the budget per layer over budget_s.
-        floor = 0.1 * float(budget_s)
+        # layer that never runs would look like "nothing found there"; the floor ends at
+        # hard_end, so the budget holds within 5%.
+        floor = 0.1 * budget_s
         planned = remaining * shares[name] if name != running[-1] else remaining
-        deadline = began + max(planned, floor)
+        deadline = min(began + max(planned, floor), hard_end)
         count0, hits0 = miner.count, miner.hits
         note = ""
         if name == "boundary":
@@ -557,9 +568,11 @@ def mine_edge_cases(
         elif name == "branch":
             note = f"{_layer_branch(miner, original, deadline)} path boundaries bisected"
         elif name == "search":
-            _layer_search(miner, deadline, int(seed))
+            _layer_search(miner, deadline, seed)
         else:
-            note = _layer_gradient(miner, model, deadline)
+            note = _layer_gradient(miner, model, deadline, hard_end=hard_end)
+        if began + max(planned, floor) > hard_end:  # its time was clipped to keep the budget
+            note = "; ".join(x for x in (note, "cut short by the budget (earlier layers used it)") if x)
         reports[name] = LayerReport(name, True, miner.count - count0, miner.hits - hits0,
                                     time.perf_counter() - began, note)
     order = {name: i for i, name in enumerate(LAYERS)}
