@@ -27,9 +27,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ._identity import kwargs_caller
-from ._compare import Comparison, describe
+from ._compare import Comparison
 from ._paths import call_with_path
-from ._report import decode_value, encode_value, format_call
+from ._report import Finding, decode_value, encode_value
 from ._schema import Field, Schema
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, _freeze
@@ -41,29 +41,14 @@ LAYERS = ("boundary", "branch", "search", "gradient")
 
 
 @dataclass(frozen=True)
-class EdgeCase:
+class EdgeCase(Finding):
     """An input where the candidate disagrees with the original, and the layer that found it."""
 
-    inputs: dict[str, Any]
-    expected: Any
-    actual: Any
-    error: float
     layer: str
     path: str = ""
     expected_error: ErrorInfo | None = None
     actual_error: ErrorInfo | None = None
     reason: str = ""
-
-    def call(self, name: str = "fn") -> str:
-        return format_call(name, self.inputs)
-
-    @property
-    def expected_outcome(self) -> str:
-        return describe(self.expected, self.expected_error)
-
-    @property
-    def actual_outcome(self) -> str:
-        return describe(self.actual, self.actual_error)
 
     def to_dict(self) -> dict[str, Any]:
         return {"inputs": encode_value(self.inputs), "expected": encode_value(self.expected),

@@ -135,30 +135,37 @@ def _error_info(data: Any) -> ErrorInfo | None:
 
 
 @dataclass(frozen=True)
-class Counterexample:
-    """One input where the candidate disagrees with the original."""
+class Finding:
+    """An input where a candidate disagrees with the original, with what each returned or
+    raised: the shared part of `Counterexample` (verify) and `EdgeCase` (mining)."""
 
     inputs: dict[str, Any]
     expected: Any
     actual: Any
     error: float
-    path: str = ""
-    expected_error: ErrorInfo | None = None
-    actual_error: ErrorInfo | None = None
-    reason: str = ""
-    view: str = ""
-    shrunk: bool = False
 
     def call(self, name: str = "fn") -> str:
         return format_call(name, self.inputs)
 
     @property
     def expected_outcome(self) -> str:
-        return describe(self.expected, self.expected_error)
+        return describe(self.expected, getattr(self, "expected_error", None))
 
     @property
     def actual_outcome(self) -> str:
-        return describe(self.actual, self.actual_error)
+        return describe(self.actual, getattr(self, "actual_error", None))
+
+
+@dataclass(frozen=True)
+class Counterexample(Finding):
+    """One input where the candidate disagrees with the original."""
+
+    path: str = ""
+    expected_error: ErrorInfo | None = None
+    actual_error: ErrorInfo | None = None
+    reason: str = ""
+    view: str = ""
+    shrunk: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -22,7 +22,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -34,7 +33,7 @@ from ._paths import call_with_path
 from ._report import Counterexample, EquivalenceReport, ViewStats, wilson_interval
 from ._schema import Field, Schema
 from ._tolerance import Tolerance
-from ._traces import ErrorInfo, NonReplayable, Redacted, Traces, _freeze
+from ._traces import ErrorInfo, Traces, _freeze
 from ._validation import bad_argument
 
 _DEFAULT = object()
