@@ -6,11 +6,13 @@ must notice when the function it imitates has changed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
 import inspect
 import textwrap
+import weakref
 from typing import Any, Callable
 
 from ._validation import bad_argument
@@ -69,6 +71,9 @@ def resolve(name: str) -> Callable[..., Any]:
     return target
 
 
+_TAKES_KEYWORDS: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+
+
 def kwargs_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn` callable as `f(**kwargs)` even with positional-only parameters (passed by position).
 
@@ -78,11 +83,18 @@ def kwargs_caller(fn: Callable[..., Any]) -> Callable[..., Any]:
     if getattr(fn, "_neuroswap_kwargs_caller", False):
         return fn  # already one (its signature, read through __wrapped__, would mislead us)
     try:
+        if _TAKES_KEYWORDS.get(fn):
+            return fn  # known (reading a signature costs tens of µs, and oracles call this per call)
+    except TypeError:  # unhashable or not weak-referenceable callables: read the signature each time
+        pass
+    try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return fn
     positional = [p.name for p in params if p.kind == p.POSITIONAL_ONLY]
     if not positional:
+        with contextlib.suppress(TypeError):
+            _TAKES_KEYWORDS[fn] = True
         return fn
 
     @functools.wraps(fn)

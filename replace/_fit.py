@@ -27,6 +27,7 @@ from probes._paths import call_with_path
 from probes._traces import column_array
 from probes._validation import bad_argument
 
+from . import _clock
 from . import _manifest as mf
 from ._cuts import comparison_cuts
 from ._encoding import InputEncoder, OutputEncoder
@@ -68,6 +69,7 @@ class FitConfig:
     validation_share: float = 0.15
     trace_weight: str | float = "balance"  # "balance": traces weigh as much as all oracle rows together
     code_cuts: bool = True               # 0/1 input columns for the comparisons the code makes (`age < 30`)
+    budget_clock: str = "wall"           # "work": budget_s counts nominal work, so a seed gives one surrogate at any load
 
 
 def _config(options: Mapping[str, Any]) -> FitConfig:
@@ -83,6 +85,9 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
         raise bad_argument("ensemble_size", config.ensemble_size, "must be >= 1")
     if config.rounds_when not in ("data_limited", "always"):
         raise bad_argument("rounds_when", config.rounds_when, "must be 'data_limited' or 'always'")
+    if config.budget_clock not in _clock.CLOCKS:
+        raise bad_argument("budget_clock", config.budget_clock, "must be 'wall' or 'work'",
+                           "Pass budget_clock='work' for a fit that is the same at any machine load")
     if config.sampling not in ("paths", "uniform"):
         raise bad_argument("sampling", config.sampling, "must be 'paths' or 'uniform'")
     return config
@@ -120,7 +125,10 @@ class Pool:
 
 
 class Oracle:
-    """Calls the legacy function, tracing branch paths while the path budget lasts."""
+    """Calls the legacy function, tracing branch paths while the path budget lasts.
+
+    Costs come from the fit's clock: measured on the wall clock; on the work clock, nominal
+    costs from the Python lines a call executes (counted once on the calibration sample)."""
 
     def __init__(self, fn: Callable[..., Any], schema: Schema, path_budget_s: float, max_calls: int | None):
         self.fn = fn
@@ -132,6 +140,7 @@ class Oracle:
         self.max_calls = max_calls
         self.plain_cost = math.nan
         self.path_cost = math.nan
+        self.clock = _clock.current()
 
     def remaining(self) -> int:
         return max(0, self.max_calls - self.calls) if self.max_calls is not None else 1 << 40
@@ -139,6 +148,11 @@ class Oracle:
     def calibrate(self, rows: list[dict[str, Any]]) -> None:
         """Measure the cost of a plain and of a path-traced call on a few inputs."""
         sample = rows[: max(1, min(20, len(rows)))]
+        if self.clock.deterministic:
+            lines = float(np.mean([_clock.count_lines(self.fn, kwargs) for kwargs in sample]))
+            self.plain_cost, self.path_cost = _clock.nominal_call_costs(lines)
+            self.clock.charge(len(sample) * self.plain_cost + len(sample[:5]) * self.path_cost)
+            return
         start = time.perf_counter()
         for kwargs in sample:
             try:
@@ -155,11 +169,13 @@ class Oracle:
         outputs: list[Any] = []
         errors: list[ErrorInfo | None] = []
         paths: list[str | None] = []
+        nominal = self.clock.deterministic
         for kwargs in rows:
             if self.path_seconds < self.path_budget_s:
                 start = time.perf_counter()
                 result = call_with_path(self.fn, kwargs)
-                self.path_seconds += time.perf_counter() - start
+                self.path_seconds += self.path_cost if nominal else time.perf_counter() - start
+                self.clock.charge(self.path_cost)
                 outputs.append(result.output)
                 errors.append(result.error)
                 paths.append(result.path)
@@ -173,6 +189,7 @@ class Oracle:
                     outputs.append(None)
                     errors.append(ErrorInfo.from_exception(exc))
                 paths.append(None)
+                self.clock.charge(self.plain_cost)
         if count:
             self.calls += len(rows)
         return outputs, errors, paths
@@ -206,10 +223,11 @@ def _hard_rows(hard_cases: Iterable[Any]) -> list[dict[str, Any]]:
 # -- progress -----------------------------------------------------------------------------------
 
 class _Progress:
-    def __init__(self, enabled: bool, budget_s: float):
+    def __init__(self, enabled: bool, budget_s: float, clock: Any):
         self.enabled = enabled
         self.budget = budget_s
-        self.start = time.monotonic()
+        self.clock = clock
+        self.start = clock.now()
         self._progress = None
         self._task = None
         if enabled:
@@ -224,7 +242,7 @@ class _Progress:
     def update(self, text: str) -> None:
         if self._progress is not None:
             self._progress.update(self._task, description=text,
-                                  completed=min(self.budget, time.monotonic() - self.start))
+                                  completed=min(self.budget, self.clock.now() - self.start))
 
     def close(self) -> None:
         if self._progress is not None:
@@ -279,6 +297,9 @@ def _path_buckets(paths: Sequence[str | None], config: FitConfig) -> list[str]:
     return keep
 
 
+_JUDGE_ROW_S = 5e-6  # work clock: numpy inference plus the per-row comparison of one judged row
+
+
 class _Trainer:
     """Trains architectures on the pool and judges them on the validation split."""
 
@@ -309,6 +330,7 @@ class _Trainer:
     def judge(self, surrogate: Surrogate, pool: Pool, rows: np.ndarray) -> dict[str, Any]:
         columns = take(pool.columns, rows)
         details = surrogate.predict_details(columns)
+        _clock.current().charge(_JUDGE_ROW_S * len(rows))
         result = compare(self.out.kind, [pool.outputs[i] for i in rows], [pool.errors[i] for i in rows],
                          details.outputs if self.out.kind != "label" else details.outputs, details.errors,
                          self.tolerance)
@@ -367,7 +389,7 @@ class _Trainer:
         index = {p: i for i, p in enumerate(buckets)}
         other = index.get(OTHER_PATHS, -1)
         labels = np.array([index.get(p, other) if p is not None else -1 for p in pool.paths], dtype=np.int64)
-        start = time.monotonic()
+        start = _clock.current().now()
         total = max(deadline - start, 0.5)
         gate_width = max(32, 2 * arch.width)
         gate = batched_mlp(1, data.X.shape[1], n_paths, gate_width, max(2, arch.depth), "relu").to(self.device)
@@ -416,6 +438,7 @@ class _Trainer:
         if width:
             y_local[:, :width] = ((data.y[:, :width] - shift[labels, :width]) / scale[labels, :width]).astype(np.float32)
         rows_per_path = 32
+        bank.rows_per_item = rows_per_path  # one block item holds rows_per_path rows per expert (work clock)
         block_rng = np.random.default_rng(self.seed + 17)
         Xb, yb = make_blocks(data.X[data.train], y_local[data.train], labels[data.train], n_paths,
                              rows_per_path=rows_per_path, rng=block_rng)
@@ -449,7 +472,8 @@ class _Trainer:
 
     def train(self, arch: Architecture, data: _Data, pool: Pool, buckets: list[str] | None, deadline: float, *,
               init: Any = None, lr_scale: float = 1.0, optimizer: str = "adam") -> _Candidate:
-        started = time.monotonic()
+        clock = _clock.current()
+        started = clock.now()
         if optimizer == "auto":
             # regression heads: Adam finds the basin, full-batch L-BFGS gets the precision
             if self.out.width and deadline - started > 1.0:
@@ -458,7 +482,7 @@ class _Trainer:
                 second = self.train(arch, data, pool, buckets, deadline, init=first.state, optimizer="lbfgs")
                 offset = first.curve[-1][0] if first.curve else 0
                 second.curve = first.curve + [(e + offset, t, v) for e, t, v in second.curve]
-                second.seconds = time.monotonic() - started
+                second.seconds = clock.now() - started
                 return second
             optimizer = "adam"
         if arch.path_aware:
@@ -471,7 +495,7 @@ class _Trainer:
         judged = self.judge(surrogate, pool, data.val)
         params = _count_params(weights)
         return _Candidate(arch, weights, surrogate, judged["agreement"], float(np.mean(judged["excess"])),
-                          params, time.monotonic() - started, result.curve, state, buckets)
+                          params, clock.now() - started, result.curve, state, buckets)
 
 
 def _count_params(weights: ModelWeights) -> int:
@@ -531,7 +555,9 @@ def fit(
     `fn` on inputs of its choosing (domain, near traces, where the error is high, per branch
     path). `budget_s`: wall-time budget of the whole fit (torch's one-time optimiser import, a
     few seconds on first use in a process, happens before the clock starts; expect overruns of
-    a few percent). `hard_cases`: kwargs dicts (or objects
+    a few percent); with `budget_clock="work"` it counts nominal work instead (training steps
+    by rows x parameters, oracle calls by the Python lines they run), so the same seed gives
+    the same surrogate however busy the machine is, and only the wall time varies. `hard_cases`: kwargs dicts (or objects
     with `.inputs`, e.g. verification counterexamples) added with extra weight. `options`: see
     `FitConfig` (ensemble_size, widths, depths, sampling="paths"|"uniform", max_oracle_calls, ...).
     """
@@ -540,11 +566,12 @@ def fit(
     config = _config(options)
     _warm_up()
     started = time.monotonic()
+    clock = _clock.make(config.budget_clock)
     if not callable(fn):
         raise bad_argument("fn", fn, "must be callable", "Pass the legacy function itself")
     if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0:
         raise bad_argument("budget_s", budget_s, "must be a number of seconds > 0", "Pass budget_s=60.0")
-    deadline = started + float(budget_s)
+    deadline = clock.now() + float(budget_s)
     if traces is not None and not isinstance(traces, Traces):
         raise bad_argument("traces", type(traces).__name__, "must be a probes.Traces",
                            "Load them with TraceStore.open(uri).load(fn), or build Traces.from_calls(fn, inputs)")
@@ -565,12 +592,13 @@ def fit(
         raise bad_argument("oracle", oracle, "with oracle=False the traces are the only data, and there are none",
                            "Pass traces, or allow oracle=True")
     show = progress if progress is not None else (sys.stderr.isatty() and budget_s >= 5)
-    bar = _Progress(bool(show), float(budget_s))
+    bar = _Progress(bool(show), float(budget_s), clock)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or 1)
     try:
-        return _fit(fn, traces if has_traces else None, schema, tolerance, oracle, float(budget_s), seed,
-                    hard_cases, config, started, deadline, bar)
+        with _clock.using(clock):
+            return _fit(fn, traces if has_traces else None, schema, tolerance, oracle, float(budget_s), seed,
+                        hard_cases, config, started, deadline, bar)
     finally:
         torch.set_num_threads(previous_threads)
         bar.close()
@@ -597,6 +625,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
+    clock = _clock.current()
     fn_name = function_name(fn)
     signature = mf.signature_spec(fn)
     defaults = mf.defaults_of(signature)
@@ -712,14 +741,14 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                                                and sum(p is not None for p in pool.paths) >= 0.3 * len(pool))
     if config.path_aware is True and len(buckets) < 2:
         use_paths = False
-    remaining = deadline - time.monotonic()
+    remaining = deadline - clock.now()
     candidates = _candidates(config, activation, config.path_aware is not True or not use_paths, use_paths,
                              0.5 * remaining)
-    search_until = time.monotonic() + 0.5 * remaining
+    search_until = clock.now() + 0.5 * remaining
     searched: list[_Candidate] = []
     best: _Candidate | None = None
     for i, arch in enumerate(candidates):
-        now = time.monotonic()
+        now = clock.now()
         slice_s = max((search_until - now) / (len(candidates) - i), 0.2)
         bar.update(f"search {arch.label}")
         cand = trainer.train(arch, data, pool, buckets if arch.path_aware else None, now + slice_s, optimizer="auto")
@@ -736,7 +765,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     curve = list(best.curve)
     reserve = (0.3 if out.width else 0.1) * budget_s  # kept for the final polish
     for round_no in range(1, config.rounds + 1):
-        left = deadline - time.monotonic() - reserve
+        left = deadline - clock.now() - reserve
         if not oracle or left < 0.1 * budget_s or best.agreement >= config.target_agreement or orc.remaining() == 0:
             break
         if config.rounds_when == "data_limited" and not _data_limited(best):
@@ -752,9 +781,9 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         outputs, errors, paths = orc.call(schema.rows(new_columns))
         pool.add(new_columns, outputs, errors, paths, 1.0, f"round{round_no}")
         data = trainer.data(pool, val)
-        left = deadline - time.monotonic() - reserve
+        left = deadline - clock.now() - reserve
         rounds_left = config.rounds - round_no + 1
-        until = time.monotonic() + max(left / rounds_left, 0.2)
+        until = clock.now() + max(left / rounds_left, 0.2)
         bar.update(f"round {round_no}: training {best.arch.label}")
         cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.3,
                              optimizer="lbfgs" if out.width else "adam")
@@ -766,10 +795,10 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                            "val_agreement": cand.agreement})
 
     # 8. spend what is left polishing the chosen model (full-batch L-BFGS for regression heads)
-    left = deadline - time.monotonic() - 0.05 * budget_s
+    left = deadline - clock.now() - 0.05 * budget_s
     if left > 0.08 * budget_s and best.agreement < 1.0:
         bar.update(f"polishing {best.arch.label}")
-        cand = trainer.train(best.arch, data, pool, best.buckets, time.monotonic() + left, init=best.state,
+        cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + left, init=best.state,
                              optimizer="lbfgs" if out.width else "adam", lr_scale=0.2)
         if _improves(cand, best):
             best = cand

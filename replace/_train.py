@@ -11,11 +11,12 @@ across processes.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+
+from . import _clock
 
 
 @dataclass(frozen=True)
@@ -109,15 +110,19 @@ def train_model(
     """Train `module` on (X, y) in place and load its best weights (by validation loss).
 
     `X`, `y`: arrays or tensors (this process's shard, or the whole set with a `sampler` that
-    yields this process's row indices). `deadline`: `time.monotonic()` value to stop at (the
+    yields this process's row indices). `deadline`: `time.monotonic()` value to stop at, or under
+    fit's work clock a value of that clock (the
     learning-rate schedule is planned to end there); with several processes leave it None so
     every rank runs the same number of steps. `hooks`: called `hook(epoch, train, val)` after
     each epoch; a truthy return stops training. `reduce`: maps a local loss to the global one.
     """
     import torch
 
-    started = time.monotonic()
+    clock = _clock.current()
+    started = clock.now()
     inner = _unwrap(module)
+    # work per row (a row of a block of per-path rows counts as the rows it holds)
+    parameters = _clock.parameter_count(inner) * getattr(inner, "rows_per_item", 1)
     dev = device if device is not None else next(inner.parameters()).device
     X = torch.as_tensor(np.asarray(X, dtype=np.float32) if not torch.is_tensor(X) else X, device=dev)
     y = torch.as_tensor(np.asarray(y, dtype=np.float32) if not torch.is_tensor(y) else y, device=dev)
@@ -149,16 +154,17 @@ def train_model(
         with torch.no_grad():
             value = float(loss(module(X_val), y_val))
         module.train()
+        _clock.charge_forward(len(X_val), parameters)
         return reduce(value)
 
     module.train()
     for epoch in range(1, config.max_epochs + 1):
-        tick = time.monotonic()
+        tick = clock.now()
         index = order(epoch)
         total, count = 0.0, 0
         late = False
         for start in range(0, len(index), bs):
-            if deadline is not None and start and time.monotonic() > deadline:
+            if deadline is not None and start and clock.now() > deadline:
                 late = True
                 break
             rows = index[start:start + bs]
@@ -169,6 +175,7 @@ def train_model(
             if config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
             optimizer.step()
+            clock.charge(_clock.STEP_OVERHEAD_S + _clock.PER_ROW_PARAM_S * len(rows) * parameters)
             if scheduler is not None:
                 scheduler.step()
             total = total + value.detach() * len(rows)
@@ -190,7 +197,7 @@ def train_model(
         if any(hook(epoch, train_loss, val_loss) for hook in hooks):
             result.stopped = "hook"
             break
-        now = time.monotonic()
+        now = clock.now()
         epoch_seconds = now - tick if epoch == 1 else 0.8 * epoch_seconds + 0.2 * (now - tick)
         if deadline is not None and now + epoch_seconds > deadline:
             result.stopped = "deadline"
@@ -216,7 +223,7 @@ def train_model(
         result.stopped = "max_epochs"
     inner.load_state_dict(best_state)
     module.eval()
-    result.seconds = time.monotonic() - started
+    result.seconds = clock.now() - started
     return result
 
 
@@ -260,8 +267,10 @@ def polish_model(
     """
     import torch
 
-    started = time.monotonic()
+    clock = _clock.current()
+    started = clock.now()
     inner = _unwrap(module)
+    parameters = _clock.parameter_count(inner) * getattr(inner, "rows_per_item", 1)
     dev = device if device is not None else next(inner.parameters()).device
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
@@ -274,11 +283,12 @@ def polish_model(
     yv = torch.as_tensor(np.asarray(y_val, dtype=np.float32), device=dev) if y_val is not None else None
     module.train()
     # size each L-BFGS step (max_iter evaluations) so one step cannot overrun the deadline much
-    tick = time.monotonic()
+    tick = clock.now()
     with torch.no_grad():
         loss(module(Xt), yt)
-    per_eval = max(3.0 * (time.monotonic() - tick), 1e-4)  # forward + backward
-    max_iter = int(np.clip((deadline - time.monotonic()) / (4 * per_eval), 1, 20))
+    _clock.charge_forward(len(Xt), parameters)
+    per_eval = max(3.0 * (clock.now() - tick), 1e-4)  # forward + backward
+    max_iter = int(np.clip((deadline - clock.now()) / (4 * per_eval), 1, 20))
     optimizer = torch.optim.LBFGS(module.parameters(), lr=1.0, max_iter=max_iter, history_size=30,
                                   line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14)
 
@@ -286,6 +296,7 @@ def polish_model(
         optimizer.zero_grad(set_to_none=True)
         value = loss(module(Xt), yt)
         value.backward()
+        _clock.charge_training_step(len(Xt), parameters)
         return value
 
     def evaluate() -> float:
@@ -293,6 +304,7 @@ def polish_model(
         with torch.no_grad():
             value = float(loss(module(Xv if Xv is not None else Xt), yv if yv is not None else yt))
         module.train()
+        _clock.charge_forward(len(Xv) if Xv is not None else len(Xt), parameters)
         return value
 
     result = TrainResult()
@@ -300,7 +312,7 @@ def polish_model(
     best_state = {k: v.detach().clone() for k, v in inner.state_dict().items()}
     step = 0
     stale = 0
-    while time.monotonic() < deadline:
+    while clock.now() < deadline:
         step += 1
         train_loss = float(optimizer.step(closure).detach())
         val_loss = evaluate()
@@ -322,7 +334,7 @@ def polish_model(
     inner.load_state_dict(best_state)
     module.eval()
     result.epochs = step
-    result.seconds = time.monotonic() - started
+    result.seconds = clock.now() - started
     return result
 
 

@@ -1,4 +1,5 @@
-"""Shared fitted surrogates for the replace tests (fitted once per session, tiny budgets)."""
+"""Shared fitted surrogates for the replace tests (fitted once per session, tiny budgets, on the
+work clock so that they are the same surrogates however loaded the CI machine is)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def smooth_fit():
     from replace import fit
 
     schema = Schema.from_function(smooth, x=(0.0, 1.0), y=(0.0, 1.0))
-    return fit(smooth, schema=schema, tolerance=Tolerance(abs=0.02), budget_s=5, seed=0, progress=False)
+    return fit(smooth, schema=schema, tolerance=Tolerance(abs=0.02), budget_s=5, seed=0, progress=False,
+               budget_clock="work")
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +60,7 @@ def raising_fit():
 
     schema = Schema.from_function(guarded_sqrt, x=(-1.0, 4.0), zone=["N", "S", ""])
     return fit(guarded_sqrt, schema=schema, tolerance=Tolerance(abs=0.1, rel=0.05), budget_s=5, seed=0,
-               progress=False, ensemble_size=2)
+               progress=False, ensemble_size=2, budget_clock="work")
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +68,7 @@ def label_fit():
     from replace import fit
 
     schema = Schema.from_function(grade, score=(0.0, 100.0), bonus=(0, 5))
-    return fit(grade, schema=schema, budget_s=4, seed=0, progress=False)
+    return fit(grade, schema=schema, budget_s=4, seed=0, progress=False, budget_clock="work")
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +77,8 @@ def vector_fit():
 
     traces = Traces.from_calls(polar, [{"r": 0.5 + i / 100, "theta": (i % 17) / 10} for i in range(100)])
     schema = Schema.from_function(polar, r=(0.5, 1.5), theta=(0.0, 1.6))
-    return fit(polar, traces, schema=schema, tolerance=Tolerance(abs=0.05), budget_s=4, seed=0, progress=False)
+    return fit(polar, traces, schema=schema, tolerance=Tolerance(abs=0.05), budget_s=4, seed=0, progress=False,
+               budget_clock="work")
 
 
 @pytest.fixture(scope="session")

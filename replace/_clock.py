@@ -1,0 +1,121 @@
+"""The clock `fit` spends its budget on: wall time, or a deterministic count of work.
+
+On a wall clock a busy machine buys fewer epochs and oracle calls in the same `budget_s`, so
+one seed gives different surrogates under different load (a case-study table then moves by
+several points between runs). The work clock instead charges each step a nominal cost computed
+from what the step does: rows x parameters for a training step, Python lines executed for an
+oracle call. The same seed and budget then give the same surrogate on any machine, at any load;
+only the wall time it takes varies. The nominal costs were measured on an unloaded x86 core
+(2026), so one work second is about one wall second there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import sys
+import time
+from typing import Any, Callable, Iterator, Mapping
+
+CLOCKS = ("wall", "work")
+
+# nominal costs of the work clock (seconds); see `bench/work_clock.py` for how they compare
+# with measured wall time on this machine
+STEP_OVERHEAD_S = 2.5e-4      # one optimiser step of a small torch module (dispatch, AdamW)
+PASS_OVERHEAD_S = 5e-5        # one forward pass without gradients
+PER_ROW_PARAM_S = 1.2e-10     # forward + backward, per row and per parameter (forward alone: a third)
+CALL_OVERHEAD_S = 5e-7        # one plain call of the legacy function
+PER_LINE_S = 2.5e-8           # each Python line it executes
+TRACED_CALL_OVERHEAD_S = 8e-5  # one branch-path-traced call (sys.settrace)
+TRACED_PER_LINE_S = 8e-7
+
+
+class WallClock:
+    """Time as it passes: `charge` is a no-op because the work itself takes the time."""
+
+    deterministic = False
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def charge(self, seconds: float) -> None:
+        return None
+
+
+class WorkClock:
+    """Time as nominal work: it moves only when a step is charged."""
+
+    deterministic = True
+
+    def __init__(self) -> None:
+        self._seconds = 0.0
+
+    def now(self) -> float:
+        return self._seconds
+
+    def charge(self, seconds: float) -> None:
+        self._seconds += max(float(seconds), 0.0)
+
+
+_WALL = WallClock()
+_CURRENT: contextvars.ContextVar[WallClock | WorkClock] = contextvars.ContextVar("neuroswap_clock", default=_WALL)
+
+
+def current() -> WallClock | WorkClock:
+    """The clock of the fit running in this context (the wall clock outside any fit)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def using(clock: WallClock | WorkClock) -> Iterator[WallClock | WorkClock]:
+    token = _CURRENT.set(clock)
+    try:
+        yield clock
+    finally:
+        _CURRENT.reset(token)
+
+
+def make(name: str) -> WallClock | WorkClock:
+    return WorkClock() if name == "work" else WallClock()
+
+
+def charge_training_step(rows: int, parameters: int) -> None:
+    current().charge(STEP_OVERHEAD_S + PER_ROW_PARAM_S * rows * parameters)
+
+
+def charge_forward(rows: int, parameters: int) -> None:
+    current().charge(PASS_OVERHEAD_S + PER_ROW_PARAM_S / 3 * rows * parameters)
+
+
+def parameter_count(module: Any) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def count_lines(fn: Callable[..., Any], kwargs: Mapping[str, Any], limit: int = 1_000_000) -> int:
+    """Python lines executed by `fn(**kwargs)` (every frame, library code included, up to
+    `limit`): a cost of the call that does not depend on the machine or its load."""
+    count = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local if count < limit else None
+
+    def global_trace(frame: Any, event: str, arg: Any) -> Any:
+        return local if count < limit else None
+
+    previous = sys.gettrace()
+    sys.settrace(global_trace)
+    try:
+        fn(**kwargs)
+    except Exception:  # the legacy function's own outcome; only its cost matters here
+        pass
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def nominal_call_costs(lines: float) -> tuple[float, float]:
+    """(plain, path-traced) nominal cost of a call executing `lines` Python lines."""
+    return CALL_OVERHEAD_S + PER_LINE_S * lines, TRACED_CALL_OVERHEAD_S + TRACED_PER_LINE_S * lines
