@@ -519,6 +519,14 @@ def make_exception(error: ErrorInfo) -> BaseException:
         return RuntimeError(f"{error.type}: {error.message}")
 
 
+def _spans_decades(magnitudes: np.ndarray, largest: float) -> bool:
+    """Whether output magnitudes spread over decades (heavy right tail, or a tenth of them
+    under 1% of the largest, e.g. option prices), so a relative tolerance needs a log-like warp."""
+    if magnitudes.size == 0 or largest <= 0:
+        return False
+    return _skew(magnitudes) > 1.0 or float(np.quantile(magnitudes, 0.1)) < 1e-2 * largest
+
+
 class OutputEncoder:
     """Targets for the network: regression columns (warped, standardised) and a class index."""
 
@@ -586,7 +594,7 @@ class OutputEncoder:
         if tolerance.rel > 0:
             # where abs and rel parts of the bound are equal; asinh(y / c) weighs errors as the bound does
             c = tolerance.abs / tolerance.rel if tolerance.abs > 0 else max(magnitude * 1e-3, 1e-12)
-            if magnitude / c > 20 and _skew(np.abs(finite).ravel()) > 1.0:
+            if magnitude / c > 20 and _spans_decades(np.abs(finite).ravel(), magnitude):
                 warp, scale = "asinh", c
         warped = np.arcsinh(finite / scale) if warp == "asinh" else finite
         mean = warped.mean(axis=0)
