@@ -25,9 +25,13 @@ from probes import ErrorInfo, OutOfDomainError, Schema, SurrogateFileError, Tole
 from probes._identity import resolve, source_hash
 
 from . import _manifest as mf
+from probes._validation import bad_argument
+
 from ._encoding import InputEncoder, OutputEncoder, make_exception
+from ._fastpath import ManyRows, OneRow, domain_mask, fragile_rows
 from ._models import ModelWeights, StackedEnsemble, surrogate_module
-from ._sampling import in_domain_mask
+
+PRECISIONS = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,20 @@ class Surrogate:
             self._path_ids = []
         out = output_encoder
         self._w = out.width
-        self._fast_real = out.kind == "real" and out.warp == "none"
+        self._fast_real = out.kind == "real" and out.width == 1 and out.warp in ("none", "asinh")
+        self._asinh = out.warp == "asinh"
+        self._scale = float(out.scale)
         self._mean0 = float(out.mean[0]) if out.width else 0.0
         self._std0 = float(out.std[0]) if out.width else 1.0
         self._int_out = out.python_type == "int"
         self._decimals = out.decimals
+        # fast inference plans (see _fastpath); the StackedEnsembles above stay the reference
+        plain_real = self._fast_real and not out.classes
+        self._one = OneRow(weights, out.out_width,
+                           (self._std0, self._mean0, not self._asinh) if plain_real else None)
+        self._plain_real = plain_real
+        self._many: ManyRows | None = None
+        self._path_array = np.array(self._path_ids, dtype=object)
         import inspect
 
         self.__signature__ = inspect.signature(self._binder)
@@ -182,11 +195,17 @@ class Surrogate:
         feats: list[float] = []
         for enc, value in zip(self._enc_check, values):
             enc(value, feats)
-        x = np.array(feats)
-        if self._ens is not None:
-            raw = self._ens.one(x)
-        else:
-            raw = self._route_one(x)[0]
+        if self._plain_real:
+            if self._asinh:
+                members = self._one.value(feats).tolist()
+                scale, sinh = self._scale, math.sinh
+                value = sum([sinh(v) * scale for v in members]) / len(members)
+            else:
+                value = float(self._one.value(feats)[0])
+            if self._decimals is not None:
+                value = round(value, self._decimals)
+            return int(round(value)) if self._int_out else value
+        raw = self._one.raw(feats)[0]
         output, error, _ = self._decode_one(raw, False)
         if error is not None:
             raise make_exception(error)
@@ -205,6 +224,15 @@ class Surrogate:
                 enc(defaults[name], feats)
             else:
                 raise TypeError(f"{self.__name__}() missing argument {name!r}")
+        raw, index = self._one.raw(feats)
+        output, error, spread = self._decode_one(raw)
+        return OnePrediction(output, error, spread, self._path_ids[index] if self._gate is not None else None)
+
+    def _reference_one(self, kwargs: Mapping[str, Any]) -> OnePrediction:
+        """`predict_one` by the reference float64 evaluation (tests pin the fast path to it)."""
+        feats: list[float] = []
+        for enc, name in zip(self._enc_free, self._names):
+            enc(kwargs[name] if name in kwargs else self._defaults[name], feats)
         x = np.array(feats)
         path = None
         if self._ens is not None:
@@ -251,11 +279,15 @@ class Surrogate:
             disagree = spread_cls > 0
         if self._fast_real:
             mean0, std0 = self._mean0, self._std0
-            if m == 1:
-                value = rows[0][0] * std0 + mean0
-                spread = 0.0
+            if self._asinh:
+                scale, sinh = self._scale, math.sinh
+                values = [sinh(r[0] * std0 + mean0) * scale for r in rows]
             else:
                 values = [r[0] * std0 + mean0 for r in rows]
+            if m == 1:
+                value = values[0]
+                spread = 0.0
+            else:
                 value = sum(values) / m
                 spread = max(abs(v - value) for v in values) if want_spread else 0.0
             if disagree:
@@ -275,21 +307,24 @@ class Surrogate:
         """Encoded inputs (N, d) float32, the matrix `torch_module()` takes."""
         return self._in.encode(_as_columns(columns))
 
-    def predict_batch(self, columns: Mapping[str, Any], *, check: bool = True) -> np.ndarray:
+    def predict_batch(self, columns: Mapping[str, Any], *, check: bool = True,
+                      precision: str = "float32") -> np.ndarray:
         """Vectorised answers: float (N,) or (N, k) with NaN where the original raises; object
         array for labels (None where it raises). With `check`, inputs outside the domain raise
-        OutOfDomainError naming the first bad argument and value."""
+        OutOfDomainError naming the first bad argument and value. `precision="float32"` (the
+        precision the weights were trained in) runs the network 2-5x faster than "float64";
+        the path each row takes is the same in both."""
         columns = _as_columns(columns)
         if check:
             self._check_columns(columns)
-        return self.predict_details(columns).outputs
+        return self._details(columns, precision, paths=False).outputs
 
     def _check_columns(self, columns: Mapping[str, Any]) -> None:
         for name in self._names:
             if name not in columns:
                 raise OutOfDomainError(f"{name}=<missing> : predict_batch needs a column per argument "
                                        f"({', '.join(self._names)})")
-        mask = in_domain_mask(self.schema, columns)
+        mask = domain_mask(self.schema, columns)
         if not mask.all():
             row = int(np.flatnonzero(~mask)[0])
             kwargs = {name: columns[name][row] for name in self._names}
@@ -297,23 +332,50 @@ class Surrogate:
             raise OutOfDomainError(f"row {row}: {reason or 'outside the trained domain'}. The surrogate only "
                                    "answers inside the domain it was trained on")
 
-    def predict_details(self, columns: Mapping[str, Any]) -> BatchPrediction:
-        """Answers with raise flags, errors, spread and paths; no range check (see `predict_one`)."""
-        X = self._in.encode(_as_columns(columns), dtype=np.float64)
-        n = len(X)
-        out = self._out
-        if self._ens is not None:
-            raw = self._ens.many(X)
-            paths = None
-        else:
-            gate = self._gate.many(X).sum(axis=0)  # type: ignore[union-attr]
-            choice = np.argmax(gate, axis=1)
-            raw = np.zeros((self.ensemble_size, n, out.out_width))
-            for p in np.unique(choice):
-                rows = np.flatnonzero(choice == p)
-                raw[:, rows, :] = self._experts[p].many(X[rows])
-            paths = [self._path_ids[i] for i in choice]
+    def predict_details(self, columns: Mapping[str, Any], *, precision: str = "float32") -> BatchPrediction:
+        """Answers with raise flags, errors, spread and paths; no range check (see `predict_one`);
+        `precision` as in `predict_batch`."""
+        return self._details(_as_columns(columns), precision, paths=True)
+
+    def _details(self, columns: Mapping[str, Any], precision: str, *, paths: bool) -> BatchPrediction:
+        if precision == "float64":
+            return self._reference_details(columns)
+        if precision not in PRECISIONS:
+            raise bad_argument("precision", precision, "must be 'float32' or 'float64'",
+                               "Pass precision='float64' for the float64 reference evaluation")
+        X = self._in.encode(columns, dtype=np.float64)
+        if self._many is None:
+            self._many = ManyRows(self._weights, self._out.out_width)
+        raw, choice = self._many(X)
+        # rows where float32 rounding could change a discrete answer (class, vote, snapped
+        # digit) are evaluated again in float64, so those answers are the reference's
+        again = fragile_rows(raw, self._out)
+        if again.size:
+            raw[:, again], fixed = self._reference_raw(X[again])
+            if choice is not None:
+                choice[again] = fixed
+        names = None
+        if choice is not None and paths:
+            names = self._path_array[choice].tolist()
+        return self._decode_many(raw, names)
+
+    def _reference_details(self, columns: Mapping[str, Any]) -> BatchPrediction:
+        """`predict_details` by the reference float64 evaluation."""
+        raw, choice = self._reference_raw(self._in.encode(_as_columns(columns), dtype=np.float64))
+        paths = None if choice is None else [self._path_ids[i] for i in choice]
         return self._decode_many(raw, paths)
+
+    def _reference_raw(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw network outputs (M, N, out) in float64 and the chosen paths (None for plain models)."""
+        if self._ens is not None:
+            return self._ens.many(X), None
+        gate = self._gate.many(X).sum(axis=0)  # type: ignore[union-attr]
+        choice = np.argmax(gate, axis=1)
+        raw = np.zeros((self.ensemble_size, len(X), self._out.out_width))
+        for p in np.unique(choice):
+            rows = np.flatnonzero(choice == p)
+            raw[:, rows, :] = self._experts[p].many(X[rows])
+        return raw, choice
 
     def _decode_many(self, raw: np.ndarray, paths: list[str] | None) -> BatchPrediction:
         out = self._out

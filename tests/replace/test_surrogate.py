@@ -50,9 +50,11 @@ def test_unknown_category_raises_out_of_domain(raising_fit):
 
 def test_single_call_matches_batch(smooth_fit):
     columns = smooth_fit.schema.sample_columns(50, seed=3)
-    batch = smooth_fit.predict_batch(columns)
+    batch = smooth_fit.predict_batch(columns, precision="float64")
     single = [smooth_fit(x=float(x), y=float(y)) for x, y in zip(columns["x"], columns["y"])]
     np.testing.assert_allclose(batch, single, rtol=1e-9, atol=1e-12)
+    # the default float32 batch: the precision the weights were trained in
+    np.testing.assert_allclose(smooth_fit.predict_batch(columns), single, rtol=1e-5, atol=1e-6)
     assert isinstance(single[0], float)
 
 
