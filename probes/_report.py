@@ -236,7 +236,9 @@ class EquivalenceReport:
     original agreed with itself when run twice; `agreement` and `agreement_ci` pool the sampled
     views (operational and domain), whose inputs are not chosen adversarially. `statistics`:
     examples_run (inputs run through both functions), invalid (replayed recorded inputs outside
-    the schema), skipped, time_s, stop_reason, seed, derandomize, database.
+    the schema), skipped, time_s, stop_reason, budget_cut (stages `budget_s` cut short, e.g.
+    "domain", "search:shrink", "nondeterminism-recheck", "shrink-sampled"), seed, derandomize,
+    database.
     """
 
     function: str

@@ -521,7 +521,8 @@ def verify(
     names the stages cut short. Failing examples are kept in `database` (a directory, a
     hypothesis database, or None), by default beside the trace store named by
     $NEUROSWAP_STORE, else not kept; they are replayed first next time. `derandomize=True`
-    for CI. `paths`: trace the original's branch path on every input (per-path agreement, one
+    for CI (a run the budget cuts short depends on timing: for identical reports bound it by
+    `max_examples`, not `budget_s`). `paths`: trace the original's branch path on every input (per-path agreement, one
     shrunk counterexample per path); None decides by cost (only when a traced call takes
     under 5 ms), and counterexamples always get their path.
     """
