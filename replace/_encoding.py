@@ -307,7 +307,9 @@ def _onehot_by_uniques(code: FieldCode, lookup: dict | None, column: Any, out: n
     if array.ndim != 1 or len(array) < 64:
         return False
     try:
-        uniques, inverse = np.unique(array, return_inverse=True)
+        from ._fastpath import unique_inverse  # counting pass for integer columns (no sort)
+
+        uniques, inverse = unique_inverse(array)
     except TypeError:
         return False
     index = np.empty(len(uniques), dtype=np.int64)

@@ -94,21 +94,41 @@ class _Chain:
         self.layers = layers
 
 
-def _run_rest(layers: Sequence[np.ndarray], a: np.ndarray, act: str, ones: list, zeros: list) -> np.ndarray:
-    """Apply the activation to the first layer's output `a`, then the remaining layers."""
-    tanh, maximum = np.tanh, np.maximum
-    last = len(layers) - 1
-    for i in range(1, last + 1):
-        if act == "silu":
-            t = tanh(a)
-            t += ones[i - 1]
-            t *= a
-            a = t.dot(layers[i])
-        elif act == "relu":
-            a = maximum(a, zeros[i - 1]).dot(layers[i])
-        else:
-            a = tanh(a).dot(layers[i])
+def _rest_silu(layers: Sequence[np.ndarray], a: np.ndarray, ones: list) -> np.ndarray:
+    """The activation on the first layer's output `a`, then the remaining layers (silu as
+    h * (1 + tanh h) on pre-halved inputs)."""
+    tanh = np.tanh
+    for i in range(1, len(layers)):
+        t = tanh(a)
+        t += ones[i - 1]
+        t *= a
+        a = t.dot(layers[i])
     return a
+
+
+def _rest_relu(layers: Sequence[np.ndarray], a: np.ndarray, zeros: list) -> np.ndarray:
+    maximum = np.maximum
+    for i in range(1, len(layers)):
+        a = maximum(a, zeros[i - 1]).dot(layers[i])
+    return a
+
+
+def _rest_tanh(layers: Sequence[np.ndarray], a: np.ndarray, _: list) -> np.ndarray:
+    tanh = np.tanh
+    for i in range(1, len(layers)):
+        a = tanh(a).dot(layers[i])
+    return a
+
+
+_REST = {"silu": _rest_silu, "relu": _rest_relu, "tanh": _rest_tanh}
+
+
+def _rest_of(act: str, layers: Sequence[np.ndarray]) -> tuple[Any, list]:
+    """The layer runner for `act` and its constant operand per hidden layer."""
+    widths = [w.shape[1] for w in layers[:-1]]
+    if act == "relu":
+        return _rest_relu, [np.zeros(k) for k in widths]
+    return _REST[act], [np.ones(k) for k in widths]
 
 
 class OneRow:
@@ -123,8 +143,6 @@ class OneRow:
             g = _Chain(gate, sum_outputs=gate.out_dim)
             es = [_Chain(e) for e in experts]
             ev = [_Chain(e, scale=fast_real) for e in experts] if fast_real else None
-            self._gate_act = g.activation
-            self._exp_act = es[0].activation
             # first layers side by side: gate, then expert 0, 1, ...
             first = [g.layers[0]] + [e.layers[0] for e in es]
             self._first = np.ascontiguousarray(np.hstack(first))
@@ -134,16 +152,15 @@ class OneRow:
             self._gate_rest = g.layers
             self._exp_rest = [e.layers for e in es]
             self._exp_value = [e.layers for e in ev] if ev else None
-            self._gate_ones, self._gate_zeros = _constants(g.layers)
-            self._exp_ones, self._exp_zeros = _constants(es[0].layers)
+            self._gate_run, self._gate_k = _rest_of(g.activation, g.layers)
+            self._exp_run, self._exp_k = _rest_of(es[0].activation, es[0].layers)
         else:
             ens = StackedEnsemble(weights.members)
             self.m = ens.m
             c = _Chain(ens)
-            self._act = c.activation
             self._layers = c.layers
             self._value_layers = _Chain(ens, scale=fast_real).layers if fast_real else None
-            self._ones, self._zeros = _constants(c.layers)
+            self._run, self._k = _rest_of(c.activation, c.layers)
         self._shape = (self.m, out_width)
 
     def raw(self, feats: list) -> tuple[np.ndarray, int]:
@@ -152,13 +169,10 @@ class OneRow:
         x = np.array(feats)
         if not self.path_aware:
             layers = self._layers
-            a = _run_rest(layers, x.dot(layers[0]), self._act, self._ones, self._zeros)
-            return a.reshape(self._shape), 0
+            return self._run(layers, x.dot(layers[0]), self._k).reshape(self._shape), 0
         h = x.dot(self._first)
-        logits = _run_rest(self._gate_rest, h[self._gate_slice], self._gate_act, self._gate_ones, self._gate_zeros)
-        index = int(logits.argmax())
-        a = _run_rest(self._exp_rest[index], h[self._exp_slices[index]], self._exp_act, self._exp_ones,
-                      self._exp_zeros)
+        index = int(self._gate_run(self._gate_rest, h[self._gate_slice], self._gate_k).argmax())
+        a = self._exp_run(self._exp_rest[index], h[self._exp_slices[index]], self._exp_k)
         return a.reshape(self._shape), index
 
     def value(self, feats: list) -> np.ndarray:
@@ -168,18 +182,10 @@ class OneRow:
         x = np.array(feats)
         if not self.path_aware:
             layers = self._value_layers
-            return _run_rest(layers, x.dot(layers[0]), self._act, self._ones, self._zeros)
+            return self._run(layers, x.dot(layers[0]), self._k)
         h = x.dot(self._first)
-        logits = _run_rest(self._gate_rest, h[self._gate_slice], self._gate_act, self._gate_ones, self._gate_zeros)
-        index = int(logits.argmax())
-        return _run_rest(self._exp_value[index], h[self._exp_slices[index]], self._exp_act,  # type: ignore[index]
-                         self._exp_ones, self._exp_zeros)
-
-
-def _constants(layers: Sequence[np.ndarray]) -> tuple[list, list]:
-    """Per hidden layer, arrays of ones and zeros of its width (array operands dispatch faster)."""
-    widths = [w.shape[1] for w in layers[:-1]]
-    return [np.ones(k) for k in widths], [np.zeros(k) for k in widths]
+        index = int(self._gate_run(self._gate_rest, h[self._gate_slice], self._gate_k).argmax())
+        return self._exp_run(self._exp_value[index], h[self._exp_slices[index]], self._exp_k)  # type: ignore[index]
 
 
 # -- many rows ------------------------------------------------------------------------------
@@ -287,13 +293,10 @@ class ManyRows:
         logits = self._gate(x32)
         logits = logits[0] if len(logits) == 1 else logits.sum(axis=0)
         choice = np.argmax(logits, axis=1)
-        if logits.shape[1] > 1:
-            top2 = np.partition(logits, -2, axis=1)[:, -2:]
-            margin = top2[:, 1] - top2[:, 0]
-            close = np.flatnonzero(margin <= ROUTE_MARGIN * (1.0 + np.abs(top2[:, 1])))
-            if close.size:
-                exact = self._gate_ref.many(x64[close]).sum(axis=0)
-                choice[close] = np.argmax(exact, axis=1)
+        close = np.flatnonzero(close_top2(logits))
+        if close.size:
+            exact = self._gate_ref.many(x64[close]).sum(axis=0)
+            choice[close] = np.argmax(exact, axis=1)
         return choice
 
 

@@ -32,6 +32,8 @@ from ._fastpath import ManyRows, OneRow, domain_mask, fragile_rows
 from ._models import ModelWeights, StackedEnsemble, surrogate_module
 
 PRECISIONS = ("float32", "float64")
+#: rows encoded at a time by the float32 batch path
+ENCODE_CHUNK = 16384
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,7 @@ class Surrogate:
                 scale, sinh = self._scale, math.sinh
                 value = sum([sinh(v) * scale for v in members]) / len(members)
             else:
-                value = float(self._one.value(feats)[0])
+                value = self._one.value(feats).item()
             if self._decimals is not None:
                 value = round(value, self._decimals)
             return int(round(value)) if self._int_out else value
@@ -343,10 +345,37 @@ class Surrogate:
         if precision not in PRECISIONS:
             raise bad_argument("precision", precision, "must be 'float32' or 'float64'",
                                "Pass precision='float64' for the float64 reference evaluation")
-        X = self._in.encode(columns, dtype=np.float64)
         if self._many is None:
             self._many = ManyRows(self._weights, self._out.out_width)
-        raw, choice = self._many(X)
+        names = [code.name for code in self._in.codes_]
+        sliceable = all(isinstance(columns.get(k), (np.ndarray, list, tuple)) for k in names)
+        n = len(columns[names[0]]) if names and sliceable else 0
+        if n <= ENCODE_CHUNK:
+            raw, choice = self._fast_raw(self._in.encode(columns, dtype=np.float64))
+        else:
+            # encoded in chunks too: the temporaries stay small (a whole-batch encoding costs
+            # more in fresh memory than in arithmetic)
+            raw = np.empty((self._many.m, n, self._out.out_width))
+            choice = np.empty(n, dtype=np.int64) if self._gate is not None else None
+            for start in range(0, n, ENCODE_CHUNK):
+                stop = min(n, start + ENCODE_CHUNK)
+                try:
+                    X = self._in.encode({k: columns[k][start:stop] for k in names}, dtype=np.float64)
+                except OutOfDomainError as exc:
+                    X, first = None, exc
+                if X is None:
+                    self._in.encode(columns, dtype=np.float64)  # raises for the whole batch's first bad value
+                    raise first
+                raw[:, start:stop], c = self._fast_raw(X)
+                if choice is not None:
+                    choice[start:stop] = c
+        paths_out = None
+        if choice is not None and paths:
+            paths_out = self._path_array[choice].tolist()
+        return self._decode_many(raw, paths_out)
+
+    def _fast_raw(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        raw, choice = self._many(X)  # type: ignore[misc]
         # rows where float32 rounding could change a discrete answer (class, vote, snapped
         # digit) are evaluated again in float64, so those answers are the reference's
         again = fragile_rows(raw, self._out)
@@ -354,10 +383,7 @@ class Surrogate:
             raw[:, again], fixed = self._reference_raw(X[again])
             if choice is not None:
                 choice[again] = fixed
-        names = None
-        if choice is not None and paths:
-            names = self._path_array[choice].tolist()
-        return self._decode_many(raw, names)
+        return raw, choice
 
     def _reference_details(self, columns: Mapping[str, Any]) -> BatchPrediction:
         """`predict_details` by the reference float64 evaluation."""
@@ -397,10 +423,9 @@ class Surrogate:
             spread = spread_cls.astype(float)
         if w == 0:
             if out.kind == "label":
-                outputs = np.empty(n, dtype=object)
-                for i in range(n):
-                    klass = out.classes[best[i]]  # type: ignore[index]
-                    outputs[i] = klass.value if klass.kind == "value" else None
+                table = np.empty(len(out.classes), dtype=object)
+                table[:] = [c.value if c.kind == "value" else None for c in out.classes]
+                outputs = table[best]
             else:
                 outputs = np.full(n, np.nan)
             return BatchPrediction(outputs, raises, errors, spread, paths)

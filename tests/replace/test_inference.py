@@ -205,6 +205,29 @@ def test_chunk_boundaries_do_not_matter(model):
         assert np.array_equal(whole_choice, small_choice)
 
 
+def test_large_batches_are_encoded_in_chunks_with_the_same_answers_and_errors():
+    from replace._surrogate import ENCODE_CHUNK
+
+    fn, schema = SCHEMAS["raising"]
+    s = synthetic(fn, schema, path_aware=True, paths=3, seed=9)
+    n = ENCODE_CHUNK + 3000
+    columns, _ = _rows(schema, n, seed=10)
+    fast, ref = s.predict_details(columns), s.predict_details(columns, precision="float64")
+    assert fast.paths == ref.paths and fast.errors == ref.errors
+    np.testing.assert_allclose(fast.outputs, ref.outputs, rtol=1e-5, atol=1e-5, equal_nan=True)
+    as_lists = {k: list(v) for k, v in columns.items()}
+    np.testing.assert_array_equal(s.predict_batch(as_lists, check=False), s.predict_batch(columns, check=False))
+    # the error names the whole batch's first bad column (x), not the first chunk's (zone)
+    bad = {k: v.copy() for k, v in columns.items()}
+    bad["zone"] = bad["zone"].astype(object)
+    bad["zone"][5] = "W"
+    bad["x"][ENCODE_CHUNK + 10] = np.nan
+    for precision in ("float32", "float64"):
+        with pytest.raises(OutOfDomainError, match="^x=") as info:
+            s.predict_details(bad, precision=precision)
+        assert "not finite" in str(info.value) and info.value.__context__ is None
+
+
 def test_routing_ties_are_settled_in_float64():
     fn, schema = SCHEMAS["smooth"]
     s = synthetic(fn, schema, path_aware=True, paths=3, seed=5)
