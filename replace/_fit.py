@@ -27,7 +27,7 @@ from probes._paths import call_with_path
 from probes._traces import column_array
 from probes._validation import bad_argument
 
-from . import _clock
+from probes import _clock
 from . import _manifest as mf
 from ._cuts import comparison_cuts
 from ._encoding import InputEncoder, OutputEncoder
@@ -165,13 +165,15 @@ class Oracle:
             call_with_path(self.fn, kwargs)
         self.path_cost = max((time.perf_counter() - start) / len(sample[:5]), 1e-6)
 
-    def call(self, rows: list[dict[str, Any]], *, count: bool = True) -> tuple[list[Any], list[ErrorInfo | None], list[str | None]]:
+    def call(self, rows: list[dict[str, Any]], *, count: bool = True,
+             trace: bool = False) -> tuple[list[Any], list[ErrorInfo | None], list[str | None]]:
+        """Outcomes and paths of `rows`; paths while the path budget lasts, or always with `trace`."""
         outputs: list[Any] = []
         errors: list[ErrorInfo | None] = []
         paths: list[str | None] = []
         nominal = self.clock.deterministic
         for kwargs in rows:
-            if self.path_seconds < self.path_budget_s:
+            if trace or self.path_seconds < self.path_budget_s:
                 start = time.perf_counter()
                 result = call_with_path(self.fn, kwargs)
                 self.path_seconds += self.path_cost if nominal else time.perf_counter() - start
@@ -690,7 +692,9 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         rows = [{**defaults, **row} for row in _hard_rows(hard_cases)]
         rows = [row for row in rows if schema.contains(row)[0]]
         if rows and oracle:
-            outputs, errors, paths = orc.call(rows)
+            # always path-traced (they are few): the gate must learn which side of a boundary
+            # each one lies on. (Drawing oracle neighbours around each case was tried: worse.)
+            outputs, errors, paths = orc.call(rows, trace=True)
             pool.add(_columns_from_rows(schema, rows, defaults), outputs, errors, paths, config.hard_weight, "hard")
         elif rows:
             warnings.warn("hard_cases are ignored with oracle=False: their outputs are unknown", UserWarning, stacklevel=3)
@@ -722,12 +726,21 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         kept.weights = pool.weights[keep]
         pool = kept
 
-    # 5. encoders and the tolerance
+    # 5. encoders and the tolerance, scaled on representative rows: hard cases are often extreme
+    # (a rate of 1e-308 found by boundary search) and would otherwise set the input warps and the
+    # output scale, costing precision everywhere else; their outcome classes still count
     cuts = comparison_cuts(fn, schema.names) if config.code_cuts else {}
-    enc = InputEncoder.fit(schema, pool.columns, cuts=cuts)
+    usual = np.array([src != "hard" for src in pool.sources])
+    if not usual.any():
+        usual[:] = True
+    enc = InputEncoder.fit(schema, take(pool.columns, np.flatnonzero(usual)), cuts=cuts)
     if tolerance is None:
-        tolerance = _default_tolerance(pool)
-    out = OutputEncoder.fit(schema.output, pool.outputs, pool.errors, tolerance)
+        tolerance = _default_tolerance(pool, usual)
+    classes_only = [i for i in range(len(pool)) if usual[i] or pool.errors[i] is not None
+                    or schema.output.kind == "label"]
+    out = OutputEncoder.fit(schema.output, [pool.outputs[i] for i in classes_only],
+                            [pool.errors[i] for i in classes_only], tolerance)
+    _temper_hard_weights(pool, out, config)
     device = _device(config)
     trainer = _Trainer(fn_name, schema, tolerance, signature, enc, out, config, device, seed)
     n_val = int(np.clip(config.validation_share * len(pool), min(32, len(pool) // 4), 4000))
@@ -853,6 +866,18 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     return surrogate
 
 
+def _temper_hard_weights(pool: Pool, out: OutputEncoder, config: FitConfig) -> None:
+    """Hard cases far out in the output's tail (z beyond 3, in the units the network learns)
+    keep the loss share of a 3-sigma row: at full weight a few extreme rows (an APR of 300% among
+    APRs of 5-20%) dominate the squared error and cost precision everywhere else."""
+    hard = np.flatnonzero(np.array([src == "hard" for src in pool.sources]))
+    if not len(hard) or not out.width:
+        return
+    targets = out.targets([pool.outputs[i] for i in hard], [pool.errors[i] for i in hard])[:, :out.width]
+    z2 = np.nansum(np.where(np.isfinite(targets), targets, 0.0) ** 2, axis=1)
+    pool.weights[hard] = config.hard_weight * np.minimum(1.0, 9.0 / np.maximum(z2, 1e-12))
+
+
 def _improves(cand: _Candidate, best: _Candidate) -> bool:
     """Continued training is kept when validation agreement rises, or holds with a lower error."""
     if cand.agreement > best.agreement + 1e-9:
@@ -883,9 +908,9 @@ def _better(cand: _Candidate, best: _Candidate, config: FitConfig) -> bool:
     return cand.excess < best.excess
 
 
-def _default_tolerance(pool: Pool) -> Tolerance:
-    values = [np.asarray(v, dtype=float).ravel() for v, e in zip(pool.outputs, pool.errors)
-              if e is None and _is_numeric(v)]
+def _default_tolerance(pool: Pool, usual: np.ndarray) -> Tolerance:
+    values = [np.asarray(v, dtype=float).ravel() for v, e, keep in zip(pool.outputs, pool.errors, usual)
+              if keep and e is None and _is_numeric(v)]
     if not values:
         return Tolerance(abs=0.0, rel=0.01)
     magnitude = float(np.max(np.abs(np.concatenate(values))))

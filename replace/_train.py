@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import _clock
+from probes import _clock
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The clock `fit` spends its budget on: wall time, or a deterministic count of work.
+"""The clock a budget is spent on (`fit`, and the searches of verify and mining): wall time, or
+a deterministic count of work.
 
 On a wall clock a busy machine buys fewer epochs and oracle calls in the same `budget_s`, so
 one seed gives different surrogates under different load (a case-study table then moves by
