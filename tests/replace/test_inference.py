@@ -105,6 +105,8 @@ CASES = [
     ("growth", dict(tolerance=Tolerance(abs=1e-4, rel=1e-3))),
     ("growth", dict(path_aware=True, ensemble=1, tolerance=Tolerance(abs=1e-4, rel=1e-3))),
     ("count", dict(path_aware=True, paths=3)),
+    ("smooth", dict(depth=0, ensemble=2)),                    # a single linear layer
+    ("raising", dict(path_aware=True, depth=0, paths=2)),
 ]
 
 
