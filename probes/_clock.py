@@ -29,6 +29,10 @@ CALL_OVERHEAD_S = 5e-7        # one plain call of the legacy function
 PER_LINE_S = 2.5e-8           # each Python line it executes
 TRACED_CALL_OVERHEAD_S = 8e-5  # one branch-path-traced call (sys.settrace)
 TRACED_PER_LINE_S = 8e-7
+# verify and mining (probes): what they spend besides calls of Python functions
+NUMPY_CALL_S = 2e-5           # one single call of a numpy-backed candidate (a replace.Surrogate)
+NUMPY_ROW_S = 1e-6            # each row of a batched call of such a candidate (encoding, inference)
+EXAMPLE_OVERHEAD_S = 2e-4     # one hypothesis example (generation, bookkeeping, target)
 
 
 class WallClock:
@@ -120,3 +124,28 @@ def count_lines(fn: Callable[..., Any], kwargs: Mapping[str, Any], limit: int = 
 def nominal_call_costs(lines: float) -> tuple[float, float]:
     """(plain, path-traced) nominal cost of a call executing `lines` Python lines."""
     return CALL_OVERHEAD_S + PER_LINE_S * lines, TRACED_CALL_OVERHEAD_S + TRACED_PER_LINE_S * lines
+
+
+def check(budget_clock: Any) -> str:
+    """`budget_clock` when it names a clock, else InvalidArgument naming the choices."""
+    if not isinstance(budget_clock, str) or budget_clock not in CLOCKS:
+        from ._validation import bad_argument
+
+        raise bad_argument("budget_clock", budget_clock, "must be 'wall' or 'work'",
+                           "Pass budget_clock='work' for a run that is the same at any machine load, "
+                           "or 'wall' (the default) to bound the wall time")
+    return budget_clock
+
+
+def mean_lines(fn: Callable[..., Any], sample: Any) -> float:
+    """Mean Python lines `fn` executes on `sample` (kwargs dicts), counted after one plain call
+    of each (so a cache the function fills on first use does not make one run differ from the next)."""
+    rows = [dict(kwargs) for kwargs in sample]
+    if not rows:
+        return 0.0
+    for kwargs in rows:
+        try:
+            fn(**kwargs)
+        except Exception:  # the function's own outcome; only its cost matters here
+            pass
+    return float(sum(count_lines(fn, kwargs) for kwargs in rows) / len(rows))

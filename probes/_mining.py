@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from . import _clock
 from ._identity import kwargs_caller
 from ._compare import Comparison
 from ._paths import call_with_path
@@ -34,8 +35,8 @@ from ._schema import Field, Schema
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, _freeze
 from ._validation import bad_argument
-from ._verify import (BudgetCut, Evaluator, Record, hypothesis_storage, paths_affordable, resolve_tolerance,
-                      store_directory)
+from ._verify import (BudgetCut, Evaluator, Meter, Record, deterministic_hypothesis, hypothesis_storage, now,
+                      resolve_tolerance, store_directory)
 
 LAYERS = ("boundary", "branch", "search", "gradient")
 
@@ -173,12 +174,18 @@ class EdgeCases(list):
 class _Miner:
     def __init__(self, evaluator: Evaluator, schema: Schema, rng: np.random.Generator) -> None:
         self.evaluator = evaluator
+        self.meter = evaluator.meter
         self.schema = schema
         self.rng = rng
         self.found: dict[Any, EdgeCase] = {}
         self.evaluated: set[Any] = set()
         self.count = 0
         self.hits = 0
+
+    def path(self, kwargs: Mapping[str, Any]) -> str:
+        """The original's branch path on `kwargs` (a traced call, charged to the budget clock)."""
+        self.meter.original(traced=True)
+        return call_with_path(self.evaluator.original, dict(kwargs)).path
 
     def check(self, kwargs: Mapping[str, Any], layer: str) -> Record | None:
         key = _freeze(dict(kwargs))
@@ -241,23 +248,20 @@ def _layer_boundary(miner: _Miner, deadline: float, n_bases: int = 4) -> None:
     for base in bases:
         for item in schema.fields:
             for value in _boundary_values(item):
-                if time.perf_counter() > deadline:
+                if now() > deadline:
                     return
                 trial = dict(base)
                 trial[item.name] = value
                 miner.check(trial, "boundary")
 
 
-def _path(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> str:
-    return call_with_path(fn, dict(kwargs)).path
-
-
-def _bisect_axis(fn: Callable[..., Any], base: dict[str, Any], name: str, integer: bool, lo: float, hi: float,
-                 path_lo: str, max_steps: int = 80, deadline: float = math.inf) -> tuple[Any, Any]:
+def _bisect_axis(path_of: Callable[[Mapping[str, Any]], str], base: dict[str, Any], name: str, integer: bool,
+                 lo: float, hi: float, path_lo: str, max_steps: int = 80,
+                 deadline: float = math.inf) -> tuple[Any, Any]:
     """Adjacent values (floats one step apart, or integers) around a path change on one axis
     (closest found so far when `deadline` passes first)."""
     for _ in range(max_steps):
-        if time.perf_counter() > deadline:
+        if now() > deadline:
             break
         if integer:
             if hi - lo <= 1:
@@ -269,7 +273,7 @@ def _bisect_axis(fn: Callable[..., Any], base: dict[str, Any], name: str, intege
                 break
         trial = dict(base)
         trial[name] = mid
-        if _path(fn, trial) == path_lo:
+        if path_of(trial) == path_lo:
             lo = mid
         else:
             hi = mid
@@ -294,11 +298,11 @@ def _layer_branch(miner: _Miner, original: Callable[..., Any], deadline: float, 
     axes = [f for f in schema.fields if f.kind in ("real", "integer") and f.high > f.low]  # type: ignore[operator]
     boundaries = 0
     rounds = 0
-    while time.perf_counter() < deadline and axes:
+    while now() < deadline and axes:
         rounds += 1
         base = schema.sample(1, rng=miner.rng)[0]
         for item in axes:
-            if time.perf_counter() > deadline:
+            if now() > deadline:
                 return boundaries
             integer = item.kind == "integer"
             low, high = float(item.low), float(item.high)  # type: ignore[arg-type]
@@ -309,30 +313,31 @@ def _layer_branch(miner: _Miner, original: Callable[..., Any], deadline: float, 
                 grid = sorted(set(miner.rng.uniform(low, high, size=scan).tolist()) | {low, high})
             paths = []
             for value in grid:
-                if time.perf_counter() > deadline:
+                if now() > deadline:
                     return boundaries
                 trial = dict(base)
                 trial[item.name] = value
-                paths.append(_path(original, trial))
+                paths.append(miner.path(trial))
             found_here = 0
             for i in range(len(grid) - 1):
                 left, right, path_left = grid[i], grid[i + 1], paths[i]
                 # walk every path change inside [left, right], left to right
                 while paths[i + 1] != path_left and found_here < max_per_axis:
-                    if time.perf_counter() > deadline:
+                    if now() > deadline:
                         return boundaries
-                    lo, hi = _bisect_axis(original, base, item.name, integer, left, right, path_left, deadline=deadline)
+                    lo, hi = _bisect_axis(miner.path, base, item.name, integer, left, right, path_left,
+                                          deadline=deadline)
                     boundaries += 1
                     found_here += 1
                     for index, value in enumerate(_probe_points(item, lo, hi)):
-                        if index >= 2 and time.perf_counter() > deadline:  # the adjacent pair always
+                        if index >= 2 and now() > deadline:  # the adjacent pair always
                             return boundaries
                         trial = dict(base)
                         trial[item.name] = value
                         miner.check(trial, "branch")
                     trial = dict(base)
                     trial[item.name] = hi
-                    left, path_left = hi, _path(original, trial)
+                    left, path_left = hi, miner.path(trial)
                     if left >= right:
                         break
         if rounds % 2 == 0:
@@ -360,22 +365,22 @@ def _segment_round(miner: _Miner, original: Callable[..., Any], deadline: float)
     for item in schema.fields:
         if item.kind in ("categorical", "boolean"):
             b[item.name] = a[item.name]
-    path_a = _path(original, a)
-    if _path(original, b) == path_a:
+    path_a = miner.path(a)
+    if miner.path(b) == path_a:
         return 0
     lo, hi = 0.0, 1.0
     for _ in range(60):
-        if time.perf_counter() > deadline:
+        if now() > deadline:
             break
         mid = (lo + hi) / 2
         if mid in (lo, hi):
             break
-        if _path(original, _interpolate(schema, a, b, mid)) == path_a:
+        if miner.path(_interpolate(schema, a, b, mid)) == path_a:
             lo = mid
         else:
             hi = mid
     for t in (lo, hi, max(0.0, lo - 1e-6), min(1.0, hi + 1e-6)):
-        if time.perf_counter() > deadline:
+        if now() > deadline:
             break
         miner.check(_interpolate(schema, a, b, t), "branch")
     return 1
@@ -388,8 +393,9 @@ def _layer_search(miner: _Miner, deadline: float, seed: int) -> None:
     from ._strategy import strategy
 
     def probe(kwargs: dict[str, Any]) -> None:
-        if time.perf_counter() > deadline:
+        if now() > deadline:
             raise BudgetCut()  # not an Exception: hypothesis ends the run without replaying it
+        miner.meter.example()
         record = miner.check(kwargs, "search")
         if record is not None and not record.verdict.skipped and math.isfinite(record.verdict.error):
             target(min(float(record.verdict.error), 1e300), label="error")
@@ -400,7 +406,8 @@ def _layer_search(miner: _Miner, deadline: float, seed: int) -> None:
                     suppress_health_check=list(HealthCheck), print_blob=False)(test)
     test = hypothesis_seed(seed)(test)
     try:
-        test()
+        with deterministic_hypothesis(miner.meter.clock, miner.evaluator.original):
+            test()
     except BudgetCut:
         pass
 
@@ -409,11 +416,17 @@ def has_gradients(candidate: Any) -> bool:
     return callable(getattr(candidate, "torch_module", None)) and callable(getattr(candidate, "encode", None))
 
 
-def _gradient_norms(candidate: Any, module: Any, columns: Mapping[str, np.ndarray], schema: Schema) -> np.ndarray:
+def _gradient_norms(candidate: Any, module: Any, columns: Mapping[str, np.ndarray], schema: Schema,
+                    meter: Meter | None = None) -> np.ndarray:
     """Per row: norm of d(output)/d(encoded real inputs), summed over up to 8 outputs."""
     import torch
 
     encoded = np.asarray(candidate.encode(dict(columns)), dtype=np.float32)
+    rows = int(encoded.shape[0])
+    parameters = _clock.parameter_count(module) if meter is not None and meter.deterministic else 0
+    if meter is not None:  # the batched call: encoding, then a forward pass
+        meter.rows(rows)
+        meter.clock.charge(_clock.PASS_OVERHEAD_S + _clock.PER_ROW_PARAM_S / 3 * rows * parameters)
     x = torch.tensor(encoded, requires_grad=True)
     out = module(x)
     if isinstance(out, (tuple, list)):
@@ -428,6 +441,8 @@ def _gradient_norms(candidate: Any, module: Any, columns: Mapping[str, np.ndarra
         real_idx = list(range(encoded.shape[1]))
     total = np.zeros(encoded.shape[0])
     for j in range(min(out.shape[1], 8)):
+        if meter is not None:  # one gradient step: a backward pass over the batch
+            meter.clock.charge(_clock.STEP_OVERHEAD_S + _clock.PER_ROW_PARAM_S * rows * parameters)
         (grad,) = torch.autograd.grad(out[:, j].sum(), x, retain_graph=True)
         total += (grad[:, real_idx].detach().numpy().astype(float) ** 2).sum(axis=1)
     return np.sqrt(total)
@@ -444,17 +459,17 @@ def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: in
     except Exception as exc:  # an unfitted or odd candidate
         return f"gradient unavailable: {type(exc).__name__}: {exc}"
     rounds = 0
-    while rounds == 0 or time.perf_counter() < deadline:
+    while rounds == 0 or now() < deadline:
         rounds += 1
         columns = schema.sample_columns(batch, rng=miner.rng)
         try:
-            norms = _gradient_norms(candidate, module, columns, schema)
+            norms = _gradient_norms(candidate, module, columns, schema, miner.meter)
         except Exception as exc:  # an encoder that refuses part of the domain, odd modules
             return f"gradient unavailable: {type(exc).__name__}: {exc}"
         rows = schema.rows(columns)
-        for index in np.argsort(-norms)[:top]:
-            now = time.perf_counter()
-            if (rounds > 1 and now > deadline) or now > hard_end:
+        for index in np.argsort(-norms, kind="stable")[:top]:
+            moment = now()
+            if (rounds > 1 and moment > deadline) or moment > hard_end:
                 break
             point = rows[int(index)]
             miner.check(point, "gradient")
@@ -462,7 +477,7 @@ def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: in
                 span = float(item.high) - float(item.low)  # type: ignore[arg-type]
                 for rel in (-1e-2, -1e-3, 1e-3, 1e-2):
                     value = point[item.name] + rel * span
-                    if item.low <= value <= item.high and time.perf_counter() <= hard_end:  # type: ignore[operator]
+                    if item.low <= value <= item.high and now() <= hard_end:  # type: ignore[operator]
                         trial = dict(point)
                         trial[item.name] = float(value)
                         miner.check(trial, "gradient")
@@ -483,6 +498,7 @@ def mine_edge_cases(
     nan: str = "equal",
     layers: Sequence[str] = LAYERS,
     max_cases: int = 500,
+    budget_clock: str = "wall",
 ) -> EdgeCases:
     """Inputs where `candidate` disagrees with `original`, worst first (empty when none found).
 
@@ -491,7 +507,13 @@ def mine_edge_cases(
     an earlier one starved still gets a short floor (a tenth of the budget), but never past
     `budget_s` plus 5%: the whole run ends within that, plus about one call of both functions.
     hypothesis keeps no files in the current directory (see `hypothesis_storage`).
+
+    `budget_clock="work"`: `budget_s` counts nominal work instead of wall time (calls of both
+    functions, traced calls of the original, hypothesis examples, the gradient layer's batches
+    and steps; see `probes._verify.Meter`): the same seed then gives the same edge cases, in
+    the same order, at any machine load; only the layers' wall times differ.
     """
+    budget_clock = _clock.check(budget_clock)
     start = time.perf_counter()
     if not callable(original) or not callable(candidate):
         raise bad_argument("original" if not callable(original) else "candidate",
@@ -506,7 +528,7 @@ def mine_edge_cases(
     unknown = [name for name in layers if name not in LAYERS]
     if unknown:
         raise bad_argument("layers", list(layers), f"unknown layer {unknown[0]!r}", f"Choose from {LAYERS}")
-    with hypothesis_storage(store_directory()):
+    with hypothesis_storage(store_directory()), _clock.using(_clock.make(budget_clock)):
         return _mine(original, candidate, model, schema=schema, tolerance=tolerance, budget_s=float(budget_s),
                      seed=int(seed), surrogate_gradients=surrogate_gradients, exceptions=exceptions, nan=nan,
                      layers=layers, max_cases=max_cases, start=start)
@@ -521,8 +543,13 @@ def _mine(original: Callable[..., Any], candidate: Callable[..., Any], model: An
           nan: str, layers: Sequence[str], max_cases: int, start: float) -> EdgeCases:
     comparison = Comparison(resolve_tolerance(candidate, tolerance), exceptions, nan,
                             "label" if schema.output.kind == "label" else "")
+    clock = _clock.current()
+    # the budget clock's start (on the wall clock, from the call of mine_edge_cases on, as before)
+    start = now() if clock.deterministic else now() - (time.perf_counter() - start)
+    sample = schema.sample(3, seed=seed)
+    meter = Meter(clock, original, candidate, model=model, sample=sample)
     evaluator = Evaluator(original, candidate, comparison, order=schema.names,
-                          paths=paths_affordable(original, schema.sample(3, seed=seed)))
+                          paths=meter.paths_affordable(original, sample), meter=meter)
     miner = _Miner(evaluator, schema, np.random.default_rng(seed))
     gradients = surrogate_gradients and "gradient" in layers and has_gradients(model)
     end = start + budget_s
@@ -538,7 +565,7 @@ def _mine(original: Callable[..., Any], candidate: Callable[..., Any], model: An
             why = "disabled" if not surrogate_gradients else "candidate has no encode()/torch_module()"
             reports[name] = LayerReport(name, False, note=why)
             continue
-        began = time.perf_counter()
+        began, wall_began = now(), time.perf_counter()
         remaining = max(0.0, end - began)
         # A floor per layer: on a loaded machine an earlier layer can overrun its share, and a
         # layer that never runs would look like "nothing found there"; the floor ends at
@@ -559,7 +586,7 @@ def _mine(original: Callable[..., Any], candidate: Callable[..., Any], model: An
         if began + max(planned, floor) > hard_end:  # its time was clipped to keep the budget
             note = "; ".join(x for x in (note, "cut short by the budget (earlier layers used it)") if x)
         reports[name] = LayerReport(name, True, miner.count - count0, miner.hits - hits0,
-                                    time.perf_counter() - began, note)
+                                    time.perf_counter() - wall_began, note)
     order = {name: i for i, name in enumerate(LAYERS)}
     cases = sorted(miner.found.values(), key=lambda c: (-c.error, order.get(c.layer, 9)))
     return EdgeCases(cases[:max_cases], reports, schema)

@@ -21,14 +21,16 @@ import os
 import shutil
 import tempfile
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from . import _clock
 from ._identity import kwargs_caller
 from ._compare import Comparison, Verdict, call
-from ._identity import function_name, source_hash
+from ._identity import function_name, source_hash, unwrap
 from ._paths import call_with_path
 from ._report import Counterexample, EquivalenceReport, ViewStats, wilson_interval
 from ._schema import Field, Schema
@@ -136,6 +138,113 @@ def _gated(database: Any) -> Any:
     return Gated()
 
 
+# -- the budget clock ------------------------------------------------------------------------------
+def now() -> float:
+    """The budget clock of this run (`_clock.using`): wall time, or nominal work done so far."""
+    return _clock.current().now()
+
+
+def numpy_backed(candidate: Any) -> bool:
+    """A candidate whose calls run numpy/torch (a replace.Surrogate): Python lines do not
+    measure its cost, so the work clock charges it a fixed nominal cost per call and per row."""
+    return callable(getattr(candidate, "predict_batch", None))
+
+
+class Meter:
+    """Charges the budget clock for the work verify and mining do: calls of the original
+    (plain or path-traced) and of the candidate, hypothesis examples, batched rows.
+
+    On the wall clock every charge is a no-op (the work itself takes the time). On the work
+    clock the costs are nominal: Python lines per call of the original (and of a Python
+    candidate), counted once on a small calibration sample (as fit's oracle does), fixed
+    costs for a numpy-backed candidate; so a run cut by its budget ends at the same point at
+    any machine load, and `time.sleep` in a function costs it nothing."""
+
+    def __init__(self, clock: Any = None, original: Callable[..., Any] | None = None,
+                 candidate: Callable[..., Any] | None = None, *, model: Any = None,
+                 sample: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.clock = clock if clock is not None else _clock.current()
+        self.original_plain = self.original_traced = self.candidate_call = 0.0
+        self.lines = 0.0
+        if not self.clock.deterministic:
+            return
+        rows = [dict(kwargs) for kwargs in list(sample)[:5]]
+        if original is not None:
+            self.lines = _clock.mean_lines(original, rows)
+            self.original_plain, self.original_traced = _clock.nominal_call_costs(self.lines)
+        if candidate is not None:
+            if numpy_backed(model if model is not None else candidate):
+                self.candidate_call = _clock.NUMPY_CALL_S
+            else:
+                self.candidate_call = _clock.nominal_call_costs(_clock.mean_lines(candidate, rows))[0]
+        # the calibration itself: two plain calls of each function per row
+        self.clock.charge(2 * len(rows) * (self.original_plain + self.candidate_call))
+
+    @property
+    def deterministic(self) -> bool:
+        return bool(self.clock.deterministic)
+
+    def original(self, traced: bool = False) -> None:
+        self.clock.charge(self.original_traced if traced else self.original_plain)
+
+    def candidate(self) -> None:
+        self.clock.charge(self.candidate_call)
+
+    def example(self) -> None:
+        self.clock.charge(_clock.EXAMPLE_OVERHEAD_S)
+
+    def rows(self, n: int) -> None:
+        self.clock.charge(_clock.NUMPY_ROW_S * n)
+
+    def paths_affordable(self, fn: Callable[..., Any], inputs: Sequence[Mapping[str, Any]]) -> bool:
+        """`paths_affordable`, decided on nominal costs under the work clock (timing would make
+        the choice, and with it the failure classes, depend on the load)."""
+        if self.deterministic:
+            return self.original_traced < PATH_TRACE_LIMIT_S
+        return paths_affordable(fn, inputs)
+
+
+@contextlib.contextmanager
+def deterministic_hypothesis(clock: Any, fn: Callable[..., Any] | None = None) -> Iterator[None]:
+    """Make a seeded hypothesis run depend on nothing but its seed and the test's outcomes.
+
+    Two things in hypothesis 6 read the machine otherwise: the engine stops generating ten
+    wall seconds after the first failure (and stops shrinking after five minutes): under the
+    work clock those read the work clock instead; and 5% of draws pick a constant found in
+    the source of every local module imported so far (a set that grows as a process imports
+    modules): pinned to the constants of `fn`'s own module (the thresholds of the legacy
+    code). A no-op on the wall clock, or when hypothesis's internals have moved (then a run
+    still depends on the load only through those two)."""
+    if not getattr(clock, "deterministic", False):
+        yield
+        return
+    try:
+        from hypothesis.internal.conjecture import engine, providers
+        from hypothesis.internal.constants_ast import Constants, constants_from_module
+
+        saved_time, saved_constants = engine.time, providers._get_local_constants
+        cache = providers.CONSTANTS_CACHE.cache
+    except (ImportError, AttributeError):  # pragma: no cover - another hypothesis layout
+        yield
+        return
+    import sys
+
+    module = sys.modules.get(getattr(unwrap(fn), "__module__", "") or "") if fn is not None else None
+    try:
+        pinned = constants_from_module(module) if module is not None else Constants()
+    except Exception:  # pragma: no cover - a module without readable source
+        pinned = Constants()
+    engine.time = types.SimpleNamespace(perf_counter=clock.now, monotonic=clock.now, time=clock.now,
+                                        sleep=time.sleep)
+    providers._get_local_constants = lambda: pinned
+    cache.clear()
+    try:
+        yield
+    finally:
+        engine.time, providers._get_local_constants = saved_time, saved_constants
+        cache.clear()
+
+
 # -- evaluation ------------------------------------------------------------------------------------
 @dataclass
 class Record:
@@ -169,13 +278,14 @@ class Evaluator:
     """Runs original (with its branch path) and candidate on inputs and judges them."""
 
     def __init__(self, original: Callable[..., Any], candidate: Callable[..., Any], comparison: Comparison,
-                 *, paths: bool = True, order: Sequence[str] = ()) -> None:
+                 *, paths: bool = True, order: Sequence[str] = (), meter: Meter | None = None) -> None:
         self.original = original
         self.order = list(order)
         self.candidate = candidate
         self.comparison = comparison
         self.paths = paths
         self.calls = 0
+        self.meter = meter if meter is not None else Meter(_clock.WallClock())
 
     def run(self, kwargs: Mapping[str, Any], view: str = "") -> Record:
         self.calls += 1
@@ -186,13 +296,16 @@ class Evaluator:
             expected, expected_error, path = outcome.output, outcome.error, outcome.path
         else:
             (expected, expected_error), path = call(self.original, inputs), ""
+        self.meter.original(traced=self.paths)
         actual, actual_error = call(self.candidate, inputs)
+        self.meter.candidate()
         verdict = self.comparison.compare(expected, actual, expected_error=expected_error, actual_error=actual_error)
         return Record(inputs, expected, expected_error, actual, actual_error, verdict, path, view)
 
     def self_consistent(self, record: Record) -> bool:
         """Run the original again on `record`'s input: does it agree with its first outcome?"""
         again, again_error = call(self.original, record.inputs)
+        self.meter.original()
         policy = self.comparison
         if policy.exceptions == "ignore":  # the original must still raise the same way
             policy = Comparison(policy.tolerance, "type", policy.nan, policy.output_kind)
@@ -353,9 +466,12 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
     type, so hypothesis shrinks and reports every class (report_multiple_bugs).
 
     hypothesis has no time limit of its own (shrinking may take minutes), so the test body
-    keeps its own record of every failure and, once `deadline` (perf_counter) has passed,
-    raises `BudgetCut`, which ends the run at once; the best failure recorded per class is
-    then reported instead of hypothesis's final (fully shrunk) one.
+    keeps its own record of every failure and, once `deadline` (on the budget clock, `now()`)
+    has passed, raises `BudgetCut`, which ends the run at once; the best failure recorded per
+    class is then reported instead of hypothesis's final (fully shrunk) one. Under the work
+    clock each example is charged a nominal overhead, failures kept in `database` are not
+    replayed (a run must depend on its seed alone; they are still saved), and hypothesis's own
+    clock reads are pinned (`deterministic_hypothesis`).
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
     from hypothesis import seed as hypothesis_seed
@@ -374,8 +490,10 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
             classes[klass] = type(f"Disagreement{len(classes)}", (AssertionError,), {"klass": klass})
         return classes[klass]
 
+    meter = evaluator.meter
+
     def check(kwargs: dict[str, Any]) -> None:
-        if time.perf_counter() > deadline:
+        if now() > deadline:
             result.cut = phase[0]
             if gated is not None:
                 gated.closed = True
@@ -384,6 +502,7 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
         if frozen in failing_inputs and phase[0] == "generate":
             # hypothesis starts shrinking by replaying each failure found: shrink phase begun
             phase[0] = "shrink"
+        meter.example()
         record = evaluator.run(kwargs, view)
         result.records.append(record)
         error = record.verdict.error
@@ -401,15 +520,18 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
     test = given(strategy(schema))(check)
     if not derandomize:  # before settings: @seed alone would switch the database off
         test = hypothesis_seed(seed)(test)
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
+    if meter.deterministic:  # replaying saved failures would make a run depend on earlier runs
+        phases.remove(Phase.reuse)
     test = settings(
         max_examples=max_examples, deadline=None, derandomize=derandomize, database=gated,
         report_multiple_bugs=True, verbosity=Verbosity.quiet, print_blob=False,
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
+        phases=phases, suppress_health_check=list(HealthCheck),
     )(test)
     start = time.perf_counter()
     try:
-        test()
+        with deterministic_hypothesis(meter.clock, evaluator.original):
+            test()
         result.stop_reason = "max_examples"
     except BudgetCut:
         result.stop_reason = (f"budget reached while {'shrinking' if result.cut == 'shrink' else 'generating'}"
@@ -510,6 +632,7 @@ def verify(
     max_counterexamples: int = 10,
     nondeterminism_sample: int = 100,
     paths: bool | None = None,
+    budget_clock: str = "wall",
 ) -> EquivalenceReport:
     """Check `candidate(**kwargs)` against `original(**kwargs)` on the operational distribution
     (needs `traces`), the whole domain, and a shrinking property search.
@@ -522,13 +645,21 @@ def verify(
     hypothesis database, or None), by default beside the trace store named by
     $NEUROSWAP_STORE, else not kept; they are replayed first next time. `derandomize=True`
     for CI (a run the budget cuts short depends on timing: for identical reports bound it by
-    `max_examples`, not `budget_s`). `paths`: trace the original's branch path on every input (per-path agreement, one
+    `max_examples`, or pass `budget_clock="work"`). `paths`: trace the original's branch path on every input (per-path agreement, one
     shrunk counterexample per path); None decides by cost (only when a traced call takes
     under 5 ms), and counterexamples always get their path.
+
+    `budget_clock="work"`: `budget_s` counts nominal work instead of wall time (calls of
+    both functions, hypothesis examples; see `Meter`), hypothesis runs seeded from `seed`
+    without replaying saved failures, and the path-tracing choice uses nominal costs: the
+    same seed then gives the same report (inputs, order, counterexamples) at any machine
+    load; only the wall times in it differ.
     """
+    budget_clock = _clock.check(budget_clock)
     start = time.perf_counter()
     _check_callable("original", original)
     _check_callable("candidate", candidate)
+    model = candidate  # the object itself: a numpy-backed candidate is charged per call (work clock)
     original, candidate = kwargs_caller(original), kwargs_caller(candidate)
     if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) or max_examples < 1:
         raise bad_argument("max_examples", max_examples, "must be an integer >= 1", "Pass e.g. max_examples=1000")
@@ -542,11 +673,13 @@ def verify(
     comparison = Comparison(resolve_tolerance(candidate, tolerance), exceptions, nan,
                             "label" if schema.output.kind == "label" else "")
     db = _database(database) if search else None
-    with hypothesis_storage(store_directory()):
+    clock = _clock.make(budget_clock)
+    with hypothesis_storage(store_directory()), _clock.using(clock):
         return _verify(original, candidate, schema=schema, traces=traces, comparison=comparison,
                        max_examples=int(max_examples), seed=int(seed), derandomize=derandomize, db=db,
                        budget_s=budget_s, search=search, max_counterexamples=max_counterexamples,
-                       nondeterminism_sample=nondeterminism_sample, paths=paths, start=start)
+                       nondeterminism_sample=nondeterminism_sample, paths=paths, start=start,
+                       model=model)
 
 
 #: Share of the budget kept, at most, for the stages after the search (non-determinism checks,
@@ -557,32 +690,39 @@ _AFTER_SEARCH_SHARE = 0.15
 def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, schema: Schema, traces: Traces | None,
             comparison: Comparison, max_examples: int, seed: int, derandomize: bool, db: Any,
             budget_s: float | None, search: bool, max_counterexamples: int, nondeterminism_sample: int,
-            paths: bool | None, start: float) -> EquivalenceReport:
+            paths: bool | None, start: float, model: Any = None) -> EquivalenceReport:
+    # wall time for the report; the budget clock for deadlines (on the wall clock, from the call
+    # of verify on, as before: schema inference counts against the budget)
+    wall_start = start
+    start = now() if _clock.current().deterministic else now() - (time.perf_counter() - wall_start)
     deadline = start + budget_s if budget_s else math.inf
     view_deadline = {"operational": start + 0.25 * budget_s, "domain": start + 0.5 * budget_s} if budget_s else {}
     rng = np.random.default_rng(seed)
     domain_inputs = schema.sample(max_examples, rng=rng)
+    meter = Meter(_clock.current(), original, candidate, model=model, sample=domain_inputs[:5])
     if paths is None:
-        paths = paths_affordable(original, domain_inputs)
-    evaluator = Evaluator(original, candidate, comparison, paths=bool(paths), order=schema.names)
+        paths = meter.paths_affordable(original, domain_inputs)
+    evaluator = Evaluator(original, candidate, comparison, paths=bool(paths), order=schema.names, meter=meter)
     stop_reasons: list[str] = []
     cut: list[str] = []  # stages the budget cut short
     view_records: dict[str, list[Record]] = {}
-    view_time: dict[str, float] = {}
+    view_time: dict[str, float] = {}  # wall seconds (reported)
+    view_spent: dict[str, float] = {}  # seconds on the budget clock (planning)
     notes: dict[str, str] = {}
 
     def run_view(name: str, inputs: list[dict[str, Any]]) -> None:
-        began = time.perf_counter()
+        began, spent_from = time.perf_counter(), now()
         records = []
         until = view_deadline.get(name, math.inf)
         for kwargs in inputs:
-            if time.perf_counter() > until:
+            if now() > until:
                 stop_reasons.append(f"{name}: budget reached after {len(records)} inputs")
                 cut.append(name)
                 break
             records.append(evaluator.run(kwargs, name))
         view_records[name] = records
         view_time[name] = time.perf_counter() - began
+        view_spent[name] = now() - spent_from
 
     # 1. operational: recorded inputs replayed, then bootstrap resamples with jitter
     rows = _replayable_inputs(traces) if traces is not None else []
@@ -603,7 +743,7 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
     run_view("domain", domain_inputs)
 
     sampled = sum(len(r) for r in view_records.values())
-    per_input = (sum(view_time.values()) / sampled) if sampled else 1e-3
+    per_input = (sum(view_spent.values()) / sampled) if sampled else 1e-3
     # 3. search, ending early enough to leave the later stages their (estimated) time
     search_result = SearchResult(stop_reason="not run")
     if search:
@@ -612,7 +752,7 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
         if budget_s:
             after = min(_AFTER_SEARCH_SHARE * budget_s, per_input * (min(nondeterminism_sample, sampled) + 30))
             search_deadline = deadline - after
-            remaining = search_deadline - time.perf_counter()
+            remaining = search_deadline - now()
             n_search = int(max(10, min(max_examples, remaining / (1.5 * per_input + 3e-4))))
         search_result = property_search(
             evaluator, schema, max_examples=n_search, seed=seed, derandomize=derandomize, database=db,
@@ -631,7 +771,7 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
     flaky_in_sample = 0
     checked_in_sample = 0
     for i in sample_ids:
-        if time.perf_counter() > deadline:
+        if now() > deadline:
             stop_reasons.append(f"non-determinism sample: budget reached after {checked_in_sample} of {sample_n} inputs")
             cut.append("nondeterminism-sample")
             break
@@ -645,7 +785,7 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
     to_recheck.sort(key=lambda r: -r.verdict.error)  # the worst (the counterexamples shown) first
     rechecked = 0
     for record in to_recheck:
-        if time.perf_counter() > deadline:
+        if now() > deadline:
             stop_reasons.append(f"non-determinism re-check: budget reached after {rechecked} of "
                                 f"{len(to_recheck)} disagreements")
             cut.append("nondeterminism-recheck")
@@ -698,16 +838,21 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
         cut.append("shrink-sampled")
     if not evaluator.paths:  # traced only where it matters: the counterexamples shown
         counterexamples = [dataclasses.replace(c, path=call_with_path(original, c.inputs).path) for c in counterexamples]
+        for _ in counterexamples:
+            meter.original(traced=True)
     disagreements = sum(1 for r in all_counted if not r.verdict.agree)
     passed = disagreements == 0 and flaky_total == 0
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - wall_start
     statistics = {
         "examples_run": evaluator.calls, "invalid": outside,
         "skipped": sum(v.skipped for v in views.values()), "time_s": round(elapsed, 3),
         "stop_reason": "; ".join(stop_reasons) or "completed", "budget_cut": cut,
         "seed": int(seed), "derandomize": bool(derandomize),
         "database": getattr(db, "path", None) and str(db.path),
+        "budget_clock": "work" if meter.deterministic else "wall",
     }
+    if meter.deterministic:
+        statistics["work_s"] = round(now() - start, 6)
     return EquivalenceReport(
         function=function_name(original), candidate=_name(candidate), passed=passed, agreement=agreement,
         agreement_ci=wilson_interval(k, len(pooled)), max_error=float(max_error),
@@ -748,13 +893,13 @@ def _counterexamples(evaluator: Evaluator, schema: Schema, view_records: dict[st
         if klass in classes_done or len(chosen) >= limit:
             continue
         classes_done.add(klass)
-        if time.perf_counter() > deadline:
+        if now() > deadline:
             unshrunk += 1
             chosen.append(record.counterexample())
             continue
 
         def still_fails(kwargs: dict[str, Any], _klass: tuple[str, str] = klass) -> Record | None:
-            if time.perf_counter() > deadline:
+            if now() > deadline:
                 return None
             trial = evaluator.run(kwargs, record.view)
             return trial if trial.disagrees and trial.klass == _klass else None
