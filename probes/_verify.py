@@ -608,6 +608,10 @@ def _search_key(original: Callable[..., Any], candidate: Callable[..., Any], sch
 
 
 def _name(fn: Any) -> str:
+    inner = unwrap(fn)
+    if not hasattr(inner, "__qualname__") and not hasattr(inner, "__name__"):  # a callable object:
+        kind = type(inner)  # its class (a repr would carry a memory address, different every run)
+        return f"{kind.__module__}:{kind.__qualname__}"
     try:
         return function_name(fn)
     except Exception:  # pragma: no cover - odd callables
@@ -651,9 +655,11 @@ def verify(
 
     `budget_clock="work"`: `budget_s` counts nominal work instead of wall time (calls of
     both functions, hypothesis examples; see `Meter`), hypothesis runs seeded from `seed`
-    without replaying saved failures, and the path-tracing choice uses nominal costs: the
-    same seed then gives the same report (inputs, order, counterexamples) at any machine
-    load; only the wall times in it differ.
+    (or derandomised) and never replays saved failures, and the path-tracing choice uses
+    nominal costs: the same seed then gives the same report (inputs, order, counterexamples)
+    at any machine load; only the wall times in it differ. The default database is not used
+    then (a configured store must not change the run); one passed explicitly is written (a
+    run with one differs from a run without, never by what it holds).
     """
     budget_clock = _clock.check(budget_clock)
     start = time.perf_counter()
@@ -672,7 +678,9 @@ def verify(
     schema = resolve_schema(original, candidate, schema, traces)
     comparison = Comparison(resolve_tolerance(candidate, tolerance), exceptions, nan,
                             "label" if schema.output.kind == "label" else "")
-    db = _database(database) if search else None
+    # Under the work clock the default database (beside $NEUROSWAP_STORE) is not used: whether a
+    # store is configured must not change the run. One passed explicitly is written, never replayed.
+    db = _database(database) if search and not (budget_clock == "work" and database is _DEFAULT) else None
     clock = _clock.make(budget_clock)
     with hypothesis_storage(store_directory()), _clock.using(clock):
         return _verify(original, candidate, schema=schema, traces=traces, comparison=comparison,
