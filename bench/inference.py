@@ -55,11 +55,12 @@ def _chain(nets: list[Any], dtype: Any) -> Callable[[np.ndarray], np.ndarray]:
            "silu": lambda a: a / (1.0 + np.exp(-a))}[nets[0].activation]
 
     def forward(x: np.ndarray) -> np.ndarray:
-        a = np.matmul(x[None], Ws[0]) + Bs[0]
-        for i in range(1, len(Ws)):
-            a = act(a)
-            a = np.matmul(a, Ws[i]) + Bs[i]
-        return a.mean(axis=0)
+        with np.errstate(over="ignore"):  # exp(-a) overflows to inf for very negative a: silu -> 0, right
+            a = np.matmul(x[None], Ws[0]) + Bs[0]
+            for i in range(1, len(Ws)):
+                a = act(a)
+                a = np.matmul(a, Ws[i]) + Bs[i]
+            return a.mean(axis=0)
 
     return forward
 

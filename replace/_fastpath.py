@@ -30,8 +30,10 @@ import numpy as np
 
 from ._models import ModelWeights, NumpyNet, StackedEnsemble
 
-#: rows per chunk in `ManyRows` (activations of one chunk stay in the CPU caches).
+#: rows per chunk in `ManyRows` for a 64-wide layer (activations of one chunk stay in the
+#: CPU caches); narrower networks take proportionally more rows, up to `MAX_CHUNK_ROWS`.
 CHUNK_ROWS = 4096
+MAX_CHUNK_ROWS = 16384
 #: gate logits closer than this (relative to their size) are routed again in float64.
 ROUTE_MARGIN = 1e-3
 
@@ -248,8 +250,7 @@ class ManyRows:
     """The network part of a batch in float32: encoded rows (n, d) float64 -> raw (M, n, out)
     float64 and, for path-aware models, the chosen path per row (the reference's routing)."""
 
-    def __init__(self, weights: ModelWeights, out_width: int, *, chunk: int = CHUNK_ROWS):
-        self.chunk = int(chunk)
+    def __init__(self, weights: ModelWeights, out_width: int, *, chunk: int | None = None):
         self.path_aware = weights.path_aware
         self.out_width = out_width
         if weights.path_aware:
@@ -261,6 +262,12 @@ class ManyRows:
         else:
             self._net = _Batch32(weights.members)
             self.m = self._net.m
+        if chunk is None:
+            nets = [list(weights.gate or [])] + list(weights.experts or []) if weights.path_aware \
+                else [list(weights.members)]
+            widest = max(len(group) * max(w.shape[1] for net in group for w in net.weights) for group in nets)
+            chunk = min(MAX_CHUNK_ROWS, max(CHUNK_ROWS, CHUNK_ROWS * 64 // max(widest, 1)))
+        self.chunk = int(chunk)
 
     def __call__(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         n = len(X)

@@ -153,6 +153,41 @@ def test_predict_one_and_call_match_the_reference(model):
         assert outcomes == {"raise", "value"}  # the random model answers both ways: both are compared
 
 
+def test_rows_outside_the_domain_answer_like_the_reference(model):
+    fn, s = model
+    wide = s.schema.widen(0.5)  # numbers up to half a span outside their range
+    columns, rows = _rows(wide, 300, seed=14)
+    outside = 0
+    for row in rows:
+        inside = s.schema.contains(row)[0]
+        outside += not inside
+        try:
+            ref = s._reference_one(row)
+        except OutOfDomainError as exc:  # not encodable at all (an integer category out of range)
+            with pytest.raises(OutOfDomainError) as info:
+                s.predict_one(row)
+            assert str(info.value) == str(exc)
+            continue
+        fast = s.predict_one(row)
+        assert fast.error == ref.error and fast.path == ref.path
+        _same_output(fast.output, ref.output, 1e-9)
+        if not inside:
+            with pytest.raises(OutOfDomainError):
+                s(**row)
+    assert outside > 50
+    try:
+        ref = s.predict_details(columns, precision="float64")
+    except OutOfDomainError as exc:
+        with pytest.raises(OutOfDomainError) as info:
+            s.predict_details(columns)
+        assert str(info.value) == str(exc)
+    else:
+        fast = s.predict_details(columns)
+        assert fast.paths == ref.paths and fast.errors == ref.errors
+    with pytest.raises(OutOfDomainError):
+        s.predict_batch(columns)
+
+
 def test_batch_float32_matches_the_reference(model):
     fn, s = model
     columns, rows = _rows(s.schema, 5000, seed=12)
