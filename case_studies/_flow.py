@@ -47,7 +47,7 @@ class Budgets:
 
     n_traces: int = 10_000        # production calls recorded
     fit_s: float = 60.0           # replace.fit budget (seconds of the clock below)
-    fit_clock: str = "work"       # "work": the same seed gives the same surrogate at any machine load
+    fit_clock: str = "work"       # budget_clock of fit, verify and mining: "work" gives the same results per seed at any load
     refit_s: float | None = None  # the refit with mined hard cases (None: same as fit_s)
     verify_examples: int = 1000   # probes.verify inputs per view
     verify_s: float = 60.0        # probes.verify soft budget (its shrinking of many failures can run long)
@@ -494,7 +494,7 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
                 raise _Skip("probes.verify not available")
             return verify(fn, candidate, schema=schema, traces=state["traces"], tolerance=tolerance,
                           max_examples=b.verify_examples, seed=seed, database=None,
-                          **_options(verify, budget_s=b.verify_s))
+                          **_options(verify, budget_s=b.verify_s, budget_clock=b.fit_clock))
 
         # 3. verify the surrogate against the original
         with step("verify", needs=["surrogate"]):
@@ -509,7 +509,8 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
         with step("mine", needs=["surrogate"]):
             if mine is None:
                 raise _Skip("probes.mine_edge_cases not available")
-            cases = mine(fn, state["surrogate"], schema=schema, tolerance=tolerance, budget_s=b.mine_s, seed=seed)
+            cases = mine(fn, state["surrogate"], schema=schema, tolerance=tolerance, budget_s=b.mine_s, seed=seed,
+                         **_options(mine, budget_clock=b.fit_clock))
             state["cases"] = cases
             row["mined_cases"] = len(cases)
             row["mined_max_error"] = _float(cases.max_error) if len(cases) else 0.0
