@@ -3,7 +3,8 @@
 For each legacy function: record `generate_inputs(n, seed=0)` as traces, run `replace.fit`
 with a wall-time budget, then train scikit-learn's MLP and histogram gradient boosting on
 exactly the rows fit trained on (its traces plus its oracle samples, same input encoding),
-each with the same wall-time budget. All are scored on fresh production inputs
+each with the same wall-time budget, and with the same output encoding (the surrogate's warped,
+standardised regression targets). All are scored on fresh production inputs
 (`generate_inputs(n, seed=1)`): share within the study's tolerance, mean and max error, and
 for the AxBench kernels the AxBench error metric. Then the sampling claim: on the piecewise
 functions, how many oracle calls path-aware sampling needs to reach the fidelity uniform
@@ -12,6 +13,7 @@ against a bare numpy matmul chain of the same layer shapes.
 
     python bench/fidelity.py            # full run (minutes)
     python bench/fidelity.py --quick    # short run
+    python bench/fidelity.py --only blackscholes inversek2j --skip-sampling --out fidelity_axbench.json
 Writes bench/results/fidelity.json (fidelity_quick.json with --quick) and prints a table.
 """
 
@@ -78,8 +80,11 @@ def _targets(kind: str, outputs: list[Any], errors: list[ErrorInfo | None]) -> t
 class Baseline:
     """A scikit-learn model family made to answer like the surrogate: value, label or raise."""
 
-    def __init__(self, family: str, kind: str, budget_s: float, seed: int):
+    def __init__(self, family: str, kind: str, budget_s: float, seed: int, output_encoder: Any = None):
         self.family = family
+        # regression targets in the surrogate's own output space (warped, standardised), so a
+        # relative tolerance weighs the baselines' errors as it weighs the network's
+        self.output_encoder = output_encoder if output_encoder is not None and output_encoder.width else None
         self.kind = kind
         self.budget_s = budget_s
         self.seed = seed
@@ -147,6 +152,8 @@ class Baseline:
                 self.outcome_model = self._train(self._classifier(), X, outcome, started + share * self.budget_s)
             target = y[ok]
             self.width = target.shape[1]
+            if self.output_encoder is not None:
+                target = self.output_encoder.encode_values(target)
             self.model = self._train(self._regressor(self.width), X[ok], target if self.width > 1 else target[:, 0],
                                      deadline)
         self.seconds = time.monotonic() - started
@@ -161,6 +168,8 @@ class Baseline:
                 errors = [self.errors.get(l) for l in labels]
                 return outputs, errors
             values = np.asarray(self.model.predict(X), dtype=float).reshape(len(X), -1)
+            if self.output_encoder is not None:
+                values = self.output_encoder.decode_values(values)
             errors: list[ErrorInfo | None] = [None] * len(X)
             if self.outcome_model is not None:
                 outcome = self.outcome_model.predict(X)
@@ -224,7 +233,8 @@ def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, bu
     X_train = surrogate.encode(data["columns"])
     X_fresh = surrogate.encode(columns)
     for family in ("mlp", "hgb"):
-        base = Baseline(family, kind, budget_s, seed).fit(X_train, data["outputs"], data["errors"])
+        base = Baseline(family, kind, budget_s, seed, surrogate.output_encoder).fit(X_train, data["outputs"],
+                                                                                  data["errors"])
         out, errs = base.predict(X_fresh)
         name = {"mlp": "sklearn_mlp", "hgb": "sklearn_hgb"}[family]
         row[name] = {**_score(module, kind, ref, out, errs, tolerance), "seconds": round(base.seconds, 2),
@@ -355,6 +365,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--only", nargs="*", default=None, help="study module names to run")
     parser.add_argument("--skip-sampling", action="store_true")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--out", default=None,
+                        help="results file name under bench/results (default fidelity.json, fidelity_quick.json)")
     args = parser.parse_args(argv)
     import torch
 
@@ -368,7 +380,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch_threads": 1},
         "fairness": "The baselines are trained on exactly the rows fit trained on (the recorded traces plus "
                     "fit's own oracle samples, so the same number of oracle calls), with the same input "
-                    "encoding and the same wall-time budget per model (HGB stops earlier by early stopping).",
+                    "encoding, the same output encoding (the surrogate's warped, standardised regression "
+                    "targets) and the same wall-time budget per model (HGB stops earlier by early stopping).",
         "studies": [], "sampling": [], "latency": None,
     }
     started = time.monotonic()
@@ -393,10 +406,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["wall_s"] = round(time.monotonic() - started, 1)
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / ("fidelity_quick.json" if quick else "fidelity.json")
+    path = out_dir / (args.out or ("fidelity_quick.json" if quick else "fidelity.json"))
     path.write_text(json.dumps(results, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)))
     _print(results)
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    print(f"\nwrote {path}")
     return results
 
 
