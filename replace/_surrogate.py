@@ -453,6 +453,11 @@ class Surrogate:
             return list(details.outputs)
         if out.width == 0:
             return [None] * len(details.raises)
+        if out.kind == "real" and out.python_type in ("float", "int"):  # no per-row numpy objects
+            values = np.asarray(details.outputs, dtype=float).reshape(-1).tolist()
+            if out.python_type == "int":
+                return [None if r else int(round(v)) for v, r in zip(values, details.raises.tolist())]
+            return [None if r else v for v, r in zip(values, details.raises.tolist())]
         result = []
         for i, raised in enumerate(details.raises):
             if raised:

@@ -339,3 +339,26 @@ def test_save_load_keeps_the_fast_paths(tmp_path):
     np.testing.assert_array_equal(a.outputs, b.outputs)
     assert a.paths == b.paths and a.errors == b.errors
     assert [again.predict_one(r) for r in rows[:100]] == [s.predict_one(r) for r in rows[:100]]
+
+
+def test_python_outputs_are_the_row_by_row_values(model):
+    fn, s = model
+    columns, _ = _rows(s.schema, 300, seed=15)
+    details = s.predict_details(columns)
+    out = s.output_encoder
+    expected = []
+    for i, raised in enumerate(details.raises):
+        if out.kind == "label":
+            expected.append(details.outputs[i])
+        elif raised or out.width == 0:
+            expected.append(None)
+        else:
+            expected.append(out.python_value(np.atleast_1d(details.outputs[i])))
+    got = s.python_outputs(details)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert type(a) is type(b)
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert a == b
