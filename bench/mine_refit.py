@@ -1,12 +1,17 @@
 """Does feeding mined edge cases back into training make a surrogate better where it was worst?
 
-For each function: fit a surrogate (seed s, budget B), mine its edge cases, fit again with the
-same seed and budget plus `hard_cases=cases.inputs()`, and compare the two surrogates on the
-same evaluation: verify (domain and search views, fixed seed) and a fresh mining run with
-another seed (its max error and the number of disagreements it finds).
+A controlled comparison. For each function and seed: fit a surrogate (work clock, so a seed
+gives one surrogate at any load), mine its edge cases, then fit again with the same seed and
+budget twice: once with `hard_cases=` the mined cases (a diverse subset of at most 100), and once
+with as many ordinary domain draws in their place (the control: any change of the training rows
+moves a fit; the control says how much of the difference is that, and how much is mining).
+Each of the three surrogates is then judged the same way:
+- on the mined cases themselves (were they learned?);
+- by a fresh mining run with another seed (the max error an auditor finds next);
+- by verify on the domain (derandomised, fixed examples): agreement and max error.
 
-    python bench/mine_refit.py            # toy tariff (3 seeds), insurance_class, loan_schedule, shipping_fee
-    python bench/mine_refit.py --quick    # the tariff only, 1 seed, small budgets
+    python bench/mine_refit.py            # toy tariff, insurance_class, loan_schedule, shipping_fee; 3 seeds
+    python bench/mine_refit.py --quick    # the tariff only, 2 seeds, small budgets
 
 Writes bench/results/mine_refit.json.
 """
@@ -72,26 +77,35 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
+def _work_clock(fn: Any) -> dict[str, Any]:
+    """budget_clock="work" where the function takes it (verify and mining gain it too)."""
+    import inspect
+
+    return {"budget_clock": "work"} if "budget_clock" in inspect.signature(fn).parameters else {}
+
+
 def evaluate(fn: Any, surrogate: Any, schema: Schema, tolerance: Tolerance, *, max_examples: int,
-             mine_budget: float, band: Any = None) -> dict[str, Any]:
+             mine_budget: float, hard: list[dict[str, Any]], band: Any = None) -> dict[str, Any]:
+    policy = Comparison(tolerance)
+    on_hard = [policy.check(fn, surrogate, kw) for kw in hard]
     report = verify(fn, surrogate, schema=schema, tolerance=tolerance, max_examples=max_examples, seed=1234,
-                    database=None)
-    mined = mine_edge_cases(fn, surrogate, schema=schema, tolerance=tolerance, budget_s=mine_budget, seed=4321)
+                    database=None, **_work_clock(verify))
+    mined = mine_edge_cases(fn, surrogate, schema=schema, tolerance=tolerance, budget_s=mine_budget, seed=4321,
+                            **_work_clock(mine_edge_cases))
     band_stats: dict[str, Any] = {}
     if band is not None:
-        policy = Comparison(tolerance)
         verdicts = [policy.check(fn, surrogate, kw) for kw in band()]
         band_stats = {"band_agreement": sum(v.agree for v in verdicts) / len(verdicts),
-                      "band_max_error": max(v.error for v in verdicts),
-                      "band_mean_error": float(np.mean([v.error for v in verdicts]))}
+                      "band_max_error": max(v.error for v in verdicts)}
     return {
+        "hard_still_failing": sum(not v.agree for v in on_hard),
+        "hard_max_error": max((v.error for v in on_hard), default=0.0),
         **band_stats,
         "domain_agreement": report.views["domain"].agreement,
-        "domain_p99_error": report.views["domain"].errors.get("p99"),
         "verify_max_error": report.max_error,
-        "mined_cases": len(mined),
-        "mined_max_error": mined.max_error,
-        "mined_by_layer": mined.by_layer,
+        "fresh_mined_cases": len(mined),
+        "fresh_mined_max_error": mined.max_error if len(mined) else 0.0,
+        "fit_holdout_agreement": surrogate.metrics.agreement,
     }
 
 
@@ -99,25 +113,34 @@ def _finite(value: Any) -> Any:
     return value if not isinstance(value, float) or math.isfinite(value) else str(value)
 
 
+def _median(values: list[float]) -> float:
+    return float(np.median(np.asarray(values, dtype=float)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="")
+    parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--fit-budget", type=float, default=None)
-    parser.add_argument("--hard-limit", type=int, default=None,
+    parser.add_argument("--hard-limit", type=int, default=100,
                         help="refit on a diverse subset of this many mined cases (EdgeCases.inputs(limit=))")
     args = parser.parse_args()
     from replace import fit
 
     only = args.only.split(",") if args.only else (["tariff"] if args.quick else list(CASES))
-    mine_budget = 3.0 if args.quick else 10.0
-    max_examples = 500 if args.quick else 2000
+    mine_budget = 3.0 if args.quick else 8.0
+    max_examples = 300 if args.quick else 1000
     results: dict[str, Any] = {"settings": {"mine_budget_s": mine_budget, "max_examples": max_examples,
-                                            "quick": args.quick, "hard_limit": args.hard_limit}, "functions": {}}
+                                            "quick": args.quick, "hard_limit": args.hard_limit,
+                                            "fit_clock": "work",
+                                            "mine_clock": _work_clock(mine_edge_cases).get("budget_clock", "wall")},
+                               "functions": {}, "summary": {}}
+    started = time.perf_counter()
     for name, case in CASES.items():
         if name not in only:
             continue
-        seeds = list(range(1 if args.quick else case["seeds"]))
+        seeds = list(range(args.seeds or (2 if args.quick else 3)))
         fit_budget = args.fit_budget or (min(4.0, case["fit_budget"]) if args.quick else case["fit_budget"])
         fn = case["fn"]
         schema = Schema.from_function(fn, output=case.get("output"), **case["specs"])
@@ -125,34 +148,55 @@ def main() -> None:
         rows = []
         for seed in seeds:
             t0 = time.perf_counter()
-            first = fit(fn, traces, schema=schema, tolerance=case["tolerance"], budget_s=fit_budget, seed=seed)
-            t1 = time.perf_counter()
+            common = dict(schema=schema, tolerance=case["tolerance"], budget_s=fit_budget, seed=seed, progress=False,
+                          budget_clock="work")
+            first = fit(fn, traces, **common)
             mined = mine_edge_cases(fn, first, schema=schema, tolerance=case["tolerance"], budget_s=mine_budget,
-                                    seed=seed)
-            t2 = time.perf_counter()
-            second = fit(fn, traces, schema=schema, tolerance=case["tolerance"], budget_s=fit_budget, seed=seed,
-                         hard_cases=mined.inputs(limit=args.hard_limit))
-            t3 = time.perf_counter()
-            before = evaluate(fn, first, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget,
-                              band=case["band"])
-            after = evaluate(fn, second, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget,
-                             band=case["band"])
-            row = {"seed": seed, "fit_budget_s": fit_budget, "hard_cases": len(mined.inputs(limit=args.hard_limit)), "mined_by_layer": mined.by_layer,
-                   "fit_s": t1 - t0, "mine_s": t2 - t1, "refit_s": t3 - t2,
-                   "before": {k: _finite(v) for k, v in before.items()},
-                   "after": {k: _finite(v) for k, v in after.items()}}
+                                    seed=seed, **_work_clock(mine_edge_cases))
+            hard = mined.inputs(limit=args.hard_limit)
+            control_rows = schema.rows(schema.sample_columns(len(hard), rng=np.random.default_rng(10_000 + seed)))
+            refit = fit(fn, traces, hard_cases=hard, **common) if hard else first
+            control = fit(fn, traces, hard_cases=control_rows, **common) if hard else first
+            judged = {label: {k: _finite(v) for k, v in evaluate(
+                fn, model, schema, case["tolerance"], max_examples=max_examples, mine_budget=mine_budget,
+                hard=hard, band=case["band"]).items()}
+                for label, model in (("first", first), ("refit_mined", refit), ("refit_control", control))}
+            row = {"seed": seed, "fit_budget_s": fit_budget, "hard_cases": len(hard), "mined_by_layer": mined.by_layer,
+                   "hard_cases_skipped_by_fit": refit.manifest["training"].get("hard_cases_skipped") if hard else 0,
+                   "seconds": round(time.perf_counter() - t0, 1), **judged}
             rows.append(row)
-            print(f"{name:13s} seed {seed}: {row['hard_cases']} hard cases | domain agreement "
-                  f"{before['domain_agreement']:.4f} -> {after['domain_agreement']:.4f} | mined max error "
-                  f"{before['mined_max_error']:.4g} -> {after['mined_max_error']:.4g} | mined cases "
-                  f"{before['mined_cases']} -> {after['mined_cases']} | domain p99 "
-                  f"{before['domain_p99_error']:.4g} -> {after['domain_p99_error']:.4g}"
-                  + (f" | boundary band agreement {before['band_agreement']:.3f} -> {after['band_agreement']:.3f},"
-                     f" mean error {before['band_mean_error']:.4g} -> {after['band_mean_error']:.4g}"
-                     if "band_agreement" in before else ""), flush=True)
+            f, r, c = judged["first"], judged["refit_mined"], judged["refit_control"]
+            print(f"{name:15s} seed {seed}: {len(hard):3d} cases | still failing {f['hard_still_failing']} -> "
+                  f"{r['hard_still_failing']} (control {c['hard_still_failing']}) | next audit's max error "
+                  f"{f['fresh_mined_max_error']:.4g} -> {r['fresh_mined_max_error']:.4g} (control "
+                  f"{c['fresh_mined_max_error']:.4g}) | domain agreement {f['domain_agreement']:.4f} -> "
+                  f"{r['domain_agreement']:.4f} (control {c['domain_agreement']:.4f})", flush=True)
         results["functions"][name] = rows
-    suffix = f"_limit{args.hard_limit}" if args.hard_limit else ""
-    out = ROOT / "bench" / "results" / f"mine_refit{suffix}.json"
+
+        def col(label: str, key: str) -> list[float]:
+            return [float(r[label][key]) for r in rows]
+
+        results["summary"][name] = {
+            label: {"median_hard_still_failing": _median(col(label, "hard_still_failing")),
+                    "median_fresh_mined_max_error": _median(col(label, "fresh_mined_max_error")),
+                    "median_verify_max_error": _median(col(label, "verify_max_error")),
+                    "median_domain_agreement": _median(col(label, "domain_agreement"))}
+            for label in ("first", "refit_mined", "refit_control")}
+        results["summary"][name]["seeds_where_mined_refit_lowered_max_error"] = sum(
+            float(r["refit_mined"]["fresh_mined_max_error"]) < float(r["first"]["fresh_mined_max_error"]) for r in rows)
+        results["summary"][name]["seeds"] = len(rows)
+    results["wall_s"] = round(time.perf_counter() - started, 1)
+    print("\n| function | seeds | mined cases still failing: first / refit / control "
+          "| next audit's max error (median): first / refit / control | domain agreement (median) |")
+    print("|---|---|---|---|---|")
+    for name, summary in results["summary"].items():
+        f, r, c = summary["first"], summary["refit_mined"], summary["refit_control"]
+        print(f"| {name} | {summary['seeds']} | {f['median_hard_still_failing']:.0f} / {r['median_hard_still_failing']:.0f}"
+              f" / {c['median_hard_still_failing']:.0f} | {f['median_fresh_mined_max_error']:.4g} / "
+              f"{r['median_fresh_mined_max_error']:.4g} / {c['median_fresh_mined_max_error']:.4g} | "
+              f"{f['median_domain_agreement']:.4f} / {r['median_domain_agreement']:.4f} / "
+              f"{c['median_domain_agreement']:.4f} |")
+    out = ROOT / "bench" / "results" / ("mine_refit_quick.json" if args.quick else "mine_refit.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")

@@ -559,8 +559,11 @@ def fit(
     few seconds on first use in a process, happens before the clock starts; expect overruns of
     a few percent); with `budget_clock="work"` it counts nominal work instead (training steps
     by rows x parameters, oracle calls by the Python lines they run), so the same seed gives
-    the same surrogate however busy the machine is, and only the wall time varies. `hard_cases`: kwargs dicts (or objects
-    with `.inputs`, e.g. verification counterexamples) added with extra weight. `options`: see
+    the same surrogate however busy the machine is, and only the wall time varies.
+    `hard_cases`: kwargs dicts (or objects with `.inputs`, e.g. verification counterexamples),
+    path-traced and added with extra weight; a case whose outcome no ordinary draw showed (an
+    exception in a region too small to learn) is left out, and cases far in the output's tail
+    are weighted down to the loss share of a 3-sigma row. `options`: see
     `FitConfig` (ensemble_size, widths, depths, sampling="paths"|"uniform", max_oracle_calls, ...).
     """
     import torch
@@ -688,6 +691,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         test_calls = 0
 
     # 3. hard cases, weighted
+    hard_skipped = 0
     if hard_cases is not None:
         rows = [{**defaults, **row} for row in _hard_rows(hard_cases)]
         rows = [row for row in rows if schema.contains(row)[0]]
@@ -695,7 +699,14 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
             # always path-traced (they are few): the gate must learn which side of a boundary
             # each one lies on. (Drawing oracle neighbours around each case was tried: worse.)
             outputs, errors, paths = orc.call(rows, trace=True)
-            pool.add(_columns_from_rows(schema, rows, defaults), outputs, errors, paths, config.hard_weight, "hard")
+            # an outcome no ordinary draw of the domain ever showed (ZeroDivisionError at a rate of
+            # 1e-300) lives in a region too small for a smooth model: teaching it blurs the
+            # neighbourhood, so such cases are left to verification and the guarded swap
+            seen = {_outcome_key(o, e, schema) for o, e in zip(pool.outputs, pool.errors)}
+            keep = [i for i in range(len(rows)) if _outcome_key(outputs[i], errors[i], schema) in seen]
+            hard_skipped = len(rows) - len(keep)
+            pool.add(_columns_from_rows(schema, [rows[i] for i in keep], defaults), [outputs[i] for i in keep],
+                     [errors[i] for i in keep], [paths[i] for i in keep], config.hard_weight, "hard")
         elif rows:
             warnings.warn("hard_cases are ignored with oracle=False: their outputs are unknown", UserWarning, stacklevel=3)
 
@@ -832,6 +843,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
             "data_hash": mf.data_hash(X_all, data.y), "rows": len(pool), "seed": seed,
             "oracle": oracle, "oracle_calls": orc.calls, "budget_s": budget_s,
             "sources": {s: pool.sources.count(s) for s in sorted(set(pool.sources))},
+            "hard_cases_skipped": hard_skipped,
         },
         "hyperparameters": mf.plain({**{f.name: getattr(config, f.name) for f in fields(config) if f.name != "train"},
                                      "train": {f.name: getattr(config.train, f.name) for f in fields(config.train)},
@@ -864,6 +876,19 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     surrogate.training_data_ = {"columns": pool.columns, "outputs": pool.outputs, "errors": pool.errors,
                                 "paths": pool.paths, "weights": pool.weights, "sources": pool.sources}
     return surrogate
+
+
+def _outcome_key(output: Any, error: ErrorInfo | None, schema: Schema) -> Any:
+    """What kind of outcome a call had: its exception type, its label, or "value"."""
+    if error is not None:
+        return ("raise", error.type)
+    if schema.output.kind == "label":
+        try:
+            hash(output)
+            return ("label", output)
+        except TypeError:
+            return ("label", repr(output))
+    return "value"
 
 
 def _temper_hard_weights(pool: Pool, out: OutputEncoder, config: FitConfig) -> None:
