@@ -4,8 +4,11 @@ A `Surrogate` binds arguments exactly as the original does, refuses inputs outsi
 trained domain (`OutOfDomainError`, never a silent number), raises the original's exception
 where the original would, and returns the original's Python type. Inference runs on numpy
 copies of the weights, so a single call costs microseconds; torch is needed only for
-explanation and export. Saved as a directory of JSON plus safetensors: no pickle, integrity
-checked on load.
+explanation and export. Single calls and batches take the compiled plans of `_fastpath`
+(float64 for one row, float32 for batches, the precision the weights were trained in);
+`StackedEnsemble.one/many` in float64 stay the reference they are tested against, and
+`precision="float64"` gives it for batches. Saved as a directory of JSON plus safetensors:
+no pickle, integrity checked on load.
 """
 
 from __future__ import annotations
