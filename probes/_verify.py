@@ -761,7 +761,8 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
             after = min(_AFTER_SEARCH_SHARE * budget_s, per_input * (min(nondeterminism_sample, sampled) + 30))
             search_deadline = deadline - after
             remaining = search_deadline - now()
-            n_search = int(max(10, min(max_examples, remaining / (1.5 * per_input + 3e-4))))
+            overhead = _clock.EXAMPLE_OVERHEAD_S if meter.deterministic else 3e-4  # per hypothesis example
+            n_search = int(max(10, min(max_examples, remaining / (1.5 * per_input + overhead))))
         search_result = property_search(
             evaluator, schema, max_examples=n_search, seed=seed, derandomize=derandomize, database=db,
             key=_search_key(original, candidate, schema, comparison), deadline=search_deadline)

@@ -120,6 +120,22 @@ def _without_times(data):
 TRACES = Traces.from_calls(premium, SCHEMA.sample(60, seed=5))
 
 
+def _differences(a, b, where=""):
+    """Paths where two nested structures differ (for a readable failure)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _differences(a.get(key), b.get(key), f"{where}.{key}")
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{where}[{i}]")]
+    return [] if a == b else [f"{where}: {a!r} != {b!r}"]
+
+
+def same(first, second) -> list[str]:
+    return _differences(_without_times(first), _without_times(second))
+
+
 def run_verify(seed: int = 0, **options):
     candidate = Logged(rewrite)
     options.setdefault("database", None)
@@ -158,7 +174,7 @@ def test_verify_same_seed_same_report(verified):
     report, log = verified
     again, again_log = run_verify()
     assert again_log == log  # every input, in the same order
-    assert _without_times(again.to_dict()) == _without_times(report.to_dict())
+    assert not same(again.to_dict(), report.to_dict())
 
 
 def test_verify_same_report_under_load(verified):
@@ -166,7 +182,7 @@ def test_verify_same_report_under_load(verified):
     with _Busy():
         loaded, loaded_log = run_verify()
     assert loaded_log == log
-    assert _without_times(loaded.to_dict()) == _without_times(report.to_dict())
+    assert not same(loaded.to_dict(), report.to_dict())
 
 
 def test_verify_same_report_when_the_original_sleeps(verified):
@@ -174,7 +190,7 @@ def test_verify_same_report_when_the_original_sleeps(verified):
     with _Slow(3e-4):
         slowed, slowed_log = run_verify()
     assert slowed_log == log
-    assert _without_times(slowed.to_dict()) == _without_times(report.to_dict())
+    assert not same(slowed.to_dict(), report.to_dict())
 
 
 def test_verify_another_seed_gives_another_run(verified):
@@ -187,7 +203,7 @@ def test_verify_derandomized_work_run_is_also_repeatable():
     first, first_log = run_verify(derandomize=True, budget_s=0.04)
     second, second_log = run_verify(derandomize=True, budget_s=0.04)
     assert first_log == second_log
-    assert _without_times(first.to_dict()) == _without_times(second.to_dict())
+    assert not same(first.to_dict(), second.to_dict())
 
 
 def test_verify_work_run_ignores_saved_failures(tmp_path, monkeypatch):
@@ -222,7 +238,7 @@ def test_mining_same_seed_same_cases(mined):
     cases, log = mined
     again, again_log = run_mine()
     assert again_log == log
-    assert _without_times(json.loads(again.to_json())) == _without_times(json.loads(cases.to_json()))
+    assert not same(json.loads(again.to_json()), json.loads(cases.to_json()))
 
 
 def test_mining_same_cases_under_load(mined):
@@ -230,7 +246,7 @@ def test_mining_same_cases_under_load(mined):
     with _Busy():
         loaded, loaded_log = run_mine()
     assert loaded_log == log
-    assert _without_times(json.loads(loaded.to_json())) == _without_times(json.loads(cases.to_json()))
+    assert not same(json.loads(loaded.to_json()), json.loads(cases.to_json()))
 
 
 def test_mining_same_cases_when_the_original_sleeps(mined):
@@ -238,7 +254,7 @@ def test_mining_same_cases_when_the_original_sleeps(mined):
     with _Slow(2e-4):
         slowed, slowed_log = run_mine()
     assert slowed_log == log
-    assert _without_times(json.loads(slowed.to_json())) == _without_times(json.loads(cases.to_json()))
+    assert not same(json.loads(slowed.to_json()), json.loads(cases.to_json()))
 
 
 def test_mining_another_seed_gives_another_run(mined):
