@@ -327,3 +327,19 @@ def test_bad_budget_clock_is_named(bad):
                 lambda: mine_edge_cases(premium, rewrite, schema=SCHEMA, budget_clock=bad)):
         with pytest.raises(InvalidArgument, match=r"budget_clock=.*must be 'wall' or 'work'.*budget_clock='work'"):
             run()
+
+
+def test_verify_does_not_depend_on_modules_imported_in_between(verified, tmp_path, monkeypatch):
+    """hypothesis draws some values from constants in the source of every local module loaded
+    so far; a module imported between two runs must not change the second one."""
+    report, log = verified
+    (tmp_path / "ns_constants_between_runs.py").write_text(
+        "THRESHOLDS = [" + ", ".join(f"{17.5 + i * 0.37!r}" for i in range(60)) + "]\n"
+        "AGES = [" + ", ".join(str(11 + i) for i in range(70)) + "]\nZONES = ['N', 'S', 'E', 'W', 'X']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    importlib.import_module("ns_constants_between_runs")
+    again, again_log = run_verify()
+    assert again_log == log
+    assert not same(again.to_dict(), report.to_dict())
