@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -55,3 +57,28 @@ def test_default_like_tolerance_keeps_outputs_unwarped():
     values = _prices()
     out = OutputEncoder.fit(SPEC, list(values), [None] * len(values), Tolerance(abs=1e-3 * values.max(), rel=0.01))
     assert out.warp == "none"
+
+
+def decay(t: float) -> float:
+    """Spans 13 decades over its domain: a relative tolerance needs the warp."""
+    return math.exp(-10.0 * t)
+
+
+def test_fitted_surrogate_is_relatively_accurate_over_decades_and_single_calls_match_batches():
+    from probes import Schema
+    from replace import fit
+
+    schema = Schema.from_function(decay, t=(0.0, 3.0))
+    s = fit(decay, schema=schema, tolerance=Tolerance(abs=1e-15, rel=1e-2), budget_s=4, seed=0, progress=False,
+            budget_clock="work", ensemble_size=1)
+    assert s.output_encoder.warp == "asinh"
+    t = np.linspace(0.0, 2.5, 101)
+    batch = np.asarray(s.predict_batch({"t": t}), dtype=float)
+    expected = np.exp(-10.0 * t)
+    relative = np.abs(batch - expected) / expected
+    # unwarped, a fit is blind below ~1e-4 of the largest value: here exp(-25) = 1.4e-11 is still
+    # answered to a few percent
+    assert np.median(relative) < 0.02 and relative.max() < 0.2, relative.max()
+    singles = np.array([s(t=float(v)) for v in t[::10]])
+    # batches run in float32: through sinh, its rounding is a relative 1e-6-ish of the value
+    np.testing.assert_allclose(singles, batch[::10], rtol=2e-5)
