@@ -80,7 +80,8 @@ def summarise(result: dict[str, Any], paths: Sequence[str | None] | None = None)
     if paths is not None and any(p is not None for p in paths):
         per: dict[str, Any] = {}
         labels = np.array([p if p is not None else "?" for p in paths], dtype=object)
-        for label in sorted(set(labels.tolist()), key=lambda p: -int(np.sum(labels == p))):
+        # most frequent first; ties by id, so the order is the same in every process
+        for label in sorted(set(labels.tolist()), key=lambda p: (-int(np.sum(labels == p)), str(p))):
             mask = labels == label
             err = result["error"][mask]
             fin = err[np.isfinite(err)]

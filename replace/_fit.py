@@ -149,7 +149,7 @@ class Oracle:
         """Measure the cost of a plain and of a path-traced call on a few inputs."""
         sample = rows[: max(1, min(20, len(rows)))]
         if self.clock.deterministic:
-            lines = float(np.mean([_clock.count_lines(self.fn, kwargs) for kwargs in sample]))
+            lines = _clock.mean_lines(self.fn, sample)
             self.plain_cost, self.path_cost = _clock.nominal_call_costs(lines)
             self.clock.charge(len(sample) * self.plain_cost + len(sample[:5]) * self.path_cost)
             return
