@@ -113,6 +113,10 @@ def _finite(value: Any) -> Any:
     return value if not isinstance(value, float) or math.isfinite(value) else str(value)
 
 
+def _g(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
 def _median(values: list[float]) -> float:
     return float(np.median(np.asarray(values, dtype=float)))
 
@@ -123,6 +127,7 @@ def main() -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--fit-budget", type=float, default=None)
+    parser.add_argument("--out", default=None, help="result file name under bench/results/")
     parser.add_argument("--hard-limit", type=int, default=100,
                         help="refit on a diverse subset of this many mined cases (EdgeCases.inputs(limit=))")
     args = parser.parse_args()
@@ -168,8 +173,8 @@ def main() -> None:
             f, r, c = judged["first"], judged["refit_mined"], judged["refit_control"]
             print(f"{name:15s} seed {seed}: {len(hard):3d} cases | still failing {f['hard_still_failing']} -> "
                   f"{r['hard_still_failing']} (control {c['hard_still_failing']}) | next audit's max error "
-                  f"{f['fresh_mined_max_error']:.4g} -> {r['fresh_mined_max_error']:.4g} (control "
-                  f"{c['fresh_mined_max_error']:.4g}) | domain agreement {f['domain_agreement']:.4f} -> "
+                  f"{_g(f['fresh_mined_max_error'])} -> {_g(r['fresh_mined_max_error'])} (control "
+                  f"{_g(c['fresh_mined_max_error'])}) | domain agreement {f['domain_agreement']:.4f} -> "
                   f"{r['domain_agreement']:.4f} (control {c['domain_agreement']:.4f})", flush=True)
         results["functions"][name] = rows
 
@@ -196,7 +201,7 @@ def main() -> None:
               f"{r['median_fresh_mined_max_error']:.4g} / {c['median_fresh_mined_max_error']:.4g} | "
               f"{f['median_domain_agreement']:.4f} / {r['median_domain_agreement']:.4f} / "
               f"{c['median_domain_agreement']:.4f} |")
-    out = ROOT / "bench" / "results" / ("mine_refit_quick.json" if args.quick else "mine_refit.json")
+    out = ROOT / "bench" / "results" / (args.out or ("mine_refit_quick.json" if args.quick else "mine_refit.json"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
