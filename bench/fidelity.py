@@ -14,6 +14,7 @@ against a bare numpy matmul chain of the same layer shapes.
     python bench/fidelity.py            # full run (minutes)
     python bench/fidelity.py --quick    # short run
     python bench/fidelity.py --only blackscholes inversek2j --skip-sampling --out fidelity_axbench.json
+    python bench/fidelity.py --only inversek2j --skip-sampling --clock work --fit-option rounds=0
 Writes bench/results/fidelity.json (fidelity_quick.json with --quick) and prints a table.
 """
 
@@ -203,7 +204,7 @@ def _surrogate_outputs(surrogate: Any, columns: dict[str, np.ndarray]) -> tuple[
 
 
 def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, budget_s: float, seed: int,
-              progress: bool) -> dict[str, Any]:
+              progress: bool, clock: str = "wall", fit_options: dict[str, Any] | None = None) -> dict[str, Any]:
     module, fn = _study(module_name, fn_name)
     schema = Schema.from_function(fn, **module.SPECS)
     tolerance = module.TOLERANCE
@@ -213,7 +214,8 @@ def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, bu
     columns = {name: np.asarray([row[name] for row in fresh_inputs], dtype=object if schema[name].kind == "categorical"
                                 else None) for name in schema.names}
     started = time.monotonic()
-    surrogate = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget_s, seed=seed, progress=progress)
+    surrogate = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget_s, seed=seed, progress=progress,
+                    budget_clock=clock, **(fit_options or {}))
     fit_seconds = time.monotonic() - started
     kind = surrogate.output_encoder.kind
     row: dict[str, Any] = {
@@ -364,10 +366,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", default=None, help="study module names to run")
     parser.add_argument("--skip-sampling", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--clock", choices=("wall", "work"), default="wall",
+                        help="fit's budget clock: 'work' gives the same surrogate at any machine load (the "
+                             "baselines keep wall time)")
+    parser.add_argument("--fit-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra option for replace.fit (JSON value), e.g. rounds=0; repeatable")
     parser.add_argument("--out", default=None,
                         help="results file name under bench/results (default fidelity.json, fidelity_quick.json)")
     args = parser.parse_args(argv)
+    fit_options: dict[str, Any] = {}
+    for item in args.fit_option:
+        name, _, text = item.partition("=")
+        try:
+            fit_options[name] = json.loads(text)
+        except json.JSONDecodeError:
+            fit_options[name] = text
     import torch
 
     torch.set_num_threads(1)
@@ -376,7 +391,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_traces = 1000 if quick else 4000
     n_fresh = 1000 if quick else 4000
     results: dict[str, Any] = {
-        "quick": quick, "budget_s": budget, "seed": args.seed, "n_traces": n_traces, "n_fresh": n_fresh,
+        "quick": quick, "budget_s": budget, "seed": args.seed, "clock": args.clock, "fit_options": fit_options,
+        "n_traces": n_traces, "n_fresh": n_fresh,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch_threads": 1},
         "fairness": "The baselines are trained on exactly the rows fit trained on (the recorded traces plus "
                     "fit's own oracle samples, so the same number of oracle calls), with the same input "
@@ -390,7 +406,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             continue
         print(f"[fidelity] {module_name} ...", file=sys.stderr, flush=True)
         results["studies"].append(run_study(module_name, fn_name, n_traces=n_traces, n_fresh=n_fresh,
-                                            budget_s=budget, seed=args.seed, progress=args.progress))
+                                            budget_s=budget, seed=args.seed, progress=args.progress,
+                                            clock=args.clock, fit_options=fit_options))
     if not args.skip_sampling:
         for module_name in PIECEWISE:
             if args.only and module_name not in args.only:
@@ -401,8 +418,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 module_name, fn_name, calls=1500 if quick else 6000, n_fresh=n_fresh,
                 budget_s=(8.0 if quick else 25.0), seed=args.seed,
                 fractions=[0.25, 0.5, 1.0] if quick else [0.25, 0.5, 0.75, 1.0], n_traces=n_traces // 2))
-    print("[fidelity] latency ...", file=sys.stderr, flush=True)
-    results["latency"] = latency(4.0 if quick else 8.0, args.seed)
+    if not args.skip_latency:
+        print("[fidelity] latency ...", file=sys.stderr, flush=True)
+        results["latency"] = latency(4.0 if quick else 8.0, args.seed)
     results["wall_s"] = round(time.monotonic() - started, 1)
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -415,7 +433,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _print(results: dict[str, Any]) -> None:
     print(f"\nFidelity on fresh inputs (budget {results['budget_s']} s per model, {results['n_traces']} traces, "
-          f"{results['n_fresh']} fresh inputs)")
+          f"{results['n_fresh']} fresh inputs, fit on the {results.get('clock', 'wall')} clock)")
     header = f"{'function':32} {'model':12} {'within tol':>10} {'mean err':>10} {'max err':>10} {'axbench':>9} {'s':>6}"
     print(header)
     print("-" * len(header))
