@@ -233,7 +233,7 @@ def _search(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toler
         pick = np.random.default_rng(seed).permutation(len(traces))[:4000]
         sample = traces.subset(sorted(int(i) for i in pick))
     chosen = fit(fn, sample, schema=schema, tolerance=tolerance, oracle=sample is None or oracle_samples > 0,
-                 budget_s=budget_s, seed=seed, progress=False, path_aware=False)
+                 budget_s=budget_s, seed=seed, progress=False, path_aware=False, distributed="off")
     arch = chosen.weights.architecture
     return Architecture(arch.width, arch.depth, arch.activation, arch.ensemble, False)
 

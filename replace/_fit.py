@@ -70,6 +70,7 @@ class FitConfig:
     trace_weight: str | float = "balance"  # "balance": traces weigh as much as all oracle rows together
     code_cuts: bool = True               # 0/1 input columns for the comparisons the code makes (`age < 30`)
     budget_clock: str = "wall"           # "work": budget_s counts nominal work, so a seed gives one surrogate at any load
+    distributed: str = "auto"            # "auto": under torchrun (WORLD_SIZE > 1) hand off to fit_distributed; "off"
 
 
 def _config(options: Mapping[str, Any]) -> FitConfig:
@@ -88,6 +89,9 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
     if config.budget_clock not in _clock.CLOCKS:
         raise bad_argument("budget_clock", config.budget_clock, "must be 'wall' or 'work'",
                            "Pass budget_clock='work' for a fit that is the same at any machine load")
+    if config.distributed not in ("auto", "off"):
+        raise bad_argument("distributed", config.distributed, "must be 'auto' or 'off'",
+                           "Pass distributed='off' to train one whole model in every process")
     if config.sampling not in ("paths", "uniform"):
         raise bad_argument("sampling", config.sampling, "must be 'paths' or 'uniform'")
     return config
@@ -563,7 +567,9 @@ def fit(
     `hard_cases`: kwargs dicts (or objects with `.inputs`, e.g. verification counterexamples),
     path-traced and added with extra weight; a case whose outcome no ordinary draw showed (an
     exception in a region too small to learn) is left out, and cases far in the output's tail
-    are weighted down to the loss share of a 3-sigma row. `options`: see
+    are weighted down to the loss share of a 3-sigma row. Launched by torchrun (WORLD_SIZE > 1),
+    `fit` trains with DDP over the ranks (`fit_distributed`; `distributed="off"` to opt out).
+    `options`: see
     `FitConfig` (ensemble_size, widths, depths, sampling="paths"|"uniform", max_oracle_calls, ...).
     """
     import torch
@@ -596,6 +602,12 @@ def fit(
     if not oracle and not has_traces:
         raise bad_argument("oracle", oracle, "with oracle=False the traces are the only data, and there are none",
                            "Pass traces, or allow oracle=True")
+    if config.distributed == "auto":
+        from ._distributed import distributed_env
+
+        if distributed_env().world_size > 1:
+            return _fit_on_every_rank(fn, traces if has_traces else None, schema, tolerance, oracle,
+                                      float(budget_s), seed, hard_cases, config)
     show = progress if progress is not None else (sys.stderr.isatty() and budget_s >= 5)
     bar = _Progress(bool(show), float(budget_s), clock)
     previous_threads = torch.get_num_threads()
@@ -607,6 +619,26 @@ def fit(
     finally:
         torch.set_num_threads(previous_threads)
         bar.close()
+
+
+def _fit_on_every_rank(fn: Callable[..., Any], traces: Traces | None, schema: Schema, tolerance: Tolerance | None,
+                       oracle: bool, budget_s: float, seed: int, hard_cases: Iterable[Any] | None,
+                       config: FitConfig) -> Surrogate:
+    """`fit` launched by torchrun (WORLD_SIZE > 1): DDP training with `fit_distributed`, which
+    shards the rows over the ranks; rank 0 chooses the shape with a short single-process search.
+    Every rank returns the same surrogate. Hard cases join the traces, labelled by calling `fn`."""
+    from ._distributed import fit_distributed, process_group
+
+    if hard_cases is not None:
+        rows = [row for row in _hard_rows(hard_cases) if schema.contains(row)[0]]
+        if rows:
+            extra = Traces.from_calls(fn, rows)
+            traces = extra if traces is None else traces + extra
+    with process_group():
+        return fit_distributed(fn, traces, schema=schema, tolerance=tolerance, architecture="search",
+                               oracle_samples=int(config.initial_samples or 4000) if oracle else 0,
+                               budget_s=0.6 * budget_s, search_budget_s=min(20.0, 0.3 * budget_s), seed=seed,
+                               test_samples=2000 if oracle else 0, threads=config.threads or 1)
 
 
 _WARM = False

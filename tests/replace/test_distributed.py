@@ -100,6 +100,44 @@ def test_two_gloo_processes_agree_and_fit(tmp_path: Path) -> None:
     assert single.manifest["distributed"]["world_size"] == 1
 
 
+def _torchrun_worker(rank: int, world: int, port: int, store: str, results: str) -> None:
+    """What torchrun gives each process: the group described by environment variables."""
+    import os
+
+    from probes import TraceStore
+    from replace import fit
+
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    traces = TraceStore.open(store).load(wave)
+    schema = Schema.from_function(wave, x=(-1.0, 1.0), y=(-1.0, 1.0))
+    surrogate = fit(wave, traces, schema=schema, tolerance=Tolerance(abs=0.05), budget_s=12.0, seed=0,
+                    progress=False, hard_cases=[{"x": 0.99, "y": 0.99}])
+    Path(results, f"{rank}.json").write_text(json.dumps({
+        "digest": parameters_digest(surrogate), "manifest": surrogate.manifest["distributed"],
+        "agreement": surrogate.metrics.agreement}))
+
+
+@pytest.mark.slow
+def test_fit_under_torchrun_hands_off_to_ddp(tmp_path: Path) -> None:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    uri = f"sqlite:///{tmp_path / 'traces.db'}"
+    _record(uri, 800)
+    results = tmp_path / "results"
+    results.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.spawn(_torchrun_worker, args=(2, port, uri, str(results)), nprocs=2, join=True)
+    ranks = [json.loads((results / f"{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["digest"] == ranks[1]["digest"]
+    assert ranks[0]["manifest"]["world_size"] == 2
+    assert ranks[0]["agreement"] > 0.5
+
+
 # -- pieces that need no second process ----------------------------------------------------------
 @pytest.mark.parametrize("n, world", [(10, 2), (11, 2), (7, 3), (2, 4), (1000, 7)])
 def test_shards_cover_every_row_with_equal_sizes(n: int, world: int) -> None:
