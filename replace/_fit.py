@@ -1000,7 +1000,7 @@ def _allocate(schema: Schema, pool: Pool, rows: np.ndarray, excess: np.ndarray, 
         missing = np.array([pool.paths[i] is None for i in rows])
         guess = best.surrogate.predict_details(take(pool.columns, rows[missing])).paths or []
         labels[missing] = np.asarray(guess, dtype=object)
-    groups = {str(p): np.flatnonzero(labels == p) for p in set(labels.tolist())}
+    groups = {str(p): np.flatnonzero(labels == p) for p in sorted(set(labels.tolist()), key=str)}
     frequency = {p: len(ix) / len(rows) for p, ix in groups.items()}
     complexity = {p: float(np.mean(np.minimum(excess[ix], 10.0) ** 2)) + 1e-3 for p, ix in groups.items()}
     quota = turaco_allocation(frequency, complexity, n_focus)

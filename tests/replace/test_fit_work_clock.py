@@ -81,3 +81,47 @@ def test_bad_clock_is_named():
     schema = Schema.from_function(fee, weight=(0.1, 10.0), zone=["A", "B", "C"], express=bool)
     with pytest.raises(InvalidArgument, match="budget_clock='cpu'"):
         fit(fee, schema=schema, budget_s=1.0, budget_clock="cpu")
+
+
+_DIGEST_SCRIPT = """
+import hashlib, sys
+import numpy as np
+from probes import Schema, Tolerance
+from replace import fit
+
+
+def tariff(x: float, y: float) -> float:
+    base = 2.0 * x + 0.3 * y * y
+    if x > 0.6:
+        base = base + 1.0
+    if y > 0.3:
+        base = base + 0.5
+    return base
+
+
+schema = Schema.from_function(tariff, x=(0.0, 1.0), y=(0.0, 1.0))
+s = fit(tariff, schema=schema, tolerance=Tolerance(abs=1e-4), budget_s=8.0, initial_samples=1000, seed=0, progress=False,
+        budget_clock="work", ensemble_size=2, widths=(16,), depths=(2,), rounds_when="always", max_candidates=1)
+assert any("oracle_calls" in r and r["round"] > 0 for r in s.metrics.rounds), s.metrics.rounds  # rounds ran
+weights = s.weights
+nets = list(weights.members or []) + list(weights.gate or []) + [n for e in (weights.experts or []) for n in e]
+digest = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for n in nets for a in list(n.weights) + list(n.biases)))
+print(digest.hexdigest(), s.metrics.oracle_calls)
+"""
+
+
+@pytest.mark.slow
+def test_same_surrogate_in_other_processes_with_other_hash_seeds(tmp_path):
+    """Set and dict orders of strings change with PYTHONHASHSEED; nothing in fit may depend on them."""
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "digest.py"
+    script.write_text(_DIGEST_SCRIPT)
+    outputs = []
+    for hash_seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stdout.strip().splitlines()[-1])
+    assert outputs[0] == outputs[1] == outputs[2]
