@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--max-examples", type=int, default=None)
     parser.add_argument("--mine-budget", type=float, default=None)
     parser.add_argument("--only", default="", help="comma-separated function names")
+    parser.add_argument("--out", default="detection.json", help="result file name under bench/results/")
     args = parser.parse_args()
     seeds = args.seeds or (3 if args.quick else 20)
     max_examples = args.max_examples or (500 if args.quick else 1000)
@@ -236,7 +237,7 @@ def main() -> None:
         results["functions"][fname] = rows
     results["total_s"] = time.perf_counter() - started
 
-    out = ROOT / "bench" / "results" / "detection.json"
+    out = ROOT / "bench" / "results" / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print()
