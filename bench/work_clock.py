@@ -15,59 +15,24 @@ Writes bench/results/work_clock.json.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from case_studies import blackscholes, insurance_class, loan_schedule, shipping_fee  # noqa: E402
 from probes import Schema, Traces  # noqa: E402
+from probes._clock import competing_thread  # noqa: E402
 from replace import fit  # noqa: E402
+from replace._distributed import parameters_digest  # noqa: E402
 
 STUDIES = [shipping_fee, blackscholes, insurance_class, loan_schedule]
-
-
-class Busy:
-    """A thread that competes for the interpreter while it runs."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-
-    def __enter__(self) -> "Busy":
-        self.stop = threading.Event()
-
-        def spin() -> None:
-            while not self.stop.is_set():
-                sum(i * i for i in range(2000))
-
-        self.thread = threading.Thread(target=spin, daemon=True)
-        if self.enabled:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.enabled:
-            self.thread.join()
-
-
-def fingerprint(surrogate: Any) -> str:
-    weights = surrogate.weights
-    nets = list(weights.members or []) + list(weights.gate or []) + [n for e in (weights.experts or []) for n in e]
-    digest = hashlib.sha256()
-    for net in nets:
-        for array in list(net.weights) + list(net.biases):
-            digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def main() -> None:
@@ -87,7 +52,7 @@ def main() -> None:
         row: dict[str, Any] = {"study": module.NAME, "budget_s": budget}
         for clock in ("wall", "work"):
             for busy in (False, True):
-                with Busy(busy):
+                with competing_thread(busy):
                     began = time.monotonic()
                     surrogate = fit(fn, traces, schema=schema, tolerance=module.TOLERANCE, budget_s=budget,
                                     seed=args.seed, progress=False, budget_clock=clock)
@@ -95,7 +60,7 @@ def main() -> None:
                 key = f"{clock}{'_busy' if busy else ''}"
                 row[key] = {"agreement": surrogate.metrics.agreement, "oracle_calls": surrogate.metrics.oracle_calls,
                             "architecture": surrogate.metrics.architecture, "wall_s": round(wall, 2),
-                            "fingerprint": fingerprint(surrogate)}
+                            "fingerprint": parameters_digest(surrogate)}
                 print(f"{module.NAME:16s} {key:10s} agreement {surrogate.metrics.agreement:.4f} "
                       f"calls {surrogate.metrics.oracle_calls:6d} wall {wall:6.1f}s {row[key]['fingerprint']}",
                       flush=True)

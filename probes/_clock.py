@@ -160,3 +160,26 @@ def mean_lines(fn: Callable[..., Any], sample: Any) -> float:
     finally:
         if enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def competing_thread(enabled: bool = True) -> Iterator[None]:
+    """A thread that competes for the interpreter while the block runs: a loaded machine,
+    in-process, for checking that a work-clock run does not depend on load (tests, benches)."""
+    import threading
+
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(i * i for i in range(2000))
+
+    thread = threading.Thread(target=spin, daemon=True)
+    if enabled:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if enabled:
+            thread.join()

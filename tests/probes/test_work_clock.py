@@ -10,7 +10,6 @@ a budget that is never reached would make these tests pass on a wall clock too.
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import numpy as np
@@ -73,25 +72,6 @@ class Logged:
     def __call__(self, age: int, weight: float, zone: str, claims: int) -> float:
         self.log.append((age, weight, zone, claims))
         return self.fn(age=age, weight=weight, zone=zone, claims=claims)
-
-
-class _Busy:
-    """A thread that competes for the interpreter while it runs: a loaded machine, in-process."""
-
-    def __enter__(self) -> "_Busy":
-        self.stop = threading.Event()
-
-        def spin() -> None:
-            while not self.stop.is_set():
-                sum(i * i for i in range(2000))
-
-        self.thread = threading.Thread(target=spin, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 class _Slow:
@@ -179,7 +159,7 @@ def test_verify_same_seed_same_report(verified):
 
 def test_verify_same_report_under_load(verified):
     report, log = verified
-    with _Busy():
+    with _clock.competing_thread():
         loaded, loaded_log = run_verify()
     assert loaded_log == log
     assert not same(loaded.to_dict(), report.to_dict())
@@ -243,7 +223,7 @@ def test_mining_same_seed_same_cases(mined):
 
 def test_mining_same_cases_under_load(mined):
     cases, log = mined
-    with _Busy():
+    with _clock.competing_thread():
         loaded, loaded_log = run_mine()
     assert loaded_log == log
     assert not same(json.loads(loaded.to_json()), json.loads(cases.to_json()))
@@ -293,7 +273,7 @@ class SteepModel:
 def test_mining_gradient_layer_is_repeatable_and_charged():
     pytest.importorskip("torch")
     runs = [run_mine(candidate=SteepModel(), layers=("gradient",), budget_s=0.05) for _ in range(2)]
-    with _Busy():
+    with _clock.competing_thread():
         runs.append(run_mine(candidate=SteepModel(), layers=("gradient",), budget_s=0.05))
     first = _without_times(json.loads(runs[0][0].to_json()))
     assert all(_without_times(json.loads(r[0].to_json())) == first for r in runs[1:])
