@@ -1,8 +1,8 @@
 """Does `fit(..., budget_clock="work")` give one surrogate per seed, whatever the load?
 
 For each case-study function, four fits with the same seed and budget: on the wall clock and on
-the work clock, each once on a quiet interpreter and once with a busy thread competing for it
-(an in-process stand-in for a loaded machine). Reported: whether the two work-clock surrogates
+the work clock, each once on a quiet machine and once with another process spinning on a core
+(a loaded machine). Reported: whether the two work-clock surrogates
 are bit-identical, the held-out agreement of each fit, and the wall time a work-clock fit took
 per work second (how the nominal costs compare with this machine now).
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from case_studies import blackscholes, insurance_class, loan_schedule, shipping_fee  # noqa: E402
 from probes import Schema, Traces  # noqa: E402
-from probes._clock import competing_thread  # noqa: E402
+from probes._clock import competing_load  # noqa: E402
 from replace import fit  # noqa: E402
 from replace._distributed import parameters_digest  # noqa: E402
 
@@ -52,7 +52,7 @@ def main() -> None:
         row: dict[str, Any] = {"study": module.NAME, "budget_s": budget}
         for clock in ("wall", "work"):
             for busy in (False, True):
-                with competing_thread(busy):
+                with competing_load(busy):
                     began = time.monotonic()
                     surrogate = fit(fn, traces, schema=schema, tolerance=module.TOLERANCE, budget_s=budget,
                                     seed=args.seed, progress=False, budget_clock=clock)

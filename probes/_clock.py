@@ -163,23 +163,19 @@ def mean_lines(fn: Callable[..., Any], sample: Any) -> float:
 
 
 @contextlib.contextmanager
-def competing_thread(enabled: bool = True) -> Iterator[None]:
-    """A thread that competes for the interpreter while the block runs: a loaded machine,
-    in-process, for checking that a work-clock run does not depend on load (tests, benches)."""
-    import threading
+def competing_load(enabled: bool = True) -> Iterator[None]:
+    """Another process spinning on a core while the block runs: a loaded machine, for checking
+    that a work-clock run does not depend on load (tests, benches).
 
-    stop = threading.Event()
+    A process, not a thread: a spinning thread in this interpreter holds the GIL for whole
+    switch intervals (5 ms) each time the fit releases it around a torch call, so it slows a
+    fit of many small steps a hundredfold, which is not what load on a shared machine does."""
+    import subprocess
 
-    def spin() -> None:
-        while not stop.is_set():
-            sum(i * i for i in range(2000))
-
-    thread = threading.Thread(target=spin, daemon=True)
-    if enabled:
-        thread.start()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if enabled else None
     try:
         yield
     finally:
-        stop.set()
-        if enabled:
-            thread.join()
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()

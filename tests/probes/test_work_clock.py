@@ -1,6 +1,6 @@
 """budget_clock="work" for verify and mine_edge_cases: with a fixed seed, two runs cut by their
 budget give the same report / the same edge cases (same inputs in the same order, same
-errors) whatever the load: a busy thread competing for the interpreter, or an original slowed
+errors) whatever the load: another process spinning on a core, or an original slowed
 down by time.sleep (which runs no Python line, so the work clock does not see it).
 
 The budgets below are small on purpose, so that every run is cut by the budget (asserted):
@@ -159,7 +159,7 @@ def test_verify_same_seed_same_report(verified):
 
 def test_verify_same_report_under_load(verified):
     report, log = verified
-    with _clock.competing_thread():
+    with _clock.competing_load():
         loaded, loaded_log = run_verify()
     assert loaded_log == log
     assert not same(loaded.to_dict(), report.to_dict())
@@ -223,7 +223,7 @@ def test_mining_same_seed_same_cases(mined):
 
 def test_mining_same_cases_under_load(mined):
     cases, log = mined
-    with _clock.competing_thread():
+    with _clock.competing_load():
         loaded, loaded_log = run_mine()
     assert loaded_log == log
     assert not same(json.loads(loaded.to_json()), json.loads(cases.to_json()))
@@ -273,7 +273,7 @@ class SteepModel:
 def test_mining_gradient_layer_is_repeatable_and_charged():
     pytest.importorskip("torch")
     runs = [run_mine(candidate=SteepModel(), layers=("gradient",), budget_s=0.05) for _ in range(2)]
-    with _clock.competing_thread():
+    with _clock.competing_load():
         runs.append(run_mine(candidate=SteepModel(), layers=("gradient",), budget_s=0.05))
     first = _without_times(json.loads(runs[0][0].to_json()))
     assert all(_without_times(json.loads(r[0].to_json())) == first for r in runs[1:])

@@ -38,7 +38,7 @@ def test_same_seed_same_surrogate(fee_work_fit):
 
 
 def test_result_does_not_depend_on_load(fee_work_fit):
-    with _clock.competing_thread():
+    with _clock.competing_load():
         loaded = _fit_fee(fee)
     assert _fingerprint(fee_work_fit) == _fingerprint(loaded)
     assert loaded.metrics.oracle_calls == fee_work_fit.metrics.oracle_calls
