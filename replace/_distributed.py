@@ -398,7 +398,7 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
     # 3. the model, identical on every rank (same seed; DDP also broadcasts rank 0's weights)
     torch.manual_seed(seed)
     module = batched_mlp(arch.ensemble, enc.width_, out_enc.out_width, arch.width, arch.depth,
-                         arch.activation).to(device)
+                         arch.activation, embeddings=enc.embedding_blocks()).to(device)
     wrapped = module
     if comm.active:
         from torch.nn.parallel import DistributedDataParallel
@@ -464,7 +464,8 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
                         "epochs": result.epochs, "stopped": result.stopped, "lbfgs_steps": polished,
                         "global_batch": config.batch_size * world},
         "hyperparameters": mf.plain({"architecture": arch.to_dict(),
-                                     "train": {f.name: getattr(config, f.name) for f in fields(config)}}),
+                                     "train": {f.name: getattr(config, f.name) for f in fields(config)},
+                                     "embeddings": enc.embedding_dims()}),
         "versions": mf.versions(),
     }
     surrogate = Surrogate(schema=schema, tolerance=tol, input_encoder=enc, output_encoder=out_enc, weights=weights,

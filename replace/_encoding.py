@@ -24,11 +24,25 @@ from probes import ErrorInfo, Field, OutOfDomainError, OutputSpec, Schema, Toler
 from probes._schema import _decode_value, _encode_value
 
 from ._cuts import OPERATORS, apply_cuts, cut_name, useful_cuts
+from ._models import EmbeddingBlock
 
 #: integers with at most this many distinct values in range are one-hot encoded.
 INTEGER_ONEHOT_MAX = 12
-#: categoricals with more values than this are marked for a learned low-rank embedding.
+#: categoricals with more values than this are learned through a low-rank embedding.
 EMBED_MIN_CATEGORIES = 16
+#: widest embedding of a categorical (hidden layers are 16-128 wide: a wider one saves nothing).
+EMBED_MAX_DIM = 16
+
+
+def embedding_dim(categories: int) -> int:
+    """Embedding width of a categorical with `categories` values: min(16, ceil(1.6 * n ** 0.56)).
+
+    The growth is fastai's rule of thumb (Howard & Gugger), fitted to the widths that worked on
+    many tabular sets: 17 values -> 8, 40 -> 13, 60 and more -> 16. Always well under `n`, so
+    the map is low-rank: a category learns `dim` numbers instead of a full first-layer row per
+    member, and categories that act alike share the directions they span.
+    """
+    return int(min(EMBED_MAX_DIM, math.ceil(1.6 * categories ** 0.56), max(categories - 1, 1)))
 #: knots of the piecewise-linear quantile warp.
 QUANTILE_KNOTS = 65
 
@@ -108,6 +122,7 @@ class FieldCode:
     categories: list[Any] = field(default_factory=list)  # one-hot values, in column order
     embed: bool = False
     cuts: list[Any] = field(default_factory=list)  # (operator, threshold): 0/1 columns after the value
+    embed_dim: int = 0  # width of the learned embedding when `embed` (training only; folded away after)
 
     def names(self) -> list[str]:
         if self.code == "onehot":
@@ -118,7 +133,7 @@ class FieldCode:
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in ("name", "kind", "code", "width", "low", "high", "warp",
-                                                "offset", "knots", "mean", "std", "embed")}
+                                                "offset", "knots", "mean", "std", "embed", "embed_dim")}
         data["cuts"] = [[op, t] for op, t in self.cuts]
         data["categories"] = [_encode_value(c) for c in self.categories]
         return data
@@ -193,6 +208,21 @@ class InputEncoder:
             return np.zeros((n or 0, 0), dtype=dtype)
         return np.concatenate(parts, axis=1).astype(dtype, copy=False)
 
+    def embedding_blocks(self) -> list[EmbeddingBlock]:
+        """`(start, stop, dim)` of every one-hot field with many categories, in column order: pass
+        them as `embeddings=` to `batched_mlp` / `expert_bank` (empty: plain one-hot everywhere)."""
+        blocks = []
+        for code in self.codes_:
+            if code.embed and code.code == "onehot":
+                columns = self.feature_groups_[code.name]
+                dim = code.embed_dim or embedding_dim(code.width)  # files saved before embed_dim existed
+                blocks.append(EmbeddingBlock(columns[0], columns[-1] + 1, dim))
+        return blocks
+
+    def embedding_dims(self) -> dict[str, int]:
+        """Argument -> embedding width, for the manifest's hyperparameters."""
+        return {c.name: c.embed_dim or embedding_dim(c.width) for c in self.codes_ if c.embed and c.code == "onehot"}
+
     def to_dict(self) -> dict[str, Any]:
         return {"fields": [c.to_dict() for c in self.codes_]}
 
@@ -225,8 +255,9 @@ def _fit_field(item: Field, column: Any) -> FieldCode:
         return FieldCode(name, "boolean", "binary", 1)
     if item.kind == "categorical":
         cats = list(item.categories)
-        return FieldCode(name, "categorical", "onehot", len(cats), categories=cats,
-                         embed=len(cats) > EMBED_MIN_CATEGORIES)
+        embed = len(cats) > EMBED_MIN_CATEGORIES
+        return FieldCode(name, "categorical", "onehot", len(cats), categories=cats, embed=embed,
+                         embed_dim=embedding_dim(len(cats)) if embed else 0)
     if item.kind == "integer" and (item.high - item.low + 1) <= INTEGER_ONEHOT_MAX:  # type: ignore[operator]
         cats = list(range(int(item.low), int(item.high) + 1))  # type: ignore[arg-type]
         return FieldCode(name, "integer", "onehot", len(cats), low=float(item.low), high=float(item.high),

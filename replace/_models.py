@@ -8,7 +8,7 @@ activation is its own `nn.Module` instance (DeepLift/SHAP break on functional or
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -355,21 +355,60 @@ class ModelWeights:
         return cls(arch, members)
 
 
-def batched_mlp(members: int, in_dim: int, out_dim: int, width: int, depth: int, activation: str) -> Any:
+class EmbeddingBlock(NamedTuple):
+    """Encoded columns `start:stop` (one one-hot field) learned through a `dim`-wide embedding."""
+
+    start: int
+    stop: int
+    dim: int
+
+
+#: standard deviation of a fresh embedding entry: each embedding column then looks like a
+#: standardised real input to the first layer.
+EMBED_INIT_STD = 1.0
+
+
+def _embedding_blocks(embeddings: Sequence[Sequence[int]] | None, in_dim: int) -> list[EmbeddingBlock]:
+    blocks = sorted(EmbeddingBlock(*(int(v) for v in b)) for b in (embeddings or ()))
+    previous = 0
+    for b in blocks:
+        if not (previous <= b.start < b.stop <= in_dim) or b.dim < 1:
+            raise ValueError(f"embeddings={list(embeddings or ())!r} : block {tuple(b)} must lie in [0, {in_dim}), "
+                             "not overlap another, and have dim >= 1. Pass InputEncoder.embedding_blocks()")
+        previous = b.stop
+    return blocks
+
+
+def batched_mlp(members: int, in_dim: int, out_dim: int, width: int, depth: int, activation: str, *,
+                embeddings: Sequence[Sequence[int]] | None = None) -> Any:
     """`members` independent MLPs evaluated together with batched matmuls: x (N, d) -> (M, N, out).
 
     Small networks are dominated by per-step overhead, so training M members at once costs
     about as much as training one; each member has its own initialisation.
+
+    `embeddings`: `(start, stop, dim)` column blocks (one-hot fields with many categories, see
+    `InputEncoder.embedding_blocks()`) that reach the first layer through a bias-free linear map
+    to `dim` columns, shared by all members: a category seen in few rows learns `dim` numbers
+    from its rows and borrows the map to the hidden layer from every row and member. Since
+    `one_hot @ E @ W == one_hot @ (E @ W)`, `to_numpy()` folds E into the first layer, so the
+    stored network is the plain MLP on the full encoded input (inference is unchanged).
     """
     torch = _torch()
     from torch import nn
+
+    blocks = _embedding_blocks(embeddings, in_dim)
+    inside = {c for b in blocks for c in range(b.start, b.stop)}
+    keep = [c for c in range(in_dim) if c not in inside]
+    first_dim = len(keep) + sum(b.dim for b in blocks)
 
     class BatchedMLP(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.members = members
             self.activation = activation
-            sizes = [in_dim] + [width] * depth + [out_dim]
+            self.in_dim = in_dim
+            self.blocks = blocks
+            sizes = [first_dim] + [width] * depth + [out_dim]
             self.weights = nn.ParameterList()
             self.biases = nn.ParameterList()
             for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -377,32 +416,67 @@ def batched_mlp(members: int, in_dim: int, out_dim: int, width: int, depth: int,
                 self.weights.append(nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound)))
                 self.biases.append(nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound)))
             self.acts = nn.ModuleList([activation_module(activation) for _ in range(depth)])
+            # created last, so a network without embeddings draws the same initial weights as before
+            self.embeddings = nn.ParameterList(
+                [nn.Parameter(torch.randn(b.stop - b.start, b.dim) * EMBED_INIT_STD) for b in blocks])
+            self.register_buffer("keep", torch.tensor(keep, dtype=torch.long), persistent=False)
+
+        def embed(self, x: Any) -> Any:
+            """(..., in_dim) -> (..., first_dim): plain columns, then each block's embedding."""
+            if not self.blocks:
+                return x
+            parts = [x.index_select(-1, self.keep)]
+            parts += [torch.matmul(x[..., b.start:b.stop], e) for b, e in zip(self.blocks, self.embeddings)]
+            return torch.cat(parts, dim=-1)
 
         def forward(self, x: Any) -> Any:
-            a = torch.matmul(x.unsqueeze(0), self.weights[0]) + self.biases[0]
+            a = torch.matmul(self.embed(x).unsqueeze(0), self.weights[0]) + self.biases[0]
             for i in range(1, len(self.weights)):
                 a = self.acts[i - 1](a)
                 a = torch.baddbmm(self.biases[i], a, self.weights[i])
             return a
 
+        def first_layer(self) -> np.ndarray:
+            """(members, in_dim, width) float64: the first layer on the full encoded input,
+            each embedding folded in (rows of a block = E @ that block's rows)."""
+            w = self.weights[0].detach().cpu().double().numpy()
+            if not self.blocks:
+                return w
+            full = np.zeros((self.members, self.in_dim, w.shape[2]))
+            full[:, keep] = w[:, : len(keep)]
+            row = len(keep)
+            for b, e in zip(self.blocks, self.embeddings):
+                e64 = e.detach().cpu().double().numpy()
+                full[:, b.start:b.stop] = np.matmul(e64[None], w[:, row:row + b.dim])
+                row += b.dim
+            return full
+
         def to_numpy(self) -> list[NumpyNet]:
+            first = self.first_layer()
             nets = []
             for m in range(self.members):
-                nets.append(NumpyNet([w[m].detach().cpu().numpy().astype(np.float32) for w in self.weights],
+                weights = [first[m].astype(np.float32)]
+                weights += [w[m].detach().cpu().numpy().astype(np.float32) for w in list(self.weights)[1:]]
+                nets.append(NumpyNet(weights,
                                      [b[m, 0].detach().cpu().numpy().astype(np.float32) for b in self.biases],
                                      self.activation))
             return nets
 
         def n_parameters(self) -> int:
-            return int(sum(p.numel() for p in self.parameters()) // max(self.members, 1))
+            """Trained parameters per member, the shared embeddings counted once."""
+            shared = sum(p.numel() for p in self.embeddings.parameters())
+            own = sum(p.numel() for p in self.weights.parameters()) + sum(p.numel() for p in self.biases.parameters())
+            return int(own // max(self.members, 1) + shared)
 
     return BatchedMLP()
 
 
-def expert_bank(paths: int, members: int, in_dim: int, out_dim: int, width: int, depth: int, activation: str) -> Any:
+def expert_bank(paths: int, members: int, in_dim: int, out_dim: int, width: int, depth: int, activation: str, *,
+                embeddings: Sequence[Sequence[int]] | None = None) -> Any:
     """One small MLP ensemble per branch path, trained on blocks that hold the same number of
     rows of every path: each expert computes only its own rows (cost independent of the number
-    of paths) and rare paths weigh as much as common ones.
+    of paths) and rare paths weigh as much as common ones. `embeddings` (see `batched_mlp`) are
+    shared by every expert and member, and folded into each expert's first layer by `to_numpy`.
 
     Input rows are blocks `(P * B * d)` flattened (see `make_blocks`); output (members, blocks *
     P * B, out) in the block order, so `SurrogateLoss` applies unchanged to the unfolded targets.
@@ -414,15 +488,17 @@ def expert_bank(paths: int, members: int, in_dim: int, out_dim: int, width: int,
         def __init__(self) -> None:
             super().__init__()
             self.paths, self.members, self.in_dim = paths, members, in_dim
-            self.net = batched_mlp(paths * members, in_dim, out_dim, width, depth, activation)
+            self.net = batched_mlp(paths * members, in_dim, out_dim, width, depth, activation,
+                                   embeddings=embeddings)
 
         def forward(self, blocks: Any) -> Any:
             nb = blocks.shape[0]
             x = blocks.reshape(nb, self.paths, -1, self.in_dim)            # (nb, P, B, d)
             b = x.shape[2]
             x = x.permute(1, 0, 2, 3).reshape(self.paths, nb * b, self.in_dim)
-            x = x.repeat_interleave(self.members, dim=0)                     # (P*M, nb*B, d)
             net = self.net
+            x = net.embed(x)                                                 # (P, nb*B, d') shared map
+            x = x.repeat_interleave(self.members, dim=0)                     # (P*M, nb*B, d')
             a = torch.baddbmm(net.biases[0], x, net.weights[0])
             for i in range(1, len(net.weights)):
                 a = net.acts[i - 1](a)
