@@ -249,7 +249,8 @@ def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, bu
 # -- the sampling claim -------------------------------------------------------------------------
 
 def sampling_claim(module_name: str, fn_name: str, *, calls: int, n_fresh: int, budget_s: float, seed: int,
-                   fractions: list[float], n_traces: int) -> dict[str, Any]:
+                   fractions: list[float], n_traces: int, clock: str = "wall",
+                   fit_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Oracle calls path-aware sampling needs to match uniform sampling at `calls` calls."""
     module, fn = _study(module_name, fn_name)
     schema = Schema.from_function(fn, **module.SPECS)
@@ -263,7 +264,7 @@ def sampling_claim(module_name: str, fn_name: str, *, calls: int, n_fresh: int, 
     def run(sampling: str, cap: int) -> dict[str, Any]:
         s = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget_s, seed=seed, progress=False,
                 sampling=sampling, max_oracle_calls=cap, initial_samples=max(cap // 2, 1), target_agreement=1.0,
-                rounds_when="always")
+                **{"rounds_when": "always", **(fit_options or {}), "budget_clock": clock})
         out, errs = _surrogate_outputs(s, columns)
         scored = _score(module, s.output_encoder.kind, ref, out, errs, tolerance)
         return {"sampling": sampling, "cap": cap, "oracle_calls": s.metrics.oracle_calls, **scored}
@@ -366,6 +367,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", default=None, help="study module names to run")
     parser.add_argument("--skip-sampling", action="store_true")
+    parser.add_argument("--skip-studies", action="store_true", help="only the sampling claim (and latency)")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--clock", choices=("wall", "work"), default="wall",
@@ -402,7 +404,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     started = time.monotonic()
     for module_name, fn_name in STUDIES:
-        if args.only and module_name not in args.only:
+        if (args.only and module_name not in args.only) or args.skip_studies:
             continue
         print(f"[fidelity] {module_name} ...", file=sys.stderr, flush=True)
         results["studies"].append(run_study(module_name, fn_name, n_traces=n_traces, n_fresh=n_fresh,
@@ -417,7 +419,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results["sampling"].append(sampling_claim(
                 module_name, fn_name, calls=1500 if quick else 6000, n_fresh=n_fresh,
                 budget_s=(8.0 if quick else 25.0), seed=args.seed,
-                fractions=[0.25, 0.5, 1.0] if quick else [0.25, 0.5, 0.75, 1.0], n_traces=n_traces // 2))
+                fractions=[0.25, 0.5, 1.0] if quick else [0.25, 0.5, 0.75, 1.0], n_traces=n_traces // 2,
+                clock=args.clock, fit_options=fit_options))
     if not args.skip_latency:
         print("[fidelity] latency ...", file=sys.stderr, flush=True)
         results["latency"] = latency(4.0 if quick else 8.0, args.seed)

@@ -33,7 +33,7 @@ from ._cuts import comparison_cuts
 from ._encoding import InputEncoder, OutputEncoder
 from ._fidelity import compare, summarise
 from ._models import Architecture, ModelWeights, batched_mlp, expert_bank, make_blocks
-from ._sampling import concat_columns, draw_near, take, turaco_allocation
+from ._sampling import concat_columns, draw_between, draw_near, take, turaco_allocation
 from ._surrogate import Surrogate, SurrogateMetrics
 from ._train import BlockLoss, SurrogateLoss, TrainConfig, TrainResult, polish_model, train_model
 
@@ -56,6 +56,8 @@ class FitConfig:
     max_oracle_calls: int | None = None  # cap on training oracle calls
     rounds: int = 3                      # refinement rounds of oracle sampling
     rounds_when: str = "data_limited"    # "data_limited": only while val loss > 1.5 x train loss; "always"
+    rounds_patience: int = 1             # rounds in a row whose model is not kept before rounds stop (0: never)
+    boundary_share: float = 0.5          # share of a round's focused calls drawn between rows on different paths
     test_size: int = 2000                # fresh inputs for the final metrics
     hard_weight: float = 4.0             # training weight of hard cases
     near_scale: float = 0.03             # jitter (share of the range) for inputs near known ones
@@ -94,6 +96,12 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
                            "Pass distributed='off' to train one whole model in every process")
     if config.sampling not in ("paths", "uniform"):
         raise bad_argument("sampling", config.sampling, "must be 'paths' or 'uniform'")
+    if not 0.0 <= config.boundary_share <= 1.0:
+        raise bad_argument("boundary_share", config.boundary_share, "must be in [0, 1]",
+                           "Pass 0 to spend every focused call by Turaco's rule alone")
+    if isinstance(config.rounds_patience, bool) or not isinstance(config.rounds_patience, int) or config.rounds_patience < 0:
+        raise bad_argument("rounds_patience", config.rounds_patience, "must be an integer >= 0",
+                           "Pass 0 to run every round whatever its result")
     return config
 
 
@@ -820,6 +828,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                                          "val_agreement": best.agreement}]
     curve = list(best.curve)
     reserve = (0.3 if out.width else 0.1) * budget_s  # kept for the final polish
+    unkept = 0
     for round_no in range(1, config.rounds + 1):
         left = deadline - clock.now() - reserve
         if not oracle or left < 0.1 * budget_s or best.agreement >= config.target_agreement or orc.remaining() == 0:
@@ -843,12 +852,20 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         bar.update(f"round {round_no}: training {best.arch.label}")
         cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.3,
                              optimizer="lbfgs" if out.width else "adam")
-        if _improves(cand, best):
+        kept = _improves(cand, best)
+        if kept:
             best = cand
+        unkept = 0 if kept else unkept + 1
         offset = curve[-1][0] if curve else 0
         curve += [(e + offset, t, v) for e, t, v in cand.curve]
         rounds_log.append({"round": round_no, "rows": len(pool), "oracle_calls": orc.calls,
-                           "val_agreement": cand.agreement})
+                           "val_agreement": cand.agreement, "kept": kept})
+        if config.rounds_patience and unkept >= config.rounds_patience:
+            # a round whose model is worse than before it: on a smooth function the new rows
+            # were not what limited it, and another short round would only take time from
+            # the polish (measured: bench/fidelity.py, AxBench kernels)
+            rounds_log.append({"round": round_no + 1, "skipped": f"{unkept} round(s) in a row not kept"})
+            break
 
     # 8. spend what is left polishing the chosen model (full-batch L-BFGS for regression heads)
     left = deadline - clock.now() - 0.05 * budget_s
@@ -986,9 +1003,11 @@ def _allocate(schema: Schema, pool: Pool, rows: np.ndarray, excess: np.ndarray, 
               rng: np.random.Generator, config: FitConfig, best: _Candidate) -> dict[str, np.ndarray]:
     """New inputs for a refinement round.
 
-    "paths": a quarter from the domain, the rest split over branch paths by Turaco's rule
-    (frequency p_i, complexity C_i = mean squared excess of the path's rows), each drawn near
-    that path's rows, favouring rows with a high error. "uniform": all from the domain.
+    "paths": a quarter from the domain; of the rest, `boundary_share` between nearby rows that
+    took different paths or gave different outcomes (`draw_between`: the edges), and the others
+    split over branch paths by Turaco's rule (frequency p_i, complexity C_i = mean squared excess
+    of the path's rows), each drawn near that path's rows, favouring rows with a high error.
+    "uniform": all from the domain.
     """
     if config.sampling == "uniform":
         return schema.sample_columns(n_new, rng=rng)
@@ -1003,8 +1022,14 @@ def _allocate(schema: Schema, pool: Pool, rows: np.ndarray, excess: np.ndarray, 
     groups = {str(p): np.flatnonzero(labels == p) for p in sorted(set(labels.tolist()), key=str)}
     frequency = {p: len(ix) / len(rows) for p, ix in groups.items()}
     complexity = {p: float(np.mean(np.minimum(excess[ix], 10.0) ** 2)) + 1e-3 for p, ix in groups.items()}
-    quota = turaco_allocation(frequency, complexity, n_focus)
+    # where paths (or outcomes) change between neighbours: the edges a piecewise surrogate blurs
+    sides = [f"{label}|{_outcome_key(pool.outputs[i], pool.errors[i], schema)}" for label, i in zip(labels.tolist(), rows)]
+    n_boundary = int(n_focus * config.boundary_share) if len(set(sides)) >= 2 else 0
+    quota = turaco_allocation(frequency, complexity, n_focus - n_boundary)
     parts = [schema.sample_columns(n_domain, rng=rng)]
+    if n_boundary:
+        parts.append(draw_between(schema, pool.columns, rows, sides, n_boundary, rng,
+                                  weights=np.minimum(excess, 10.0) + 0.1))
     for path, count in quota.items():
         if count <= 0:
             continue

@@ -91,6 +91,57 @@ def draw_near(schema: Schema, columns: Mapping[str, np.ndarray], n: int, rng: np
     return out
 
 
+def draw_between(schema: Schema, columns: Mapping[str, np.ndarray], rows: np.ndarray, labels: Sequence[Any],
+                 n: int, rng: np.random.Generator, *, weights: np.ndarray | None = None,
+                 candidates: int = 24) -> dict[str, np.ndarray]:
+    """`n` inputs on segments between nearby rows that took different branch paths (or gave
+    different outcomes): where a piecewise function jumps, which is where a surrogate errs.
+
+    For each draw: an anchor row (chosen by `weights`), the nearest of `candidates` random rows
+    with another label (distance over reals and integers scaled to their range, plus 1 for each
+    differing boolean or category), and a point uniformly on the segment between them (booleans
+    and categories from either end). Uniform on the segment, not its midpoint: the boundary can
+    lie anywhere between the two, and both sides near it are worth learning."""
+    rows = np.asarray(rows)
+    labels_arr = np.asarray([str(label) for label in labels], dtype=object)
+    if n <= 0 or len(rows) < 2 or len(set(labels_arr.tolist())) < 2:
+        return {}
+    numeric = [f for f in schema.fields if f.kind in ("real", "integer")]
+    discrete = [f for f in schema.fields if f.kind in ("boolean", "categorical")]
+    scaled = np.zeros((len(rows), len(numeric)))
+    for j, item in enumerate(numeric):
+        span = float(item.high - item.low) or 1.0  # type: ignore[operator]
+        scaled[:, j] = (np.asarray(columns[item.name], dtype=float)[rows] - float(item.low)) / span  # type: ignore[arg-type]
+    codes = np.zeros((len(rows), len(discrete)), dtype=np.int64)
+    for j, item in enumerate(discrete):
+        lookup: dict[Any, int] = {}
+        codes[:, j] = [lookup.setdefault(v, len(lookup)) for v in np.asarray(columns[item.name], dtype=object)[rows]]
+    p = None if weights is None else np.asarray(weights, dtype=float) / float(np.sum(weights))
+    anchors = rng.choice(len(rows), size=n, replace=True, p=p)
+    others = rng.integers(0, len(rows), size=(n, candidates))
+    distance = np.sqrt(np.sum((scaled[others] - scaled[anchors][:, None, :]) ** 2, axis=2))
+    distance += np.sum(codes[others] != codes[anchors][:, None, :], axis=2)
+    distance[labels_arr[others] == labels_arr[anchors][:, None]] = np.inf
+    partner = others[np.arange(n), np.argmin(distance, axis=1)]
+    found = np.isfinite(np.min(distance, axis=1))
+    partner = np.where(found, partner, anchors)  # no other label among the candidates: stay near the anchor
+    t = rng.random(n)
+    out: dict[str, np.ndarray] = {}
+    for item in schema.fields:
+        column = np.asarray(columns[item.name])
+        a, b = column[rows[anchors]], column[rows[partner]]
+        if item.kind in ("real", "integer", "vector"):
+            a, b = a.astype(float), b.astype(float)
+            tt = t.reshape((-1,) + (1,) * (a.ndim - 1))
+            values = np.clip(a + tt * (b - a), item.low, item.high)
+            if item.kind == "integer":
+                values = np.clip(np.rint(values), item.low, item.high).astype(np.int64)
+            out[item.name] = values
+        else:
+            out[item.name] = np.where(rng.random(n) < 0.5, a, b)
+    return out
+
+
 def in_domain_mask(schema: Schema, columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """Rows whose every value is inside the schema's domain (vectorised for numbers)."""
     n = len(next(iter(columns.values()))) if columns else 0

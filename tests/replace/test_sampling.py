@@ -1,0 +1,86 @@
+"""Where fit spends oracle calls: Turaco's split over paths, draws near rows and between rows on
+different paths, and when refinement rounds stop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from probes import InvalidArgument, Schema, Tolerance
+from replace import fit
+from replace._sampling import draw_between, draw_near, turaco_allocation
+
+from conftest import smooth
+
+
+def test_turaco_allocation_follows_frequency_and_complexity():
+    quota = turaco_allocation({"a": 0.8, "b": 0.2, "c": 0.0}, {"a": 1.0, "b": 16.0, "c": 5.0}, 1000)
+    assert sum(quota.values()) == 1000
+    assert quota["c"] == 0
+    # (p * sqrt(C))^(2/3): a -> 0.8^(2/3) = 0.862, b -> (0.2 * 4)^(2/3) = 0.862: equal shares
+    assert abs(quota["a"] - quota["b"]) <= 1
+
+
+def test_turaco_allocation_of_nothing():
+    assert turaco_allocation({"a": 0.5, "b": 0.5}, {"a": 0.0, "b": 0.0}, 100) == {"a": 0, "b": 0}
+
+
+def _step_rows(n: int = 400, seed: int = 0):
+    schema = Schema.from_function(lambda x, kind, n_items: 0.0, x=(0.0, 1.0), kind=["u", "v"], n_items=(0, 10))
+    rng = np.random.default_rng(seed)
+    columns = {"x": rng.random(n), "kind": np.array(rng.choice(["u", "v"], size=n), dtype=object),
+               "n_items": rng.integers(0, 11, size=n)}
+    labels = ["low" if x < 0.5 else "high" for x in columns["x"]]
+    return schema, columns, labels
+
+
+def test_draw_between_concentrates_on_the_edge():
+    schema, columns, labels = _step_rows()
+    rng = np.random.default_rng(1)
+    drawn = draw_between(schema, columns, np.arange(len(labels)), labels, 4000, rng)
+    near_edge = np.mean(np.abs(drawn["x"] - 0.5) < 0.1)
+    # uniform draws would put 20% there; draws near random rows about as many
+    around = draw_near(schema, columns, 4000, np.random.default_rng(1))
+    assert np.mean(np.abs(around["x"] - 0.5) < 0.1) < 0.3
+    assert near_edge > 0.4, near_edge
+
+
+def test_draw_between_stays_in_the_domain_and_keeps_kinds():
+    schema, columns, labels = _step_rows()
+    drawn = draw_between(schema, columns, np.arange(len(labels)), labels, 500, np.random.default_rng(2))
+    assert set(drawn) == {"x", "kind", "n_items"}
+    assert np.all((drawn["x"] >= 0.0) & (drawn["x"] <= 1.0))
+    assert drawn["n_items"].dtype.kind == "i" and drawn["n_items"].min() >= 0 and drawn["n_items"].max() <= 10
+    assert set(drawn["kind"].tolist()) <= {"u", "v"}
+
+
+def test_draw_between_needs_two_sides():
+    schema, columns, labels = _step_rows()
+    assert draw_between(schema, columns, np.arange(len(labels)), ["same"] * len(labels), 100,
+                        np.random.default_rng(0)) == {}
+
+
+def _smooth_fit(**options):
+    schema = Schema.from_function(smooth, x=(-2.0, 2.0), y=(-2.0, 2.0))
+    return fit(smooth, schema=schema, tolerance=Tolerance(abs=1e-3), budget_s=3.0, seed=0, progress=False,
+               budget_clock="work", ensemble_size=1, widths=(16,), depths=(2,), rounds_when="always",
+               max_candidates=1, **options)
+
+
+@pytest.mark.slow
+def test_rounds_stop_after_a_round_whose_model_is_not_kept():
+    stopped = _smooth_fit().metrics.rounds
+    unkept = [r["round"] for r in stopped if r.get("kept") is False]
+    assert unkept, stopped  # this seed and budget give a round that does not improve the model
+    assert stopped[-1].get("skipped", "").endswith("not kept"), stopped
+    assert max(r["round"] for r in stopped if "oracle_calls" in r) == unkept[0]
+    # patience 0: the rounds go on after it
+    every = _smooth_fit(rounds_patience=0).metrics.rounds
+    assert max(r["round"] for r in every if "oracle_calls" in r) > unkept[0], every
+
+
+@pytest.mark.parametrize("option, value", [("boundary_share", 1.5), ("rounds_patience", -1), ("rounds_patience", 0.5)])
+def test_bad_sampling_options_are_named(option, value):
+    schema = Schema.from_function(smooth, x=(-2.0, 2.0), y=(-2.0, 2.0))
+    with pytest.raises(InvalidArgument, match=f"{option}={value}"):
+        fit(smooth, schema=schema, budget_s=1.0, progress=False, **{option: value})
