@@ -215,3 +215,16 @@ def test_fit_passes_embedding_blocks_itself(monkeypatch: pytest.MonkeyPatch) -> 
     surrogate = _fit_store_fee()
     assert calls and all(c == [EmbeddingBlock(0, 40, 13)] for c in calls)
     assert surrogate.manifest["hyperparameters"]["embeddings"] == {"store": 13}
+
+
+def test_fit_distributed_embeds_and_records_the_width(tmp_path: Path) -> None:
+    from replace._distributed import fit_distributed, parameters_digest
+
+    schema = Schema.from_function(store_fee, store=STORES, weight=(0.0, 10.0))
+    surrogate = fit_distributed(store_fee, schema=schema, oracle_samples=1500, architecture="32x2x2", epochs=40,
+                                tolerance=Tolerance(abs=0.1), out=tmp_path / "s", test_samples=300, seed=0)
+    assert surrogate.manifest["hyperparameters"]["embeddings"] == {"store": 13}
+    assert surrogate.metrics.agreement > 0.5
+    # the folded network is the plain one: 40 + 1 inputs, no trace of the 13-wide embedding
+    assert all(n.sizes[0] == 41 for n in surrogate.weights.members)
+    assert parameters_digest(Surrogate.load(tmp_path / "s")) == parameters_digest(surrogate)
