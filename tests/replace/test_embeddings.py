@@ -26,6 +26,13 @@ def store_fee(store: str, weight: float) -> float:
     return _MULT[store] * (2.0 + 0.5 * weight)
 
 
+def branchy_fee(store: str, weight: float) -> float:
+    """Two branches (two experts), the same 40 store multipliers in both."""
+    if weight > 5.0:
+        return _MULT[store] * (10.0 + 0.2 * weight)
+    return _MULT[store] * (2.0 + 0.5 * weight)
+
+
 def _schema() -> Schema:
     return Schema((
         Field("price", "real", low=0.0, high=100.0),
@@ -200,6 +207,22 @@ def test_fit_with_forty_categories_embeds_and_round_trips(monkeypatch: pytest.Mo
     loaded = Surrogate.load(tmp_path / "s")
     np.testing.assert_array_equal(np.asarray(loaded.predict_batch(columns), dtype=float), predicted)
     assert loaded(store="s07", weight=3.0) == surrogate(store="s07", weight=3.0)
+
+
+def test_path_aware_fit_embeds_gate_and_experts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[Any] = []
+    schema = Schema.from_function(branchy_fee, store=STORES, weight=(0.0, 10.0))
+    with embeddings_in_fit(monkeypatch, calls):
+        surrogate = fit(branchy_fee, schema=schema, tolerance=Tolerance(abs=0.1), budget_s=4.0, seed=0,
+                        progress=False, budget_clock="work", ensemble_size=2, widths=(32,), depths=(2,),
+                        path_aware=True, rounds=0)
+    assert surrogate.weights.path_aware and len(calls) >= 2       # gate and expert bank
+    assert all(c == [EmbeddingBlock(0, 40, 13)] for c in calls)
+    assert surrogate.metrics.agreement > 0.9
+    surrogate.save(tmp_path / "s")
+    columns = {"store": np.array(STORES * 5, dtype=object), "weight": np.linspace(0.0, 10.0, 200)}
+    np.testing.assert_array_equal(np.asarray(Surrogate.load(tmp_path / "s").predict_batch(columns), dtype=float),
+                                  np.asarray(surrogate.predict_batch(columns), dtype=float))
 
 
 @pytest.mark.xfail(strict=True, reason="LEAD: remove this mark once replace/_fit.py passes "
