@@ -17,8 +17,14 @@ networks trained (the stored, folded networks are the same size either way).
     python bench/embeddings.py --per-store 8 --modes onehot-small --out embeddings_control_onehot_small.json
     python bench/embeddings.py --per-store 8 --modes embed --init-std 1.0 --out embeddings_control_std1.json
 
+    python bench/embeddings.py --per-store 8 --stores 24 --out embeddings_24_stores.json
+    python bench/embeddings.py --per-store 8 --stores 12 --embed-min 4 --modes onehot,embed \
+        --out embeddings_12_stores.json      # below the 16-value threshold, forced
+    python bench/embeddings.py --per-store 8 --seeds 2 --oracle --modes onehot,embed --out embeddings_oracle.json
+
 (the controls: a full-rank 60-wide factorisation, i.e. not low-rank; plain one-hot with its
-category rows initialised 10x smaller; the embedding initialised at std 1.) Writes
+category rows initialised 10x smaller; the embedding initialised at std 1. The other runs:
+fewer categories, and fit allowed to call the function for more rows.) Writes
 bench/results/embeddings.json (embeddings_quick.json with --quick, or --out NAME).
 """
 
@@ -42,9 +48,20 @@ from replace import _fit, fit  # noqa: E402
 from replace._encoding import InputEncoder  # noqa: E402
 from replace._models import EmbeddingBlock, batched_mlp, expert_bank  # noqa: E402
 
-STORES = [f"store{i:02d}" for i in range(60)]
 _GROUP_MULT = (0.8, 1.0, 1.3, 1.75)
-_MULT = {s: _GROUP_MULT[g] for s, g in zip(STORES, np.random.default_rng(123).integers(0, 4, len(STORES)))}
+STORES: list[str] = []
+_MULT: dict[str, float] = {}
+
+
+def set_stores(n: int) -> None:
+    """n store ids, each in one of the 4 latent multiplier groups (the same draw for every run)."""
+    STORES[:] = [f"store{i:02d}" for i in range(n)]
+    groups = np.random.default_rng(123).integers(0, len(_GROUP_MULT), n)
+    _MULT.clear()
+    _MULT.update({s: _GROUP_MULT[g] for s, g in zip(STORES, groups)})
+
+
+set_stores(60)
 
 
 def shipping_fee(store: str, weight: float, distance: float) -> float:
@@ -120,13 +137,13 @@ def forced_embeddings(mode: str | int, built: list[dict[str, int]]) -> Iterator[
 
 
 def run_one(mode: str | int, per_store: int, seed: int, budget: float, held: tuple[dict[str, Any], np.ndarray],
-            options: dict[str, Any]) -> dict[str, Any]:
+            options: dict[str, Any], oracle: bool = False) -> dict[str, Any]:
     columns, truth = held
     schema = Schema.from_function(shipping_fee, **SCHEMA_SPEC)
     built: list[dict[str, int]] = []
     started = time.monotonic()
     with forced_embeddings(mode, built):
-        surrogate = fit(shipping_fee, _traces(per_store, seed), schema=schema, tolerance=TOLERANCE, oracle=False,
+        surrogate = fit(shipping_fee, _traces(per_store, seed), schema=schema, tolerance=TOLERANCE, oracle=oracle,
                         budget_s=budget, seed=seed, progress=False, budget_clock="work", **options)
     wall = time.monotonic() - started
     predicted = np.asarray(surrogate.predict_batch(columns), dtype=float)
@@ -153,6 +170,10 @@ def main() -> int:
     parser.add_argument("--modes", default=None,
                         help="onehot, embed, an int embedding width, or onehot-small (control: one-hot rows "
                              "initialised 10x smaller)")
+    parser.add_argument("--stores", type=int, default=60, help="store ids (the categorical's size)")
+    parser.add_argument("--oracle", action="store_true", help="let fit call the function for more rows")
+    parser.add_argument("--embed-min", type=int, default=None,
+                        help="override replace._encoding.EMBED_MIN_CATEGORIES (embed fields with more values)")
     parser.add_argument("--init-std", type=float, default=None, help="override replace._models.EMBED_INIT_STD")
     parser.add_argument("--out", default=None, help="result file name under bench/results/")
     args = parser.parse_args()
@@ -162,8 +183,13 @@ def main() -> int:
 
     if args.init_std is not None:
         _models.EMBED_INIT_STD = args.init_std
+    if args.embed_min is not None:
+        from replace import _encoding
+
+        _encoding.EMBED_MIN_CATEGORIES = args.embed_min
 
     torch.set_num_threads(1)
+    set_stores(args.stores)
     per_store = [int(v) for v in (args.per_store or ("8" if args.quick else "4,8,16")).split(",")]
     seeds = list(range(args.seeds or (2 if args.quick else 3)))
     budget = args.budget or (6.0 if args.quick else 12.0)
@@ -177,7 +203,7 @@ def main() -> int:
     for n in per_store:
         for seed in seeds:
             for mode in modes:
-                row = run_one(mode, n, seed, budget, held, options)
+                row = run_one(mode, n, seed, budget, held, options, args.oracle)
                 rows.append(row)
                 print(f"{row['mode']:>7} {n:>4} {seed:>4} {row['agreement']:7.3f} {row['mean_abs_error']:8.4f} "
                       f"{row['worst_store_agreement']:6.2f} {row['trained_parameters']:>8} "
@@ -198,7 +224,9 @@ def main() -> int:
     result = {
         "command": " ".join(["python bench/embeddings.py"] + sys.argv[1:]),
         "settings": {"embed_init_std": _models.EMBED_INIT_STD, "stores": len(STORES),
-                     "latent_groups": len(_GROUP_MULT), "budget_s": budget, "budget_clock": "work", "oracle": False, "tolerance": {"abs": TOLERANCE.abs, "rel": TOLERANCE.rel},
+                     "embed_min_categories": args.embed_min,
+                     "latent_groups": len(_GROUP_MULT), "budget_s": budget, "budget_clock": "work",
+                     "oracle": args.oracle, "tolerance": {"abs": TOLERANCE.abs, "rel": TOLERANCE.rel},
                      "held_out": len(held[1]), "fit_options": options, "seeds": seeds},
         "rows": rows, "summary": summary,
     }
