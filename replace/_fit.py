@@ -26,6 +26,7 @@ from probes._identity import kwargs_caller
 from probes._paths import call_with_path
 from probes._traces import column_array
 from probes._validation import bad_argument
+from probes._report import wilson_interval
 
 from probes import _clock
 from . import _manifest as mf
@@ -831,7 +832,8 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     unkept = 0
     for round_no in range(1, config.rounds + 1):
         left = deadline - clock.now() - reserve
-        if not oracle or left < 0.1 * budget_s or best.agreement >= config.target_agreement or orc.remaining() == 0:
+        if (not oracle or left < 0.1 * budget_s or _target_shown(best, len(data.val), config.target_agreement)
+                or orc.remaining() == 0):
             break
         if config.rounds_when == "data_limited" and not _data_limited(best):
             # validation loss close to training loss: more samples would not help, more training will
@@ -844,8 +846,19 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         judged = trainer.judge(best.surrogate, pool, data.train)
         new_columns = _allocate(schema, pool, data.train, judged["excess"], n_new, rng, config, best)
         outputs, errors, paths = orc.call(schema.rows(new_columns))
+        first_new = len(pool)
         pool.add(new_columns, outputs, errors, paths, 1.0, f"round{round_no}")
+        # a share of the new rows joins validation, so that it sees the regions the round
+        # targeted (a fixed validation set showing 100% could never tell a better model on the
+        # edges from the one before); the model to beat is judged again on the grown set
+        n_new_val = int(round(config.validation_share * (len(pool) - first_new)))
+        if n_new_val:
+            val = np.sort(np.concatenate([val, rng.choice(np.arange(first_new, len(pool)), size=n_new_val,
+                                                          replace=False)]))
         data = trainer.data(pool, val)
+        if n_new_val:
+            rejudged = trainer.judge(best.surrogate, pool, data.val)
+            best = replace(best, agreement=rejudged["agreement"], excess=float(np.mean(rejudged["excess"])))
         left = deadline - clock.now() - reserve
         rounds_left = config.rounds - round_no + 1
         until = clock.now() + max(left / rounds_left, 0.2)
@@ -957,6 +970,14 @@ def _improves(cand: _Candidate, best: _Candidate) -> bool:
     if cand.agreement > best.agreement + 1e-9:
         return True
     return cand.agreement >= best.agreement - 1e-9 and cand.excess < best.excess
+
+
+def _target_shown(cand: _Candidate, n_val: int, target: float) -> bool:
+    """Whether validation shows the target agreement is met, not merely fails to contradict it:
+    400 validation rows without a miss still allow 99% agreement, so refinement rounds stop only
+    once the 95% lower bound of the validation agreement reaches the target."""
+    low, _ = wilson_interval(int(round(cand.agreement * n_val)), n_val)
+    return low >= target
 
 
 def _data_limited(cand: _Candidate) -> bool:

@@ -64,7 +64,7 @@ def _smooth_fit(**options):
     schema = Schema.from_function(smooth, x=(-2.0, 2.0), y=(-2.0, 2.0))
     return fit(smooth, schema=schema, tolerance=Tolerance(abs=1e-3), budget_s=3.0, seed=0, progress=False,
                budget_clock="work", ensemble_size=1, widths=(16,), depths=(2,), rounds_when="always",
-               max_candidates=1, **options)
+               max_candidates=1, rounds=5, **options)
 
 
 @pytest.mark.slow
@@ -84,3 +84,15 @@ def test_bad_sampling_options_are_named(option, value):
     schema = Schema.from_function(smooth, x=(-2.0, 2.0), y=(-2.0, 2.0))
     with pytest.raises(InvalidArgument, match=f"{option}={value}"):
         fit(smooth, schema=schema, budget_s=1.0, progress=False, **{option: value})
+
+
+def test_rounds_go_on_until_validation_shows_the_target():
+    from replace._fit import _target_shown
+
+    class Seen:
+        agreement = 1.0
+
+    # no miss in 400 rows is compatible with 99% agreement; in 4,000 rows it shows 99.9%
+    assert not _target_shown(Seen(), 400, 0.999)
+    assert _target_shown(Seen(), 4000, 0.999)
+    assert not _target_shown(Seen(), 100_000, 1.0)
