@@ -71,6 +71,7 @@ class FitConfig:
     threads: int | None = None           # torch threads (None: 1; small networks are overhead-bound)
     validation_share: float = 0.15
     trace_weight: str | float = "balance"  # "balance": traces weigh as much as all oracle rows together
+    embeddings: bool = True              # categoricals with many values through a learned, shared embedding
     code_cuts: bool = True               # 0/1 input columns for the comparisons the code makes (`age < 30`)
     budget_clock: str = "wall"           # "work": budget_s counts nominal work, so a seed gives one surrogate at any load
     distributed: str = "auto"            # "auto": under torchrun (WORLD_SIZE > 1) hand off to fit_distributed; "off"
@@ -330,6 +331,10 @@ class _Trainer:
         self.device = device
         self.seed = seed
 
+    def _embeddings(self) -> Any:
+        """Embedded one-hot blocks of many-valued categoricals (None when off or none)."""
+        return (self.enc.embedding_blocks() or None) if self.config.embeddings else None
+
     def data(self, pool: Pool, val: np.ndarray) -> _Data:
         X = self.enc.encode(pool.columns)
         targets = self.out.targets(pool.outputs, pool.errors)
@@ -379,7 +384,7 @@ class _Trainer:
 
         torch.manual_seed(self.seed)
         module = batched_mlp(arch.ensemble, data.X.shape[1], self.out.out_width, arch.width, arch.depth,
-                             arch.activation).to(self.device)
+                             arch.activation, embeddings=self._embeddings()).to(self.device)
         if init is not None:
             module.load_state_dict(init)
         loss = SurrogateLoss(self.out.width, self.out.n_classes)
@@ -407,7 +412,8 @@ class _Trainer:
         start = _clock.current().now()
         total = max(deadline - start, 0.5)
         gate_width = max(32, 2 * arch.width)
-        gate = batched_mlp(1, data.X.shape[1], n_paths, gate_width, max(2, arch.depth), "relu").to(self.device)
+        gate = batched_mlp(1, data.X.shape[1], n_paths, gate_width, max(2, arch.depth), "relu",
+                           embeddings=self._embeddings()).to(self.device)
         if init is not None:
             gate.load_state_dict(init["gate"])
         known_train = data.train[labels[data.train] >= 0]
@@ -430,7 +436,7 @@ class _Trainer:
                 logits = gate(torch.as_tensor(data.X[unknown], device=self.device))[0]
                 labels[unknown] = logits.argmax(dim=1).cpu().numpy()
         bank = expert_bank(n_paths, arch.ensemble, data.X.shape[1], self.out.out_width, arch.width, arch.depth,
-                           arch.activation).to(self.device)
+                           arch.activation, embeddings=self._embeddings()).to(self.device)
         if init is not None:
             bank.load_state_dict(init["bank"])
         # each expert learns its path's outputs in its own standardised units: a path whose
@@ -909,7 +915,8 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         },
         "hyperparameters": mf.plain({**{f.name: getattr(config, f.name) for f in fields(config) if f.name != "train"},
                                      "train": {f.name: getattr(config.train, f.name) for f in fields(config.train)},
-                                     "architecture": best.arch.to_dict()}),
+                                     "architecture": best.arch.to_dict(),
+                                     "embeddings": enc.embedding_dims() if config.embeddings else {}}),
         "versions": mf.versions(),
     }
     metrics = SurrogateMetrics(

@@ -185,10 +185,11 @@ def embeddings_in_fit(monkeypatch: pytest.MonkeyPatch, calls: list[Any]) -> Iter
     yield
 
 
-def _fit_store_fee() -> Surrogate:
+def _fit_store_fee(**options: Any) -> Surrogate:
     schema = Schema.from_function(store_fee, store=STORES, weight=(0.0, 10.0))
     return fit(store_fee, schema=schema, tolerance=Tolerance(abs=0.1), budget_s=3.0, seed=0, progress=False,
-               budget_clock="work", ensemble_size=2, widths=(32,), depths=(2,), path_aware=False, rounds=0)
+               budget_clock="work", ensemble_size=2, widths=(32,), depths=(2,), path_aware=False, rounds=0,
+               **options)
 
 
 def test_fit_with_forty_categories_embeds_and_round_trips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -225,9 +226,8 @@ def test_path_aware_fit_embeds_gate_and_experts(monkeypatch: pytest.MonkeyPatch,
                                   np.asarray(surrogate.predict_batch(columns), dtype=float))
 
 
-@pytest.mark.xfail(strict=True, reason="LEAD: remove this mark once replace/_fit.py passes "
-                                       "embeddings=self.enc.embedding_blocks() to batched_mlp/expert_bank")
-def test_fit_passes_embedding_blocks_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("embeddings", [True, False])
+def test_fit_passes_embedding_blocks_itself(monkeypatch: pytest.MonkeyPatch, embeddings: bool) -> None:
     calls: list[Any] = []
 
     def spy(*args: Any, **kwargs: Any) -> Any:
@@ -235,9 +235,13 @@ def test_fit_passes_embedding_blocks_itself(monkeypatch: pytest.MonkeyPatch) -> 
         return batched_mlp(*args, **kwargs)
 
     monkeypatch.setattr(_fit, "batched_mlp", spy)
-    surrogate = _fit_store_fee()
-    assert calls and all(c == [EmbeddingBlock(0, 40, 13)] for c in calls)
-    assert surrogate.manifest["hyperparameters"]["embeddings"] == {"store": 13}
+    surrogate = _fit_store_fee(embeddings=embeddings)
+    if embeddings:
+        assert calls and all(c == [EmbeddingBlock(0, 40, 13)] for c in calls)
+        assert surrogate.manifest["hyperparameters"]["embeddings"] == {"store": 13}
+    else:  # fit(..., embeddings=False): plain one-hot
+        assert calls and all(c is None for c in calls)
+        assert surrogate.manifest["hyperparameters"]["embeddings"] == {}
 
 
 def test_fit_distributed_embeds_and_records_the_width(tmp_path: Path) -> None:
