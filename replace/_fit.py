@@ -871,7 +871,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         bar.update(f"round {round_no}: training {best.arch.label}")
         cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.3,
                              optimizer="lbfgs" if out.width else "adam")
-        kept = _improves(cand, best)
+        kept = _improves(cand, best, ties=True)
         if kept:
             best = cand
         unkept = 0 if kept else unkept + 1
@@ -972,11 +972,15 @@ def _temper_hard_weights(pool: Pool, out: OutputEncoder, config: FitConfig) -> N
     pool.weights[hard] = config.hard_weight * np.minimum(1.0, 9.0 / np.maximum(z2, 1e-12))
 
 
-def _improves(cand: _Candidate, best: _Candidate) -> bool:
-    """Continued training is kept when validation agreement rises, or holds with a lower error."""
+def _improves(cand: _Candidate, best: _Candidate, *, ties: bool = False) -> bool:
+    """Continued training is kept when validation agreement rises, or holds with a lower error;
+    with `ties`, also when both hold (a round's model has seen more of the function than the
+    one before it, and a validation set where both score 100% cannot tell them apart)."""
     if cand.agreement > best.agreement + 1e-9:
         return True
-    return cand.agreement >= best.agreement - 1e-9 and cand.excess < best.excess
+    if cand.agreement < best.agreement - 1e-9:
+        return False
+    return cand.excess < best.excess or (ties and cand.excess <= best.excess)
 
 
 def _target_shown(cand: _Candidate, n_val: int, target: float) -> bool:
