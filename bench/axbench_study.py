@@ -124,7 +124,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "r0_rel1e2": {"fit": {"rounds": 0}, "tol": (1e-15, 1e-2), "vs": "r0",
                   "note": "tol rel 1% abs 1e-15 (same warp c=1e-13, looser target)"},
 }
-QUICK = ["r0", "r0_ts1", "r0_c1e6", "r0_plain"]
+QUICK = ["r0", "r0_logx", "r0_ts1", "r0_c1e6"]
 
 _BINS = [(-1.0, 0.0, "== 0"), (0.0, 1e-8, "(0, 1e-8)"), (1e-8, 1e-5, "[1e-8, 1e-5)"), (1e-5, 1e-3, "[1e-5, 1e-3)"),
          (1e-3, 1e-2, "[1e-3, 1e-2)"), (1e-2, math.inf, ">= 1e-2")]
