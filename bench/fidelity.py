@@ -215,7 +215,7 @@ def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, bu
                                 else None) for name in schema.names}
     started = time.monotonic()
     surrogate = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget_s, seed=seed, progress=progress,
-                    budget_clock=clock, **(fit_options or {}))
+                    budget_clock=clock, **{**getattr(module, "FIT_OPTIONS", {}), **(fit_options or {})})
     fit_seconds = time.monotonic() - started
     kind = surrogate.output_encoder.kind
     row: dict[str, Any] = {

@@ -470,7 +470,7 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
         # 2. fit a surrogate, with the function as oracle
         replace_pkg = _import("replace")
         fit = _public(replace_pkg, "fit") if replace_pkg else None
-        fit_extra = dict(fit_options or {})
+        fit_extra = {**getattr(module, "FIT_OPTIONS", {}), **(fit_options or {})}  # the study's own, then the caller's
 
         def fit_once(budget: float, **more: Any) -> Any:
             if fit is None:

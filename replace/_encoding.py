@@ -178,13 +178,15 @@ class InputEncoder:
     # -- fitting ----------------------------------------------------------------------
     @classmethod
     def fit(cls, schema: Schema, columns: Mapping[str, np.ndarray],
-            cuts: Mapping[str, Sequence[tuple[str, float]]] | None = None) -> "InputEncoder":
+            cuts: Mapping[str, Sequence[tuple[str, float]]] | None = None,
+            log_inputs: Sequence[str] = ()) -> "InputEncoder":
         """Fit on training columns; `cuts` (argument -> (operator, threshold) comparisons, e.g.
-        from `comparison_cuts(fn)`) add exact 0/1 step columns to real and integer arguments."""
+        from `comparison_cuts(fn)`) add exact 0/1 step columns to real and integer arguments;
+        arguments named in `log_inputs` (positive ranges) are encoded as log(x) whatever their skew."""
         codes = []
         for item in schema.fields:
             column = columns.get(item.name)
-            code = _fit_field(item, column)
+            code = _fit_field(item, column, log=item.name in log_inputs)
             if cuts and code.code == "real" and cuts.get(item.name):
                 values = np.asarray(column, dtype=float) if column is not None and len(column) else np.array([])
                 code.cuts = useful_cuts(list(cuts[item.name]), values, code.low, code.high)
@@ -251,7 +253,7 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def _fit_field(item: Field, column: Any) -> FieldCode:
+def _fit_field(item: Field, column: Any, log: bool = False) -> FieldCode:
     name = item.name
     if item.kind == "boolean":
         return FieldCode(name, "boolean", "binary", 1)
@@ -280,7 +282,12 @@ def _fit_field(item: Field, column: Any) -> FieldCode:
     values = values[np.isfinite(values)]
     if values.size == 0:
         values = np.array([low, high])
-    warp, offset, knots = _choose_warp(values, low, high)
+    if log and low > 0:
+        # log(x - low + low) = log(x): multiplicative inputs (prices, rates, times) whose effect is
+        # by ratio, which the skew rule cannot see on a uniform or a discrete table
+        warp, offset, knots = "log", low, []
+    else:
+        warp, offset, knots = _choose_warp(values, low, high)
     warped = _warp(values, warp, low, offset, knots)
     std = float(warped.std())
     return FieldCode(name, item.kind, "real", 1, low=low, high=high, warp=warp, offset=offset, knots=knots,

@@ -71,6 +71,7 @@ class FitConfig:
     threads: int | None = None           # torch threads (None: 1; small networks are overhead-bound)
     validation_share: float = 0.15
     trace_weight: str | float = "balance"  # "balance": traces weigh as much as all oracle rows together
+    log_inputs: tuple[str, ...] | str = ()  # arguments encoded as log(x); "positive": every real/integer one with low > 0
     embeddings: bool = True              # categoricals with many values through a learned, shared embedding
     code_cuts: bool = True               # 0/1 input columns for the comparisons the code makes (`age < 30`)
     budget_clock: str = "wall"           # "work": budget_s counts nominal work, so a seed gives one surrogate at any load
@@ -617,6 +618,7 @@ def fit(
     if not oracle and not has_traces:
         raise bad_argument("oracle", oracle, "with oracle=False the traces are the only data, and there are none",
                            "Pass traces, or allow oracle=True")
+    _log_inputs(config.log_inputs, schema)  # a bad name fails here, before any call of fn
     if config.distributed == "auto":
         from ._distributed import distributed_env
 
@@ -759,11 +761,9 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
 
     # recorded traffic is what the surrogate will be judged on: give it as much weight in the
     # loss as all the oracle draws together (those teach the rest of the domain)
-    is_trace = np.array([src == "trace" for src in pool.sources])
-    if config.trace_weight == "balance" and is_trace.any() and (~is_trace).any():
-        pool.weights[is_trace] *= max(1.0, float(pool.weights[~is_trace].sum() / pool.weights[is_trace].sum()))
-    elif isinstance(config.trace_weight, (int, float)) and not isinstance(config.trace_weight, bool):
-        pool.weights[is_trace] *= float(config.trace_weight)
+    _balance_traces(pool, config)
+    if isinstance(config.trace_weight, (int, float)) and not isinstance(config.trace_weight, bool):
+        pool.weights[np.array([src == "trace" for src in pool.sources])] *= float(config.trace_weight)
 
     if len(pool) < 8:
         raise bad_argument("traces", f"<{len(pool)} rows>", "too few rows to learn from",
@@ -791,7 +791,8 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     usual = np.array([src != "hard" for src in pool.sources])
     if not usual.any():
         usual[:] = True
-    enc = InputEncoder.fit(schema, take(pool.columns, np.flatnonzero(usual)), cuts=cuts)
+    enc = InputEncoder.fit(schema, take(pool.columns, np.flatnonzero(usual)), cuts=cuts,
+                           log_inputs=_log_inputs(config.log_inputs, schema))
     if tolerance is None:
         tolerance = _default_tolerance(pool, usual)
     classes_only = [i for i in range(len(pool)) if usual[i] or pool.errors[i] is not None
@@ -854,6 +855,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         outputs, errors, paths = orc.call(schema.rows(new_columns))
         first_new = len(pool)
         pool.add(new_columns, outputs, errors, paths, 1.0, f"round{round_no}")
+        _balance_traces(pool, config)  # the new rows must not dilute recorded traffic's share of the loss
         # a share of the new rows joins validation, so that it sees the regions the round
         # targeted (a fixed validation set showing 100% could never tell a better model on the
         # edges from the one before); the model to beat is judged again on the grown set
@@ -981,6 +983,31 @@ def _improves(cand: _Candidate, best: _Candidate, *, ties: bool = False) -> bool
     if cand.agreement < best.agreement - 1e-9:
         return False
     return cand.excess < best.excess or (ties and cand.excess <= best.excess)
+
+
+def _balance_traces(pool: Pool, config: FitConfig) -> None:
+    """With trace_weight="balance", recorded traffic (what the surrogate will be judged on) weighs
+    in the loss at least as much as all other rows together (those teach the rest of the domain)."""
+    if config.trace_weight != "balance":
+        return
+    is_trace = np.array([src == "trace" for src in pool.sources])
+    if is_trace.any() and (~is_trace).any():
+        pool.weights[is_trace] *= max(1.0, float(pool.weights[~is_trace].sum() / pool.weights[is_trace].sum()))
+
+
+def _log_inputs(option: Any, schema: Schema) -> tuple[str, ...]:
+    """The arguments `log_inputs` names, checked: real or integer, with a positive lower bound."""
+    numeric = {f.name: f for f in schema.fields if f.kind in ("real", "integer")}
+    if option == "positive":
+        return tuple(name for name, f in numeric.items() if float(f.low) > 0)  # type: ignore[arg-type]
+    if isinstance(option, str) or not all(isinstance(name, str) for name in option):
+        raise bad_argument("log_inputs", option, "must be 'positive' or a tuple of argument names",
+                           "Pass log_inputs=('price', 'rate') or log_inputs='positive'")
+    for name in option:
+        if name not in numeric or float(numeric[name].low) <= 0:  # type: ignore[arg-type]
+            raise bad_argument("log_inputs", option, f"{name!r} is not a real or integer argument with low > 0",
+                               f"Name arguments among {sorted(n for n, f in numeric.items() if float(f.low) > 0)}")
+    return tuple(option)
 
 
 def _target_shown(cand: _Candidate, n_val: int, target: float) -> bool:

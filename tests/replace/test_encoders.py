@@ -167,3 +167,19 @@ def test_make_exception_reproduces_type_and_str():
         info = ErrorInfo.from_exception(exc)
         again = make_exception(info)
         assert type(again) is type(exc) and str(again) == str(exc)
+
+
+def test_log_inputs_encode_named_positive_arguments_as_log():
+    from probes import Schema
+    from replace._encoding import InputEncoder
+
+    schema = Schema.from_function(lambda price, rate, n: 0.0, price=(0.5, 50.0), rate=(0.0, 0.1), n=(1.0, 2.0))
+    rng = np.random.default_rng(0)
+    columns = {"price": rng.uniform(0.5, 50.0, 500), "rate": rng.uniform(0.0, 0.1, 500), "n": rng.uniform(1.0, 2.0, 500)}
+    plain = InputEncoder.fit(schema, columns)
+    logged = InputEncoder.fit(schema, columns, log_inputs=("price",))
+    assert [c.warp for c in plain.codes_] == ["none", "none", "none"]  # uniform: no skew, no warp
+    assert [c.warp for c in logged.codes_] == ["log", "none", "none"]
+    x = logged.encode({"price": np.array([0.5, 5.0, 50.0]), "rate": np.zeros(3), "n": np.ones(3)})[:, 0]
+    # equal ratios, equal steps: log(x) exactly, then standardised
+    assert abs((x[1] - x[0]) - (x[2] - x[1])) < 1e-5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 
 import numpy as np
@@ -163,3 +164,26 @@ def test_train_model_accepts_a_sampler_and_hooks():
 def test_fit_config_defaults_are_documented():
     config = FitConfig()
     assert config.sampling == "paths" and config.ensemble_size >= 1
+
+
+@pytest.mark.parametrize("value, named", [("all", "log_inputs='all'"), (("y",), "'y' is not"), (("x", 3), "log_inputs=")])
+def test_bad_log_inputs_are_named_before_any_call(value, named):
+    calls = []
+
+    def counted(x: float, y: float) -> float:
+        calls.append(1)
+        return x - y
+
+    schema = Schema.from_function(counted, x=(1.0, 10.0), y=(-1.0, 1.0))
+    calls.clear()  # from_function probes the output kind
+    with pytest.raises(InvalidArgument, match=re.escape(named)):
+        fit(counted, schema=schema, budget_s=1.0, progress=False, log_inputs=value)
+    assert calls == []
+
+
+def test_log_inputs_positive_logs_every_positive_argument():
+    schema = Schema.from_function(smooth, x=(0.5, 2.0), y=(-2.0, 2.0))
+    s = fit(smooth, schema=schema, budget_s=1.0, progress=False, ensemble_size=1, widths=(16,), depths=(2,),
+            rounds=0, budget_clock="work", log_inputs="positive")
+    assert [c.warp for c in s.input_encoder.codes_] == ["log", "none"]
+    assert s.manifest["hyperparameters"]["log_inputs"] == "positive"
