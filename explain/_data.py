@@ -16,6 +16,7 @@ import numpy as np
 
 from probes import ErrorInfo, Schema, Tolerance, Traces
 from probes._validation import bad_argument
+from probes._report import wilson_interval
 
 
 def is_surrogate(obj: Any) -> bool:
@@ -204,15 +205,7 @@ class Agreement:
     error: np.ndarray  # per input (inf where outcome kinds differ; 1.0 for a wrong label)
 
 
-def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval for a share: sound at 0% and 100% unlike the normal one."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+
 
 
 def agreement(reference: Outcomes, candidate: Outcomes, kind: str, tolerance: Tolerance) -> Agreement:
@@ -258,7 +251,7 @@ def agreement(reference: Outcomes, candidate: Outcomes, kind: str, tolerance: To
             ss_res = float(np.sum((ra[ok] - ca[ok]) ** 2))
             r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
     k = int(agree.sum())
-    return Agreement(k / n if n else 0.0, wilson(k, n), float(error.max()) if n else 0.0, r2, n, agree, error)
+    return Agreement(k / n if n else 0.0, wilson_interval(k, n), float(error.max()) if n else 0.0, r2, n, agree, error)
 
 
 def _label_equal(a: Any, b: Any) -> bool:
