@@ -205,9 +205,6 @@ class Agreement:
     error: np.ndarray  # per input (inf where outcome kinds differ; 1.0 for a wrong label)
 
 
-
-
-
 def agreement(reference: Outcomes, candidate: Outcomes, kind: str, tolerance: Tolerance) -> Agreement:
     """Judge each input as probes does: tolerance for numbers, equality for labels, same
     exception type where the reference raises."""
