@@ -45,7 +45,6 @@ sys.path.insert(0, str(ROOT))
 
 from probes import Schema, Tolerance, Traces  # noqa: E402
 from replace import _fit, fit  # noqa: E402
-from replace._encoding import InputEncoder  # noqa: E402
 from replace._models import EmbeddingBlock, batched_mlp, expert_bank  # noqa: E402
 
 _GROUP_MULT = (0.8, 1.0, 1.3, 1.75)
@@ -95,20 +94,12 @@ def _held_out(n: int = 3000) -> tuple[dict[str, Any], np.ndarray]:
 @contextlib.contextmanager
 def forced_embeddings(mode: str | int, built: list[dict[str, int]]) -> Iterator[None]:
     """Make fit's networks one-hot (`"onehot"`), embed with the encoder's rule (`"embed"`) or
-    with a fixed width (an int), whatever fit itself passes; record each network's parameters."""
-    encoders: list[InputEncoder] = []
-    real_fit = InputEncoder.fit.__func__  # type: ignore[attr-defined]
+    with a fixed width (an int), starting from the blocks fit passes; record each network's
+    parameters."""
 
-    class Recording(InputEncoder):
-        @classmethod
-        def fit(cls, *args: Any, **kwargs: Any) -> InputEncoder:
-            enc = real_fit(InputEncoder, *args, **kwargs)
-            encoders.append(enc)
-            return enc
-
-    def wrap(build: Any, dim_arg: int) -> Any:
+    def wrap(build: Any) -> Any:
         def make(*args: Any, **kwargs: Any) -> Any:
-            blocks = encoders[-1].embedding_blocks() if encoders and args[dim_arg] == encoders[-1].width_ else []
+            blocks = list(kwargs.get("embeddings") or [])  # what fit passes: the encoder's blocks
             shrink = blocks if mode == "onehot-small" else []
             if mode in ("onehot", "onehot-small"):
                 blocks = []
@@ -128,12 +119,12 @@ def forced_embeddings(mode: str | int, built: list[dict[str, int]]) -> Iterator[
             return module
         return make
 
-    saved = (_fit.InputEncoder, _fit.batched_mlp, _fit.expert_bank)
-    _fit.InputEncoder, _fit.batched_mlp, _fit.expert_bank = Recording, wrap(batched_mlp, 1), wrap(expert_bank, 2)
+    saved = (_fit.batched_mlp, _fit.expert_bank)
+    _fit.batched_mlp, _fit.expert_bank = wrap(batched_mlp), wrap(expert_bank)
     try:
         yield
     finally:
-        _fit.InputEncoder, _fit.batched_mlp, _fit.expert_bank = saved
+        _fit.batched_mlp, _fit.expert_bank = saved
 
 
 def run_one(mode: str | int, per_store: int, seed: int, budget: float, held: tuple[dict[str, Any], np.ndarray],

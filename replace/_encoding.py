@@ -215,16 +215,13 @@ class InputEncoder:
     def embedding_blocks(self) -> list[EmbeddingBlock]:
         """`(start, stop, dim)` of every one-hot field with many categories, in column order: pass
         them as `embeddings=` to `batched_mlp` / `expert_bank` (empty: plain one-hot everywhere)."""
-        blocks = []
-        for code in self.codes_:
-            if code.embed and code.code == "onehot":
-                columns = self.feature_groups_[code.name]
-                dim = code.embed_dim or embedding_dim(code.width)  # files saved before embed_dim existed
-                blocks.append(EmbeddingBlock(columns[0], columns[-1] + 1, dim))
-        return blocks
+        return [EmbeddingBlock(self.feature_groups_[name][0], self.feature_groups_[name][-1] + 1, dim)
+                for name, dim in self.embedding_dims().items()]
 
     def embedding_dims(self) -> dict[str, int]:
-        """Argument -> embedding width, for the manifest's hyperparameters."""
+        """Argument -> embedding width of each embedded field, in column order (also for the
+        manifest's hyperparameters)."""
+        # files saved before embed_dim existed: the width from the rule
         return {c.name: c.embed_dim or embedding_dim(c.width) for c in self.codes_ if c.embed and c.code == "onehot"}
 
     def to_dict(self) -> dict[str, Any]:

@@ -159,29 +159,16 @@ def test_bad_blocks_are_refused(blocks: list) -> None:
 # -- end to end through fit ----------------------------------------------------------------------------
 @contextlib.contextmanager
 def embeddings_in_fit(monkeypatch: pytest.MonkeyPatch, calls: list[Any]) -> Iterator[None]:
-    """Have fit's networks embed the encoder's blocks (when fit does not pass them itself) and
-    record the `embeddings` each network was built with."""
-    encoders: list[InputEncoder] = []
-    real_fit = InputEncoder.fit.__func__  # type: ignore[attr-defined]
+    """Record the `embeddings` each of fit's networks (plain net, gate, expert bank) is built with."""
 
-    class Recording(InputEncoder):
-        @classmethod
-        def fit(cls, *args: Any, **kwargs: Any) -> InputEncoder:
-            enc = real_fit(InputEncoder, *args, **kwargs)
-            encoders.append(enc)
-            return enc
-
-    def wrap(build: Any, dim_arg: int) -> Any:
+    def spy(build: Any) -> Any:
         def built(*args: Any, **kwargs: Any) -> Any:
-            if "embeddings" not in kwargs and encoders and args[dim_arg] == encoders[-1].width_:
-                kwargs["embeddings"] = encoders[-1].embedding_blocks()
             calls.append(kwargs.get("embeddings"))
             return build(*args, **kwargs)
         return built
 
-    monkeypatch.setattr(_fit, "InputEncoder", Recording)
-    monkeypatch.setattr(_fit, "batched_mlp", wrap(batched_mlp, 1))
-    monkeypatch.setattr(_fit, "expert_bank", wrap(expert_bank, 2))
+    monkeypatch.setattr(_fit, "batched_mlp", spy(batched_mlp))
+    monkeypatch.setattr(_fit, "expert_bank", spy(expert_bank))
     yield
 
 
@@ -229,13 +216,8 @@ def test_path_aware_fit_embeds_gate_and_experts(monkeypatch: pytest.MonkeyPatch,
 @pytest.mark.parametrize("embeddings", [True, False])
 def test_fit_passes_embedding_blocks_itself(monkeypatch: pytest.MonkeyPatch, embeddings: bool) -> None:
     calls: list[Any] = []
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs.get("embeddings"))
-        return batched_mlp(*args, **kwargs)
-
-    monkeypatch.setattr(_fit, "batched_mlp", spy)
-    surrogate = _fit_store_fee(embeddings=embeddings)
+    with embeddings_in_fit(monkeypatch, calls):
+        surrogate = _fit_store_fee(embeddings=embeddings)
     if embeddings:
         assert calls and all(c == [EmbeddingBlock(0, 40, 13)] for c in calls)
         assert surrogate.manifest["hyperparameters"]["embeddings"] == {"store": 13}
