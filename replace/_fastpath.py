@@ -367,6 +367,7 @@ def domain_mask(schema: Any, columns: Mapping[str, Any]) -> np.ndarray:
     elements are the same numpy scalars the row-by-row check would see, so the answer is the
     same; object columns keep the row-by-row check.
     """
+    from ._encoding import equality_categories
     from ._sampling import in_domain_mask
 
     fast = []
@@ -384,6 +385,14 @@ def domain_mask(schema: Any, columns: Mapping[str, Any]) -> np.ndarray:
         mask = np.ones(n, dtype=bool)
     for item in fast:
         column = columns[item.name]
+        if item.kind == "categorical" and equality_categories(list(item.categories), column):
+            # a value is inside iff it equals a category the schema accepts in this dtype
+            ok = np.zeros(len(column), dtype=bool)
+            for category in item.categories:
+                if item.contains(column.dtype.type(category))[0]:
+                    ok |= column == category
+            mask &= ok
+            continue
         uniques, inverse = unique_inverse(column)
         ok = np.array([item.contains(v)[0] for v in uniques], dtype=bool)
         mask &= ok[inverse]

@@ -183,3 +183,53 @@ def test_log_inputs_encode_named_positive_arguments_as_log():
     x = logged.encode({"price": np.array([0.5, 5.0, 50.0]), "rate": np.zeros(3), "n": np.ones(3)})[:, 0]
     # equal ratios, equal steps: log(x) exactly, then standardised
     assert abs((x[1] - x[0]) - (x[2] - x[1])) < 1e-5
+
+
+def _onehot_schema() -> Schema:
+    return Schema((
+        Field("kids", "integer", low=0, high=4),
+        Field("zone", "categorical", categories=("EU", "NA", "ASIA")),
+        Field("otype", "categorical", categories=(0, 1)),
+    ), OutputSpec("real"))
+
+
+def test_onehot_by_comparison_matches_the_lookup_path():
+    """Integer and string columns of a few categories take one comparison per category; the
+    answer must be the row-by-row lookup's (object columns take that path)."""
+    rng = np.random.default_rng(3)
+    n = 300
+    columns = {"kids": rng.integers(0, 5, n), "zone": np.array(["EU", "NA", "ASIA"])[rng.integers(0, 3, n)],
+               "otype": rng.integers(0, 2, n)}
+    enc = InputEncoder.fit(_onehot_schema(), columns)
+    fast = enc.encode(columns, dtype=np.float64)
+    slow = enc.encode({k: v.astype(object) for k, v in columns.items()}, dtype=np.float64)
+    np.testing.assert_array_equal(fast, slow)
+    assert fast.sum() == 3 * n and set(np.unique(fast)) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("name, column, shown", [
+    ("kids", np.r_[np.zeros(99, dtype=np.int64), 7], "7"),        # an integer outside the categories
+    ("zone", np.array(["EU"] * 99 + ["MARS"]), "MARS"),            # an unknown string
+    ("otype", np.array([True, False] * 50), "True"),              # bools are not the categories 0/1
+])
+def test_onehot_by_comparison_still_refuses_unknown_values(name, column, shown):
+    n = 100
+    columns = {"kids": np.zeros(n, dtype=np.int64), "zone": np.array(["EU"] * n), "otype": np.zeros(n, dtype=np.int64)}
+    enc = InputEncoder.fit(_onehot_schema(), columns)
+    with pytest.raises(OutOfDomainError, match="not a known category") as info:
+        enc.encode({**columns, name: column})
+    assert name in str(info.value) and shown in str(info.value)
+
+
+def test_domain_mask_by_comparison_matches_the_row_by_row_check():
+    from replace._fastpath import domain_mask
+    from replace._sampling import in_domain_mask
+
+    schema = _onehot_schema()
+    rng = np.random.default_rng(4)
+    n = 200
+    columns = {"kids": rng.integers(-1, 6, n), "zone": np.array(["EU", "NA", "ASIA", "MARS", ""])[rng.integers(0, 5, n)],
+               "otype": rng.integers(-1, 3, n)}
+    fast = domain_mask(schema, columns)
+    assert 0 < fast.sum() < n
+    np.testing.assert_array_equal(fast, in_domain_mask(schema, columns))
