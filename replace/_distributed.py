@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from probes import ErrorInfo, Schema, Tolerance, Traces, function_name, source_hash
+from probes import ErrorInfo, NeuroswapError, Schema, Tolerance, Traces, function_name, source_hash
 from probes._validation import bad_argument
 
 from . import _manifest as mf
@@ -223,8 +223,40 @@ def _parse_architecture(value: Any, label_output: bool) -> Architecture:
     raise bad_argument("architecture", value, "must be an Architecture, a string like '64x2x3', or None")
 
 
+
+def _describe(fn: Callable[..., Any], traces: Traces | None, schema: Schema | None, tolerance: Tolerance | None,
+              architecture: Any, oracle_samples: int, seed: int, search_budget_s: float,
+              log_inputs: tuple[str, ...] | str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """Rank 0: the domain, tolerance, encoders and architecture every rank trains with (JSON)."""
+    from ._fit import _columns_from_rows, _log_inputs
+
+    stats_rows: list[dict[str, Any]] = [{**defaults, **kw} for kw in traces.inputs] if traces is not None else []
+    stats_out = list(traces.outputs) if traces is not None else []
+    stats_err = list(traces.errors) if traces is not None else []
+    described = schema if schema is not None else Schema.infer(fn, traces)
+    if len(stats_rows) < 256 and oracle_samples:
+        extra = described.sample(min(1000, oracle_samples), seed=seed + 104729)
+        outputs, errors = _label(fn, extra)
+        stats_rows, stats_out, stats_err = stats_rows + extra, stats_out + outputs, stats_err + errors
+    if not stats_rows:
+        raise bad_argument("traces", "<0 rows>", "there is nothing to learn from",
+                           "Record calls first or pass oracle_samples > 0")
+    columns = _columns_from_rows(described, stats_rows, defaults)
+    tol = tolerance if tolerance is not None else _default_tolerance(stats_out, stats_err)
+    enc = InputEncoder.fit(described, columns, log_inputs=_log_inputs(log_inputs, described))
+    out_enc = OutputEncoder.fit(described.output, stats_out, stats_err, tol)
+    if isinstance(architecture, str) and architecture == "search":
+        arch = _search(fn, traces, described, tol, oracle_samples, search_budget_s, seed,
+                       out_enc.kind in ("label", "none"), log_inputs)
+    else:
+        arch = _parse_architecture(architecture, out_enc.kind in ("label", "none"))
+    return {"schema": described.to_dict(), "tolerance": tol.to_dict(), "enc": enc.to_dict(),
+            "out": out_enc.to_dict(), "arch": arch.to_dict()}
+
+
 def _search(fn: Callable[..., Any], traces: Traces | None, schema: Schema, tolerance: Tolerance,
-            oracle_samples: int, budget_s: float, seed: int, label_output: bool) -> Architecture:
+            oracle_samples: int, budget_s: float, seed: int, label_output: bool,
+            log_inputs: tuple[str, ...] | str = ()) -> Architecture:
     """Rank 0 only: let the single-process `fit` choose a plain ensemble shape on a sample."""
     from ._fit import fit
 
@@ -233,7 +265,8 @@ def _search(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toler
         pick = np.random.default_rng(seed).permutation(len(traces))[:4000]
         sample = traces.subset(sorted(int(i) for i in pick))
     chosen = fit(fn, sample, schema=schema, tolerance=tolerance, oracle=sample is None or oracle_samples > 0,
-                 budget_s=budget_s, seed=seed, progress=False, path_aware=False, distributed="off")
+                 budget_s=budget_s, seed=seed, progress=False, path_aware=False, distributed="off",
+                 log_inputs=log_inputs)
     arch = chosen.weights.architecture
     return Architecture(arch.width, arch.depth, arch.activation, arch.ensemble, False)
 
@@ -259,6 +292,7 @@ def fit_distributed(
     search_budget_s: float = 20.0,
     test_samples: int = 0,
     polish_steps: int = 10,
+    log_inputs: tuple[str, ...] | str = (),
 ) -> Surrogate:
     """Train one architecture on sharded traces with DDP; every rank returns the same surrogate.
 
@@ -274,6 +308,8 @@ def fit_distributed(
     `polish_steps`: full-batch L-BFGS steps after Adam (each up to 10 evaluations; 0 to skip).
     `test_samples`: fresh inputs (drawn from the schema, labelled by calling `fn`, split over
     the ranks) for the metrics; with 0 they are measured on the pooled validation rows.
+    `log_inputs`: as in `fit`, arguments encoded as log(x) (or "positive": every real or
+    integer argument whose range is above 0).
     """
     import torch
 
@@ -286,6 +322,10 @@ def fit_distributed(
             raise bad_argument(name, value, f"must be an integer >= {low}")
     if not (isinstance(architecture, str) and architecture == "search"):
         _parse_architecture(architecture, False)  # a bad value fails here, on every rank alike
+    if schema is not None or not isinstance(log_inputs, (tuple, list)):
+        from ._fit import _log_inputs
+
+        _log_inputs(log_inputs, schema if schema is not None else Schema(()))  # likewise, when it can tell
     env = distributed_env()
     use_cuda = torch.cuda.is_available() and (not torch.distributed.is_initialized()
                                               or torch.distributed.get_backend() == "nccl")
@@ -298,7 +338,7 @@ def fit_distributed(
     try:
         return _fit_distributed(fn, traces, store, schema, tolerance, architecture, oracle_samples, epochs, patience,
                                 budget_s, batch_size, lr, validation_share, seed, out, env, comm, device, started,
-                                search_budget_s, test_samples, polish_steps)
+                                search_budget_s, test_samples, polish_steps, log_inputs)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -307,7 +347,8 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
                      tolerance: Tolerance | None, architecture: Any, oracle_samples: int, epochs: int,
                      patience: int, budget_s: float | None, batch_size: int | None, lr: float,
                      validation_share: float, seed: int, out: Any, env: DistEnv, comm: _Comm, device: Any,
-                     started: float, search_budget_s: float, test_samples: int, polish_steps: int) -> Surrogate:
+                     started: float, search_budget_s: float, test_samples: int, polish_steps: int,
+                     log_inputs: tuple[str, ...] | str) -> Surrogate:
     import torch
 
     from ._fit import _columns_from_rows  # the single-process fit's row-to-column conversion
@@ -332,29 +373,14 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
         shard = shard.subset(np.flatnonzero(shard.replayable))
     shared = None
     if env.is_main:
-        stats_rows: list[dict[str, Any]] = [{**defaults, **kw} for kw in traces.inputs] if traces is not None else []
-        stats_out = list(traces.outputs) if traces is not None else []
-        stats_err = list(traces.errors) if traces is not None else []
-        described = schema if schema is not None else Schema.infer(fn, traces)
-        if len(stats_rows) < 256 and oracle_samples:
-            extra = described.sample(min(1000, oracle_samples), seed=seed + 104729)
-            outputs, errors = _label(fn, extra)
-            stats_rows, stats_out, stats_err = stats_rows + extra, stats_out + outputs, stats_err + errors
-        if not stats_rows:
-            raise bad_argument("traces", "<0 rows>", "there is nothing to learn from",
-                               "Record calls first or pass oracle_samples > 0")
-        columns = _columns_from_rows(described, stats_rows, defaults)
-        tol = tolerance if tolerance is not None else _default_tolerance(stats_out, stats_err)
-        enc = InputEncoder.fit(described, columns)
-        out_enc = OutputEncoder.fit(described.output, stats_out, stats_err, tol)
-        if isinstance(architecture, str) and architecture == "search":
-            arch = _search(fn, traces, described, tol, oracle_samples, search_budget_s, seed,
-                           out_enc.kind in ("label", "none"))
-        else:
-            arch = _parse_architecture(architecture, out_enc.kind in ("label", "none"))
-        shared = {"schema": described.to_dict(), "tolerance": tol.to_dict(), "enc": enc.to_dict(),
-                  "out": out_enc.to_dict(), "arch": arch.to_dict()}
+        try:
+            shared = _describe(fn, traces, schema, tolerance, architecture, oracle_samples, seed, search_budget_s,
+                               log_inputs, defaults)
+        except NeuroswapError as exc:  # every rank raises it, rather than waiting for rank 0 forever
+            shared = {"error": exc}
     shared = comm.broadcast(shared)
+    if "error" in shared:
+        raise shared["error"]
     schema = Schema.from_dict(shared["schema"])
     tol = Tolerance.from_dict(shared["tolerance"])
     enc = InputEncoder.from_dict(shared["enc"])
@@ -571,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", default=None, choices=["gloo", "nccl"])
+    parser.add_argument("--log-inputs", default="", metavar="NAMES",
+                        help="comma-separated arguments to encode as log(x), or 'positive' for every "
+                             "argument whose range is above 0")
     parser.add_argument("--spec", action="append", default=[],
                         help="NAME=LOW,HIGH or NAME=a|b|c: declare an argument's domain (repeatable); "
                              "without any, the schema is inferred from the traces")
@@ -592,7 +621,9 @@ def main(argv: list[str] | None = None) -> int:
                                     oracle_samples=args.oracle_samples, epochs=args.epochs, patience=args.patience,
                                     budget_s=args.budget_s, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                     out=args.out, search_budget_s=args.search_budget_s,
-                                    test_samples=args.test_samples, polish_steps=args.polish_steps)
+                                    test_samples=args.test_samples, polish_steps=args.polish_steps,
+                                    log_inputs=args.log_inputs if args.log_inputs == "positive" else
+                                    tuple(n for n in args.log_inputs.split(",") if n))
         if env.is_main:
             m = surrogate.metrics
             print(f"rank 0 of {env.world_size}: {surrogate.metrics.architecture}, {m.training_rows} rows, "

@@ -1000,7 +1000,8 @@ def _log_inputs(option: Any, schema: Schema) -> tuple[str, ...]:
     numeric = {f.name: f for f in schema.fields if f.kind in ("real", "integer")}
     if option == "positive":
         return tuple(name for name, f in numeric.items() if float(f.low) > 0)  # type: ignore[arg-type]
-    if isinstance(option, str) or not all(isinstance(name, str) for name in option):
+    if isinstance(option, str) or not isinstance(option, (tuple, list)) \
+            or not all(isinstance(name, str) for name in option):
         raise bad_argument("log_inputs", option, "must be 'positive' or a tuple of argument names",
                            "Pass log_inputs=('price', 'rate') or log_inputs='positive'")
     for name in option:

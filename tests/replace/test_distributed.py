@@ -227,3 +227,50 @@ def test_shard_reading_decodes_exactly_the_rows_of_the_full_load(tmp_path: Path)
     parts = [_load(uri, wave, rank=r, world=3) for r in range(3)]
     for rank, part in enumerate(parts):
         assert part.inputs == full.inputs[rank::3] and part.outputs == full.outputs[rank::3]
+
+
+def price(spot: float, rate: float) -> float:
+    return spot * math.exp(-rate)
+
+
+def test_log_inputs_as_in_fit() -> None:
+    schema = Schema.from_function(price, spot=(1.0, 1000.0), rate=(0.01, 0.2))
+    surrogate = fit_distributed(price, schema=schema, oracle_samples=400, architecture="8x1x1", epochs=5,
+                                log_inputs="positive")
+    assert {c.name: c.warp for c in surrogate.input_encoder.codes_} == {"spot": "log", "rate": "log"}
+    only = fit_distributed(price, schema=schema, oracle_samples=400, architecture="8x1x1", epochs=5,
+                           log_inputs=("rate",))
+    assert {c.name: c.warp for c in only.input_encoder.codes_}["rate"] == "log"
+    assert {c.name: c.warp for c in only.input_encoder.codes_}["spot"] != "log"
+
+
+@pytest.mark.parametrize("log_inputs, text", [("spot", "must be 'positive' or a tuple"),
+                                              (7, "must be 'positive' or a tuple"),
+                                              (("volume",), "'volume' is not a real or integer")])
+def test_bad_log_inputs_fail_before_training(log_inputs: Any, text: str) -> None:
+    schema = Schema.from_function(price, spot=(1.0, 1000.0), rate=(0.01, 0.2))
+    with pytest.raises(InvalidArgument, match=text):
+        fit_distributed(price, schema=schema, oracle_samples=400, log_inputs=log_inputs)
+
+
+def _refusing_worker(rank: int, world: int, init_file: str, results: str) -> None:
+    traces = Traces.from_calls(wave, _inputs(300, seed=3))
+    with process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world):
+        try:  # the schema is inferred on rank 0 only, so only rank 0 can tell the name is wrong
+            fit_distributed(wave, traces, architecture="8x1x1", epochs=2, log_inputs=("z",))
+            outcome = "trained"
+        except InvalidArgument as exc:
+            outcome = str(exc)
+    Path(results, f"{rank}.txt").write_text(outcome)
+
+
+@pytest.mark.slow
+def test_a_refusal_on_rank_0_reaches_every_rank(tmp_path: Path) -> None:
+    """Without it rank 1 would wait for rank 0's broadcast forever."""
+    import torch.multiprocessing as mp
+
+    results = tmp_path / "results"
+    results.mkdir()
+    mp.spawn(_refusing_worker, args=(2, str(tmp_path / "init"), str(results)), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert "log_inputs=('z',)" in (results / f"{rank}.txt").read_text()
