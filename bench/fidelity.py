@@ -416,6 +416,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sampling-seeds", type=int, default=1,
                         help="fit seeds per sampling setting (seed .. seed+N-1); the claim is decided on the mean "
                              "error over them, since one seed's spread exceeds the effect measured")
+    parser.add_argument("--sampling-fractions", type=float, nargs="+", default=None,
+                        help="path-aware caps as shares of uniform's calls (default 0.25 0.5 0.75 1; quick 0.25 0.5 1)")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--clock", choices=("wall", "work"), default="wall",
@@ -467,7 +469,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results["sampling"].append(sampling_claim(
                 module_name, fn_name, calls=1500 if quick else 6000, n_fresh=args.sampling_fresh or n_fresh,
                 budget_s=(8.0 if quick else 25.0), seed=args.seed,
-                fractions=[0.25, 0.5, 1.0] if quick else [0.25, 0.5, 0.75, 1.0], n_traces=n_traces // 2,
+                fractions=args.sampling_fractions or ([0.25, 0.5, 1.0] if quick else [0.25, 0.5, 0.75, 1.0]),
+                n_traces=n_traces // 2,
                 clock=args.clock, fit_options=fit_options, seeds=args.sampling_seeds))
     if not args.skip_latency:
         print("[fidelity] latency ...", file=sys.stderr, flush=True)

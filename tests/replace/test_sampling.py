@@ -10,7 +10,7 @@ from probes import InvalidArgument, Schema, Tolerance
 from replace import fit
 from replace._sampling import draw_between, draw_near, turaco_allocation
 
-from conftest import smooth
+from conftest import grade, smooth
 
 
 def test_turaco_allocation_follows_frequency_and_complexity():
@@ -96,3 +96,38 @@ def test_rounds_go_on_until_validation_shows_the_target():
     assert not _target_shown(Seen(), 400, 0.999)
     assert _target_shown(Seen(), 4000, 0.999)
     assert not _target_shown(Seen(), 100_000, 1.0)
+
+
+def test_label_margins_are_the_gap_between_the_two_best_classes():
+    from replace._fit import label_margins
+    from replace._models import Architecture, ModelWeights, NumpyNet
+
+    def net(scale: float) -> NumpyNet:  # one linear layer: scores = scale * (x0, x1, 0)
+        return NumpyNet([scale * np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])], [np.zeros(3)], "relu")
+
+    X = np.array([[3.0, 1.0], [2.0, 2.0], [1.0, 3.0]])
+    plain = ModelWeights(Architecture(2, 0, "relu", 2), [net(1.0), net(0.5)])
+    assert label_margins(plain, X, 0) == pytest.approx([3.0, 0.0, 3.0])  # summed over members: 1.5 x the gap
+    assert label_margins(plain, X, 1) == pytest.approx([1.5, 3.0, 4.5])  # column 0 is a value, not a class
+    # path-aware: the gate sends row 0 to expert 0 (scores x 2), the others to expert 1 (x 1)
+    gate = NumpyNet([np.array([[1.0, 0.0], [0.0, 0.0]])], [np.array([-2.5, 0.0])], "relu")
+    gated = ModelWeights(Architecture(2, 0, "relu", 1, True), [], gate=[gate], experts=[[net(2.0)], [net(1.0)]],
+                         path_ids=["a", "b"])
+    assert label_margins(gated, X, 0) == pytest.approx([4.0, 0.0, 2.0])
+
+
+def test_label_rounds_spend_calls_where_the_class_is_close():
+    # grade() changes class where score + bonus crosses 40 or 70: uniform draws land within one
+    # point of that about 4% of the time; a round's least-certain draws most of the time
+    # (the rule before it, edges between paths, also gave 4% here)
+    schema = Schema.from_function(grade, score=(0.0, 100.0), bonus=(0, 5))
+    s = fit(grade, schema=schema, budget_s=3.0, seed=0, progress=False, budget_clock="work", sampling="paths",
+            max_oracle_calls=600, initial_samples=300, rounds_when="always", target_agreement=1.0,
+            ensemble_size=2, widths=(16,), depths=(2,), max_candidates=1)
+    data = s.training_data_
+    total = np.asarray(data["columns"]["score"]) + np.asarray(data["columns"]["bonus"])
+    near = np.minimum(np.abs(total - 40), np.abs(total - 70)) < 1.0
+    rounds = np.array([src.startswith("round") for src in data["sources"]])
+    assert rounds.sum() >= 100, s.metrics.rounds
+    assert near[rounds].mean() >= 0.3, near[rounds].mean()
+    assert near[np.array([src == "oracle" for src in data["sources"]])].mean() < 0.1
