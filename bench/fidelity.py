@@ -300,9 +300,12 @@ def sampling_decision(uniform_runs: list[dict[str, Any]], path_runs: list[list[d
 
 def sampling_claim(module_name: str, fn_name: str, *, calls: int, n_fresh: int, budget_s: float, seed: int,
                    fractions: list[float], n_traces: int, clock: str = "wall",
-                   fit_options: dict[str, Any] | None = None, seeds: int = 1) -> dict[str, Any]:
+                   fit_options: dict[str, Any] | None = None, seeds: int = 1,
+                   uniform_fractions: list[float] | None = None) -> dict[str, Any]:
     """Oracle calls path-aware sampling needs to match uniform sampling at `calls` calls, each
-    setting fitted with fit seeds seed .. seed+seeds-1 (traces and fresh inputs fixed)."""
+    setting fitted with fit seeds seed .. seed+seeds-1 (traces and fresh inputs fixed).
+    `uniform_fractions`: uniform sampling at those smaller caps too (`uniform_curve`), the control
+    that shows whether fewer calls would have done as well without any path-awareness."""
     module, fn = _study(module_name, fn_name)
     schema = Schema.from_function(fn, **module.SPECS)
     tolerance = module.TOLERANCE
@@ -326,7 +329,11 @@ def sampling_claim(module_name: str, fn_name: str, *, calls: int, n_fresh: int, 
     caps = [max(int(calls * fraction), 16) for fraction in fractions]
     uniform_runs = [run("uniform", calls, k) for k in fit_seeds]
     path_runs = [[run("paths", cap, k) for k in fit_seeds] for cap in caps]
-    return {"function": f"{module_name}.{fn_name}", **sampling_decision(uniform_runs, path_runs)}
+    result = {"function": f"{module_name}.{fn_name}", **sampling_decision(uniform_runs, path_runs)}
+    if uniform_fractions:
+        fewer = [[run("uniform", max(int(calls * f), 16), k) for k in fit_seeds] for f in uniform_fractions]
+        result["uniform_curve"] = sampling_decision(uniform_runs, fewer)["path_aware"]
+    return result
 
 
 # -- latency ------------------------------------------------------------------------------------
@@ -418,6 +425,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "error over them, since one seed's spread exceeds the effect measured")
     parser.add_argument("--sampling-fractions", type=float, nargs="+", default=None,
                         help="path-aware caps as shares of uniform's calls (default 0.25 0.5 0.75 1; quick 0.25 0.5 1)")
+    parser.add_argument("--sampling-uniform-fractions", type=float, nargs="+", default=None,
+                        help="also fit uniform sampling at these shares of its calls (the control: would fewer "
+                             "calls have done as well without path-awareness?)")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--clock", choices=("wall", "work"), default="wall",
@@ -471,7 +481,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 budget_s=(8.0 if quick else 25.0), seed=args.seed,
                 fractions=args.sampling_fractions or ([0.25, 0.5, 1.0] if quick else [0.25, 0.5, 0.75, 1.0]),
                 n_traces=n_traces // 2,
-                clock=args.clock, fit_options=fit_options, seeds=args.sampling_seeds))
+                clock=args.clock, fit_options=fit_options, seeds=args.sampling_seeds,
+                uniform_fractions=args.sampling_uniform_fractions))
     if not args.skip_latency:
         print("[fidelity] latency ...", file=sys.stderr, flush=True)
         results["latency"] = latency(4.0 if quick else 8.0, args.seed)
