@@ -223,7 +223,6 @@ def _parse_architecture(value: Any, label_output: bool) -> Architecture:
     raise bad_argument("architecture", value, "must be an Architecture, a string like '64x2x3', or None")
 
 
-
 def _describe(fn: Callable[..., Any], traces: Traces | None, schema: Schema | None, tolerance: Tolerance | None,
               architecture: Any, oracle_samples: int, seed: int, search_budget_s: float,
               log_inputs: tuple[str, ...] | str, defaults: dict[str, Any]) -> dict[str, Any]:
