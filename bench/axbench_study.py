@@ -97,6 +97,20 @@ VARIANTS: dict[str, dict[str, Any]] = {
                     "vs": "r0_logx", "note": "log inputs, paths 64x3 only"},
     "r0_logx_p64_b90": {"fit": {"rounds": 0, "path_aware": True, "widths": [64], "depths": [3]}, "budget": 90.0,
                         "log_inputs": True, "vs": "r0_logx_p64", "note": "log inputs, paths 64x3 only, budget 90 s"},
+    "r0_logx_noracle": {"fit": {"rounds": 0}, "oracle": False, "log_inputs": True, "vs": "r0_logx",
+                        "note": "log inputs, traces only (oracle=False)"},
+    "r0_logx_tw20": {"fit": {"rounds": 0, "trace_weight": 20.0}, "log_inputs": True, "vs": "r0_logx",
+                     "note": "log inputs, trace rows x20"},
+    "r0_logx_m32e1": {"fit": {"rounds": 0, "path_aware": False, "widths": [32], "depths": [3], "ensemble_size": 1},
+                      "log_inputs": True, "vs": "r0_logx", "note": "log inputs, one plain MLP 32x3 (the ceiling's shape)"},
+    "r0_logx_p32e1": {"fit": {"rounds": 0, "path_aware": True, "widths": [32], "depths": [3], "ensemble_size": 1},
+                      "log_inputs": True, "vs": "r0_logx", "note": "log inputs, gate + one 32x3 expert per path"},
+    "r0_logx_b180": {"fit": {"rounds": 0}, "budget": 180.0, "log_inputs": True, "vs": "r0_logx",
+                     "note": "log inputs, budget 180 s"},
+    "r0_logx_p64_b180": {"fit": {"rounds": 0, "path_aware": True, "widths": [64], "depths": [3]}, "budget": 180.0,
+                         "log_inputs": True, "vs": "r0_logx_p64_b90", "note": "log inputs, paths 64x3 only, budget 180 s"},
+    "r0_logx_b180_sh": {"fit": {"rounds": 0, "search": "halving"}, "budget": 180.0, "log_inputs": True,
+                        "vs": "r0_logx_b180", "note": "log inputs, budget 180 s, successive-halving search"},
     "r0_logx_ts1": {"fit": {"rounds": 0, "trace_share": 1.0}, "log_inputs": True, "vs": "r0_logx",
                     "note": "log inputs, all oracle draws near traces"},
     "r0_logx_b90": {"fit": {"rounds": 0}, "budget": 90.0, "log_inputs": True, "vs": "r0_logx",
@@ -273,12 +287,15 @@ def _score_variant(name: str, spec: dict[str, Any], s: dict[str, Any], surrogate
 
 
 def ceiling(seconds: float, *, width: int = 32, depth: int = 3, seed: int = 0, split: bool = True,
-            logs: bool = False, dtype: str = "float64") -> dict[str, Any]:
+            logs: bool = False, dtype: str = "float64", domain_rows: int = 0) -> dict[str, Any]:
     """How far a small MLP gets when it only has to learn the table: log(price) of the 814
     nonzero table rows, raw standardised inputs, full-batch L-BFGS in float64 for `seconds` of
     wall time, one network per (call/put) when `split`. Not a surrogate fit (no domain, no
     validation, no oracle): a bound on what memorising AxBench's table costs. `logs`: each
-    positive real input also enters as its log (then log(S/K) is a linear feature)."""
+    positive real input also enters as its log (then log(S/K) is a linear feature).
+    `domain_rows`: the network must also learn that many draws from the whole domain
+    (`kind="continuous"`, price > 0), weighted to half the loss as fit's "balance" weights the
+    traces: what learning the domain, not only the table, costs on the table rows."""
     import torch
 
     torch.manual_seed(seed)
@@ -287,6 +304,17 @@ def ceiling(seconds: float, *, width: int = 32, depth: int = 3, seed: int = 0, s
     price = np.array([bs.blackscholes(*row) for row in table])
     keep = price > 0
     X, price = X[keep], price[keep]
+    n_table = len(X)
+    weight = np.ones(n_table)
+    if domain_rows:
+        drawn = bs.generate_inputs(domain_rows, seed=seed + 1000, kind="continuous")
+        D = np.array([[r[k] for k in ("sptprice", "strike", "rate", "volatility", "otime", "otype")] for r in drawn],
+                     dtype=float)
+        dprice = np.array([bs.blackscholes(**r) for r in drawn])
+        D, dprice = D[dprice > 0], dprice[dprice > 0]
+        X, price = np.concatenate([X, D]), np.concatenate([price, dprice])
+        weight = np.concatenate([weight, np.full(len(D), n_table / len(D))])
+    is_table = np.arange(len(X)) < n_table
     groups = [X[:, 5] == 0, X[:, 5] == 1] if split else [np.ones(len(X), dtype=bool)]
     pred = np.zeros(len(X))
     steps = 0
@@ -299,6 +327,7 @@ def ceiling(seconds: float, *, width: int = 32, depth: int = 3, seed: int = 0, s
         ym, ys = y.mean(), y.std()
         xt = torch.tensor((x - mu) / sd)
         yt = torch.tensor((y - ym) / ys)
+        wt = torch.tensor(weight[g] / weight[g].mean())
         layers: list[Any] = []
         n_in = xt.shape[1]
         for _ in range(depth):
@@ -306,11 +335,11 @@ def ceiling(seconds: float, *, width: int = 32, depth: int = 3, seed: int = 0, s
             n_in = width
         layers.append(torch.nn.Linear(n_in, 1))
         net = torch.nn.Sequential(*layers).to(torch.float64 if dtype == "float64" else torch.float32)
-        xt, yt = xt.to(next(net.parameters()).dtype), yt.to(next(net.parameters()).dtype)
+        xt, yt, wt = (t.to(next(net.parameters()).dtype) for t in (xt, yt, wt))
         adam = torch.optim.Adam(net.parameters(), lr=3e-3)
         for _ in range(2000):
             adam.zero_grad()
-            loss = ((net(xt)[:, 0] - yt) ** 2).mean()
+            loss = (wt * (net(xt)[:, 0] - yt) ** 2).mean()
             loss.backward()
             adam.step()
         opt = torch.optim.LBFGS(net.parameters(), lr=1.0, max_iter=50, history_size=50,
@@ -318,7 +347,7 @@ def ceiling(seconds: float, *, width: int = 32, depth: int = 3, seed: int = 0, s
 
         def closure() -> Any:
             opt.zero_grad()
-            value = ((net(xt)[:, 0] - yt) ** 2).mean()
+            value = (wt * (net(xt)[:, 0] - yt) ** 2).mean()
             value.backward()
             return value
 
@@ -328,10 +357,10 @@ def ceiling(seconds: float, *, width: int = 32, depth: int = 3, seed: int = 0, s
             steps += 1
         with torch.no_grad():
             pred[g] = np.exp(net(xt)[:, 0].double().numpy() * ys + ym)
-    err = np.minimum(1.0, np.abs(pred - price) / price)
+    err = np.minimum(1.0, np.abs(pred - price) / price)[is_table]
     n_zero = int((~keep).sum())
     return {"seconds": seconds, "width": width, "depth": depth, "split_call_put": split, "lbfgs_steps": steps,
-            "log_inputs": logs, "dtype": dtype,
+            "log_inputs": logs, "dtype": dtype, "domain_rows": int((~is_table).sum()),
             "table_nonzero_mean_error": float(err.mean()), "table_nonzero_median": float(np.median(err)),
             "table_axbench_error": float((err.sum() + n_zero) / (len(err) + n_zero))}
 
@@ -404,6 +433,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="only the log-input rule on the other case studies (quick sizes with --quick)")
     parser.add_argument("--log-inputs", action="store_true", help="ceiling: positive inputs also as logs")
     parser.add_argument("--float32", action="store_true", help="ceiling: train in float32")
+    parser.add_argument("--with-domain", type=int, default=0, metavar="N",
+                        help="ceiling: also learn N domain-wide draws (half the loss), as fit does")
     args = parser.parse_args(argv)
     if args.list:
         for k, v in VARIANTS.items():
@@ -428,8 +459,10 @@ def main(argv: list[str] | None = None) -> None:
         path = ROOT / "bench" / "results" / (args.out or "axbench_study.json")
         results = json.loads(path.read_text()) if path.exists() else {}
         dtype = "float32" if args.float32 else "float64"
-        row = ceiling(args.ceiling, width=args.width, seed=args.seed, logs=args.log_inputs, dtype=dtype)
-        key = f"w{args.width}_s{args.ceiling:g}" + ("_log" if args.log_inputs else "") + ("_f32" if args.float32 else "")
+        row = ceiling(args.ceiling, width=args.width, seed=args.seed, logs=args.log_inputs, dtype=dtype,
+                      domain_rows=args.with_domain)
+        key = f"w{args.width}_s{args.ceiling:g}" + ("_log" if args.log_inputs else "") + ("_f32" if args.float32 else "") \
+            + (f"_domain{args.with_domain}" if args.with_domain else "")
         results.setdefault("ceiling", {})[key] = row
         path.write_text(json.dumps(results, indent=2, default=str))
         print(json.dumps(row, indent=1))
