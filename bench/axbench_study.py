@@ -13,12 +13,16 @@ moneyness, call/put and branch path, so one can see whether it is a few clipped 
     python bench/axbench_study.py --list                     # the variants
     python bench/axbench_study.py --variants r0 r0_logx --seed 1   # keyed name@seed1@b45
     python bench/axbench_study.py --ceiling 60 --width 64 --log-inputs   # table-memorisation bound
+    python bench/axbench_study.py --ceiling 60 --log-inputs --with-domain 6000   # ... learning the domain too
     python bench/axbench_study.py --others --studies loan_schedule       # log-input rule elsewhere
 
 Findings (seed 0, 45 s work clock; details and seeds 1-2 in the JSON): the error is spread, not
 a few clipped rows; 70% of what is above the zero-price floor comes from the out-of-the-money
 paths. The one change that helps on every seed is encoding positive inputs as log(x)
 (`fit(..., log_inputs="positive")`): 1.28/1.34/2.11% -> 1.15/1.22/1.16% (seeds 0/1/2).
+Under 1% takes a larger shape and more time: a gate with 64x3 experts, 180 s (`r0_logx_p64_b180`)
+gives 0.96/0.98/0.96% (seeds 0/1/2); fit's search at 180 s keeps 2x16 experts instead (1.28%),
+with `search="halving"` 1.18%. `--ceiling ... --with-domain N` prices learning the domain too.
 
 Writes bench/results/axbench_study.json (axbench_study_quick.json with --quick); results of
 earlier runs in the same file are kept unless the same variant is run again.

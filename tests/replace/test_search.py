@@ -114,3 +114,35 @@ def test_continued_training_that_got_worse_keeps_the_weights_it_had(monkeypatch)
                             SimpleNamespace(update=lambda text: None))
     assert best.arch.width == 16 and best.state == pytest.approx(5.0)  # its rung-0 weights
     assert len(best.curve) == 2  # the curve still shows the run that was tried
+
+
+def test_fit_with_halving_continues_real_models(monkeypatch):
+    """Through `fit`: three shapes, the better two continue from their weights (plain and path-aware)."""
+    import replace._fit as fit_module
+    from probes import Schema, Tolerance
+    from replace import fit
+
+    from conftest import fee
+
+    shown = {}
+
+    def three(config, activation, plain, paths, seconds):
+        out = [Architecture(8, 2, activation, config.ensemble_size, False),
+               Architecture(16, 2, activation, config.ensemble_size, False)]
+        out += [Architecture(16, 2, activation, config.ensemble_size, True)] if paths else \
+            [Architecture(32, 2, activation, config.ensemble_size, False)]
+        shown["candidates"] = out
+        return out
+
+    monkeypatch.setattr(fit_module, "_candidates", three)
+    schema = Schema.from_function(fee, weight=(0.1, 10.0), zone=["A", "B", "C"], express=bool)
+    s = fit(fee, schema=schema, tolerance=Tolerance(abs=0.05), budget_s=4.0, seed=0, progress=False,
+            budget_clock="work", ensemble_size=2, search="halving", rounds=0)
+    log = s.metrics.search
+    assert [entry["architecture"] for entry in log] == [a.label for a in shown["candidates"]]
+    assert sorted(entry["rung"] for entry in log) == [0, 1, 1]  # 3 shapes: one dropped, two continued
+    continued = [entry for entry in log if entry["rung"] == 1]
+    dropped = [entry for entry in log if entry["rung"] == 0]
+    assert all(c["seconds"] > dropped[0]["seconds"] for c in continued)
+    assert s.metrics.architecture in {entry["architecture"] for entry in continued}
+    assert s.metrics.agreement > 0.5
