@@ -507,8 +507,7 @@ class _Trainer:
                 first = self.train(arch, data, pool, buckets, started + 0.4 * (deadline - started), init=init,
                                    lr_scale=lr_scale, optimizer="adam")
                 second = self.train(arch, data, pool, buckets, deadline, init=first.state, optimizer="lbfgs")
-                offset = first.curve[-1][0] if first.curve else 0
-                second.curve = first.curve + [(e + offset, t, v) for e, t, v in second.curve]
+                second.curve = _joined(first.curve, second.curve)
                 second.seconds = clock.now() - started
                 return second
             optimizer = "adam"
@@ -555,12 +554,7 @@ def _search(trainer: _Trainer, candidates: list[Architecture], data: _Data, pool
     rung, width = 0, 1
     while len(alive) > 1:
         alive.sort(key=rank)
-        if not halving:
-            for i, cand in alive[1:]:
-                final[i] = cand
-            alive = alive[:1]
-            break
-        keep = (len(alive) + 1) // 2
+        keep = (len(alive) + 1) // 2 if halving else 1
         for i, cand in alive[keep:]:
             final[i] = cand
         alive = alive[:keep]
@@ -572,10 +566,9 @@ def _search(trainer: _Trainer, candidates: list[Architecture], data: _Data, pool
             bar.update(f"search {cand.arch.label} (rung {rung})")
             more = trainer.train(cand.arch, data, pool, cand.buckets, clock.now() + width * slice_s, init=cand.state,
                                  lr_scale=0.3, optimizer="lbfgs" if trainer.out.width else "adam")
-            offset = cand.curve[-1][0] if cand.curve else 0
-            curve = cand.curve + [(e + offset, t, v) for e, t, v in more.curve]
             # continued training keeps what it gains; a run that got worse keeps the weights it had
-            grown.append((i, replace(more if _improves(more, cand) else cand, curve=curve)))
+            kept = more if _improves(more, cand) else cand
+            grown.append((i, replace(kept, curve=_joined(cand.curve, more.curve))))
             rung_of[i], seconds[i] = rung, seconds[i] + more.seconds
         alive = grown
     best_index, best = alive[0]
@@ -584,6 +577,14 @@ def _search(trainer: _Trainer, candidates: list[Architecture], data: _Data, pool
                    "parameters": c.params, "seconds": round(seconds[i], 3), "rung": rung_of[i]}
                   for i, (arch, c) in enumerate(zip(candidates, final)) if c is not None]
     return best, search_log
+
+
+def _joined(curve: Sequence[tuple[int, float, float]],
+            more: Sequence[tuple[int, float, float]]) -> list[tuple[int, float, float]]:
+    """A training curve (epoch, train loss, val loss) continued by a later run's, whose epochs
+    count on from the first's last."""
+    offset = curve[-1][0] if curve else 0
+    return list(curve) + [(e + offset, t, v) for e, t, v in more]
 
 
 def _halving_units(k: int) -> int:
@@ -940,8 +941,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         if kept:
             best = cand
         unkept = 0 if kept else unkept + 1
-        offset = curve[-1][0] if curve else 0
-        curve += [(e + offset, t, v) for e, t, v in cand.curve]
+        curve = _joined(curve, cand.curve)
         rounds_log.append({"round": round_no, "rows": len(pool), "oracle_calls": orc.calls,
                            "val_agreement": cand.agreement, "kept": kept})
         if config.rounds_patience and unkept >= config.rounds_patience:
@@ -959,8 +959,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                              optimizer="lbfgs" if out.width else "adam", lr_scale=0.2)
         if _improves(cand, best):
             best = cand
-        offset = curve[-1][0] if curve else 0
-        curve += [(e + offset, t, v) for e, t, v in cand.curve]
+        curve = _joined(curve, cand.curve)
 
     # 9. fresh-input fidelity
     bar.update("measuring fidelity")
