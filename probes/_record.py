@@ -5,7 +5,8 @@ queue (PyAnnotate's enqueue-then-aggregate design): immutable scalar arguments a
 they are, mutable ones are snapshotted so later mutation cannot change what was recorded.
 Binding to the signature, encoding and writing happen on one background writer thread, in
 batches. Recording never breaks the program it watches: a full queue drops the trace (and
-counts it), a recorder failure is counted and logged once on the "neuroswap" logger, and the
+counts it), a failed write is retried with backoff (0.05, 0.2, 1 s) before its traces are
+counted as failed (by exception type) and logged once on the "neuroswap" logger, and the
 wrapped function returns or raises exactly as before.
 """
 
@@ -24,8 +25,8 @@ import secrets
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, TypeVar, overload
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, TypeVar, overload
 
 import numpy as np
 
@@ -59,14 +60,19 @@ class RecorderStats:
     """Counts since the recorder started in this process.
 
     `recorded`: traces written to a store; `dropped`: calls not recorded because the queue was
-    full; `failed`: traces lost to a recorder failure (store error, encoding bug, arguments
-    that do not fit the signature); `pending`: calls queued and not yet written.
+    full; `failed`: traces lost to a recorder failure (store error after its retries, encoding
+    bug, arguments that do not fit the signature), and `failed_by_reason` the same count by
+    exception type name; `retried`: traces whose write failed at first and was tried again
+    (each counted once, whether a retry then wrote it or not); `pending`: calls queued and not
+    yet written. Calls not sampled (`sample_rate`, `max_traces`) are not counted anywhere.
     """
 
     recorded: int
     dropped: int
     failed: int
     pending: int
+    retried: int = 0
+    failed_by_reason: Mapping[str, int] = field(default_factory=dict)
 
 
 # -- per-function state -----------------------------------------------------------------------
@@ -212,18 +218,25 @@ class Recorder:
     """The bounded queue and background writer shared by every `@record` function in a process."""
 
     def __init__(self, *, max_queue: int = 200_000, batch_size: int = 2_000, interval_s: float = 0.05,
-                 exit_timeout_s: float = 10.0) -> None:
+                 exit_timeout_s: float = 10.0, retry_delays_s: Iterable[float] = (0.05, 0.2, 1.0)) -> None:
         self.queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self.max_queue = int(max_queue)
         self.batch_size = int(batch_size)
         self.interval_s = float(interval_s)
         self.exit_timeout_s = float(exit_timeout_s)
+        #: pauses before the 2nd, 3rd, ... try of a failed batch write (then its traces count as failed)
+        self.retry_delays_s = tuple(float(d) for d in retry_delays_s)
         self.high_water = max(1, min(self.batch_size, self.max_queue))
         #: the hot path appends while len(queue) < wake_at; 0 until the writer runs
         self.wake_at = 0
         self.recorded = 0
         self.dropped = 0
         self.failed = 0
+        self.retried = 0
+        self._failed_by: dict[str, int] = {}
+        #: stores whose last batch failed every try: written once, without pauses, until one succeeds
+        #: (a long outage of one store must not stall the writer for every other store)
+        self._degraded: set[Any] = set()
         self._in_flight = 0
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -257,7 +270,7 @@ class Recorder:
             if not self._wake.is_set():
                 self._wake.set()
         except Exception as exc:  # noqa: BLE001 - recording never breaks the caller
-            self.failed += 1
+            self._count_failed(1, exc)
             self._log_once(f"overflow:{type(exc).__name__}", logging.WARNING,
                            "neuroswap: recorder failure (%s: %s); calls keep working", type(exc).__name__, exc)
 
@@ -281,7 +294,9 @@ class Recorder:
         self.queue.clear()
         self._thread = None
         self.wake_at = 0
-        self.recorded = self.dropped = self.failed = 0
+        self.recorded = self.dropped = self.failed = self.retried = 0
+        self._failed_by = {}
+        self._degraded = set()
         self._in_flight = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -343,7 +358,7 @@ class Recorder:
             try:
                 record = self._encode(item)
             except Exception as exc:  # noqa: BLE001
-                self.failed += 1
+                self._count_failed(1, exc)
                 self._log_once(f"encode:{st.name}:{type(exc).__name__}", logging.WARNING,
                                "neuroswap: a call of %s could not be recorded (%s: %s)", st.name,
                                type(exc).__name__, exc)
@@ -358,17 +373,41 @@ class Recorder:
             if entry is None:
                 entry = by_store[key] = (spec, [])
             entry[1].append(record)
-        for spec, records in by_store.values():
+        for key, (spec, records) in by_store.items():
+            self._add_with_retries(key, spec, records)
+
+    def _add_with_retries(self, key: Any, spec: Any, records: list[TraceRecord]) -> None:
+        """Write one batch to one store; a failure is retried after each of `retry_delays_s`
+        (`add` is all-or-none, so a retry cannot duplicate rows), then counted by reason."""
+        delays = () if key in self._degraded else self.retry_delays_s
+        attempt = 0
+        while True:
             try:
                 store = self._store_for(spec)
                 store.add(records)
-                self.recorded += len(records)
             except Exception as exc:  # noqa: BLE001 - full disk, read-only, locked, corrupt...
-                self.failed += len(records)
+                if attempt < len(delays):
+                    if attempt == 0:
+                        self.retried += len(records)
+                    time.sleep(delays[attempt])
+                    attempt += 1
+                    continue
+                self._degraded.add(key)
+                self._count_failed(len(records), exc)
                 where = getattr(spec, "uri", None) or str(spec)
+                tries = f"{attempt + 1} tries" if attempt else "1 try"
                 self._log_once(f"store:{where}:{type(exc).__name__}", logging.WARNING,
-                               "neuroswap: could not write %d traces to %s (%s: %s); calls keep working",
-                               len(records), where, type(exc).__name__, exc)
+                               "neuroswap: could not write %d traces to %s after %s (%s: %s); calls keep working",
+                               len(records), where, tries, type(exc).__name__, exc)
+                return
+            self._degraded.discard(key)
+            self.recorded += len(records)
+            return
+
+    def _count_failed(self, n: int, exc: BaseException) -> None:
+        self.failed += n
+        reason = type(exc).__name__
+        self._failed_by[reason] = self._failed_by.get(reason, 0) + n
 
     def _store_for(self, spec: Any) -> TraceStore:
         if isinstance(spec, TraceStore):
@@ -418,7 +457,8 @@ class Recorder:
 
     def stats(self) -> RecorderStats:
         return RecorderStats(recorded=self.recorded, dropped=self.dropped, failed=self.failed,
-                             pending=len(self.queue) + self._in_flight)
+                             pending=len(self.queue) + self._in_flight, retried=self.retried,
+                             failed_by_reason=dict(self._failed_by))
 
     def _log_once(self, key: str, level: int, message: str, *args: Any) -> None:
         if key in self._logged:
@@ -723,7 +763,8 @@ class _Record:
         return default_recorder().flush(timeout=timeout)
 
     def stats(self) -> RecorderStats:
-        """Recorded, dropped, failed and pending counts of this process's recorder."""
+        """Recorded, dropped, failed (in all and by exception type), retried and pending counts
+        of this process's recorder."""
         return default_recorder().stats()
 
     def __repr__(self) -> str:

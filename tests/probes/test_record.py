@@ -765,3 +765,115 @@ def test_bound_methods_and_classes(mem):
                               source_hash="*").inputs == [{"by": 3}]
     with pytest.raises(InvalidArgument):
         record(store=mem)(Counter)
+
+
+# -- failed writes are retried, counted by reason, and never hang flush ----------------------------
+
+class FlakyStore(MemoryStore):
+    """`add` raises for its first `failures` calls (a locked or briefly unreachable store), then works."""
+
+    def __init__(self, failures, exc=None):
+        super().__init__()
+        self.failures = failures
+        self.exc = exc or sqlite3.OperationalError("database is locked")
+        self.calls = 0
+
+    def add(self, records):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.exc
+        super().add(records)
+
+
+def test_a_store_that_fails_then_recovers_loses_nothing():
+    store = FlakyStore(failures=2)
+
+    @record(store=store)
+    def halve(x):
+        return x / 2
+
+    before = record.stats()
+    assert [halve(i) for i in range(10)] == [i / 2 for i in range(10)]
+    assert record.flush(timeout=30)
+    after = record.stats()
+    assert after.recorded - before.recorded == 10
+    assert after.retried - before.retried == 10  # one batch, retried (twice) and then written
+    assert after.failed == before.failed and after.failed_by_reason == before.failed_by_reason
+    assert store.calls == 3 and store.count(halve) == 10
+
+
+def test_a_store_that_always_fails_counts_by_reason_and_calls_still_work():
+    store = FlakyStore(failures=10**9, exc=OSError(28, "No space left on device"))
+
+    @record(store=store)
+    def checked(x):
+        if x < 0:
+            raise ValueError("negative")
+        return x + 1
+
+    before = record.stats()
+    assert [checked(i) for i in range(12)] == list(range(1, 13))
+    with pytest.raises(ValueError, match="negative"):
+        checked(-1)
+    started = time.monotonic()
+    assert record.flush(timeout=30)
+    assert time.monotonic() - started < 10  # 0.05 + 0.2 + 1 s of pauses, not forever
+    after = record.stats()
+    assert after.failed - before.failed == 13 and after.recorded == before.recorded
+    assert after.failed_by_reason.get("OSError", 0) - before.failed_by_reason.get("OSError", 0) == 13
+    assert after.retried - before.retried == 13
+    assert store.calls == 4  # the first try and three retries
+
+
+def test_retries_then_one_try_per_batch_until_the_store_recovers():
+    store = FlakyStore(failures=4, exc=TimeoutError("slow disk"))
+    recorder = Recorder(retry_delays_s=(0.01, 0.01))
+    fn = _decorate(lambda x: -x, store=store, sample_rate=1.0, max_traces=None, redact=(), keep_first=0,
+                   recorder=recorder)
+    assert [fn(i) for i in range(5)] == [-i for i in range(5)]
+    assert recorder.flush(timeout=30)
+    stats = recorder.stats()
+    assert (stats.failed, stats.retried, dict(stats.failed_by_reason)) == (5, 5, {"TimeoutError": 5})
+    assert store.calls == 3
+    # a store that failed every try is tried once per batch (no pauses for every other store)...
+    fn(5)
+    assert recorder.flush(timeout=30)
+    assert store.calls == 4 and recorder.stats().failed == 6 and recorder.stats().retried == 5
+    # ...and recovers: the next batch is written, and later failures get their retries again
+    fn(6)
+    assert recorder.flush(timeout=30)
+    assert store.calls == 5 and store.count() == 1 and recorder.stats().recorded == 1
+    store.failures = store.calls + 1
+    fn(7)
+    assert recorder.flush(timeout=30)
+    stats = recorder.stats()
+    assert store.count() == 2 and stats.recorded == 2 and stats.retried == 6 and stats.failed == 6
+
+
+def test_flush_is_bounded_when_the_store_hangs():
+    gate = threading.Event()
+
+    class HangingStore(MemoryStore):
+        def add(self, records):
+            gate.wait(60)
+            raise OSError("gave up")
+
+    recorder = Recorder(retry_delays_s=(0.01,))
+    fn = _decorate(lambda x: x, store=HangingStore(), sample_rate=1.0, max_traces=None, redact=(),
+                   keep_first=0, recorder=recorder)
+    try:
+        assert fn(1) == 1
+        started = time.monotonic()
+        assert recorder.flush(timeout=0.5) is False
+        assert time.monotonic() - started < 5
+        assert recorder.stats().pending == 1
+    finally:
+        gate.set()
+    assert recorder.flush(timeout=30)
+    assert recorder.stats().failed_by_reason == {"OSError": 1}
+
+
+def test_stats_keep_their_old_positional_shape():
+    stats = RecorderStats(1, 2, 3, 4)
+    assert (stats.recorded, stats.dropped, stats.failed, stats.pending, stats.retried) == (1, 2, 3, 4, 0)
+    assert dict(stats.failed_by_reason) == {}
