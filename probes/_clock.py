@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import sys
 import time
 from typing import Any, Callable, Iterator, Mapping
@@ -40,6 +41,8 @@ class WallClock:
     """Time as it passes: `charge` is a no-op because the work itself takes the time."""
 
     deterministic = False
+    ceiling_hit = False  # the budget is wall time already: no ceiling
+    wall_ceiling_s = None
 
     def now(self) -> float:
         return time.monotonic()
@@ -49,18 +52,38 @@ class WallClock:
 
 
 class WorkClock:
-    """Time as nominal work: it moves only when a step is charged."""
+    """Time as nominal work: it moves only when a step is charged.
+
+    `wall_ceiling_s`: a limit on the wall time of the run, for what the work clock cannot see
+    (a function that sleeps or waits on I/O costs it almost nothing). Once that much wall time
+    has passed since the clock was made, `now()` jumps `CEILING_JUMP_S` ahead, so every
+    deadline the run checks has passed and it ends at its next check; `ceiling_hit` is then
+    True, `work_at_ceiling` holds the work done until then, and the run is no longer
+    reproducible (call `ceiling_warning` when it ends)."""
 
     deterministic = True
 
-    def __init__(self) -> None:
+    def __init__(self, wall_ceiling_s: float | None = None) -> None:
         self._seconds = 0.0
+        self.wall_ceiling_s = wall_ceiling_s
+        self._wall_end = time.monotonic() + wall_ceiling_s if wall_ceiling_s is not None else math.inf
+        self.ceiling_hit = False
+        self.work_at_ceiling: float | None = None
 
     def now(self) -> float:
+        if not self.ceiling_hit and time.monotonic() > self._wall_end:
+            self.ceiling_hit = True
+            self.work_at_ceiling = self._seconds
+            self._seconds += CEILING_JUMP_S
         return self._seconds
 
     def charge(self, seconds: float) -> None:
         self._seconds += max(float(seconds), 0.0)
+
+    def work_done(self, since: float = 0.0) -> float:
+        """Work charged since `since` (up to the ceiling, when it was hit)."""
+        end = self.work_at_ceiling if self.ceiling_hit and self.work_at_ceiling is not None else self._seconds
+        return end - since
 
 
 _WALL = WallClock()
@@ -81,8 +104,58 @@ def using(clock: WallClock | WorkClock) -> Iterator[WallClock | WorkClock]:
         _CURRENT.reset(token)
 
 
-def make(name: str) -> WallClock | WorkClock:
-    return WorkClock() if name == "work" else WallClock()
+def make(name: str, *, wall_ceiling_s: float | None = None) -> WallClock | WorkClock:
+    """The clock named `name`; a work clock gets the wall-time ceiling `wall_ceiling_s`."""
+    return WorkClock(wall_ceiling_s) if name == "work" else WallClock()
+
+
+# -- the work clock's wall-time ceiling (verify, mining, distill; fit may use it the same way) ----
+#: How far a work clock jumps when its wall ceiling is hit: past every deadline of a run.
+CEILING_JUMP_S = 1e9
+#: Default ceiling: this many times the budget, plus a grace for start-up on a small budget.
+CEILING_FACTOR = 4.0
+CEILING_GRACE_S = 5.0
+
+
+class NotReproducibleWarning(UserWarning):
+    """A work-clock run was ended by its wall-time ceiling: where it stopped depended on the
+    machine's speed and load, so the same seed may give another result elsewhere."""
+
+
+def check_ceiling(wall_ceiling_s: Any, budget_s: float | None) -> float | None:
+    """The wall ceiling of a work-clock run: `wall_ceiling_s` seconds when given (a number > 0;
+    `math.inf` for none), else (None) `CEILING_FACTOR` x `budget_s` + `CEILING_GRACE_S`, or none
+    without a budget. InvalidArgument naming it otherwise."""
+    if wall_ceiling_s is None:
+        return None if budget_s is None else CEILING_FACTOR * float(budget_s) + CEILING_GRACE_S
+    if isinstance(wall_ceiling_s, bool) or not isinstance(wall_ceiling_s, (int, float)) or not wall_ceiling_s > 0:
+        from ._validation import bad_argument
+
+        raise bad_argument("wall_ceiling_s", wall_ceiling_s, "must be a number of seconds > 0 (math.inf for no "
+                           "ceiling) or None for the default (4 x budget_s + 5 s)",
+                           "Pass e.g. wall_ceiling_s=60: a work-clock run that reaches it ends there, "
+                           "not reproducibly")
+    return None if math.isinf(wall_ceiling_s) else float(wall_ceiling_s)
+
+
+def ceiling_message(clock: Any, what: str) -> str | None:
+    """The sentence saying that `clock` hit its wall ceiling during `what`, or None."""
+    if not getattr(clock, "ceiling_hit", False):
+        return None
+    return (f"{what}: the work clock's wall-time ceiling (wall_ceiling_s={clock.wall_ceiling_s:g}) was reached "
+            f"after {clock.work_at_ceiling or 0.0:.3g} s of nominal work; the run ended there, so its result is "
+            "no longer reproducible (it depends on this machine's speed and load). Raise wall_ceiling_s, or "
+            "lower budget_s")
+
+
+def ceiling_warning(clock: Any, what: str, *, stacklevel: int = 3) -> str | None:
+    """Warn (`NotReproducibleWarning`) when `clock` hit its wall ceiling; return the message."""
+    message = ceiling_message(clock, what)
+    if message is not None:
+        import warnings
+
+        warnings.warn(message, NotReproducibleWarning, stacklevel=stacklevel)
+    return message
 
 
 def charge_training_step(rows: int, parameters: int) -> None:
