@@ -3,6 +3,9 @@
 The recorder only needs `add` (one batch of encoded rows) and readers only need `load`,
 `functions` and `count`, so a backend is a few methods (MonkeyType's `db/base.py` shape).
 Rows hold type-tagged JSON text (see `_encoding`), so every backend returns the same values.
+Rows are data: decoding them never imports a module the caller did not name (`trusted_modules`)
+and never calls anything the data names, and a row that does not decode is skipped, counted
+(`Traces.skipped`) and reported in one warning, so it loses only itself.
 """
 
 from __future__ import annotations
@@ -54,13 +57,27 @@ class MixedVersionsWarning(UserWarning):
     """Traces of several source versions of one function were loaded together."""
 
 
+class SkippedTracesWarning(UserWarning):
+    """Some stored rows could not be decoded; they were left out of the loaded traces."""
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` with any password (`scheme://user:password@host`) replaced by `***`."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)[^/@]*@", r"\1***@", uri)
+
+
 def encode_inputs(inputs: dict[str, Any]) -> str:
     """JSON text of a kwargs dict (names stay JSON keys, values are tagged)."""
     return _encoding.dumps_fields(inputs)
 
 
-def decode_inputs(text: str) -> dict[str, Any]:
-    return {name: _encoding.decode(value) for name, value in json.loads(text).items()}
+def decode_inputs(text: str, *, trusted_modules: "Iterable[str] | None" = None) -> dict[str, Any]:
+    """The kwargs dict `encode_inputs` wrote (classes resolved as `_encoding.decode` does)."""
+    trusted = _encoding.trusted_set(trusted_modules)
+    fields = json.loads(text)
+    if type(fields) is not dict:
+        raise ValueError("inputs must be a JSON object")
+    return {name: _encoding.decode(value, trusted_modules=trusted) for name, value in fields.items()}
 
 
 class TraceStore(abc.ABC):
@@ -71,6 +88,9 @@ class TraceStore(abc.ABC):
     """
 
     uri: str = ""
+    #: modules whose enum, dataclass and namedtuple classes `load` may import to rebuild values
+    #: (`TraceStore.open(uri, trusted_modules=...)`); any other class must already be imported.
+    trusted_modules: frozenset[str] = frozenset()
 
     # -- opening ----------------------------------------------------------------------------
     @staticmethod
@@ -78,20 +98,27 @@ class TraceStore(abc.ABC):
         """Open `sqlite:///path.db`, a plain path, or `memory://[name]`.
 
         With no argument: `$NEUROSWAP_STORE`, else `./neuroswap_traces.db`. `options` go to the
-        backend (`SQLiteStore(readonly=..., timeout_s=...)`). A `TraceStore` is returned as is.
+        backend (`SQLiteStore(readonly=..., timeout_s=...)`). `trusted_modules=("mypkg.types",
+        ...)` lists the modules `load` may import to rebuild enum, dataclass and namedtuple
+        values (classes of modules already imported need no listing). A `TraceStore` is
+        returned as is, with its own options.
         """
+        trusted = _encoding.trusted_set(options.pop("trusted_modules", None))
         if isinstance(uri, TraceStore):
             return uri
         kind, target, query = parse_uri(uri)
         if kind == "memory":
             from ._store_memory import MemoryStore
 
-            return MemoryStore.named(target) if target else MemoryStore()
+            store: TraceStore = MemoryStore.named(target) if target else MemoryStore()
+            if trusted:  # a named store is shared: trusting more there is what this caller asked
+                store.trusted_modules = store.trusted_modules | trusted
+            return store
         from ._store_sqlite import SQLiteStore
 
         if query.get("mode") == "ro":
             options.setdefault("readonly", True)
-        return SQLiteStore(target, **options)
+        return SQLiteStore(target, trusted_modules=trusted, **options)
 
     # -- backend interface ----------------------------------------------------------------
     @abc.abstractmethod
@@ -134,6 +161,7 @@ class TraceStore(abc.ABC):
         source_hash: str | None = None,
         limit: int | None = None,
         dedupe: bool = True,
+        trusted_modules: "Iterable[str] | None" = None,
     ) -> Traces:
         """The recorded calls of `function` (a function object or `"module:qualname"`) as `Traces`.
 
@@ -146,9 +174,14 @@ class TraceStore(abc.ABC):
         - `"*"`: every version, without warning. Any other string: exactly that version.
         `dedupe=True` keeps the first call of each distinct (version, inputs); `limit` caps the
         number of traces returned (after de-duplication), oldest first.
+
+        Decoding imports no module but those in `trusted_modules` (added to the store's own) and
+        calls nothing a row names (see `_encoding`). A row that cannot be decoded is left out and
+        counted in `Traces.skipped`, with one `SkippedTracesWarning` per load.
         """
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise bad_argument("limit", limit, "must be None or an integer >= 0")
+        trusted = self.trusted_modules | _encoding.trusted_set(trusted_modules)
         name, wanted = self._choose_versions(function, source_hash)
         inputs: list[dict[str, Any]] = []
         outputs: list[Any] = []
@@ -157,6 +190,8 @@ class TraceStore(abc.ABC):
         timestamps: list[float | None] = []
         hashes: list[str] = []
         seen: set[tuple[str, str]] = set()
+        skipped = 0
+        first_failure = ""
         if limit == 0 or wanted == []:
             return Traces.empty(name, wanted[0] if wanted else "")
         for row in self._rows(name, wanted):
@@ -166,14 +201,17 @@ class TraceStore(abc.ABC):
                     continue
                 seen.add(key)
             try:
-                decoded_inputs = decode_inputs(row.inputs)
-                decoded_output = None if row.output is None else _encoding.loads(row.output)
-            except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-                raise CorruptStoreError(f"{self.uri}: a trace of {name} cannot be decoded ({type(exc).__name__}: "
-                                        f"{exc}); the store was left untouched") from exc
+                decoded_inputs = decode_inputs(row.inputs, trusted_modules=trusted)
+                decoded_output = None if row.output is None else _encoding.loads(row.output, trusted_modules=trusted)
+                error = _decode_error(row.error_type, row.error_message)
+            except Exception as exc:  # a damaged or crafted row: it loses only itself
+                skipped += 1
+                if not first_failure:
+                    first_failure = _short(f"{type(exc).__name__}: {exc}")
+                continue
             inputs.append(decoded_inputs)
             outputs.append(decoded_output)
-            errors.append(None if row.error_type is None else ErrorInfo(row.error_type, row.error_message or ""))
+            errors.append(error)
             durations.append(row.duration_s)
             timestamps.append(row.timestamp)
             if not hashes or hashes[-1] != row.source_hash:
@@ -185,8 +223,15 @@ class TraceStore(abc.ABC):
             version = wanted[0]
         else:
             version = hashes[0] if len(hashes) == 1 else ""
+        if skipped:
+            warnings.warn(
+                f"{redact_uri(self.uri)}: {skipped} stored trace(s) of {name} could not be decoded and were "
+                f"skipped (first: {first_failure}); the other {len(inputs)} loaded and the store was left "
+                "untouched. traces.skipped holds the count",
+                SkippedTracesWarning, stacklevel=2,
+            )
         return Traces(inputs, outputs, errors, function=name, source_hash=version,
-                      durations=durations, timestamps=timestamps)
+                      durations=durations, timestamps=timestamps, skipped=skipped)
 
     def _choose_versions(self, function: Any, source_hash: str | None) -> tuple[str, list[str] | None]:
         if isinstance(function, str):
@@ -249,6 +294,18 @@ class TraceStore(abc.ABC):
         return f"{type(self).__name__}({self.uri!r})"
 
 
+def _decode_error(error_type: Any, error_message: Any) -> ErrorInfo | None:
+    if error_type is None:
+        return None
+    if type(error_type) is not str or not (error_message is None or type(error_message) is str):
+        raise TypeError("error_type and error_message must be text")
+    return ErrorInfo(error_type, error_message or "")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_uri(uri: "str | os.PathLike[str] | None") -> tuple[str, str, dict[str, str]]:
     """`(kind, target, query)` for a store URI or path; kind is "sqlite" or "memory"."""
     if uri is None:
@@ -281,5 +338,6 @@ def group_by_function(records: Iterable[TraceRecord]) -> dict[tuple[str, str], l
     return grouped
 
 
-__all__ = ["TraceStore", "TraceRecord", "FunctionSummary", "MixedVersionsWarning", "parse_uri",
+__all__ = ["TraceStore", "TraceRecord", "FunctionSummary", "MixedVersionsWarning", "SkippedTracesWarning",
+           "redact_uri", "parse_uri",
            "encode_inputs", "decode_inputs", "ANY_VERSION", "STORE_ENV", "DEFAULT_STORE"]

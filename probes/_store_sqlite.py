@@ -15,9 +15,10 @@ import random
 import sqlite3
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 from urllib.parse import quote
 
+from ._encoding import trusted_set
 from ._errors import CorruptStoreError, StoreError
 from ._store import FunctionSummary, TraceRecord, TraceStore
 from ._validation import check_number
@@ -72,11 +73,14 @@ class SQLiteStore(TraceStore):
 
     `timeout_s` bounds how long one batch waits for another writer before failing;
     `readonly=True` opens the file with `mode=ro` (loading works, `add` raises StoreError).
+    `trusted_modules` lists the modules `load` may import to rebuild enum, dataclass and
+    namedtuple values (see `TraceStore.load`); nothing else is ever imported while decoding.
     """
 
     def __init__(self, path: "str | os.PathLike[str]", *, readonly: bool = False, timeout_s: float = 30.0,
-                 durable: bool = False) -> None:
+                 durable: bool = False, trusted_modules: "Iterable[str] | None" = None) -> None:
         check_number("timeout_s", timeout_s, low=0.0)
+        self.trusted_modules = trusted_set(trusted_modules)
         self.path = os.path.abspath(os.fspath(path))
         self.uri = f"sqlite:///{self.path}"
         self.readonly = bool(readonly)

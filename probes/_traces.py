@@ -6,8 +6,6 @@ is a small immutable value, independent of where the calls were stored.
 
 from __future__ import annotations
 
-import builtins
-import importlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -37,23 +35,28 @@ class ErrorInfo:
         """The short class name (`ValueError`)."""
         return self.type.rsplit(".", 1)[-1]
 
-    def exception_class(self) -> type[BaseException]:
-        """The exception class, imported again; `RuntimeError` when it can no longer be found."""
-        if "." not in self.type:
-            found = getattr(builtins, self.type, None)
-            return found if isinstance(found, type) and issubclass(found, BaseException) else RuntimeError
-        module_name, _, qualname = self.type.rpartition(".")
-        while module_name:
-            try:
-                target: Any = importlib.import_module(module_name)
-                for part in qualname.split("."):
-                    target = getattr(target, part)
-                if isinstance(target, type) and issubclass(target, BaseException):
-                    return target
-                break
-            except (ImportError, AttributeError):
-                module_name, _, head = module_name.rpartition(".")
-                qualname = f"{head}.{qualname}"
+    def exception_class(self, *, trusted_modules: Iterable[str] | None = None) -> type[BaseException]:
+        """The exception class; `RuntimeError` when it cannot be found.
+
+        `type` is data (a trace row, a saved surrogate), so the class is looked up only in
+        modules already imported, or in `trusted_modules` (imported when needed), the way trace
+        decoding finds classes: nothing the name points at is called or imported otherwise.
+        """
+        from ._encoding import _inherits, resolve_class, trusted_set
+
+        trusted = trusted_set(trusted_modules)
+        name = self.type
+        if type(name) is not str or not name:
+            return RuntimeError
+        if "." not in name:
+            candidates = [f"builtins:{name}"]
+        else:  # "a.b.C.D": the module is the longest importable prefix
+            parts = name.split(".")
+            candidates = [f"{'.'.join(parts[:i])}:{'.'.join(parts[i:])}" for i in range(len(parts) - 1, 0, -1)]
+        for candidate in candidates:
+            found = resolve_class(candidate, trusted)
+            if found is not None and _inherits(found, BaseException):
+                return found
         return RuntimeError
 
     def to_dict(self) -> dict[str, str]:
@@ -150,8 +153,13 @@ class Traces:
     source_hash: str = ""
     durations: list[float | None] = field(default_factory=list)
     timestamps: list[float | None] = field(default_factory=list)
+    #: stored rows that could not be decoded and were left out when these traces were loaded
+    #: (kept by `subset`/slicing, summed by `+`); 0 for traces built in memory.
+    skipped: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.skipped, bool) or not isinstance(self.skipped, int) or self.skipped < 0:
+            raise bad_argument("skipped", self.skipped, "must be an integer >= 0")
         n = len(self.inputs)
         if len(self.outputs) != n:
             raise bad_argument("outputs", f"<{len(self.outputs)} items>", f"must have one item per input ({n})")
@@ -222,6 +230,7 @@ class Traces:
             [self.inputs[i] for i in picked], [self.outputs[i] for i in picked],
             [self.errors[i] for i in picked], function=self.function, source_hash=self.source_hash,
             durations=[self.durations[i] for i in picked], timestamps=[self.timestamps[i] for i in picked],
+            skipped=self.skipped,
         )
 
     def __add__(self, other: "Traces") -> "Traces":
@@ -231,6 +240,7 @@ class Traces:
             self.inputs + other.inputs, self.outputs + other.outputs, self.errors + other.errors,
             function=self.function or other.function, source_hash=self.source_hash or other.source_hash,
             durations=self.durations + other.durations, timestamps=self.timestamps + other.timestamps,
+            skipped=self.skipped + other.skipped,
         )
 
     # -- views ------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import pytest
 from probes._encoding import dumps
 from probes._errors import CorruptStoreError, InvalidArgument, StoreError
 from probes._identity import function_name, source_hash
-from probes._store import MixedVersionsWarning, TraceRecord, TraceStore, encode_inputs
+from probes._store import (MixedVersionsWarning, SkippedTracesWarning, TraceRecord, TraceStore, encode_inputs,
+                           redact_uri)
 from probes._store_memory import MemoryStore
 from probes._store_sqlite import APPLICATION_ID, SQLiteStore
 from probes._traces import ErrorInfo
@@ -183,10 +184,70 @@ def test_damaged_store_is_refused(tmp_path):
         SQLiteStore(path)
 
 
-def test_undecodable_row_gives_corrupt_store_error(store):
-    store.add([rec(), TraceRecord("m:f", "h1", '{"x": {"$zz": 1}}', "1", None, None, None, None)])
-    with pytest.raises(CorruptStoreError, match="cannot be decoded"):
-        store.load("m:f")
+def test_undecodable_row_loses_only_itself(store):
+    bad = [TraceRecord("m:f", "h1", '{"x": {"$zz": 1}}', "1", None, None, None, None),
+           TraceRecord("m:f", "h1", "not json", "1", None, None, None, None),
+           TraceRecord("m:f", "h1", "[1]", "1", None, None, None, None),
+           TraceRecord("m:f", "h1", '{"x": 9}', '{"$nd": ["O", [1], ""]}', None, None, None, None)]
+    store.add([rec(x=1), *bad, rec(x=2)])
+    with pytest.warns(SkippedTracesWarning, match=r"4 stored trace\(s\) of m:f could not be decoded") as caught:
+        traces = store.load("m:f")
+    assert len(caught) == 1 and store.uri in str(caught[0].message)
+    assert [kw["x"] for kw in traces.inputs] == [1, 2] and traces.skipped == 4
+    assert traces[:1].skipped == 4 and (traces + traces).skipped == 8
+    assert traces.deduplicate().skipped == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.load("m:f", limit=1).skipped == 0  # the limit was reached before any bad row
+    with pytest.warns(SkippedTracesWarning):
+        limited = store.load("m:f", limit=2)
+    assert len(limited) == 2 and limited.skipped == 4  # bad rows do not count towards the limit
+
+
+def test_no_skipped_rows_no_warning(store):
+    store.add([rec(x=1), rec(x=2)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.load("m:f").skipped == 0
+
+
+def test_bad_error_columns_skip_the_row(store):
+    store.add([rec(x=1), TraceRecord("m:f", "h1", encode_inputs({"x": 3}), None, b"\xff", "m", None, None)])
+    with pytest.warns(SkippedTracesWarning):
+        traces = store.load("m:f")
+    assert traces.skipped == 1 and len(traces) == 1
+
+
+def test_password_is_redacted_from_the_warning():
+    assert redact_uri("postgresql://ann:s3cret@db.example/traces") == "postgresql://ann:***@db.example/traces"
+    assert redact_uri("postgresql://ann@db/traces") == "postgresql://ann@db/traces"
+    assert redact_uri("sqlite:////tmp/a:b@c.db") == "sqlite:////tmp/a:b@c.db"
+    mem = MemoryStore()
+    mem.uri = "postgresql://ann:s3cret@db.example/traces"
+    mem.add([TraceRecord("m:f", "h1", "{", None, None, None, None, None)])
+    with pytest.warns(SkippedTracesWarning) as caught:
+        mem.load("m:f")
+    assert "s3cret" not in str(caught[0].message) and "ann:***@db.example" in str(caught[0].message)
+
+
+@pytest.mark.parametrize("bad", ["mypkg.types", 3, [1], ["ok", ""], ["not a module"], b"x"])
+def test_trusted_modules_must_be_module_names(tmp_path, bad):
+    with pytest.raises(InvalidArgument, match="trusted_modules="):
+        TraceStore.open(tmp_path / "t.db", trusted_modules=bad)
+    with pytest.raises(InvalidArgument, match="trusted_modules="):
+        TraceStore.open("memory://", trusted_modules=bad)
+    with pytest.raises(InvalidArgument, match="trusted_modules="):
+        MemoryStore().load("m:f", trusted_modules=bad)
+    with pytest.raises(InvalidArgument, match="trusted_modules="):
+        SQLiteStore(tmp_path / "u.db", trusted_modules=bad)
+
+
+def test_trusted_modules_flow_to_the_store(tmp_path):
+    s = TraceStore.open(f"sqlite:///{tmp_path / 't.db'}", trusted_modules=["a.b", "c"])
+    assert s.trusted_modules == frozenset({"a.b", "c"})
+    s.close()
+    assert TraceStore.open("memory://", trusted_modules=("x",)).trusted_modules == frozenset({"x"})
+    assert TraceStore.open("memory://").trusted_modules == frozenset()
 
 
 def test_newer_schema_is_refused(tmp_path):
