@@ -713,3 +713,129 @@ def test_positional_only_parameters() -> None:
         assert str(caught.value) == str(original.value)
     cal = calibrate_guard(posonly, StandIn(price, schema), n=50)
     assert 30 <= cal.n <= 50 and cal.agreement_all == 1.0  # calls that raise are gated by label_spread
+
+
+# -- the disagreement log survives the interpreter's exit ------------------------------------------
+_EXIT_SCRIPT = '''
+import sys
+from dataclasses import dataclass
+
+from probes import ErrorInfo, Schema, Tolerance
+from probes._store_sqlite import SQLiteStore
+from replace._swap import _StoreWriter, swap
+
+if sys.argv[2] == "no-hook":  # the control: what the exit hook prevents
+    _StoreWriter._flush_at_exit = staticmethod(lambda ref: None)
+
+
+def price(x: float, y: float) -> float:
+    return x * y
+
+
+@dataclass
+class Prediction:
+    output: float
+    error: object = None
+    spread: float = 0.0
+    path: object = None
+
+
+class OffByOne:
+    schema = Schema.from_function(price, x=(0.0, 10.0), y=(-1.0, 1.0), probe=0)
+    tolerance = Tolerance(abs=1e-2)
+    ensemble_size = 3
+
+    def predict_one(self, kwargs):
+        return Prediction(price(**kwargs) + 1.0)
+
+
+class SlowFlakyStore(SQLiteStore):
+    """The first write fails (a locked file), every write takes a moment: the exit comes first."""
+
+    tries = 0
+
+    def add(self, records):
+        import time
+
+        time.sleep(0.3)
+        SlowFlakyStore.tries += 1
+        if SlowFlakyStore.tries == 1:
+            raise OSError("database is locked")
+        super().add(records)
+
+
+swapped = swap(price, OffByOne(), "shadow", record_to=SlowFlakyStore(sys.argv[1]))
+for i in range(20):
+    assert swapped(float(i % 10), 0.5) == (i % 10) * 0.5
+print("exiting without flush", flush=True)
+'''
+
+
+@pytest.mark.parametrize("hook", ["hook", "no-hook"])
+def test_shadow_rows_are_written_at_exit_without_flush(tmp_path: Any, hook: str) -> None:
+    import subprocess
+    import sys
+
+    from probes._store_sqlite import SQLiteStore
+
+    path = tmp_path / "shadow.db"
+    done = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, str(path), hook], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "exiting without flush" in done.stdout
+    store = SQLiteStore(path)
+    try:
+        rows = store.count("__main__:price")
+    finally:
+        store.close()
+    if hook == "hook":  # retried after the failed first write, and flushed by the exit hook
+        assert rows == 20
+    else:  # without the hook the daemon thread dies with the interpreter, rows still queued
+        assert rows < 20
+
+
+def test_store_writer_retries_then_reports_and_can_be_collected() -> None:
+    import gc
+    import time
+    import weakref
+
+    from probes._store import TraceStore
+    from replace._swap import _StoreWriter
+
+    class Flaky(type(TraceStore.open("memory://"))):  # the in-memory backend
+        def __init__(self, failures: int) -> None:
+            super().__init__()
+            self.failures, self.calls = failures, 0
+
+        def add(self, records: Any) -> None:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise TimeoutError("store unreachable")
+            super().add(records)
+
+    errors: list[str] = []
+    store = Flaky(failures=2)
+    writer = _StoreWriter(store, price, lambda exc: errors.append(type(exc).__name__))
+    writer.retry_delays_s = (0.01, 0.01, 0.01)
+    writer.put({"x": 1.0, "y": 2.0, "kind": "a"}, 2.0, None, 0.001)
+    assert writer.flush(10)
+    assert (writer.written, writer.retried, writer.failed, errors) == (1, 1, 0, [])
+    assert store.count(price) == 1
+
+    store.failures = store.calls + 10  # down for good: four tries, then the row is lost and reported
+    writer.put({"x": 2.0, "y": 2.0, "kind": "a"}, 4.0, None, 0.001)
+    assert writer.flush(10)
+    assert (writer.written, writer.retried, writer.failed, writer.failed_by_reason) == (1, 2, 1, {"TimeoutError": 1})
+    assert errors == ["TimeoutError"]
+
+    ref = weakref.ref(writer)
+    thread = writer.thread
+    del writer
+    for _ in range(100):  # the thread lets go of it right after the batch that flush waited for
+        gc.collect()
+        if ref() is None:
+            break
+        time.sleep(0.02)
+    assert ref() is None  # the thread and the exit hook hold it only weakly
+    thread.join(5)
+    assert not thread.is_alive()  # ended by the finalizer that also unregisters the exit hook
