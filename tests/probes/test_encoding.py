@@ -180,3 +180,82 @@ def test_subclasses_keep_the_value():
     assert roundtrip(MyStr("x")) == "x"
     assert roundtrip(OrderedDict(a=1)) == {"a": 1}
     assert roundtrip(defaultdict(list, a=[1])) == {"a": [1]}
+
+
+# -- decoding names nothing it may call ---------------------------------------------------------
+
+class Perm(enum.Flag):
+    R = 1
+    W = 2
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Slotted:
+    a: int
+    b: str = "x"
+
+
+class Outer:
+    @dataclasses.dataclass
+    class Inner:
+        v: int
+
+
+def test_more_classes_roundtrip():
+    assert same(roundtrip(Slotted(1, "y")), Slotted(1, "y"))
+    assert same(roundtrip(Outer.Inner(3)), Outer.Inner(3))
+    assert roundtrip(Perm.R | Perm.W) is Perm.R | Perm.W  # a flag combination, found by value
+    assert roundtrip([Perm.W, Level.LOW]) == [Perm.W, Level.LOW]
+
+
+def test_resolve_class_reads_only_imported_modules():
+    assert _encoding.resolve_class(f"{__name__}:Outer.Inner") is Outer.Inner
+    assert _encoding.resolve_class("collections:OrderedDict") is __import__("collections").OrderedDict
+    for name in ["collections:OrderedDict.__class__", "os:system", "os:sep", "os:path", "builtins:len",
+                 "builtins:__import__", "no_such_module_qq:X", "collections:", ":X", "collections",
+                 "collections:Ordered Dict", f"{__name__}:Outer.<locals>.X", 5, None, "a..b:X"]:
+        assert _encoding.resolve_class(name) is None, name
+
+
+def test_old_namedtuple_rows_and_unknown_ones():
+    assert roundtrip(Pair(1, 2)) == Pair(1, 2)
+    assert _encoding.decode({"$nt": [f"{__name__}:Pair", [1, 2]]}) == Pair(1, 2)  # rows without a repr
+    gone = _encoding.decode({"$nt": ["no_such_module_qq:Pair", [1, 2]]})
+    assert gone == NonReplayable(type="no_such_module_qq.Pair", repr="Pair(1, 2)")
+
+
+def test_dataclass_rows_must_match_the_declared_fields():
+    text = _encoding.dumps(Point(1.0, 2.0))
+    payload = json.loads(text)
+    payload["$dc"][1]["z"] = 3
+    assert isinstance(_encoding.decode(payload), NonReplayable)
+    del payload["$dc"][1]["z"], payload["$dc"][1]["x"]
+    assert isinstance(_encoding.decode(payload), NonReplayable)
+
+
+@pytest.mark.parametrize("payload", [
+    {"$nd": ["O", [1], "AAAAAAAAAAA="]}, {"$nd": ["|O", [1], "AAAAAAAAAAA="]}, {"$np": ["O", 1]},
+    {"$nd": [[["a", "O"]], [1], "AAAAAAAAAAA="]}, {"$np": [{"names": ["a"], "formats": ["O"]}, 1]},
+    {"$nd": ["V8", [1], "AAAAAAAAAAA="]}, {"$nd": ["<f8", [-1], "AAAAAAAAAAA="]}, {"$np": ["<f8", "1"]},
+    {"$dec": ["1"]}, {"$zz": 1}, {"$t": [1], "$d": []},
+])
+def test_odd_payloads_raise_instead_of_decoding(payload):
+    with pytest.raises(Exception):
+        _encoding.decode(payload)
+
+
+def test_paths_only_from_pathlib_path_classes():
+    import pathlib
+
+    assert _encoding.decode({"$path": ["PosixPath", "/a"]}) == pathlib.PosixPath("/a")
+    assert type(_encoding.decode({"$path": ["WindowsPath", "c:/a"]})) is pathlib.PureWindowsPath
+    assert type(_encoding.decode({"$path": ["os", "/a"]})) is pathlib.PurePosixPath
+
+
+def test_trusted_modules_argument_is_checked():
+    from probes._errors import InvalidArgument
+
+    for bad in ("mod", 3, [None], ["a b"]):
+        with pytest.raises(InvalidArgument, match="trusted_modules="):
+            _encoding.loads("1", trusted_modules=bad)
+    assert _encoding.loads("1", trusted_modules=["a.b"]) == 1

@@ -91,3 +91,33 @@ def test_positional_only_parameters_are_called_by_position():
     assert schema.output.kind == "real" and schema.output.error_types == ("ValueError",)
     report = verify(positional_only, positional_only, schema=schema, max_examples=30, budget_s=5)
     assert report.passed
+
+
+class Holder:
+    class NestedError(KeyError):
+        pass
+
+
+def test_error_info_finds_nested_classes_but_imports_nothing():
+    import sys
+
+    info = ErrorInfo.from_exception(Holder.NestedError("k"))
+    assert info.exception_class() is Holder.NestedError
+    name = "ns_never_imported_traces_mod"
+    assert ErrorInfo(f"{name}.Boom", "x").exception_class() is RuntimeError and name not in sys.modules
+    for odd in ("__import__", "builtins.__import__", "os.system", "json.JSONDecodeError.__class__", "", "a..b"):
+        assert ErrorInfo(odd, "x").exception_class() is RuntimeError, odd
+    assert ErrorInfo("json.JSONDecodeError", "x").exception_class().__name__ == "JSONDecodeError"
+    with pytest.raises(InvalidArgument, match="trusted_modules="):
+        ErrorInfo("x.Y", "m").exception_class(trusted_modules="x")
+
+
+def test_skipped_count_travels_with_the_traces():
+    traces = Traces([{"a": 1}, {"a": 2}], [1, 2], skipped=3)
+    assert traces.skipped == 3 and traces[:1].skipped == 3 and traces.subset([1]).skipped == 3
+    assert (traces + Traces([{"a": 3}], [3])).skipped == 3 and (traces + traces).skipped == 6
+    assert Traces([{"a": 1}], [1]).skipped == 0 and Traces.empty().skipped == 0
+    assert traces == Traces([{"a": 1}, {"a": 2}], [1, 2])  # a count of lost rows is not part of the value
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(InvalidArgument, match="skipped"):
+            Traces([], [], skipped=bad)
