@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -37,7 +37,115 @@ from ._models import Architecture, ModelWeights, batched_mlp
 from ._surrogate import Surrogate, SurrogateMetrics
 from ._train import SurrogateLoss, TrainConfig, auto_batch_size, train_model
 
-__all__ = ["DistEnv", "distributed_env", "process_group", "shard_indices", "fit_distributed", "main"]
+__all__ = ["DistEnv", "distributed_env", "process_group", "shard_indices", "fit_distributed", "main",
+           "TORCHRUN_FORWARDED", "TORCHRUN_REFUSED", "torchrun_arguments"]
+
+
+# -- fit under torchrun: which of fit's options reach fit_distributed -----------------------------
+#: FitConfig options that `fit` launched by torchrun honours: passed on to fit_distributed (or to
+#: the single-process shape search rank 0 runs first), or applied by `fit` before the hand-off.
+TORCHRUN_FORWARDED = frozenset({
+    "initial_samples",   # -> oracle_samples
+    "test_size",         # -> test_samples
+    "threads",
+    "log_inputs",
+    "validation_share",
+    "train",             # lr, batch_size, max_epochs, patience (the rest is refused, see _TRAIN_FORWARDED)
+    "ensemble_size", "widths", "depths", "max_candidates", "search", "activation",  # -> search_options
+    "distributed",       # decides the hand-off itself
+    "domain_margin",     # applied by fit to the inferred schema before the hand-off
+})
+#: FitConfig options fit_distributed cannot honour, and why: refused by name when they differ from
+#: their default (or from the value in _TORCHRUN_MATCHES, which is what fit_distributed does anyway).
+#: An option in neither table is refused too (with a generic reason), so none is ever dropped silently.
+TORCHRUN_REFUSED = {
+    "target_agreement": "fit_distributed trains one shape to its epoch/patience limits, with no target to meet",
+    "path_aware": "fit_distributed trains one plain ensemble, without a gate and per-path experts",
+    "sampling": "fit_distributed draws its oracle rows uniformly from the schema",
+    "max_oracle_calls": "fit_distributed's oracle calls are set by initial_samples (its oracle_samples), "
+                        "plus the rank-0 shape search",
+    "rounds": "fit_distributed draws its oracle rows once, with no refinement rounds",
+    "rounds_when": "fit_distributed has no refinement rounds",
+    "rounds_patience": "fit_distributed has no refinement rounds",
+    "boundary_share": "fit_distributed has no refinement rounds",
+    "hard_weight": "under torchrun hard cases join the traces with the weight of any row",
+    "near_scale": "fit_distributed draws no oracle rows near the traces",
+    "trace_share": "fit_distributed draws no oracle rows near the traces",
+    "path_budget": "fit_distributed traces no branch paths",
+    "max_experts": "fit_distributed trains no per-path experts",
+    "min_path_share": "fit_distributed trains no per-path experts",
+    "device": "fit_distributed puts each rank on cuda:LOCAL_RANK when CUDA is available, else on the CPU",
+    "trace_weight": "fit_distributed weighs every row alike",
+    "embeddings": "fit_distributed always embeds categoricals with many values",
+    "code_cuts": "fit_distributed adds no columns for the code's comparisons",
+    "budget_clock": "fit_distributed's budget is wall time on every rank",
+    "calibration_rate": "fit_distributed does not calibrate the guard",
+    "calibration_share": "fit_distributed does not calibrate the guard",
+}
+#: values of refused options that describe what fit_distributed does anyway (accepted like the default)
+_TORCHRUN_MATCHES: dict[str, tuple[Any, ...]] = {
+    "path_aware": (False,), "sampling": ("uniform",), "rounds": (0,), "code_cuts": (False,),
+}
+#: TrainConfig fields fit_distributed takes, under its own names
+_TRAIN_FORWARDED = {"lr": "lr", "batch_size": "batch_size", "max_epochs": "epochs", "patience": "patience"}
+#: FitConfig options the rank-0 shape search (a single-process fit) takes from `fit`
+_SEARCH_FORWARDED = ("ensemble_size", "widths", "depths", "max_candidates", "search", "activation")
+#: set by the search itself
+_SEARCH_FIXED = ("path_aware", "distributed", "log_inputs")
+
+
+def _same(value: Any, default: Any) -> bool:
+    """`value == default`, but False is not 0 (path_aware=False is a choice, rounds=0 another)."""
+    if value is default:
+        return True
+    if isinstance(value, bool) != isinstance(default, bool):
+        return False
+    try:
+        return bool(value == default)
+    except Exception:  # noqa: BLE001 - a value whose == gives no bool (an array)
+        return False
+
+
+def torchrun_arguments(config: Any, *, oracle: bool) -> dict[str, Any]:
+    """fit_distributed's keyword arguments for `fit`'s options `config` (a FitConfig), or
+    InvalidArgument naming the first option it cannot honour (only when set away from its default)."""
+    from ._fit import FitConfig
+
+    defaults = FitConfig()
+    way_out = "Pass distributed='off' to train one whole model in every process (all of fit's options), or leave "
+    for item in fields(FitConfig):
+        name = item.name
+        if name in TORCHRUN_FORWARDED:
+            continue
+        value, default = getattr(config, name), getattr(defaults, name)
+        if _same(value, default) or any(_same(value, v) for v in _TORCHRUN_MATCHES.get(name, ())):
+            continue
+        reason = TORCHRUN_REFUSED.get(name, "fit_distributed has no counterpart for it")
+        raise bad_argument(name, value, f"is not supported by fit under torchrun (WORLD_SIZE > 1): {reason}",
+                           way_out + f"{name} unset")
+    train, train_defaults = config.train, type(config.train)()
+    out: dict[str, Any] = {}
+    for item in fields(train):
+        value = getattr(train, item.name)
+        if _same(value, getattr(train_defaults, item.name)):
+            continue
+        if item.name not in _TRAIN_FORWARDED:
+            taken = ", ".join(_TRAIN_FORWARDED)
+            raise bad_argument("train", train, f"train.{item.name}={value!r} is not supported by fit under torchrun "
+                               f"(WORLD_SIZE > 1): fit_distributed takes {taken} only",
+                               way_out + f"train.{item.name} at its default")
+        out[_TRAIN_FORWARDED[item.name]] = value
+    search = {name: getattr(config, name) for name in _SEARCH_FORWARDED
+              if not _same(getattr(config, name), getattr(defaults, name))}
+    out.update(
+        oracle_samples=int(config.initial_samples or 4000) if oracle else 0,
+        test_samples=int(config.test_size) if oracle else 0,
+        threads=config.threads or 1,
+        log_inputs=config.log_inputs,
+        validation_share=float(config.validation_share),
+        search_options=search or None,
+    )
+    return out
 
 
 @dataclass(frozen=True)
@@ -225,7 +333,8 @@ def _parse_architecture(value: Any, label_output: bool) -> Architecture:
 
 def _describe(fn: Callable[..., Any], traces: Traces | None, schema: Schema | None, tolerance: Tolerance | None,
               architecture: Any, oracle_samples: int, seed: int, search_budget_s: float,
-              log_inputs: tuple[str, ...] | str, defaults: dict[str, Any]) -> dict[str, Any]:
+              log_inputs: tuple[str, ...] | str, defaults: dict[str, Any],
+              search_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Rank 0: the domain, tolerance, encoders and architecture every rank trains with (JSON)."""
     from ._fit import _columns_from_rows, _log_inputs
 
@@ -246,7 +355,7 @@ def _describe(fn: Callable[..., Any], traces: Traces | None, schema: Schema | No
     out_enc = OutputEncoder.fit(described.output, stats_out, stats_err, tol)
     if isinstance(architecture, str) and architecture == "search":
         arch = _search(fn, traces, described, tol, oracle_samples, search_budget_s, seed,
-                       out_enc.kind in ("label", "none"), log_inputs)
+                       out_enc.kind in ("label", "none"), log_inputs, search_options)
     else:
         arch = _parse_architecture(architecture, out_enc.kind in ("label", "none"))
     return {"schema": described.to_dict(), "tolerance": tol.to_dict(), "enc": enc.to_dict(),
@@ -255,8 +364,9 @@ def _describe(fn: Callable[..., Any], traces: Traces | None, schema: Schema | No
 
 def _search(fn: Callable[..., Any], traces: Traces | None, schema: Schema, tolerance: Tolerance,
             oracle_samples: int, budget_s: float, seed: int, label_output: bool,
-            log_inputs: tuple[str, ...] | str = ()) -> Architecture:
-    """Rank 0 only: let the single-process `fit` choose a plain ensemble shape on a sample."""
+            log_inputs: tuple[str, ...] | str = (), search_options: Mapping[str, Any] | None = None) -> Architecture:
+    """Rank 0 only: let the single-process `fit` choose a plain ensemble shape on a sample
+    (`search_options`: more of fit's options, e.g. widths, depths, ensemble_size)."""
     from ._fit import fit
 
     sample = None
@@ -265,7 +375,7 @@ def _search(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toler
         sample = traces.subset(sorted(int(i) for i in pick))
     chosen = fit(fn, sample, schema=schema, tolerance=tolerance, oracle=sample is None or oracle_samples > 0,
                  budget_s=budget_s, seed=seed, progress=False, path_aware=False, distributed="off",
-                 log_inputs=log_inputs)
+                 log_inputs=log_inputs, **dict(search_options or {}))
     arch = chosen.weights.architecture
     return Architecture(arch.width, arch.depth, arch.activation, arch.ensemble, False)
 
@@ -292,6 +402,7 @@ def fit_distributed(
     test_samples: int = 0,
     polish_steps: int = 10,
     log_inputs: tuple[str, ...] | str = (),
+    search_options: Mapping[str, Any] | None = None,
 ) -> Surrogate:
     """Train one architecture on sharded traces with DDP; every rank returns the same surrogate.
 
@@ -308,7 +419,9 @@ def fit_distributed(
     `test_samples`: fresh inputs (drawn from the schema, labelled by calling `fn`, split over
     the ranks) for the metrics; with 0 they are measured on the pooled validation rows.
     `log_inputs`: as in `fit`, arguments encoded as log(x) (or "positive": every real or
-    integer argument whose range is above 0).
+    integer argument whose range is above 0). `search_options`: more `fit` options for the
+    rank-0 search (`widths`, `depths`, `ensemble_size`, `max_candidates`, `search`,
+    `activation`, ...); only with `architecture="search"`.
     """
     import torch
 
@@ -321,6 +434,19 @@ def fit_distributed(
             raise bad_argument(name, value, f"must be an integer >= {low}")
     if not (isinstance(architecture, str) and architecture == "search"):
         _parse_architecture(architecture, False)  # a bad value fails here, on every rank alike
+        if search_options:
+            raise bad_argument("search_options", search_options, "is only used with architecture='search'",
+                               "Leave search_options out, or pass architecture='search'")
+    if search_options:
+        from ._fit import _config
+
+        if not isinstance(search_options, Mapping):
+            raise bad_argument("search_options", search_options, "must be a dict of fit's options")
+        for name in _SEARCH_FIXED:
+            if name in search_options:
+                raise bad_argument("search_options", dict(search_options), f"{name!r} is set by the search itself",
+                                   "Pass log_inputs to fit_distributed directly; leave path_aware and distributed out")
+        _config(search_options)  # an unknown option or a bad value fails here, on every rank alike
     if schema is not None or not isinstance(log_inputs, (tuple, list)):
         from ._fit import _log_inputs
 
@@ -337,7 +463,7 @@ def fit_distributed(
     try:
         return _fit_distributed(fn, traces, store, schema, tolerance, architecture, oracle_samples, epochs, patience,
                                 budget_s, batch_size, lr, validation_share, seed, out, env, comm, device, started,
-                                search_budget_s, test_samples, polish_steps, log_inputs)
+                                search_budget_s, test_samples, polish_steps, log_inputs, search_options)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -347,7 +473,7 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
                      patience: int, budget_s: float | None, batch_size: int | None, lr: float,
                      validation_share: float, seed: int, out: Any, env: DistEnv, comm: _Comm, device: Any,
                      started: float, search_budget_s: float, test_samples: int, polish_steps: int,
-                     log_inputs: tuple[str, ...] | str) -> Surrogate:
+                     log_inputs: tuple[str, ...] | str, search_options: Mapping[str, Any] | None) -> Surrogate:
     import torch
 
     from ._fit import _columns_from_rows  # the single-process fit's row-to-column conversion
@@ -374,7 +500,7 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
     if env.is_main:
         try:
             shared = _describe(fn, traces, schema, tolerance, architecture, oracle_samples, seed, search_budget_s,
-                               log_inputs, defaults)
+                               log_inputs, defaults, search_options)
         except NeuroswapError as exc:  # every rank raises it, rather than waiting for rank 0 forever
             shared = {"error": exc}
     shared = comm.broadcast(shared)

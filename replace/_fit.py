@@ -720,9 +720,12 @@ def _fit_on_every_rank(fn: Callable[..., Any], traces: Traces | None, schema: Sc
                        config: FitConfig) -> Surrogate:
     """`fit` launched by torchrun (WORLD_SIZE > 1): DDP training with `fit_distributed`, which
     shards the rows over the ranks; rank 0 chooses the shape with a short single-process search.
-    Every rank returns the same surrogate. Hard cases join the traces, labelled by calling `fn`."""
-    from ._distributed import fit_distributed, process_group
+    Every rank returns the same surrogate. Hard cases join the traces, labelled by calling `fn`.
+    Every option in `config` is passed on or, set away from its default where fit_distributed
+    cannot honour it, refused by name before any call of `fn` (`torchrun_arguments`)."""
+    from ._distributed import fit_distributed, process_group, torchrun_arguments
 
+    arguments = torchrun_arguments(config, oracle=oracle)  # every rank refuses alike: no rank waits
     if hard_cases is not None:
         rows = [row for row in _hard_rows(hard_cases) if schema.contains(row)[0]]
         if rows:
@@ -730,9 +733,8 @@ def _fit_on_every_rank(fn: Callable[..., Any], traces: Traces | None, schema: Sc
             traces = extra if traces is None else traces + extra
     with process_group():
         return fit_distributed(fn, traces, schema=schema, tolerance=tolerance, architecture="search",
-                               oracle_samples=int(config.initial_samples or 4000) if oracle else 0,
                                budget_s=0.6 * budget_s, search_budget_s=min(20.0, 0.3 * budget_s), seed=seed,
-                               test_samples=2000 if oracle else 0, threads=config.threads or 1)
+                               **arguments)
 
 
 _WARM = False

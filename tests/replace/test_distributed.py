@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,193 @@ def test_a_refusal_on_rank_0_reaches_every_rank(tmp_path: Path) -> None:
     mp.spawn(_refusing_worker, args=(2, str(tmp_path / "init"), str(results)), nprocs=2, join=True)
     for rank in (0, 1):
         assert "log_inputs=('z',)" in (results / f"{rank}.txt").read_text()
+
+
+# -- fit under torchrun: every option is passed on or refused by name -------------------------------
+#: a value away from the default for every FitConfig option, and what fit under torchrun does with it:
+#: "forwarded" (fit_distributed is called differently), "refused" (InvalidArgument naming it) or
+#: "accepted" (the value is what fit_distributed does anyway). A new option needs a row here.
+NON_DEFAULT: dict[str, tuple[Any, str]] = {
+    "target_agreement": (0.99, "refused"),
+    "ensemble_size": (5, "forwarded"),
+    "widths": ((8,), "forwarded"),
+    "depths": ((1,), "forwarded"),
+    "max_candidates": (2, "forwarded"),
+    "search": ("halving", "forwarded"),
+    "activation": ("relu", "forwarded"),
+    "path_aware": (True, "refused"),
+    "sampling": ("uniform", "accepted"),
+    "initial_samples": (500, "forwarded"),
+    "max_oracle_calls": (100, "refused"),
+    "rounds": (5, "refused"),
+    "rounds_when": ("always", "refused"),
+    "rounds_patience": (2, "refused"),
+    "boundary_share": (0.2, "refused"),
+    "test_size": (300, "forwarded"),
+    "hard_weight": (8.0, "refused"),
+    "near_scale": (0.1, "refused"),
+    "trace_share": (0.2, "refused"),
+    "path_budget": (0.1, "refused"),
+    "max_experts": (4, "refused"),
+    "min_path_share": (0.05, "refused"),
+    "train": ("max_epochs=50, lr=3e-3", "forwarded"),  # built below: TrainConfig(max_epochs=50, lr=3e-3)
+    "device": ("cpu", "refused"),
+    "threads": (2, "forwarded"),
+    "validation_share": (0.2, "forwarded"),
+    "trace_weight": (1.0, "refused"),
+    "log_inputs": ("positive", "forwarded"),
+    "embeddings": (False, "refused"),
+    "code_cuts": (False, "accepted"),
+    "budget_clock": ("work", "refused"),
+    "distributed": ("off", "no hand-off"),
+    # options being added to fit alongside (used only once FitConfig has them)
+    "calibration_rate": (0.01, "refused"),
+    "calibration_share": (0.3, "refused"),
+    "domain_margin": (0.1, "forwarded"),
+}
+
+
+def _fit_options() -> list[str]:
+    from dataclasses import fields
+
+    from replace._fit import FitConfig
+
+    return [f.name for f in fields(FitConfig)]
+
+
+def test_every_fit_option_is_forwarded_or_refused_under_torchrun() -> None:
+    from replace._distributed import _TORCHRUN_MATCHES, TORCHRUN_FORWARDED, TORCHRUN_REFUSED
+
+    assert not TORCHRUN_FORWARDED & set(TORCHRUN_REFUSED)
+    assert set(_TORCHRUN_MATCHES) <= set(TORCHRUN_REFUSED)
+    unhandled = [name for name in _fit_options() if name not in TORCHRUN_FORWARDED | set(TORCHRUN_REFUSED)]
+    assert not unhandled, f"decide in replace/_distributed.py whether fit under torchrun forwards {unhandled}"
+    missing = [name for name in _fit_options() if name not in NON_DEFAULT]
+    assert not missing, f"add a non-default value of {missing} to NON_DEFAULT"
+    for name, (_, outcome) in NON_DEFAULT.items():
+        if outcome == "forwarded":
+            assert name in TORCHRUN_FORWARDED, name
+        elif outcome in ("refused", "accepted"):
+            assert name in TORCHRUN_REFUSED, name
+
+
+@pytest.fixture
+def fake_torchrun(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """WORLD_SIZE=2 without a second process: fit_distributed and the group are stand-ins that
+    record what fit hands over."""
+    import contextlib
+
+    import replace._distributed as distributed
+
+    calls: list[dict[str, Any]] = []
+
+    def fake_fit_distributed(fn: Any, traces: Any = None, **kwargs: Any) -> str:
+        schema = kwargs.get("schema")
+        calls.append({**kwargs, "schema": schema.to_dict() if schema is not None else None})
+        return "handed off"
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(distributed, "fit_distributed", fake_fit_distributed)
+    monkeypatch.setattr(distributed, "process_group", lambda *a, **k: contextlib.nullcontext())
+    return calls
+
+
+def _option_value(name: str) -> Any:
+    from replace._train import TrainConfig
+
+    value = NON_DEFAULT[name][0]
+    return TrainConfig(max_epochs=50, lr=3e-3) if name == "train" else value
+
+
+@pytest.mark.parametrize("name", [n for n in NON_DEFAULT if NON_DEFAULT[n][1] != "no hand-off"])
+def test_fit_under_torchrun_forwards_or_refuses_each_option(fake_torchrun: list[dict[str, Any]], name: str) -> None:
+    from replace import fit
+
+    if name not in _fit_options():
+        pytest.skip(f"fit has no option {name} yet")
+    traces = Traces.from_calls(wave, _inputs(60, seed=4))
+    assert fit(wave, traces, budget_s=5.0, progress=False) == "handed off"
+    baseline = fake_torchrun.pop()
+    value, outcome = _option_value(name), NON_DEFAULT[name][1]
+    if outcome == "refused":
+        with pytest.raises(InvalidArgument, match=rf"{name}=.*not supported by fit under torchrun") as caught:
+            fit(wave, traces, budget_s=5.0, progress=False, **{name: value})
+        assert "distributed='off'" in str(caught.value)
+        assert not fake_torchrun
+        return
+    assert fit(wave, traces, budget_s=5.0, progress=False, **{name: value}) == "handed off"
+    handed = fake_torchrun.pop()
+    if outcome == "forwarded":
+        assert handed != baseline, f"{name}={value!r} did not change what fit_distributed was given"
+    else:
+        assert handed == baseline
+
+
+def test_fit_under_torchrun_maps_options_to_fit_distributed(fake_torchrun: list[dict[str, Any]]) -> None:
+    from replace import fit
+    from replace._train import TrainConfig
+
+    traces = Traces.from_calls(wave, _inputs(60, seed=4))
+    fit(wave, traces, budget_s=10.0, progress=False, initial_samples=500, test_size=300, threads=2,
+        log_inputs="positive", validation_share=0.2, widths=(8, 16), depths=(1,), ensemble_size=4,
+        train=TrainConfig(max_epochs=50, lr=3e-3, batch_size=128, patience=9), path_aware=False, rounds=0)
+    handed = fake_torchrun.pop()
+    assert {k: handed[k] for k in ("oracle_samples", "test_samples", "threads", "log_inputs", "validation_share",
+                                   "epochs", "lr", "batch_size", "patience", "architecture")} == {
+        "oracle_samples": 500, "test_samples": 300, "threads": 2, "log_inputs": "positive",
+        "validation_share": 0.2, "epochs": 50, "lr": 3e-3, "batch_size": 128, "patience": 9,
+        "architecture": "search"}
+    assert handed["search_options"] == {"widths": (8, 16), "depths": (1,), "ensemble_size": 4}
+    # without oracle calls there are no oracle rows or fresh test inputs to draw
+    fit(wave, traces, budget_s=10.0, progress=False, oracle=False, initial_samples=500)
+    handed = fake_torchrun.pop()
+    assert handed["oracle_samples"] == 0 and handed["test_samples"] == 0 and handed["search_options"] is None
+
+
+@pytest.mark.parametrize("options, text", [
+    ({"rounds": 5}, "rounds=5 : is not supported by fit under torchrun (WORLD_SIZE > 1): fit_distributed draws "
+                    "its oracle rows once"),
+    ({"path_aware": True}, "path_aware=True : is not supported"),
+    ({"budget_clock": "work"}, "budget_clock='work' : is not supported"),
+    ({"train": "schedule"}, "train.schedule='cosine' is not supported by fit under torchrun"),
+])
+def test_a_non_default_unsupported_option_raises_before_any_call(fake_torchrun: list[dict[str, Any]],
+                                                                  options: dict[str, Any], text: str) -> None:
+    from replace import fit
+    from replace._train import TrainConfig
+
+    if options.get("train") == "schedule":
+        options = {"train": TrainConfig(schedule="cosine")}
+    calls = []
+
+    def counted(x: float, y: float) -> float:
+        calls.append((x, y))
+        return wave(x, y)
+
+    schema = Schema.from_function(counted, x=(-1.0, 1.0), y=(-1.0, 1.0))
+    calls.clear()  # the schema probes the output's kind
+    with pytest.raises(InvalidArgument) as caught:
+        fit(counted, schema=schema, budget_s=5.0, progress=False, hard_cases=[{"x": 0.5, "y": 0.5}], **options)
+    assert text in str(caught.value) and "Pass distributed='off'" in str(caught.value)
+    assert not fake_torchrun and not calls  # refused before the hard cases were labelled or any rank joined
+
+
+def test_search_options_reach_the_rank_0_search() -> None:
+    schema = Schema.from_function(wave, x=(-1.0, 1.0), y=(-1.0, 1.0))
+    surrogate = fit_distributed(wave, schema=schema, oracle_samples=300, architecture="search", epochs=3,
+                                search_budget_s=2.0, polish_steps=0,
+                                search_options={"widths": (8,), "depths": (1,), "ensemble_size": 2})
+    arch = surrogate.weights.architecture
+    assert (arch.width, arch.depth, arch.ensemble) == (8, 1, 2)
+
+
+@pytest.mark.parametrize("kwargs, text", [
+    ({"architecture": "8x1x1", "search_options": {"widths": (8,)}}, "only used with architecture='search'"),
+    ({"architecture": "search", "search_options": {"path_aware": True}}, "'path_aware' is set by the search"),
+    ({"architecture": "search", "search_options": {"bogus": 1}}, "bogus=1 : is not an option of fit"),
+])
+def test_bad_search_options(kwargs: dict[str, Any], text: str) -> None:
+    schema = Schema.from_function(wave, x=(-1.0, 1.0), y=(-1.0, 1.0))
+    with pytest.raises(InvalidArgument, match=re.escape(text)):
+        fit_distributed(wave, schema=schema, oracle_samples=100, **kwargs)
