@@ -36,8 +36,8 @@ from ._schema import Field, Schema
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, _freeze
 from ._validation import bad_argument
-from ._verify import (BudgetCut, Evaluator, Meter, Record, deterministic_hypothesis, hypothesis_storage, now,
-                      resolve_tolerance, store_directory)
+from ._verify import (BudgetCut, Evaluator, Meter, Record, _seconds, deterministic_hypothesis, hypothesis_storage,
+                      now, resolve_tolerance, store_directory)
 
 LAYERS = ("boundary", "branch", "search", "gradient")
 
@@ -97,13 +97,29 @@ class LayerReport:
 
 
 class EdgeCases(list):
-    """A list of `EdgeCase`, worst first, with `.layers` (name -> LayerReport)."""
+    """A list of `EdgeCase`, worst first, with `.layers` (name -> LayerReport).
+
+    `cut_short` (also `budget_exhausted`): whether the budget ended the mining before every
+    layer had done its least (a finite layer finished, an open-ended one ran at all), with
+    `skipped` saying what was left undone, one line per layer; an empty list then means
+    "nothing found in what was tried", not "nothing there". `warnings`: e.g. a work-clock run
+    ended by its wall ceiling (not reproducible)."""
 
     def __init__(self, cases: Iterable[EdgeCase] = (), layers: Mapping[str, LayerReport] | None = None,
-                 schema: Schema | None = None) -> None:
+                 schema: Schema | None = None, *, skipped: Sequence[str] = (),
+                 warnings: Sequence[str] = ()) -> None:
         super().__init__(cases)
         self.layers: dict[str, LayerReport] = dict(layers or {})
         self.schema = schema
+        self.skipped: list[str] = list(skipped)
+        self.warnings: list[str] = list(warnings)
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether the budget cut the mining short (see `skipped`)."""
+        return bool(self.skipped)
+
+    budget_exhausted = cut_short
 
     @property
     def by_layer(self) -> dict[str, int]:
@@ -142,7 +158,8 @@ class EdgeCases(list):
     def to_json(self) -> str:
         return json.dumps({"cases": [c.to_dict() for c in self],
                            "layers": {k: v.to_dict() for k, v in self.layers.items()},
-                           "schema": self.schema.to_dict() if self.schema is not None else None},
+                           "schema": self.schema.to_dict() if self.schema is not None else None,
+                           "cut_short": self.cut_short, "skipped": self.skipped, "warnings": self.warnings},
                           indent=2, allow_nan=False)
 
     @classmethod
@@ -150,7 +167,8 @@ class EdgeCases(list):
         data = json.loads(text)
         return cls([EdgeCase.from_dict(c) for c in data.get("cases", [])],
                     {k: LayerReport.from_dict(v) for k, v in data.get("layers", {}).items()},
-                    Schema.from_dict(data["schema"]) if data.get("schema") else None)
+                    Schema.from_dict(data["schema"]) if data.get("schema") else None,
+                    skipped=data.get("skipped", []), warnings=data.get("warnings", []))
 
     def save(self, path: str | Path) -> Path:
         """Write the cases as JSON (kept as hard cases for the next fit)."""
@@ -165,15 +183,24 @@ class EdgeCases(list):
     def summary(self) -> str:
         parts = [f"{l.name}: {l.found} found in {l.evaluated} inputs ({l.time_s:.2f} s)" if l.ran else
                  f"{l.name}: skipped ({l.note})" for l in self.layers.values()]
-        return f"{len(self)} edge cases; " + "; ".join(parts)
+        text = f"{len(self)} edge cases; " + "; ".join(parts)
+        if self.skipped:
+            text += "; cut short by the budget: " + "; ".join(self.skipped)
+        return text
 
     def __repr__(self) -> str:
-        return f"EdgeCases({len(self)} cases, layers={self.by_layer})"
+        cut = ", cut short by the budget" if self.cut_short else ""
+        return f"EdgeCases({len(self)} cases, layers={self.by_layer}{cut})"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+class _Spent(BudgetCut):
+    """The whole budget (with its grace) is spent: no call may start; the layer ends at once."""
+
+
 class _Miner:
-    def __init__(self, evaluator: Evaluator, schema: Schema, rng: np.random.Generator) -> None:
+    def __init__(self, evaluator: Evaluator, schema: Schema, rng: np.random.Generator,
+                 hard_end: float = math.inf) -> None:
         self.evaluator = evaluator
         self.meter = evaluator.meter
         self.schema = schema
@@ -182,9 +209,17 @@ class _Miner:
         self.evaluated: set[Any] = set()
         self.count = 0
         self.hits = 0
+        self.hard_end = hard_end  # no call starts that would end past it (`_Spent`)
+        self.incomplete = ""  # what the running layer left undone, when the budget cut it
+
+    def late(self, deadline: float, cost: float | None = None) -> bool:
+        """Whether a call (default: one input through both functions) would end past `deadline`."""
+        return self.meter.late(deadline, cost)
 
     def path(self, kwargs: Mapping[str, Any]) -> str:
         """The original's branch path on `kwargs` (a traced call, charged to the budget clock)."""
+        if self.meter.late(self.hard_end, self.meter.cost_traced):
+            raise _Spent()
         self.meter.original(traced=True)
         return call_with_path(self.evaluator.original, dict(kwargs)).path
 
@@ -192,6 +227,8 @@ class _Miner:
         key = _freeze(dict(kwargs))
         if key in self.evaluated:
             return None
+        if self.meter.late(self.hard_end):
+            raise _Spent()
         self.evaluated.add(key)
         self.count += 1
         record = self.evaluator.run(kwargs, layer)
@@ -244,25 +281,34 @@ def _layer_boundary(miner: _Miner, deadline: float, n_bases: int = 4) -> None:
     bases = [_centre(schema)] + schema.sample(n_bases - 1, rng=miner.rng)
     corners = [{f.name: _boundary_values(f)[0] for f in schema.fields},
                {f.name: _boundary_values(f)[1 if len(_boundary_values(f)) > 1 else 0] for f in schema.fields}]
+    planned = len(corners) + len(bases) * sum(len(_boundary_values(item)) for item in schema.fields)
+    done = 0
     for point in corners:
+        if miner.late(deadline):
+            miner.incomplete = f"{planned - done} of {planned} boundary probes not run"
+            return
         miner.check(point, "boundary")
+        done += 1
     for base in bases:
         for item in schema.fields:
             for value in _boundary_values(item):
-                if now() > deadline:
+                if miner.late(deadline):
+                    miner.incomplete = f"{planned - done} of {planned} boundary probes not run"
                     return
                 trial = dict(base)
                 trial[item.name] = value
                 miner.check(trial, "boundary")
+                done += 1
 
 
 def _bisect_axis(path_of: Callable[[Mapping[str, Any]], str], base: dict[str, Any], name: str, integer: bool,
                  lo: float, hi: float, path_lo: str, max_steps: int = 80,
-                 deadline: float = math.inf) -> tuple[Any, Any]:
+                 deadline: float = math.inf,
+                 late: Callable[[float], bool] | None = None) -> tuple[Any, Any]:
     """Adjacent values (floats one step apart, or integers) around a path change on one axis
     (closest found so far when `deadline` passes first)."""
     for _ in range(max_steps):
-        if now() > deadline:
+        if (late(deadline) if late is not None else now() > deadline):
             break
         if integer:
             if hi - lo <= 1:
@@ -299,11 +345,13 @@ def _layer_branch(miner: _Miner, original: Callable[..., Any], deadline: float, 
     axes = [f for f in schema.fields if f.kind in ("real", "integer") and f.high > f.low]  # type: ignore[operator]
     boundaries = 0
     rounds = 0
-    while now() < deadline and axes:
+    if axes:  # cleared once the first round has scanned every axis
+        miner.incomplete = f"the first scan of the {len(axes)} numeric axes did not finish"
+    while not miner.late(deadline) and axes:
         rounds += 1
         base = schema.sample(1, rng=miner.rng)[0]
         for item in axes:
-            if now() > deadline:
+            if miner.late(deadline):
                 return boundaries
             integer = item.kind == "integer"
             low, high = float(item.low), float(item.high)  # type: ignore[arg-type]
@@ -314,7 +362,7 @@ def _layer_branch(miner: _Miner, original: Callable[..., Any], deadline: float, 
                 grid = sorted(set(miner.rng.uniform(low, high, size=scan).tolist()) | {low, high})
             paths = []
             for value in grid:
-                if now() > deadline:
+                if miner.late(deadline, miner.meter.cost_traced):
                     return boundaries
                 trial = dict(base)
                 trial[item.name] = value
@@ -324,14 +372,15 @@ def _layer_branch(miner: _Miner, original: Callable[..., Any], deadline: float, 
                 left, right, path_left = grid[i], grid[i + 1], paths[i]
                 # walk every path change inside [left, right], left to right
                 while paths[i + 1] != path_left and found_here < max_per_axis:
-                    if now() > deadline:
+                    if miner.late(deadline, miner.meter.cost_traced):
                         return boundaries
                     lo, hi = _bisect_axis(miner.path, base, item.name, integer, left, right, path_left,
-                                          deadline=deadline)
+                                          deadline=deadline,
+                                          late=lambda d: miner.late(d, miner.meter.cost_traced))
                     boundaries += 1
                     found_here += 1
                     for index, value in enumerate(_probe_points(item, lo, hi)):
-                        if index >= 2 and now() > deadline:  # the adjacent pair always
+                        if index >= 2 and miner.late(deadline):  # the adjacent pair always
                             return boundaries
                         trial = dict(base)
                         trial[item.name] = value
@@ -341,6 +390,8 @@ def _layer_branch(miner: _Miner, original: Callable[..., Any], deadline: float, 
                     left, path_left = hi, miner.path(trial)
                     if left >= right:
                         break
+        if rounds == 1:
+            miner.incomplete = ""
         if rounds % 2 == 0:
             boundaries += _segment_round(miner, original, deadline)
     return boundaries
@@ -366,12 +417,14 @@ def _segment_round(miner: _Miner, original: Callable[..., Any], deadline: float)
     for item in schema.fields:
         if item.kind in ("categorical", "boolean"):
             b[item.name] = a[item.name]
+    if miner.late(deadline, 2 * miner.meter.cost_traced):
+        return 0
     path_a = miner.path(a)
     if miner.path(b) == path_a:
         return 0
     lo, hi = 0.0, 1.0
     for _ in range(60):
-        if now() > deadline:
+        if miner.late(deadline, miner.meter.cost_traced):
             break
         mid = (lo + hi) / 2
         if mid in (lo, hi):
@@ -381,7 +434,7 @@ def _segment_round(miner: _Miner, original: Callable[..., Any], deadline: float)
         else:
             hi = mid
     for t in (lo, hi, max(0.0, lo - 1e-6), min(1.0, hi + 1e-6)):
-        if now() > deadline:
+        if miner.late(deadline):
             break
         miner.check(_interpolate(schema, a, b, t), "branch")
     return 1
@@ -394,7 +447,7 @@ def _layer_search(miner: _Miner, deadline: float, seed: int) -> None:
     from ._strategy import strategy
 
     def probe(kwargs: dict[str, Any]) -> None:
-        if now() > deadline:
+        if miner.late(deadline):
             raise BudgetCut()  # not an Exception: hypothesis ends the run without replaying it
         miner.meter.example()
         record = miner.check(kwargs, "search")
@@ -484,7 +537,7 @@ def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: in
     except Exception as exc:  # an unfitted or odd candidate
         return f"gradient unavailable: {type(exc).__name__}: {exc}"
     rounds = 0
-    while rounds == 0 or now() < deadline:
+    while rounds == 0 or not miner.late(deadline):
         rounds += 1
         columns = schema.sample_columns(batch, rng=miner.rng)
         try:
@@ -493,8 +546,9 @@ def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: in
             return f"gradient unavailable: {type(exc).__name__}: {exc}"
         rows = schema.rows(columns)
         for index in np.argsort(-norms, kind="stable")[:top]:
-            moment = now()
-            if (rounds > 1 and moment > deadline) or moment > hard_end:
+            if (rounds > 1 and miner.late(deadline)) or miner.late(hard_end):
+                if rounds == 1:
+                    miner.incomplete = f"the first batch's steepest {top} points were not all checked"
                 break
             point = rows[int(index)]
             miner.check(point, "gradient")
@@ -502,7 +556,7 @@ def _layer_gradient(miner: _Miner, candidate: Any, deadline: float, *, batch: in
                 span = float(item.high) - float(item.low)  # type: ignore[arg-type]
                 for rel in (-1e-2, -1e-3, 1e-3, 1e-2):
                     value = point[item.name] + rel * span
-                    if item.low <= value <= item.high and now() <= hard_end:  # type: ignore[operator]
+                    if item.low <= value <= item.high and not miner.late(hard_end):  # type: ignore[operator]
                         trial = dict(point)
                         trial[item.name] = float(value)
                         miner.check(trial, "gradient")
@@ -524,6 +578,7 @@ def mine_edge_cases(
     layers: Sequence[str] = LAYERS,
     max_cases: int = 500,
     budget_clock: str = "wall",
+    wall_ceiling_s: float | None = None,
 ) -> EdgeCases:
     """Inputs where `candidate` disagrees with `original`, worst first (empty when none found).
 
@@ -531,12 +586,20 @@ def mine_edge_cases(
     targeted search, surrogate gradients); `.layers` reports what each one did. A layer that
     an earlier one starved still gets a short floor (a tenth of the budget), but never past
     `budget_s` plus 5%: the whole run ends within that, plus about one call of both functions.
+    The cost of a call of each function is measured first (a few calls, timed) and every layer
+    stops before a call that would end past its time; a budget that cannot fit even
+    `MIN_INPUTS` inputs at that cost is refused at once (InvalidArgument naming the budget,
+    the cost and the budget needed). When the budget ends a layer before it did its least,
+    the result says so: `.cut_short` and `.skipped` (what was left undone).
     hypothesis keeps no files in the current directory (see `hypothesis_storage`).
 
     `budget_clock="work"`: `budget_s` counts nominal work instead of wall time (calls of both
     functions, traced calls of the original, hypothesis examples, the gradient layer's batches
     and steps; see `probes._verify.Meter`): the same seed then gives the same edge cases, in
-    the same order, at any machine load; only the layers' wall times differ.
+    the same order, at any machine load; only the layers' wall times differ. What the work
+    clock does not see (a function that sleeps) is bounded by `wall_ceiling_s` (None: 4 x
+    `budget_s` + 5 s; `math.inf` for none): a run that reaches it ends there with a
+    `NotReproducibleWarning`, and the message is kept in `.warnings`.
     """
     budget_clock = _clock.check(budget_clock)
     start = time.perf_counter()
@@ -553,10 +616,19 @@ def mine_edge_cases(
     unknown = [name for name in layers if name not in LAYERS]
     if unknown:
         raise bad_argument("layers", list(layers), f"unknown layer {unknown[0]!r}", f"Choose from {LAYERS}")
-    with hypothesis_storage(store_directory()), _clock.using(_clock.make(budget_clock)):
-        return _mine(original, candidate, model, schema=schema, tolerance=tolerance, budget_s=float(budget_s),
-                     seed=int(seed), surrogate_gradients=surrogate_gradients, exceptions=exceptions, nan=nan,
-                     layers=layers, max_cases=max_cases, start=start)
+    clock = _clock.make(budget_clock, wall_ceiling_s=_clock.check_ceiling(wall_ceiling_s, budget_s))
+    with hypothesis_storage(store_directory()), _clock.using(clock):
+        cases = _mine(original, candidate, model, schema=schema, tolerance=tolerance, budget_s=float(budget_s),
+                      seed=int(seed), surrogate_gradients=surrogate_gradients, exceptions=exceptions, nan=nan,
+                      layers=layers, max_cases=max_cases, start=start)
+    message = _clock.ceiling_warning(clock, "mine_edge_cases")
+    if message:
+        cases.warnings.append(message)
+    return cases
+
+
+#: Fewest inputs (through both functions) a mining budget must fit; a smaller one is refused.
+MIN_INPUTS = 5
 
 
 #: Share of the budget a starved layer's floor may run past `budget_s`.
@@ -573,14 +645,27 @@ def _mine(original: Callable[..., Any], candidate: Callable[..., Any], model: An
     start = now() if clock.deterministic else now() - (time.perf_counter() - start)
     sample = schema.sample(3, seed=seed)
     meter = Meter(clock, original, candidate, model=model, sample=sample)
-    evaluator = Evaluator(original, candidate, comparison, order=schema.names,
-                          paths=meter.paths_affordable(original, sample), meter=meter)
-    miner = _Miner(evaluator, schema, np.random.default_rng(seed))
+    meter.measure(original, candidate, sample, at_most_s=min(0.05, 0.02 * budget_s))
+    meter.traced = False  # plain calls: whether to trace is decided next, on this cost
+    per_input = meter.per_input
+    if MIN_INPUTS * per_input > budget_s:
+        kind = "nominal work" if meter.deterministic else "measured"
+        raise bad_argument(
+            "budget_s", budget_s,
+            f"fits fewer than {MIN_INPUTS} inputs: one costs {_seconds(per_input)} (original "
+            f"{_seconds(meter.cost_original)} + candidate {_seconds(meter.cost_candidate)}, {kind}), so mining would "
+            "try almost nothing and an empty result would mean nothing",
+            f"Pass budget_s>={2 * MIN_INPUTS * per_input:.3g} at least ({MIN_INPUTS} inputs at that cost, and as "
+            "much again for the layers' own work), or a faster function")
+    meter.traced = meter.paths_affordable(original, sample)
+    evaluator = Evaluator(original, candidate, comparison, order=schema.names, paths=meter.traced, meter=meter)
     gradients = surrogate_gradients and "gradient" in layers and has_gradients(model)
     end = start + budget_s
     hard_end = end + _FLOOR_GRACE * budget_s
+    miner = _Miner(evaluator, schema, np.random.default_rng(seed), hard_end=hard_end)
     shares = {"boundary": 0.15, "branch": 0.45, "search": 0.4 if not gradients else 0.55, "gradient": 1.0}
     reports: dict[str, LayerReport] = {}
+    skipped: list[str] = []  # what the budget left undone, per layer
     running = [n for n in LAYERS if n in layers and (n != "gradient" or gradients)]
     for name in LAYERS:
         if name not in layers:
@@ -600,18 +685,33 @@ def _mine(original: Callable[..., Any], candidate: Callable[..., Any], model: An
         deadline = min(began + max(planned, floor), hard_end)
         count0, hits0 = miner.count, miner.hits
         note = ""
-        if name == "boundary":
-            _layer_boundary(miner, deadline)
-        elif name == "branch":
-            note = f"{_layer_branch(miner, original, deadline)} path boundaries bisected"
-        elif name == "search":
-            _layer_search(miner, deadline, seed)
-        else:
-            note = _layer_gradient(miner, model, deadline, hard_end=hard_end)
+        miner.incomplete = ""
+        spent = False
+        try:
+            if name == "boundary":
+                _layer_boundary(miner, deadline)
+            elif name == "branch":
+                note = f"{_layer_branch(miner, original, deadline)} path boundaries bisected"
+            elif name == "search":
+                _layer_search(miner, deadline, seed)
+            else:
+                note = _layer_gradient(miner, model, deadline, hard_end=hard_end)
+        except _Spent:  # the whole budget is gone (raised where the layer's own check did not stop it)
+            spent = True
+        evaluated = miner.count - count0
+        undone = miner.incomplete
+        if evaluated == 0 and not undone and name == "search":  # the others may rightly find nothing to check
+            undone = "no input checked"
+        elif spent and not undone:
+            undone = "stopped at the end of the budget"
+        if undone:
+            skipped.append(f"{name}: {undone}")
         if began + max(planned, floor) > hard_end:  # its time was clipped to keep the budget
             note = "; ".join(x for x in (note, "cut short by the budget (earlier layers used it)") if x)
-        reports[name] = LayerReport(name, True, miner.count - count0, miner.hits - hits0,
+        elif undone:
+            note = "; ".join(x for x in (note, f"cut short by the budget: {undone}") if x)
+        reports[name] = LayerReport(name, True, evaluated, miner.hits - hits0,
                                     time.perf_counter() - wall_began, note)
     order = {name: i for i, name in enumerate(LAYERS)}
     cases = sorted(miner.found.values(), key=lambda c: (-c.error, order.get(c.layer, 9)))
-    return EdgeCases(cases[:max_cases], reports, schema)
+    return EdgeCases(cases[:max_cases], reports, schema, skipped=skipped)

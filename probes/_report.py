@@ -232,13 +232,17 @@ class ViewStats:
 class EquivalenceReport:
     """Whether a candidate behaves like the original, with the evidence.
 
-    `passed` is True iff no disagreement was found among all checked inputs (every view) and the
-    original agreed with itself when run twice; `agreement` and `agreement_ci` pool the sampled
+    `passed` is True iff no disagreement was found among all checked inputs (every view), the
+    original agreed with itself when run twice, and every view judged enough inputs for a
+    verdict (`min_examples`); `status` is "passed", "failed" (a disagreement was seen) or
+    "inconclusive" (none seen, but too little evidence, or an original that disagrees with
+    itself), and `reason` says why in a sentence; `agreement` and `agreement_ci` pool the sampled
     views (operational and domain), whose inputs are not chosen adversarially. `statistics`:
     examples_run (inputs run through both functions), invalid (replayed recorded inputs outside
     the schema), skipped, time_s, stop_reason, budget_cut (stages `budget_s` cut short, e.g.
     "domain", "search:shrink", "nondeterminism-recheck", "shrink-sampled"), seed, derandomize,
-    database.
+    database, min_examples, evidence (inputs judged per view), cost_per_input_s (what the
+    budget was planned on), wall_ceiling_hit (a work-clock run ended by its wall ceiling).
     """
 
     function: str
@@ -256,13 +260,18 @@ class EquivalenceReport:
     comparison: Comparison = field(default_factory=Comparison)
     statistics: dict[str, Any] = field(default_factory=dict)
     schema: dict[str, Any] = field(default_factory=dict)  # Schema.to_dict() of the domain checked
+    reason: str = ""  # why the status is what it is, in a sentence
+    inconclusive: bool = False  # no disagreement seen, but no verdict either (see `reason`)
 
     @property
     def status(self) -> str:
-        """"passed", "failed", or "inconclusive" (the original disagrees with itself)."""
-        if self.nondeterministic_inputs and not self.disagreements:
+        """"passed", "failed", or "inconclusive" (no disagreement seen, but too few inputs
+        judged for a verdict, or the original disagrees with itself)."""
+        if self.passed:
+            return "passed"
+        if self.inconclusive or (self.nondeterministic_inputs and not self.disagreements):
             return "inconclusive"
-        return "passed" if self.passed else "failed"
+        return "failed"
 
     @property
     def disagreements(self) -> int:
@@ -284,6 +293,8 @@ class EquivalenceReport:
         lines.append(f"**{verdict}**: {self.disagreements} disagreement(s) in {self.checked} checked inputs; "
                      f"agreement {_pct(self.agreement)} (95% CI {_pct(self.agreement_ci[0])} to "
                      f"{_pct(self.agreement_ci[1])}); max error {_num(self.max_error)}.")
+        if self.reason:
+            lines += ["", f"Why {self.status}: {self.reason}."]
         lines += ["", f"Policy: {self.comparison.describe()}.", ""]
         lines += ["| view | inputs | disagree | agreement | 95% CI | median error | p99 error | max error |",
                   "|---|---:|---:|---:|---|---:|---:|---:|"]
@@ -328,7 +339,8 @@ class EquivalenceReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "function": self.function, "candidate": self.candidate, "passed": self.passed,
-            "status": self.status, "agreement": self.agreement, "agreement_ci": list(self.agreement_ci),
+            "status": self.status, "reason": self.reason, "inconclusive": self.inconclusive,
+            "agreement": self.agreement, "agreement_ci": list(self.agreement_ci),
             "max_error": _number(self.max_error),
             "counterexamples": [c.to_dict() for c in self.counterexamples],
             "views": {k: v.to_dict() for k, v in self.views.items()},
@@ -356,6 +368,8 @@ class EquivalenceReport:
             nondeterminism_checked=data.get("nondeterminism_checked", 0),
             comparison=Comparison.from_dict(data.get("comparison", {})),
             statistics=decode_value(data.get("statistics", {})), schema=data.get("schema", {}),
+            reason=data.get("reason", ""),
+            inconclusive=bool(data.get("inconclusive", False)) and not bool(data["passed"]),
         )
 
     @classmethod

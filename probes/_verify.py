@@ -196,12 +196,84 @@ class Meter:
     def rows(self, n: int) -> None:
         self.clock.charge(_clock.NUMPY_ROW_S * n)
 
+    # -- what a call costs, for planning: nominal under the work clock, measured on the wall clock
+    measured_original: float | None = None  # wall seconds per plain call of the original
+    measured_traced: float | None = None    # ... per path-traced call of the original
+    measured_candidate: float | None = None  # ... per call of the candidate
+    traced = True  # whether the run traces the original's path on every input (set by the caller)
+
+    def measure(self, original: Callable[..., Any], candidate: Callable[..., Any] | None,
+                sample: Sequence[Mapping[str, Any]], *, at_most_s: float = 0.05) -> None:
+        """Time plain calls of both functions on a few inputs of `sample` (the first always,
+        then more while the total stays under `at_most_s`; the first, a warm-up, is left out
+        of the mean when there are more), before any batch is planned: a slow function must
+        not overrun a budget sized for a fast one. A no-op under the work clock (its costs are
+        nominal, known from the calibration)."""
+        if self.deterministic:
+            return
+        times: list[tuple[float, float]] = []
+        began = time.perf_counter()
+        for kwargs in list(sample)[:5]:
+            if times and time.perf_counter() - began > at_most_s:
+                break
+            tick = time.perf_counter()
+            call(original, dict(kwargs))
+            tock = time.perf_counter()
+            if candidate is not None:
+                call(candidate, dict(kwargs))
+            times.append((tock - tick, time.perf_counter() - tock))
+        if times:
+            kept = times[1:] if len(times) > 1 else times
+            self.measured_original = sum(t for t, _ in kept) / len(kept)
+            self.measured_candidate = sum(t for _, t in kept) / len(kept) if candidate is not None else 0.0
+
+    @property
+    def cost_original(self) -> float:
+        """Seconds per call of the original as the run makes them (traced or plain)."""
+        if self.deterministic:
+            return self.original_traced if self.traced else self.original_plain
+        plain = self.measured_original or 0.0
+        if self.traced:
+            return self.measured_traced if self.measured_traced is not None else plain
+        return plain
+
+    @property
+    def cost_candidate(self) -> float:
+        return self.candidate_call if self.deterministic else (self.measured_candidate or 0.0)
+
+    @property
+    def cost_traced(self) -> float:
+        """Seconds per path-traced call of the original (an estimate when never timed)."""
+        if self.deterministic:
+            return self.original_traced
+        if self.measured_traced is not None:
+            return self.measured_traced
+        return 10.0 * (self.measured_original or 0.0) + _clock.TRACED_CALL_OVERHEAD_S
+
+    @property
+    def per_input(self) -> float:
+        """Seconds per input run through both functions."""
+        return self.cost_original + self.cost_candidate
+
+    def late(self, deadline: float, cost: float | None = None) -> bool:
+        """Whether a call costing `cost` (default: one input through both functions) started
+        now would end past `deadline`. On the wall clock the measured cost is looked ahead;
+        on the work clock nothing is (a deadline checked before each call, as always, keeps
+        runs reproducible: nominal costs are charged after the call)."""
+        if self.deterministic:
+            return now() > deadline
+        return now() + (self.per_input if cost is None else cost) > deadline
+
     def paths_affordable(self, fn: Callable[..., Any], inputs: Sequence[Mapping[str, Any]]) -> bool:
         """`paths_affordable`, decided on nominal costs under the work clock (timing would make
-        the choice, and with it the failure classes, depend on the load)."""
+        the choice, and with it the failure classes, depend on the load); on the wall clock,
+        not timed at all when a plain call already costs more than the limit."""
         if self.deterministic:
             return self.original_traced < PATH_TRACE_LIMIT_S
-        return paths_affordable(fn, inputs)
+        if self.measured_original is not None and self.measured_original >= PATH_TRACE_LIMIT_S:
+            return False
+        self.measured_traced = traced_cost(fn, inputs)
+        return self.measured_traced < PATH_TRACE_LIMIT_S
 
 
 @contextlib.contextmanager
@@ -318,17 +390,27 @@ class Evaluator:
 PATH_TRACE_LIMIT_S = 5e-3
 
 
+def traced_cost(fn: Callable[..., Any], inputs: Sequence[Mapping[str, Any]], *,
+                limit_s: float = PATH_TRACE_LIMIT_S) -> float:
+    """Wall seconds of a path-traced call of `fn`, timed on up to three of `inputs` (the first,
+    a warm-up, left out of the mean when there are more), stopping after a call that alone
+    takes `limit_s` or more (0.0 without inputs)."""
+    times: list[float] = []
+    for kwargs in list(inputs)[:3]:
+        began = time.perf_counter()
+        call_with_path(fn, dict(kwargs))
+        times.append(time.perf_counter() - began)
+        if times[-1] >= limit_s:
+            return max(times[-1], sum(times) / len(times))
+    kept = times[1:] if len(times) > 1 else times
+    return sum(kept) / len(kept) if kept else 0.0
+
+
 def paths_affordable(fn: Callable[..., Any], inputs: Sequence[Mapping[str, Any]], *,
                      limit_s: float = PATH_TRACE_LIMIT_S) -> bool:
     """Whether tracing branch paths (sys.settrace, 10-50x slower) is cheap enough to do on
     every input: timed on a few inputs."""
-    sample = list(inputs)[:3]
-    if not sample:
-        return True
-    began = time.perf_counter()
-    for kwargs in sample:
-        call_with_path(fn, dict(kwargs))
-    return (time.perf_counter() - began) / len(sample) < limit_s
+    return traced_cost(fn, inputs, limit_s=limit_s) < limit_s
 
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -493,7 +575,7 @@ def property_search(evaluator: Evaluator, schema: Schema, *, max_examples: int, 
     meter = evaluator.meter
 
     def check(kwargs: dict[str, Any]) -> None:
-        if now() > deadline:
+        if meter.late(deadline):
             result.cut = phase[0]
             if gated is not None:
                 gated.closed = True
@@ -637,15 +719,33 @@ def verify(
     nondeterminism_sample: int = 100,
     paths: bool | None = None,
     budget_clock: str = "wall",
+    min_examples: int | None = None,
+    wall_ceiling_s: float | None = None,
 ) -> EquivalenceReport:
     """Check `candidate(**kwargs)` against `original(**kwargs)` on the operational distribution
     (needs `traces`), the whole domain, and a shrinking property search.
 
     `max_examples` inputs per view; `tolerance` defaults to the candidate's own `.tolerance`
-    (a Surrogate's) else exact. `budget_s` bounds the wall time: each stage stops when its
-    share is spent (the search even mid-shrink, keeping every failure found so far), so a run
-    ends within the budget plus about one call of both functions; `statistics["budget_cut"]`
-    names the stages cut short. Failing examples are kept in `database` (a directory, a
+    (a Surrogate's) else exact.
+
+    A verdict needs evidence: the report passes only when no disagreement was seen and every
+    view that ran (operational when traces are given, domain, search unless `search=False`)
+    judged at least `min_examples` inputs (None: `DEFAULT_MIN_EXAMPLES`, 100). Inputs skipped
+    by the exception policy, or where the original disagreed with itself, are not judged; the
+    search counts every example hypothesis ran (repeats included), and a search that ran out
+    of inputs on its own (hypothesis tried every input of a small domain) before the minimum
+    still counts, as long as it judged one. A view short of the minimum (cut by the budget, or
+    `max_examples` below the default minimum) makes the status "inconclusive" and `.passed`
+    False, with the reason in `.reason`; a disagreement makes it "failed" whatever the counts.
+    `min_examples` above `max_examples` is refused.
+
+    `budget_s` bounds the wall time: the cost of a call of each function is measured first,
+    every stage plans its batch from what remains and stops before a call that would end past
+    its share (the search even mid-shrink, keeping every failure found so far), so a run ends
+    within the budget plus about one call of both functions (unless a single call is longer
+    than the budget: the first one is always made); `statistics["budget_cut"]` names the stages
+    cut short, `statistics["cost_per_input_s"]` the cost the plan used, and an inconclusive
+    reason says what budget `min_examples` would have needed. Failing examples are kept in `database` (a directory, a
     hypothesis database, or None), by default beside the trace store named by
     $NEUROSWAP_STORE, else not kept; they are replayed first next time. `derandomize=True`
     for CI (a run the budget cuts short depends on timing: for identical reports bound it by
@@ -659,7 +759,9 @@ def verify(
     nominal costs: the same seed then gives the same report (inputs, order, counterexamples)
     at any machine load; only the wall times in it differ. The default database is not used
     then (a configured store must not change the run); one passed explicitly is written (a
-    run with one differs from a run without, never by what it holds).
+    run with one differs from a run without, never by what it holds). What the work clock does
+    not see (a function that sleeps) is bounded by `wall_ceiling_s` (None: 4 x `budget_s` + 5 s;
+    `math.inf` for none): a run that reaches it ends there with a `NotReproducibleWarning`.
     """
     budget_clock = _clock.check(budget_clock)
     start = time.perf_counter()
@@ -673,6 +775,15 @@ def verify(
         raise bad_argument("seed", seed, "must be an integer")
     if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or budget_s <= 0):
         raise bad_argument("budget_s", budget_s, "must be a number > 0 or None")
+    if min_examples is not None:
+        if isinstance(min_examples, bool) or not isinstance(min_examples, (int, np.integer)) or min_examples < 1:
+            raise bad_argument("min_examples", min_examples, "must be an integer >= 1 (inputs each view must judge "
+                               "before the report can pass)", f"Pass e.g. min_examples={DEFAULT_MIN_EXAMPLES}")
+        if min_examples > max_examples:
+            raise bad_argument("min_examples", int(min_examples), f"must be <= max_examples={int(max_examples)} (a view "
+                               "never judges more than max_examples inputs, so the report could never pass)",
+                               f"Pass max_examples>={int(min_examples)}, or min_examples<={int(max_examples)}")
+    ceiling = _clock.check_ceiling(wall_ceiling_s, budget_s)
     if traces is not None and not isinstance(traces, Traces):
         raise bad_argument("traces", type(traces).__name__, "must be a probes.Traces", "Load them with store.load(fn)")
     schema = resolve_schema(original, candidate, schema, traces)
@@ -681,35 +792,78 @@ def verify(
     # Under the work clock the default database (beside $NEUROSWAP_STORE) is not used: whether a
     # store is configured must not change the run. One passed explicitly is written, never replayed.
     db = _database(database) if search and not (budget_clock == "work" and database is _DEFAULT) else None
-    clock = _clock.make(budget_clock)
+    clock = _clock.make(budget_clock, wall_ceiling_s=ceiling)
     with hypothesis_storage(store_directory()), _clock.using(clock):
-        return _verify(original, candidate, schema=schema, traces=traces, comparison=comparison,
-                       max_examples=int(max_examples), seed=int(seed), derandomize=derandomize, db=db,
-                       budget_s=budget_s, search=search, max_counterexamples=max_counterexamples,
-                       nondeterminism_sample=nondeterminism_sample, paths=paths, start=start,
-                       model=model)
+        report = _verify(original, candidate, schema=schema, traces=traces, comparison=comparison,
+                         max_examples=int(max_examples), seed=int(seed), derandomize=derandomize, db=db,
+                         budget_s=budget_s, search=search, max_counterexamples=max_counterexamples,
+                         nondeterminism_sample=nondeterminism_sample, paths=paths, start=start,
+                         model=model, min_examples=None if min_examples is None else int(min_examples))
+    _clock.ceiling_warning(clock, "verify")
+    return report
 
+
+#: Inputs each view must judge, by default, before a report can pass.
+DEFAULT_MIN_EXAMPLES = 100
 
 #: Share of the budget kept, at most, for the stages after the search (non-determinism checks,
 #: shrinking the failures of the sampled views).
 _AFTER_SEARCH_SHARE = 0.15
 
 
+def _view_shares(traces: bool, search: bool) -> dict[str, tuple[float, float]]:
+    """(from, to) of each view's slice of the budget, as shares of it: the sampled views first,
+    then the search up to what the later stages keep (`_AFTER_SEARCH_SHARE` at most)."""
+    if search:
+        shares = {"operational": (0.0, 0.25), "domain": (0.25, 0.5)} if traces else {"domain": (0.0, 0.5)}
+        shares["search"] = (0.5, 1.0 - _AFTER_SEARCH_SHARE)
+        return shares
+    return {"operational": (0.0, 0.45), "domain": (0.45, 0.9)} if traces else {"domain": (0.0, 0.9)}
+
+
+def needed_budget(min_examples: int, per_input: float, *, traces: bool, search: bool,
+                  per_example: float = 3e-4) -> float:
+    """About the `budget_s` in which every view judges `min_examples` inputs at `per_input`
+    seconds each (the search: 1.5 x that plus `per_example` of hypothesis's own work, as it
+    plans), given each view's slice of the budget (`_view_shares`)."""
+    need = 0.0
+    for name, (low, high) in _view_shares(traces, search).items():
+        cost = 1.5 * per_input + per_example if name == "search" else per_input
+        need = max(need, min_examples * cost / (high - low))
+    return need
+
+
+def _seconds(value: float) -> str:
+    """A duration a person reads at a glance: 3.2 us, 10.4 ms, 2.5 s."""
+    if value < 1e-3:
+        return f"{value * 1e6:.3g} us"
+    if value < 1.0:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value:.3g} s"
+
+
 def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, schema: Schema, traces: Traces | None,
             comparison: Comparison, max_examples: int, seed: int, derandomize: bool, db: Any,
             budget_s: float | None, search: bool, max_counterexamples: int, nondeterminism_sample: int,
-            paths: bool | None, start: float, model: Any = None) -> EquivalenceReport:
+            paths: bool | None, start: float, model: Any = None,
+            min_examples: int | None = None) -> EquivalenceReport:
     # wall time for the report; the budget clock for deadlines (on the wall clock, from the call
     # of verify on, as before: schema inference counts against the budget)
     wall_start = start
     start = now() if _clock.current().deterministic else now() - (time.perf_counter() - wall_start)
     deadline = start + budget_s if budget_s else math.inf
-    view_deadline = {"operational": start + 0.25 * budget_s, "domain": start + 0.5 * budget_s} if budget_s else {}
+    has_traces = traces is not None and bool(_replayable_inputs(traces))
+    shares = _view_shares(has_traces, search)
+    view_deadline = ({name: start + high * budget_s for name, (_, high) in shares.items() if name != "search"}
+                     if budget_s else {})
     rng = np.random.default_rng(seed)
     domain_inputs = schema.sample(max_examples, rng=rng)
     meter = Meter(_clock.current(), original, candidate, model=model, sample=domain_inputs[:5])
+    if budget_s:  # what a call costs, before any batch is planned (nominal on the work clock)
+        meter.measure(original, candidate, domain_inputs[:5], at_most_s=min(0.05, 0.02 * budget_s))
     if paths is None:
         paths = meter.paths_affordable(original, domain_inputs)
+    meter.traced = bool(paths)
     evaluator = Evaluator(original, candidate, comparison, paths=bool(paths), order=schema.names, meter=meter)
     stop_reasons: list[str] = []
     cut: list[str] = []  # stages the budget cut short
@@ -723,7 +877,7 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
         records = []
         until = view_deadline.get(name, math.inf)
         for kwargs in inputs:
-            if now() > until:
+            if meter.late(until):
                 stop_reasons.append(f"{name}: budget reached after {len(records)} inputs")
                 cut.append(name)
                 break
@@ -751,9 +905,10 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
     run_view("domain", domain_inputs)
 
     sampled = sum(len(r) for r in view_records.values())
-    per_input = (sum(view_spent.values()) / sampled) if sampled else 1e-3
+    per_input = (sum(view_spent.values()) / sampled) if sampled else (meter.per_input or 1e-3)
     # 3. search, ending early enough to leave the later stages their (estimated) time
     search_result = SearchResult(stop_reason="not run")
+    n_search = 0
     if search:
         n_search = max_examples
         search_deadline = deadline
@@ -780,7 +935,7 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
     flaky_in_sample = 0
     checked_in_sample = 0
     for i in sample_ids:
-        if now() > deadline:
+        if meter.late(deadline, meter.cost_original):
             stop_reasons.append(f"non-determinism sample: budget reached after {checked_in_sample} of {sample_n} inputs")
             cut.append("nondeterminism-sample")
             break
@@ -794,7 +949,7 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
     to_recheck.sort(key=lambda r: -r.verdict.error)  # the worst (the counterexamples shown) first
     rechecked = 0
     for record in to_recheck:
-        if now() > deadline:
+        if meter.late(deadline, meter.cost_original):
             stop_reasons.append(f"non-determinism re-check: budget reached after {rechecked} of "
                                 f"{len(to_recheck)} disagreements")
             cut.append("nondeterminism-recheck")
@@ -846,11 +1001,82 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
         stop_reasons.append(f"shrinking sampled failures: budget reached ({shrink_cut} failure classes left unshrunk)")
         cut.append("shrink-sampled")
     if not evaluator.paths:  # traced only where it matters: the counterexamples shown
-        counterexamples = [dataclasses.replace(c, path=call_with_path(original, c.inputs).path) for c in counterexamples]
-        for _ in counterexamples:
+        # (within a quarter of the budget past it: a slow original's traced calls add up)
+        path_end = start + 1.25 * budget_s if budget_s else math.inf
+        traced = []
+        for case in counterexamples:
+            if meter.late(path_end, meter.cost_traced):
+                stop_reasons.append(f"paths of counterexamples: budget reached after {len(traced)} of "
+                                    f"{len(counterexamples)}")
+                cut.append("counterexample-paths")
+                traced += counterexamples[len(traced):]
+                break
+            traced.append(dataclasses.replace(case, path=call_with_path(original, case.inputs).path))
             meter.original(traced=True)
+        counterexamples = traced
     disagreements = sum(1 for r in all_counted if not r.verdict.agree)
-    passed = disagreements == 0 and flaky_total == 0
+    clock = _clock.current()
+    if getattr(clock, "ceiling_hit", False):
+        stop_reasons.append(_clock.ceiling_message(clock, "verify") or "wall ceiling reached")
+        cut.append("wall-ceiling")
+    # evidence: every view that ran must have judged min_examples inputs (or all it had)
+    minimum = DEFAULT_MIN_EXAMPLES if min_examples is None else min_examples
+    requested = [name for name in ("operational", "domain", "search")
+                 if name in view_records and (name != "operational" or has_traces)]
+    evidence: dict[str, int] = {}
+    short: list[str] = []
+    for name in requested:
+        if name == "search":  # every example hypothesis ran, repeats included
+            judged = [r for r in search_result.records if not r.verdict.skipped and not r.nondeterministic]
+            count = len(judged)
+            budget_cut = bool(search_result.cut) or n_search < min(max_examples, minimum)
+            ran_out = (not search_result.cut and search_result.stop_reason == "max_examples"
+                       and len(search_result.records) < n_search)
+        else:
+            count = views[name].n
+            budget_cut = name in cut
+            ran_out = False
+        evidence[name] = count
+        if count >= minimum or (ran_out and count >= 1):
+            continue
+        records = view_records.get(name, [])
+        lost = views[name].skipped + sum(1 for r in records if r.nondeterministic)
+        if budget_cut:
+            why = "cut by the budget"
+        elif max_examples < minimum:
+            why = f"max_examples={max_examples}"
+        elif lost:
+            why = f"{lost} inputs skipped by the exception policy or excluded as non-deterministic"
+        else:
+            why = "ran out of inputs"
+        short.append(f"{name} {count} ({why})")
+    enough = not short
+    passed = disagreements == 0 and flaky_total == 0 and enough
+    inconclusive = disagreements == 0 and not passed
+    per_input_cost = meter.per_input
+    if disagreements:
+        reason = f"{disagreements} disagreement(s) among {sum(v.n for v in views.values())} judged inputs"
+    elif flaky_total:
+        reason = (f"the original disagreed with itself on {flaky_total} inputs run twice: candidate "
+                  "disagreements there cannot be told from its noise")
+        if short:
+            reason += f"; too few inputs judged as well: {', '.join(short)}"
+    elif short:
+        reason = (f"too few inputs judged for a verdict (min_examples={minimum} per view): {', '.join(short)}; "
+                  "no disagreement among them")
+        if any("budget" in part for part in short) and budget_s:
+            need = needed_budget(minimum, per_input_cost, traces=has_traces, search=search,
+                                 per_example=_clock.EXAMPLE_OVERHEAD_S if meter.deterministic else 3e-4)
+            kind = "nominal work" if meter.deterministic else "measured"
+            reason += (f". budget_s={budget_s:g} at {_seconds(per_input_cost)} per input (both functions, {kind}): "
+                       f"{minimum} inputs in each of {len(requested)} views need about budget_s={need:.3g}")
+        if max_examples < minimum:
+            reason += f". max_examples={max_examples} is below min_examples={minimum}"
+        reason += (". Pass a larger budget_s or max_examples, or min_examples=N to accept less evidence"
+                   if minimum > 1 else "")
+    else:
+        reason = (f"no disagreement among {sum(v.n for v in views.values())} judged inputs; every view judged "
+                  f"at least min_examples={minimum} (" + ", ".join(f"{k} {v}" for k, v in evidence.items()) + ")")
     elapsed = time.perf_counter() - wall_start
     statistics = {
         "examples_run": evaluator.calls, "invalid": outside,
@@ -859,9 +1085,14 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
         "seed": int(seed), "derandomize": bool(derandomize),
         "database": getattr(db, "path", None) and str(db.path),
         "budget_clock": "work" if meter.deterministic else "wall",
+        "min_examples": minimum, "evidence": evidence,
     }
+    if per_input_cost:
+        statistics["cost_per_input_s"] = float(f"{per_input_cost:.3g}")
     if meter.deterministic:
-        statistics["work_s"] = round(now() - start, 6)
+        statistics["work_s"] = round(clock.work_done(start) if hasattr(clock, "work_done") else now() - start, 6)
+    if getattr(clock, "ceiling_hit", False):
+        statistics["wall_ceiling_hit"] = True
     return EquivalenceReport(
         function=function_name(original), candidate=_name(candidate), passed=passed, agreement=agreement,
         agreement_ci=wilson_interval(k, len(pooled)), max_error=float(max_error),
@@ -869,6 +1100,7 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
         nondeterminism=(flaky_in_sample / checked_in_sample) if checked_in_sample else 0.0,
         nondeterministic_inputs=flaky_total, nondeterminism_checked=checked_in_sample + rechecked,
         comparison=comparison, statistics=statistics, schema=schema.to_dict(),
+        reason=reason, inconclusive=inconclusive,
     )
 
 
@@ -902,13 +1134,13 @@ def _counterexamples(evaluator: Evaluator, schema: Schema, view_records: dict[st
         if klass in classes_done or len(chosen) >= limit:
             continue
         classes_done.add(klass)
-        if now() > deadline:
+        if evaluator.meter.late(deadline):
             unshrunk += 1
             chosen.append(record.counterexample())
             continue
 
         def still_fails(kwargs: dict[str, Any], _klass: tuple[str, str] = klass) -> Record | None:
-            if now() > deadline:
+            if evaluator.meter.late(deadline):
                 return None
             trial = evaluator.run(kwargs, record.view)
             return trial if trial.disagrees and trial.klass == _klass else None

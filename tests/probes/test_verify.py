@@ -217,7 +217,7 @@ def test_schema_is_required_or_inferred():
         def __call__(self, x, kind):
             return fee(x, kind)
 
-    assert verify(fee, WithSchema(), max_examples=20, database=None).passed
+    assert verify(fee, WithSchema(), max_examples=20, min_examples=20, database=None).passed
 
 
 def test_bad_arguments_are_refused():
@@ -317,7 +317,7 @@ def test_json_encodes_nan_tuples_and_arrays():
 
 def test_recorded_inputs_outside_the_schema_are_counted_as_invalid():
     traces = Traces.from_calls(fee, [{"x": 20.0 + i, "kind": "a"} for i in range(10)])
-    report = verify(fee, fee_copy, schema=SCHEMA, traces=traces, max_examples=20, database=None)
+    report = verify(fee, fee_copy, schema=SCHEMA, traces=traces, max_examples=20, min_examples=20, database=None)
     assert report.statistics["invalid"] == 10
     assert "10 recorded inputs lie outside the schema" in report.views["operational"].note
     assert report.passed
