@@ -89,7 +89,7 @@ def test_positional_only_parameters_are_called_by_position():
     assert call_with_path(positional_only, {"x": 2.0, "y": 2.0}).output == 4.0
     schema = Schema.from_function(positional_only, x=(-1.0, 1.0), y=(0.0, 2.0))
     assert schema.output.kind == "real" and schema.output.error_types == ("ValueError",)
-    report = verify(positional_only, positional_only, schema=schema, max_examples=30, budget_s=5)
+    report = verify(positional_only, positional_only, schema=schema, max_examples=30, min_examples=30, budget_s=5)
     assert report.passed
 
 
