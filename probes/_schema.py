@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import inspect
 import json
+import keyword
 import math
 import typing
 from dataclasses import dataclass, field, replace
@@ -143,8 +144,15 @@ class Field:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Field":
+        """A field from its JSON description. The name becomes an argument name in generated code
+        (binders, distilled rules), so anything but a non-keyword identifier is refused."""
+        name = data["name"]
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise SchemaError(f"field name={name!r} : must be a Python identifier that is not a keyword (it is "
+                              "an argument name of the legacy function). Describe the schema with the "
+                              "function's own argument names")
         return cls(
-            name=data["name"], kind=data["kind"], low=data.get("low"), high=data.get("high"),
+            name=name, kind=data["kind"], low=data.get("low"), high=data.get("high"),
             categories=tuple(_decode_value(c) for c in data.get("categories", ())),
             length=data.get("length"), container=data.get("container", ""),
         )
@@ -580,11 +588,17 @@ class Schema:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Schema":
+        """A schema from `to_dict`'s JSON; field names must be distinct non-keyword identifiers."""
         try:
-            return cls(tuple(Field.from_dict(f) for f in data["fields"]),
-                       OutputSpec.from_dict(data["output"]), data.get("function", ""))
-        except (KeyError, TypeError) as exc:
-            raise SchemaError(f"not a schema description: missing {exc}") from exc
+            fields = tuple(Field.from_dict(f) for f in data["fields"])
+            schema = cls(fields, OutputSpec.from_dict(data["output"]), data.get("function", ""))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise SchemaError(f"not a schema description: missing or malformed {exc}") from exc
+        names = [f.name for f in fields]
+        for name in names:
+            if names.count(name) > 1:
+                raise SchemaError(f"field name={name!r} : appears more than once; each argument has one field")
+        return schema
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from probes import ErrorInfo, OutOfDomainError, Schema, SurrogateFileError, Tolerance
-from probes._identity import resolve, source_hash
+from probes._identity import source_hash
 
 from . import _manifest as mf
 from probes._validation import bad_argument
@@ -483,20 +483,21 @@ class Surrogate:
         return export_onnx(self, path, **options)
 
     # -- persistence ------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write a directory: `manifest.json` (everything but weights) and `weights.safetensors`."""
+    def save(self, path: str | os.PathLike[str], *, key: bytes | str | None = None) -> Path:
+        """Write a directory: `manifest.json` (everything but weights) and `weights.safetensors`.
+
+        With a `key` (bytes or str; `$NEUROSWAP_SIGNING_KEY` when None) the manifest also carries
+        `signature_hmac_sha256`, an HMAC-SHA256 over the manifest, which holds the weights' sha256:
+        `load` with the same key then refuses any file changed after saving.
+        """
         from safetensors.numpy import save_file
 
+        secret = mf.signing_key(key)
         folder = Path(path)
         if folder.exists() and not folder.is_dir():
             raise SurrogateFileError(f"path={str(folder)!r} : exists and is not a directory. A surrogate is "
                                      "saved as a directory; pass a new or existing directory path")
-        folder.mkdir(parents=True, exist_ok=True)
-        weights_path = folder / mf.WEIGHTS_FILE
-        tmp = folder / (mf.WEIGHTS_FILE + ".tmp")
-        save_file(self._weights.tensors(), str(tmp), metadata={"format": mf.FORMAT})
-        os.replace(tmp, weights_path)
-        manifest = dict(self.manifest)
+        manifest = {k: v for k, v in self.manifest.items() if k not in ("manifest_sha256", mf.SIGNATURE_KEY)}
         manifest.update({
             "format": mf.FORMAT,
             "format_version": mf.FORMAT_VERSION,
@@ -509,12 +510,21 @@ class Surrogate:
             "output_encoder": self._out.to_dict(),
             "model": self._weights.layout(),
             "metrics": self.metrics.to_dict(),
-            "weights": {"file": mf.WEIGHTS_FILE, "sha256": mf.sha256_file(weights_path),
-                        "bytes": weights_path.stat().st_size},
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
         manifest.setdefault("versions", mf.versions())
+        # what load would refuse is not written (checked before any file is touched)
+        mf.check_manifest(manifest, str(folder / mf.MANIFEST_FILE), saving=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        weights_path = folder / mf.WEIGHTS_FILE
+        tmp = folder / (mf.WEIGHTS_FILE + ".tmp")
+        save_file(self._weights.tensors(), str(tmp), metadata={"format": mf.FORMAT})
+        os.replace(tmp, weights_path)
+        manifest["weights"] = {"file": mf.WEIGHTS_FILE, "sha256": mf.sha256_file(weights_path),
+                               "bytes": weights_path.stat().st_size}
         manifest["manifest_sha256"] = mf.manifest_digest(manifest)
+        if secret is not None:
+            manifest[mf.SIGNATURE_KEY] = mf.sign(manifest, secret)
         text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=True)
         tmp = folder / (mf.MANIFEST_FILE + ".tmp")
         tmp.write_text(text)
@@ -523,34 +533,58 @@ class Surrogate:
         return folder
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, fn: Any = None) -> "Surrogate":
-        """Read a directory written by `save`; checks integrity, warns if the function changed.
+    def load(cls, path: str | os.PathLike[str], *, fn: Any = None, key: bytes | str | None = None,
+             allow_unsigned: bool = False) -> "Surrogate":
+        """Read a directory written by `save`; checks integrity, and with `fn` warns if its source changed.
 
-        Raises SurrogateFileError naming the file when it is missing, truncated, edited or not a
-        neuroswap surrogate.
+        Loading imports nothing and runs nothing the file names: every manifest field is checked
+        before use, and the source-hash check runs only against the `fn` passed here. With a `key`
+        (bytes or str; `$NEUROSWAP_SIGNING_KEY` when None) only a file whose HMAC-SHA256 signature
+        verifies is accepted, so a manifest or weights changed by anyone without the key is refused;
+        an unsigned file is refused too unless `allow_unsigned=True`. Raises SurrogateFileError naming
+        the file when it is missing, truncated, edited, unsigned or not a neuroswap surrogate.
         """
+        secret = mf.signing_key(key)
         folder = Path(path)
         manifest_path = folder / mf.MANIFEST_FILE
+        where = str(manifest_path)
         if not folder.is_dir() or not manifest_path.is_file():
-            raise SurrogateFileError(f"{str(manifest_path)!r} : not found; {str(folder)!r} is not a saved "
+            raise SurrogateFileError(f"{where!r} : not found; {str(folder)!r} is not a saved "
                                      "neuroswap surrogate (a directory written by Surrogate.save)")
         try:
             manifest = json.loads(manifest_path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise SurrogateFileError(f"{str(manifest_path)!r} : unreadable or not JSON ({exc}); the file is "
-                                     "truncated or not a neuroswap manifest") from None
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise SurrogateFileError(f"{where!r} : unreadable or not JSON ({type(exc).__name__}: {exc}); the "
+                                     "file is truncated or not a neuroswap manifest") from None
         if not isinstance(manifest, dict) or manifest.get("format") != mf.FORMAT:
-            raise SurrogateFileError(f"{str(manifest_path)!r} : not a neuroswap surrogate manifest "
+            raise SurrogateFileError(f"{where!r} : not a neuroswap surrogate manifest "
                                      f"(format={manifest.get('format') if isinstance(manifest, dict) else None!r})")
         if manifest.get("format_version") != mf.FORMAT_VERSION:
-            raise SurrogateFileError(f"{str(manifest_path)!r} : format_version={manifest.get('format_version')!r} "
+            raise SurrogateFileError(f"{where!r} : format_version={manifest.get('format_version')!r} "
                                      f"is not supported (expected {mf.FORMAT_VERSION})")
         if manifest.get("manifest_sha256") != mf.manifest_digest(manifest):
-            raise SurrogateFileError(f"{str(manifest_path)!r} : its content does not match its checksum; "
+            raise SurrogateFileError(f"{where!r} : its content does not match its checksum; "
                                      "the manifest was edited or damaged")
-        weights_path = folder / manifest["weights"]["file"]
+        if secret is not None:
+            if mf.SIGNATURE_KEY not in manifest:
+                if not allow_unsigned:
+                    raise SurrogateFileError(
+                        f"{where!r} : unsigned (no {mf.SIGNATURE_KEY}) but a signing key was given (key= or "
+                        f"${mf.KEY_ENV}); its origin cannot be checked. Re-save it with Surrogate.save(path, "
+                        "key=...) from a trusted copy, or pass allow_unsigned=True to accept unsigned files")
+            elif not mf.signature_ok(manifest, secret):
+                raise SurrogateFileError(
+                    f"{where!r} : field {mf.SIGNATURE_KEY} does not verify with the given key; the manifest "
+                    "or the weights were changed after signing, or it was signed with another key. Do not use "
+                    "it: load a trusted copy, or pass the key it was signed with")
+        mf.check_manifest(manifest, where)
+        weights_path = folder / mf.WEIGHTS_FILE
         if not weights_path.is_file():
             raise SurrogateFileError(f"{str(weights_path)!r} : weights file missing")
+        size = weights_path.stat().st_size
+        if size != manifest["weights"]["bytes"]:
+            raise SurrogateFileError(f"{str(weights_path)!r} : {size} bytes, the manifest says "
+                                     f"{manifest['weights']['bytes']}; the weights were altered or truncated")
         actual = mf.sha256_file(weights_path)
         if actual != manifest["weights"]["sha256"]:
             raise SurrogateFileError(f"{str(weights_path)!r} : sha256 {actual[:16]}... does not match the manifest's "
@@ -584,16 +618,12 @@ class Surrogate:
 
 
 def _check_source(surrogate: Surrogate, fn: Any) -> None:
-    target = fn
-    if target is None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                target = resolve(surrogate.function)
-        except Exception:
-            return
+    """Warn when `fn`'s source differs from the one the surrogate was trained on. Only the `fn`
+    the caller passes is read: the function named in the file is never imported."""
+    if fn is None:
+        return
     try:
-        current = source_hash(target)
+        current = source_hash(fn)
     except Exception:
         return
     if surrogate.source_hash and current != surrogate.source_hash:
