@@ -11,13 +11,16 @@ the teacher's true boundary by bisection, so `weight <= 2.0` comes back, not `2.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from probes import ErrorInfo, Schema, Tolerance, Traces
 from probes._validation import check_number
+
+from probes._validation import bad_argument
 
 from ._data import Outcomes, as_columns, call_batch, concat, is_surrogate, n_rows, numeric_outputs, take
 from ._tree import OK, Features, Leaf, Tree, category_orders, from_sklearn, normalise_errors, outcome_key
@@ -586,15 +589,229 @@ def _distance(a: Any, b: Any) -> float:
         return math.inf
 
 
-class _Oracle:
-    """Single-row teacher calls for bisection, with a call counter."""
+class OutOfBudget(Exception):
+    """The distillation's budget is spent: no more teacher queries (caught where a stage can
+    stop with what it has: snapping leaves the remaining cuts where the tree put them)."""
 
-    def __init__(self, teacher: Callable[..., Any], schema: Schema) -> None:
+
+class _Oracle:
+    """Teacher calls (batches for sampling, single rows for bisection), with a call counter.
+    Under a budget, rows are called in chunks of about `CHUNK_S` seconds and the deadline is
+    checked between chunks: `__call__` raises `OutOfBudget` when the budget ends first,
+    `prefix` returns the rows it managed."""
+
+    def __init__(self, teacher: Callable[..., Any], schema: Schema, budget: "Budget | None" = None) -> None:
         self.teacher, self.schema, self.calls = teacher, schema, 0
+        self.budget = budget
 
     def __call__(self, columns: Mapping[str, np.ndarray]) -> Outcomes:
-        self.calls += n_rows(columns)
-        return call_batch(self.teacher, columns, self.schema)
+        kept, outcomes = self.prefix(columns, deadline=self.budget.learn_end if self.budget else math.inf)
+        if n_rows(kept) < n_rows(columns):
+            raise OutOfBudget()
+        return outcomes
+
+    def prefix(self, columns: Mapping[str, np.ndarray], *, deadline: float = math.inf
+               ) -> tuple[dict[str, np.ndarray], Outcomes]:
+        """The longest prefix of `columns` whose queries end before `deadline`, and its outcomes."""
+        total = n_rows(columns)
+        budget = self.budget
+        if budget is None or total == 0:
+            self.calls += total
+            return dict(columns), call_batch(self.teacher, columns, self.schema)
+        chunk = max(1, int(CHUNK_S / max(budget.cost_teacher, 1e-9)))
+        values: list[Any] = []
+        errors: list[ErrorInfo | None] = []
+        done = 0
+        while done < total:
+            size = min(chunk, total - done)
+            if budget.late(deadline, size * budget.cost_teacher):
+                size = int(max(0.0, deadline - time.perf_counter()) / max(budget.cost_teacher, 1e-9))
+                size = min(size, total - done)
+                if size <= 0:
+                    break
+            part = take(columns, slice(done, done + size))
+            result = call_batch(self.teacher, part, self.schema)
+            values += result.values
+            errors += result.errors
+            done += size
+            self.calls += size
+        return take(columns, slice(0, done)), Outcomes(values, errors)
+
+
+#: Seconds of teacher queries between two looks at the deadline.
+CHUNK_S = 0.05
+#: Shares of a distillation budget: learning (queries, refinement, validation, snapping), then
+#: measuring the rules' fidelity; snapping keeps a part of learning's share.
+LEARN_SHARE, SNAP_SHARE = 0.6, 0.2
+#: The least a budget must buy: teacher queries to learn from, to validate on, fidelity inputs.
+MIN_QUERIES, MIN_VALIDATION, MIN_FIDELITY = 100, 200, 50
+#: Wall seconds of distillation's own work per row queried (fitting and scoring the candidate
+#: trees, judging agreement), beside the query itself: about 2.5e-4 measured on a loaded
+#: two-core machine with n_samples=4000 (2026).
+COMPUTE_ROW_S = 3e-4
+
+
+def _time_calls(fn: Callable[..., Any], schema: Schema, rng: np.random.Generator, *, rows: int,
+                at_most_s: float = 0.05) -> float:
+    """Wall seconds per row of `fn` on a few domain rows: one row at a time for a function (the
+    first, a warm-up, left out when more follow), one batch for a surrogate."""
+    if is_surrogate(fn):
+        columns = schema.sample_columns(rows, rng=rng)
+        began = time.perf_counter()
+        call_batch(fn, columns, schema)
+        return (time.perf_counter() - began) / rows
+    times: list[float] = []
+    began = time.perf_counter()
+    for _ in range(5):
+        if times and time.perf_counter() - began > at_most_s:
+            break
+        one = schema.sample_columns(1, rng=rng)
+        tick = time.perf_counter()
+        call_batch(fn, one, schema)
+        times.append(time.perf_counter() - tick)
+    kept = times[1:] if len(times) > 1 else times
+    return sum(kept) / len(kept)
+
+
+@dataclass
+class Budget:
+    """A distillation's wall-time budget, planned from the measured cost of a teacher query
+    (and of a call of the original, whose fidelity is measured too): how many queries and
+    fidelity inputs fit, the deadlines, and what the budget cut (`cut`)."""
+
+    budget_s: float
+    start: float
+    cost_teacher: float
+    cost_original: float
+    n_samples: int
+    fidelity_samples: int
+    learn_end: float
+    end: float
+    asked: dict[str, int] = field(default_factory=dict)
+    cut: list[str] = field(default_factory=list)
+    sampling_end: float = math.inf  # sampling (first sample, refinement) ends here; snapping gets the rest
+
+    def fidelity_plan(self, references: int) -> tuple[int, float]:
+        """(inputs, verify's budget_s per reference) for measuring fidelity in what remains:
+        the planned inputs, fewer when learning ran over (noted in `cut`)."""
+        left = self.remaining()
+        per_input = self.cost_teacher + self.cost_original + COMPUTE_ROW_S * references
+        n = min(self.fidelity_samples, int(0.4 * left / per_input))
+        n = max(n, min(10, self.fidelity_samples))
+        if n < self.fidelity_samples:
+            self.cut = [c for c in self.cut if not c.startswith("fidelity measured on")]
+            self.cut.append(f"fidelity measured on {n} inputs of the fidelity_samples="
+                            f"{self.asked.get('fidelity_samples', n)} asked")
+            self.fidelity_samples = n
+        return n, max(1e-3, (left - n * per_input) / max(references, 1))
+
+    def late(self, deadline: float, cost: float = 0.0) -> bool:
+        """Whether work costing `cost` seconds, started now, would end past `deadline`."""
+        return time.perf_counter() + cost > deadline
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.perf_counter())
+
+    @classmethod
+    def plan(cls, teacher: Callable[..., Any], original: Callable[..., Any] | None, schema: Schema, *,
+             budget_s: float, n_samples: int, fidelity_samples: int, traces: bool, seed: int) -> "Budget":
+        """Measure, then size every stage from what the budget buys; refuse (InvalidArgument
+        naming the budget, the measured costs and the budget needed) when not even the least
+        distillation (`MIN_QUERIES` + `MIN_VALIDATION` queries, `MIN_FIDELITY` inputs) fits."""
+        start = time.perf_counter()
+        import sklearn.tree  # noqa: F401 - imported once per process (seconds): inside the budget, before planning
+
+        rng = np.random.default_rng(seed + 104729)  # its own stream: the learning sample is unchanged
+        at_most = min(0.05, 0.02 * budget_s)
+        cost_teacher = _time_calls(teacher, schema, rng, rows=256, at_most_s=at_most)
+        cost_original = (_time_calls(original, schema, rng, rows=256, at_most_s=at_most)
+                         if original is not None and original is not teacher else 0.0)
+        spent = time.perf_counter() - start
+        left = max(0.0, budget_s - spent)
+        extra = 0.2 if traces else 0.0  # recorded inputs added to the first sample
+
+        def queries(n: int) -> float:  # teacher queries of learning, snapping aside
+            return n * (1.0 + extra) + max(MIN_VALIDATION, n // 4)
+
+        per_query = cost_teacher + COMPUTE_ROW_S
+        # fidelity, per input: each reference on its own sample and in verify's domain view
+        # (and its operational view with traces), judging the agreement, the rules beside it
+        references = 2 if cost_original else 1
+        per_fidelity = (cost_teacher + cost_original) * (2.0 + (1.0 if traces else 0.0)) + COMPUTE_ROW_S * references
+        learn_s = LEARN_SHARE * left * (1.0 - SNAP_SHARE)
+        fit_n = int(min(n_samples, (learn_s / per_query - MIN_VALIDATION) / (1.0 + extra)))
+        while fit_n > MIN_QUERIES and queries(fit_n) * per_query > learn_s:
+            fit_n = int(fit_n * 0.95)
+        fit_f = int(min(fidelity_samples, (1.0 - LEARN_SHARE) * left / per_fidelity))
+        if fit_n < min(MIN_QUERIES, n_samples) or fit_f < min(MIN_FIDELITY, fidelity_samples):
+            need = (spent + queries(MIN_QUERIES) * per_query / (LEARN_SHARE * (1.0 - SNAP_SHARE))
+                    + MIN_FIDELITY * per_fidelity / (1.0 - LEARN_SHARE))
+            original_cost = (f", a call of the original {_duration(cost_original)}" if cost_original else "")
+            raise bad_argument(
+                "budget_s", budget_s,
+                f"is too small to distil this teacher: a query costs {_duration(cost_teacher)} (measured"
+                f"{original_cost}), and the least distillation ({MIN_QUERIES} queries to learn from, "
+                f"{MIN_VALIDATION} to validate on, {MIN_FIDELITY} inputs to measure fidelity) needs about "
+                f"budget_s={need:.3g}",
+                f"Pass budget_s>={need:.3g}, or distil a faster teacher (a surrogate of the function)")
+        learn_end = start + spent + LEARN_SHARE * left
+        budget = cls(float(budget_s), start, cost_teacher, cost_original, min(fit_n, int(n_samples)), fit_f,
+                     learn_end, start + budget_s,
+                     asked={"n_samples": int(n_samples), "fidelity_samples": int(fidelity_samples)})
+        budget.sampling_end = learn_end - SNAP_SHARE * LEARN_SHARE * left
+        if budget.n_samples < n_samples:
+            budget.cut.append(f"teacher queries: {budget.n_samples} of the n_samples={n_samples} asked")
+        if fit_f < fidelity_samples:
+            budget.cut.append(f"fidelity measured on {fit_f} inputs of the fidelity_samples={fidelity_samples} asked")
+        return budget
+
+    def report(self, elapsed_s: float | None = None) -> "BudgetReport":
+        return BudgetReport(self.budget_s, round(self.cost_teacher, 9), round(self.cost_original, 9),
+                            self.n_samples, self.fidelity_samples, tuple(self.cut),
+                            round(time.perf_counter() - self.start if elapsed_s is None else elapsed_s, 3))
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    """What a distillation's `budget_s` bought: the measured cost of a teacher query (and of a
+    call of the original), the queries and fidelity inputs it planned, and what it cut
+    (`skipped`; `cut_short` when anything)."""
+
+    budget_s: float
+    cost_per_query_s: float
+    cost_per_original_call_s: float
+    n_samples: int
+    fidelity_samples: int
+    skipped: tuple[str, ...] = ()
+    elapsed_s: float = 0.0
+
+    @property
+    def cut_short(self) -> bool:
+        return bool(self.skipped)
+
+    budget_exhausted = cut_short
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budget_s": self.budget_s, "cost_per_query_s": self.cost_per_query_s,
+                "cost_per_original_call_s": self.cost_per_original_call_s, "n_samples": self.n_samples,
+                "fidelity_samples": self.fidelity_samples, "cut_short": self.cut_short,
+                "skipped": list(self.skipped), "elapsed_s": self.elapsed_s}
+
+    def describe(self) -> str:
+        """One line for Markdown and the command line."""
+        text = (f"budget_s={self.budget_s:g}: {_duration(self.cost_per_query_s)} per teacher query (measured), "
+                f"{self.n_samples} queries planned, fidelity on {self.fidelity_samples} inputs, {self.elapsed_s:.3g} s")
+        if self.cut_short:
+            text += "; cut short by the budget: " + "; ".join(self.skipped)
+        return text
+
+
+def _duration(value: float) -> str:
+    if value < 1e-3:
+        return f"{value * 1e6:.3g} us"
+    if value < 1.0:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value:.3g} s"
 
 
 def _with_value(columns: Mapping[str, np.ndarray], row: int, spec: Any, value: float) -> dict[str, np.ndarray]:
@@ -607,51 +824,66 @@ def _with_value(columns: Mapping[str, np.ndarray], row: int, spec: Any, value: f
 
 
 def snap_thresholds(tree: Tree, X: np.ndarray, columns: Mapping[str, np.ndarray], features: Features,
-                    oracle: _Oracle, kind: str, tolerance: Tolerance) -> Tree:
+                    oracle: _Oracle, kind: str, tolerance: Tolerance, *, what: str = "tree") -> Tree:
     """Move every numeric cut to where the teacher's outcome really changes, by bisection along
     the split feature between the training rows either side of the cut, the other arguments
-    held at a row of the node. A cut is kept where no jump is found (a smooth teacher)."""
+    held at a row of the node. A cut is kept where no jump is found (a smooth teacher), and
+    where the budget ran out first (noted in the oracle's budget)."""
     tree = tree.copy()
     members = tree.node_rows(X)
-    for i in tree.internal():
-        j = tree.feature[i]
-        spec = features.specs[j]
-        if not spec.numeric:
-            continue
-        rows = members[i]
-        t = tree.threshold[i]
-        values = X[rows, j]
-        left_rows, right_rows = rows[values <= t], rows[values > t]
-        if left_rows.size == 0 or right_rows.size == 0:
-            continue
-        left_vals = np.sort(np.unique(X[left_rows, j]))[::-1]
-        right_vals = np.sort(np.unique(X[right_rows, j]))
-        # base points: the rows of the node nearest the cut
-        near = rows[np.argsort(np.abs(values - t), kind="stable")][:SNAP_TRIES]
-        found = None
-        # widen the bracket step by step: a greedy split can sit off the teacher's jump when
-        # other effects dominate the node (rows just past the jump look like the other side)
-        for k in SNAP_WINDOWS:
-            a = float(left_vals[min(k, left_vals.size) - 1])
-            b = float(right_vals[min(k, right_vals.size) - 1])
-            for row in near:
-                found = _bisect(columns, int(row), spec, a, b, oracle, kind, tolerance,
-                                float(getattr(features.schema.output, "quantum", None) or 0.0))
-                if found is not None:
-                    break
-            if found is not None or (k >= left_vals.size and k >= right_vals.size):
-                break
-        if found is not None:
-            lo, hi = found
-            if spec.kind == "int":
-                tree.threshold[i], tree.strict[i] = float(lo), False
-            elif len(repr(float(hi))) < len(repr(float(lo))):
-                tree.threshold[i], tree.strict[i] = float(hi), True
-            else:
-                tree.threshold[i], tree.strict[i] = float(lo), False
-            tree.snapped[i] = True
-            members = tree.node_rows(X)  # rows may change sides below a moved cut
+    internal = list(tree.internal())
+    for position, i in enumerate(internal):
+        try:
+            members = _snap_one(tree, i, X, columns, features, oracle, kind, tolerance, members)
+        except OutOfBudget:
+            left = sum(1 for k in internal[position:] if features.specs[tree.feature[k]].numeric)
+            if oracle.budget is not None and left:
+                oracle.budget.cut.append(f"snapping ({what}): {left} cuts left where the tree put them")
+            break
     return tree
+
+
+def _snap_one(tree: Tree, i: int, X: np.ndarray, columns: Mapping[str, np.ndarray], features: Features,
+              oracle: _Oracle, kind: str, tolerance: Tolerance, members: Any) -> Any:
+    """Snap cut `i` of `tree` in place; the node rows afterwards."""
+    j = tree.feature[i]
+    spec = features.specs[j]
+    if not spec.numeric:
+        return members
+    rows = members[i]
+    t = tree.threshold[i]
+    values = X[rows, j]
+    left_rows, right_rows = rows[values <= t], rows[values > t]
+    if left_rows.size == 0 or right_rows.size == 0:
+        return members
+    left_vals = np.sort(np.unique(X[left_rows, j]))[::-1]
+    right_vals = np.sort(np.unique(X[right_rows, j]))
+    # base points: the rows of the node nearest the cut
+    near = rows[np.argsort(np.abs(values - t), kind="stable")][:SNAP_TRIES]
+    found = None
+    # widen the bracket step by step: a greedy split can sit off the teacher's jump when
+    # other effects dominate the node (rows just past the jump look like the other side)
+    for k in SNAP_WINDOWS:
+        a = float(left_vals[min(k, left_vals.size) - 1])
+        b = float(right_vals[min(k, right_vals.size) - 1])
+        for row in near:
+            found = _bisect(columns, int(row), spec, a, b, oracle, kind, tolerance,
+                            float(getattr(features.schema.output, "quantum", None) or 0.0))
+            if found is not None:
+                break
+        if found is not None or (k >= left_vals.size and k >= right_vals.size):
+            break
+    if found is not None:
+        lo, hi = found
+        if spec.kind == "int":
+            tree.threshold[i], tree.strict[i] = float(lo), False
+        elif len(repr(float(hi))) < len(repr(float(lo))):
+            tree.threshold[i], tree.strict[i] = float(hi), True
+        else:
+            tree.threshold[i], tree.strict[i] = float(lo), False
+        tree.snapped[i] = True
+        members = tree.node_rows(X)  # rows may change sides below a moved cut
+    return members
 
 
 _SIGN = np.int64(-0x8000000000000000)
@@ -749,11 +981,16 @@ def _score(model: Model, X: np.ndarray, reference: Outcomes, kind: str, toleranc
 
 def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_samples: int,
           tolerance: Tolerance, seed: int, snap: bool, traces: Traces | None = None,
-          linear_leaves: bool = True, rounds: int = ROUNDS) -> Fitted:
-    """Query `teacher`, grow and refine the tree, pick constant or linear leaves, snap cuts."""
+          linear_leaves: bool = True, rounds: int = ROUNDS, budget: Budget | None = None) -> Fitted:
+    """Query `teacher`, grow and refine the tree, pick constant or linear leaves, snap cuts.
+    Under a `budget`, each batch of queries stops at its stage's deadline (what was cut is
+    noted in `budget.cut`): sampling and refinement by `budget.sampling_end`, validation and
+    snapping by `budget.learn_end`."""
     rng = np.random.default_rng(seed)
     kind = schema.output.kind
-    oracle = _Oracle(teacher, schema)
+    oracle = _Oracle(teacher, schema, budget)
+    sampling_end = budget.sampling_end if budget is not None else math.inf
+    learn_end = budget.learn_end if budget is not None else math.inf
     n_initial = max(50, int(n_samples * INITIAL_SHARE))
     parts = [schema.sample_columns(n_initial, rng=rng)]
     if traces is not None and len(traces):
@@ -762,7 +999,15 @@ def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_sam
             pick = rng.permutation(len(ops))[: n_initial // 2]
             parts.append(as_columns([ops[k] for k in pick], schema))
     columns = concat(parts)
-    outcomes = oracle(columns)
+    asked = n_rows(columns)
+    columns, outcomes = oracle.prefix(columns, deadline=sampling_end)
+    if budget is not None and n_rows(columns) < asked:
+        budget.cut.append(f"first sample: {n_rows(columns)} of {asked} queries")
+        if n_rows(columns) < 10:
+            raise bad_argument("budget_s", budget.budget_s,
+                               f"ran out after {n_rows(columns)} teacher queries (measured "
+                               f"{_duration(budget.cost_teacher)} a query at the start; the teacher got slower)",
+                               "Pass a larger budget_s")
     orders = None
     if kind in ("real", "vector"):
         y = numeric_outputs(outcomes, kind)
@@ -778,14 +1023,26 @@ def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_sam
         if not extra:
             break
         new = concat(extra)
-        columns = concat([columns, new])
-        more = oracle(new)
+        if budget is not None and budget.late(sampling_end, budget.cost_teacher):
+            budget.cut.append(f"refinement: rounds {r + 1}-{rounds} of {rounds} skipped")
+            break
+        got, more = oracle.prefix(new, deadline=sampling_end)
+        columns = concat([columns, got])
         outcomes = Outcomes(outcomes.values + more.values, outcomes.errors + more.errors)
+        if budget is not None and n_rows(got) < n_rows(new):
+            budget.cut.append(f"refinement round {r + 1} of {rounds}: {n_rows(got)} of {n_rows(new)} queries"
+                              + (", later rounds skipped" if r + 1 < rounds else ""))
+            break
     X = features.encode(columns)
     targets = _targets(outcomes, kind)
     # validation: a fresh uniform sample judges constant against linear leaves
     val_columns = schema.sample_columns(max(200, n_samples // 4), rng=rng)
-    val_reference = oracle(val_columns)
+    asked = n_rows(val_columns)
+    val_columns, val_reference = oracle.prefix(val_columns, deadline=learn_end)
+    if budget is not None and n_rows(val_columns) < asked:
+        budget.cut.append(f"validation: {n_rows(val_columns)} of {asked} queries")
+    if n_rows(val_columns) < 20:  # too few to judge by: the training rows instead
+        val_columns, val_reference = columns, outcomes
     X_val = features.encode(val_columns)
     candidates: list[tuple[str, Model]] = []
     base = fit_model(X, targets, kind, max_leaves, seed)
@@ -831,7 +1088,7 @@ def learn(teacher: Callable[..., Any], schema: Schema, *, max_leaves: int, n_sam
             X_tree, cols_tree = X, columns
         if snap:
             tree = snap_thresholds(tree, X_tree, cols_tree, features, oracle,
-                                   "guard" if attr == "guard" else kind, tolerance)
+                                   "guard" if attr == "guard" else kind, tolerance, what=f"{attr} tree")
         tree = nice_thresholds(tree, X_tree, features)
         if snap and attr == "value" and kind in ("real", "vector"):
             _, y = _value_targets(targets, model)

@@ -21,7 +21,7 @@ from probes._validation import bad_argument, check_number
 
 from ._codegen import compile_source, emit_source, finish_value
 from ._data import Agreement, Outcomes, agreement, as_columns, call_batch, is_surrogate, schema_of
-from ._distill import Fitted, check_max_leaves, learn, teacher_name
+from ._distill import Budget, BudgetReport, Fitted, check_max_leaves, learn, teacher_name
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,12 @@ class Rules:
     created: str
     n_queries: int
     _fitted: Fitted = field(repr=False)
+    budget: BudgetReport | None = None  # what `budget_s` bought and cut (`budget.cut_short`); None without one
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether `budget_s` cut the distillation short (see `budget.skipped`)."""
+        return self.budget is not None and self.budget.cut_short
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)
@@ -136,7 +142,8 @@ class Rules:
         return {"teacher": self.teacher, "variant": self.variant, "created": self.created,
                 "n_queries": self.n_queries, "complexity": self.complexity.to_dict(),
                 "fidelity": {k: v.to_dict() for k, v in self.fidelity.items()},
-                "cuts": [c.__dict__ for c in self.cuts()], "tolerance": self.tolerance.to_dict()}
+                "cuts": [c.__dict__ for c in self.cuts()], "tolerance": self.tolerance.to_dict(),
+                "budget": self.budget.to_dict() if self.budget is not None else None}
 
     def to_markdown(self) -> str:
         lines = [f"**Rules distilled from** `{self.teacher}` ({self.variant}): "
@@ -146,6 +153,8 @@ class Rules:
             r2 = "" if fid.r2 is None else f"{fid.r2:.4f}"
             lines.append(f"| {fid.against} | {fid.distribution} | {fid.agreement:.1%} "
                          f"({fid.agreement_ci[0]:.1%} - {fid.agreement_ci[1]:.1%}) | {fid.max_error:.4g} | {r2} | {fid.n} |")
+        if self.budget is not None:
+            lines += ["", f"Budget: {self.budget.describe()}."]
         lines += ["", "```python", self.source.rstrip(), "```"]
         return "\n".join(lines)
 
@@ -159,7 +168,8 @@ def _measure(reference: Callable[..., Any], candidate: Callable[..., Any], colum
 
 
 def _verify_report(reference: Callable[..., Any], candidate: Callable[..., Any], schema: Schema,
-                   tolerance: Tolerance, traces: Traces | None, n: int, seed: int) -> Any:
+                   tolerance: Tolerance, traces: Traces | None, n: int, seed: int,
+                   budget_s: float | None = None) -> Any:
     """probes.verify's report without the adversarial search (rates only), or None."""
     try:
         from probes import verify
@@ -167,13 +177,15 @@ def _verify_report(reference: Callable[..., Any], candidate: Callable[..., Any],
         return None
     try:
         return verify(reference, candidate, schema=schema, traces=traces, tolerance=tolerance,
-                      max_examples=n, seed=seed, search=False, database=None, nondeterminism_sample=0)
+                      max_examples=n, seed=seed, search=False, database=None, nondeterminism_sample=0,
+                      budget_s=budget_s)
     except Exception:  # fidelity must not fail distillation; fall back to our own measure
         return None
 
 
 def measure_fidelity(rules_fn: Callable[..., Any], references: Mapping[str, Callable[..., Any]], schema: Schema,
-                     tolerance: Tolerance, *, traces: Traces | None, n: int, seed: int) -> dict[str, Fidelity]:
+                     tolerance: Tolerance, *, traces: Traces | None, n: int, seed: int,
+                     verify_budget_s: float | None = None) -> dict[str, Fidelity]:
     """Agreement of `rules_fn` with each reference on the domain and on recorded calls, by
     probes.verify (its "domain" and "operational" views); R^2 on a uniform domain sample."""
     rng = np.random.default_rng(seed + 7919)
@@ -181,7 +193,7 @@ def measure_fidelity(rules_fn: Callable[..., Any], references: Mapping[str, Call
     out: dict[str, Fidelity] = {}
     for against, reference in references.items():
         own = _measure(reference, rules_fn, domain, schema, tolerance)
-        report = _verify_report(reference, rules_fn, schema, tolerance, traces, n, seed)
+        report = _verify_report(reference, rules_fn, schema, tolerance, traces, n, seed, verify_budget_s)
         views = getattr(report, "views", {}) if report is not None else {}
         for dist in ("domain", "operational"):
             view = views.get(dist)
@@ -208,13 +220,20 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
             teacher: Callable[..., Any] | None = None, original: Callable[..., Any] | None = None,
             n_samples: int = 4000, tolerance: Tolerance | None = None, seed: int = 0,
             traces: Traces | None = None, snap: bool | None = None, linear_leaves: bool = True,
-            name: str | None = None, fidelity_samples: int = 2000) -> Rules:
+            name: str | None = None, fidelity_samples: int = 2000, budget_s: float | None = None) -> Rules:
     """Distil `fn_or_surrogate` (or `teacher`, when given) into rules of at most `max_leaves` leaves.
 
     The teacher is queried as an oracle (`n_samples` queries, more where the tree is unsure).
     Cuts snap to the teacher's true boundaries when the teacher is a plain function (`snap`
     overrides). Fidelity is measured against the teacher and, when given, the `original`, on
     the domain and on `traces` (recorded calls).
+
+    `budget_s` bounds the wall time (None: no bound, `n_samples` and `fidelity_samples` as
+    asked): the cost of a teacher query (and of a call of `original`) is measured first, the
+    queries and fidelity inputs are sized to fit, each batch stops at its deadline, and
+    snapping leaves the cuts it has no time for where the tree put them; `Rules.budget` says
+    what was cut (`.cut_short`, `.skipped`). A budget too small for the least distillation is
+    refused at once, naming the cost and the budget needed.
     """
     max_leaves = check_max_leaves(max_leaves)
     check_number("n_samples", n_samples, low=100, integer=True, fix="Pass at least 100 teacher queries")
@@ -232,8 +251,15 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
                            "Build the schema with Schema.infer(fn, traces) or from_function(..., probe=64)")
     if snap is None:
         snap = not is_surrogate(the_teacher)
-    fitted = learn(the_teacher, schema, max_leaves=max_leaves, n_samples=int(n_samples), tolerance=tolerance,
-                   seed=seed, snap=bool(snap), traces=traces, linear_leaves=linear_leaves)
+    budget = None
+    if budget_s is not None:
+        check_number("budget_s", budget_s, low=0, low_inclusive=False, fix="Pass seconds, e.g. budget_s=30")
+        budget = Budget.plan(the_teacher, original, schema, budget_s=float(budget_s), n_samples=int(n_samples),
+                             fidelity_samples=int(fidelity_samples), traces=traces is not None and len(traces) > 0,
+                             seed=seed)
+    fitted = learn(the_teacher, schema, max_leaves=max_leaves,
+                   n_samples=budget.n_samples if budget is not None else int(n_samples), tolerance=tolerance,
+                   seed=seed, snap=bool(snap), traces=traces, linear_leaves=linear_leaves, budget=budget)
     fn_name = name or (schema.function.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if schema.function else "rules")
     who = teacher_name(the_teacher)
     created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -242,15 +268,17 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
     references: dict[str, Callable[..., Any]] = {"teacher": the_teacher}
     if original is not None and original is not the_teacher:
         references["original"] = original
+    n_fidelity, verify_budget_s = (budget.fidelity_plan(len(references)) if budget is not None
+                                   else (int(fidelity_samples), None))
     fidelity = measure_fidelity(draft_fn, references, schema, tolerance, traces=traces,
-                                n=int(fidelity_samples), seed=seed)
+                                n=n_fidelity, seed=seed, verify_budget_s=verify_budget_s)
     doc = _doc_text(who, fidelity, fitted, tolerance, created, max_leaves)
     source = emit_source(fitted.model, fitted.features, schema, name=fn_name, docstring=doc)
     function = compile_source(source, fn_name)
     lines = sum(1 for line in source.splitlines() if line.strip())
     complexity = Complexity(fitted.model.n_leaves, fitted.model.depth, lines)
     return Rules(source, function, fidelity, complexity, who, schema, tolerance, fitted.variant, created,
-                 fitted.n_queries, fitted)
+                 fitted.n_queries, fitted, budget.report() if budget is not None else None)
 
 
 def _doc_text(who: str, fidelity: Mapping[str, Fidelity], fitted: Fitted, tolerance: Tolerance,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -268,3 +269,46 @@ def test_integer_outputs_stay_integers() -> None:
     assert value == 100 and isinstance(value, int)
     assert 10.0 in rules.thresholds("x") and "x < 10.0" in rules.source
     assert isinstance(rules.function(x=3.3), int)
+
+
+# -- budgets hold for slow teachers -----------------------------------------------------------------
+def _sleeping_fee(seconds: float):
+    def slow_fee(weight: float, zone: str, express: bool) -> float:
+        time.sleep(seconds)
+        return fee(weight, zone, express)
+
+    return slow_fee
+
+
+def test_a_budget_too_small_for_a_10ms_teacher_is_refused_at_once() -> None:
+    import sklearn.tree  # noqa: F401 - its first import (seconds) is not what this measures
+
+    began = time.perf_counter()
+    with pytest.raises(InvalidArgument) as caught:
+        distill(_sleeping_fee(0.01), schema=FEE_SCHEMA, tolerance=EXACT, budget_s=2.0)
+    assert time.perf_counter() - began < 1.0  # a few timed queries, not 4000 + fidelity (minutes)
+    message = str(caught.value)
+    assert "budget_s=2.0" in message and " ms (measured)" in message and "needs about budget_s=" in message
+
+
+def test_distill_keeps_its_budget_on_a_slow_teacher_and_says_what_it_cut() -> None:
+    import sklearn.tree  # noqa: F401
+
+    began = time.perf_counter()
+    rules = distill(_sleeping_fee(0.001), schema=FEE_SCHEMA, tolerance=EXACT, budget_s=2.0)
+    elapsed = time.perf_counter() - began
+    assert elapsed < 1.5 * 2.0 + 1.0, rules.budget
+    assert rules.cut_short and rules.budget.budget_exhausted
+    assert rules.budget.n_samples < 4000 and rules.n_queries < 4000
+    assert any(line.startswith("teacher queries:") for line in rules.budget.skipped)
+    assert rules.budget.cost_per_query_s >= 0.001
+    assert "Budget: budget_s=2" in rules.to_markdown() and "cut short by the budget" in rules.to_markdown()
+    assert rules.to_dict()["budget"]["cut_short"] is True
+    assert rules.fidelity["teacher:domain"].n > 0  # still measured, on fewer inputs
+
+
+def test_without_a_budget_nothing_is_cut(fee_rules: Rules) -> None:
+    assert fee_rules.budget is None and not fee_rules.cut_short
+    assert "Budget:" not in fee_rules.to_markdown()
+    with pytest.raises(InvalidArgument, match="budget_s=0"):
+        distill(fee, schema=FEE_SCHEMA, budget_s=0)

@@ -1,4 +1,5 @@
-"""The command line: exit codes (0 ok, 1 verification failed, 2 usage) and messages that name the fix."""
+"""The command line: exit codes (0 ok, 1 verification failed, 2 usage, 3 inconclusive) and messages
+that name the fix."""
 
 import json
 
@@ -73,9 +74,9 @@ def test_record_fit_verify_distill_report_round_trip(runner, tmp_path, monkeypat
     fitted = runner.invoke(cli, ["fit", name, "--store", store_uri, "--out", str(tmp_path / "sur"), "--budget", "4"])
     assert fitted.exit_code == 0, fitted.output
     verified = runner.invoke(cli, ["verify", name, str(tmp_path / "sur"), "--store", store_uri,
-                                   "--max-examples", "50", "--json", str(tmp_path / "v.json")])
-    verdict = json.loads((tmp_path / "v.json").read_text())["passed"]
-    assert verified.exit_code == (0 if verdict else 1)
+                                   "--max-examples", "50", "--min-examples", "50", "--json", str(tmp_path / "v.json")])
+    status = json.loads((tmp_path / "v.json").read_text())["status"]
+    assert verified.exit_code == {"passed": 0, "failed": 1, "inconclusive": 3}[status]
 
     distilled = runner.invoke(cli, ["distill", name, "--surrogate", str(tmp_path / "sur"),
                                     "--max-leaves", "8", "--out", str(tmp_path / "rules.py")])
@@ -85,3 +86,59 @@ def test_record_fit_verify_distill_report_round_trip(runner, tmp_path, monkeypat
                                    "--out", str(tmp_path / "rep")])
     assert reported.exit_code == 0, reported.output
     assert (tmp_path / "rep" / "report.html").exists()
+
+
+# -- verify's exit codes, without training a surrogate ------------------------------------------------
+def _price(x: float, kind: str) -> float:
+    return (1.0 if x <= 5.0 else 2.0) + (0.5 * x if kind == "a" else 0.0)
+
+
+class _StandIn:
+    """A candidate with a schema, as a loaded surrogate has."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        from probes import Schema
+
+        self.schema = Schema.from_function(_price, output="real", x=(0.0, 10.0), kind=["a", "b"])
+        self.offset = offset
+
+    def __call__(self, x: float, kind: str) -> float:
+        return _price(x, kind) + self.offset
+
+
+@pytest.fixture()
+def stand_in(monkeypatch):
+    import neuroswap._cli as module
+
+    monkeypatch.delenv("NEUROSWAP_STORE", raising=False)
+    chosen = {"candidate": _StandIn()}
+    monkeypatch.setattr(module, "_load_function", lambda name: _price)
+    monkeypatch.setattr(module, "_load_surrogate", lambda path, fn=None: chosen["candidate"])
+    return chosen
+
+
+def test_verify_exits_3_when_inconclusive(runner, stand_in, tmp_path):
+    result = runner.invoke(cli, ["verify", "m:price", "sur", "--max-examples", "20", "--json", str(tmp_path / "v.json")])
+    assert result.exit_code == 3, result.output
+    assert "INCONCLUSIVE" in result.output and "min_examples=100" in result.output
+    data = json.loads((tmp_path / "v.json").read_text())
+    assert data["status"] == "inconclusive" and data["passed"] is False and data["reason"]
+    tiny = runner.invoke(cli, ["verify", "m:price", "sur", "--budget", "0.000001"])
+    assert tiny.exit_code == 3 and "budget_s=1e-06" in tiny.output
+    enough = runner.invoke(cli, ["verify", "m:price", "sur", "--max-examples", "20", "--min-examples", "20"])
+    assert enough.exit_code == 0, enough.output
+    stand_in["candidate"] = _StandIn(offset=1000.0)
+    wrong = runner.invoke(cli, ["verify", "m:price", "sur", "--max-examples", "20"])
+    assert wrong.exit_code == 1, wrong.output  # a disagreement fails whatever the evidence
+
+
+def test_verify_min_examples_above_max_examples_is_a_usage_error(runner, stand_in):
+    result = runner.invoke(cli, ["verify", "m:price", "sur", "--max-examples", "50", "--min-examples", "80"])
+    assert result.exit_code == 2
+    assert "min_examples=80" in result.output and "max_examples=50" in result.output
+
+
+def test_verify_help_documents_the_exit_codes(runner):
+    result = runner.invoke(cli, ["verify", "--help"])
+    assert result.exit_code == 0
+    assert "3 inconclusive" in result.output and "--min-examples" in result.output and "--budget" in result.output

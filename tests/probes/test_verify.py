@@ -347,3 +347,59 @@ def test_without_path_tracing_counterexamples_still_carry_their_path():
     traced = run(fee_region, paths=True)
     assert traced.paths and {c.path for c in report.counterexamples} <= set(traced.paths) | {
         c.path for c in traced.counterexamples}
+
+
+# -- a verdict needs evidence ----------------------------------------------------------------------
+def test_a_budget_too_small_to_check_anything_is_inconclusive_never_passed():
+    """Before: passed=True for a candidate wrong by 1000 everywhere (no input was checked)."""
+    report = run(lambda x, kind: fee(x, kind) + 1000.0, budget_s=1e-6)
+    assert report.checked == 0 and report.disagreements == 0  # nothing judged: no evidence either way
+    assert report.status == "inconclusive" and not report.passed and not bool(report)
+    assert "min_examples=100" in report.reason and "budget_s=1e-06" in report.reason
+    assert "per input" in report.reason and "need about budget_s=" in report.reason
+    assert report.statistics["evidence"] == {"domain": 0, "search": 0}
+    text = report.to_markdown()
+    assert "**INCONCLUSIVE**" in text and report.reason in text
+    data = json.loads(report.to_json())
+    assert data["status"] == "inconclusive" and data["passed"] is False and data["reason"] == report.reason
+    back = EquivalenceReport.from_json(report.to_json())
+    assert back.status == "inconclusive" and back.reason == report.reason and not back.passed
+
+
+def test_min_examples_above_max_examples_is_a_usage_error():
+    with pytest.raises(InvalidArgument, match=r"min_examples=300 : must be <= max_examples=200"):
+        run(fee_copy, min_examples=300)
+    with pytest.raises(InvalidArgument, match="min_examples=0"):
+        run(fee_copy, min_examples=0)
+
+
+def test_fewer_inputs_than_the_minimum_is_inconclusive_unless_asked_for():
+    small = run(fee_copy, max_examples=30)
+    assert small.status == "inconclusive" and not small.passed and small.disagreements == 0
+    assert "max_examples=30" in small.reason and "min_examples=N" in small.reason
+    assert small.statistics["evidence"] == {"domain": 30, "search": 30}
+    accepted = run(fee_copy, max_examples=30, min_examples=30)
+    assert accepted.passed and accepted.status == "passed" and "min_examples=30" in accepted.reason
+
+
+def test_a_disagreement_fails_whatever_the_evidence():
+    report = run(lambda x, kind: fee(x, kind) + 1000.0, max_examples=5)  # far below min_examples
+    assert report.status == "failed" and not report.passed and report.disagreements > 0
+    assert "disagreement" in report.reason
+
+
+def test_the_search_counts_its_examples_repeats_included():
+    report = run(fee_copy, max_examples=100)
+    assert report.passed, report.reason
+    assert report.statistics["evidence"]["search"] == 100  # 100 examples run, whatever repeated
+    assert report.views["search"].n <= 100 and report.views["domain"].n == 100
+
+
+def test_a_search_that_runs_out_of_inputs_still_counts():
+    def both(a: bool, b: bool) -> bool:
+        return a and b
+
+    schema = Schema.from_function(both, a=[True, False], b=[True, False])
+    report = verify(both, lambda a, b: bool(a and b), schema=schema, max_examples=200, database=None)
+    assert report.passed, report.reason
+    assert 1 <= report.statistics["evidence"]["search"] < 100  # hypothesis tried each of the 4 inputs

@@ -7,6 +7,8 @@ with a slow original took 5.7 s at budget_s=1 (branch bisection ignored the cloc
 bounds asserted below leave a wide margin for a loaded machine, and still fail on that code.
 """
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -16,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from probes import OutputSpec, Schema, mine_edge_cases, verify
+from probes import InvalidArgument, OutputSpec, Schema, mine_edge_cases, verify
+from probes._clock import NotReproducibleWarning
+from probes._mining import EdgeCases
 from probes._compare import Comparison, call
 from probes._verify import BudgetCut, Evaluator, _gated, property_search
 
@@ -247,3 +251,91 @@ def test_a_candidate_that_answers_differently_on_a_replay_is_still_reported():
     assert report.views["search"].disagreements > 0
     for case in report.counterexamples:  # each as observed: the candidate answered "Z" there
         assert case.actual == "Z" and (case.expected != "Z" or case.expected_error is not None)
+
+
+# -- a slow original (10 ms a call): the budget holds, or the run says why ---------------------------
+def slow_price(x: float, y: float, kind: str) -> float:
+    time.sleep(0.01)
+    return (1.0 if x <= 5.0 else 2.0) + (0.5 * y if kind == "a" else 0.0)
+
+
+def fast_price(x: float, y: float, kind: str) -> float:
+    return (1.0 if x <= 5.0 else 2.0) + (0.5 * y if kind == "a" else 0.0)
+
+
+def wrong_price(x: float, y: float, kind: str) -> float:
+    return fast_price(x, y, kind) + (1.0 if 3.0 < x < 4.0 else 0.0)
+
+
+SLOW_SCHEMA = Schema.from_function(slow_price, output="real", x=(0.0, 10.0), y=(-5.0, 5.0), kind=["a", "b", "c"])
+
+
+def test_verify_on_a_10ms_original_keeps_its_budget_and_says_the_evidence_is_short():
+    began = time.perf_counter()
+    report = verify(slow_price, fast_price, schema=SLOW_SCHEMA, budget_s=2.0, database=None)
+    elapsed = time.perf_counter() - began
+    assert elapsed < 1.5 * 2.0 + 1.0, report.statistics
+    # 2 s buy ~150 calls of 10 ms: fewer than 100 inputs in each of two views
+    assert report.status == "inconclusive" and not report.passed, report.reason
+    assert "budget_s=2" in report.reason and " ms per input" in report.reason and "need about budget_s=" in report.reason
+    assert 0.008 < report.statistics["cost_per_input_s"] < 0.1
+
+
+def test_mining_on_a_10ms_original_keeps_its_budget_and_flags_the_cut():
+    began = time.perf_counter()
+    cases = mine_edge_cases(slow_price, wrong_price, schema=SLOW_SCHEMA, budget_s=2.0)
+    elapsed = time.perf_counter() - began
+    assert elapsed < 1.5 * 2.0 + 1.0, cases.summary()
+    assert isinstance(cases, list)  # still a list for existing callers
+    # ~86 boundary probes at 10 ms do not fit in the boundary layer's 0.3 s
+    assert cases.cut_short and cases.budget_exhausted
+    assert any(line.startswith("boundary:") and "not run" in line for line in cases.skipped), cases.skipped
+    assert "cut short by the budget" in cases.summary()
+    assert json.loads(cases.to_json())["cut_short"] is True
+    assert EdgeCases.from_json(cases.to_json()).skipped == cases.skipped
+
+
+def test_mining_refuses_at_once_a_budget_that_fits_almost_nothing():
+    began = time.perf_counter()
+    with pytest.raises(InvalidArgument) as caught:
+        mine_edge_cases(slow_price, fast_price, schema=SLOW_SCHEMA, budget_s=0.03)
+    assert time.perf_counter() - began < 0.5
+    message = str(caught.value)
+    assert "budget_s=0.03" in message and " ms (original" in message and "Pass budget_s>=" in message
+
+
+# -- the work clock's wall ceiling ---------------------------------------------------------------------
+def test_work_clock_ceiling_moves_the_clock_past_every_deadline():
+    from probes import _clock
+
+    clock = _clock.make("work", wall_ceiling_s=0.05)
+    clock.charge(0.25)
+    assert clock.now() == 0.25 and not clock.ceiling_hit
+    time.sleep(0.06)
+    assert clock.now() > 1e6 and clock.ceiling_hit and clock.work_done() == 0.25
+    with pytest.warns(_clock.NotReproducibleWarning, match="no longer reproducible"):
+        _clock.ceiling_warning(clock, "test")
+    assert _clock.check_ceiling(None, 2.0) == 4 * 2.0 + 5.0 and _clock.check_ceiling(math.inf, 2.0) is None
+    with pytest.raises(InvalidArgument, match="wall_ceiling_s=0"):
+        _clock.check_ceiling(0, 2.0)
+    assert not _clock.make("wall", wall_ceiling_s=0.05).ceiling_hit
+
+
+def test_a_work_clock_run_that_hits_its_wall_ceiling_ends_with_a_warning():
+    """A sleeping original costs the work clock nothing: without the ceiling this run would
+    take 20 s or more of wall time (1000 inputs per view at 10 ms)."""
+    began = time.perf_counter()
+    with pytest.warns(NotReproducibleWarning, match="no longer reproducible"):
+        report = verify(slow_price, fast_price, schema=SLOW_SCHEMA, budget_s=5.0, budget_clock="work",
+                        wall_ceiling_s=0.5, database=None)
+    assert time.perf_counter() - began < 0.5 + 1.5, report.statistics
+    assert report.statistics["wall_ceiling_hit"] and "wall-ceiling" in report.statistics["budget_cut"]
+    assert report.status == "inconclusive" and not report.passed  # cut far below min_examples
+    assert report.statistics["work_s"] < 1.0  # the work done until the ceiling, not the jump
+
+    began = time.perf_counter()
+    with pytest.warns(NotReproducibleWarning):
+        cases = mine_edge_cases(slow_price, wrong_price, schema=SLOW_SCHEMA, budget_s=5.0, budget_clock="work",
+                                wall_ceiling_s=0.5)
+    assert time.perf_counter() - began < 0.5 + 1.5, cases.summary()
+    assert cases.warnings and "wall_ceiling_s=0.5" in cases.warnings[0]
