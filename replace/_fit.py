@@ -31,6 +31,7 @@ from probes._report import wilson_interval
 
 from probes import _clock
 from . import _manifest as mf
+from ._calibration import Calibration, calibration_sizes, fit_predictor_on, label
 from ._cuts import comparison_cuts
 from ._encoding import InputEncoder, OutputEncoder
 from ._fidelity import compare, summarise
@@ -78,6 +79,9 @@ class FitConfig:
     code_cuts: bool = True               # 0/1 input columns for the comparisons the code makes (`age < 30`)
     budget_clock: str = "wall"           # "work": budget_s counts nominal work, so a seed gives one surrogate at any load
     distributed: str = "auto"            # "auto": under torchrun (WORLD_SIZE > 1) hand off to fit_distributed; "off"
+    calibration_rate: float = 0.001      # smallest served error rate the guard's calibration is sized to certify
+    calibration_share: float = 0.15      # most of budget_s the calibration's oracle calls may take
+    domain_margin: float | None = None   # share of span added each side of ranges fit infers from traces (None: 0.05 with oracle, else 0; see _margins)
 
 
 def _config(options: Mapping[str, Any]) -> FitConfig:
@@ -102,6 +106,12 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
     if config.search not in ("equal", "halving"):
         raise bad_argument("search", config.search, "must be 'equal' or 'halving'",
                            "Pass search='halving' to give the better half of the shapes more training")
+    if not 0.0 < config.calibration_rate < 1.0:
+        raise bad_argument("calibration_rate", config.calibration_rate, "must be in (0, 1)",
+                           "Pass the smallest max_error_rate the guarded swap should certify, e.g. 0.001")
+    if not 0.0 <= config.calibration_share < 1.0:
+        raise bad_argument("calibration_share", config.calibration_share, "must be in [0, 1)",
+                           "Pass the share of budget_s the guard's calibration calls may take, e.g. 0.15")
     if config.sampling not in ("paths", "uniform"):
         raise bad_argument("sampling", config.sampling, "must be 'paths' or 'uniform'")
     if not 0.0 <= config.boundary_share <= 1.0:
@@ -110,6 +120,10 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
     if isinstance(config.rounds_patience, bool) or not isinstance(config.rounds_patience, int) or config.rounds_patience < 0:
         raise bad_argument("rounds_patience", config.rounds_patience, "must be an integer >= 0",
                            "Pass 0 to run every round whatever its result")
+    if config.domain_margin is not None:
+        from ._margins import check_margin
+
+        check_margin(config.domain_margin)
     return config
 
 
@@ -684,11 +698,25 @@ def fit(
         if not mask.all():
             traces = traces.subset(np.flatnonzero(mask))
     has_traces = traces is not None and len(traces) > 0
+    from . import _margins
+
     if schema is None:
         if not has_traces:
             raise bad_argument("schema", None, "cannot be inferred without traces",
                                "Pass schema=Schema.from_function(fn, x=(low, high), ...) or some traces")
-        schema = Schema.infer(fn, traces)
+        # widened a little past the recorded extremes (fresh calls land just outside them); the
+        # oracle labels the band, since its rows are drawn from this schema. See _margins.
+        inferred = Schema.infer(fn, traces)
+        margin = _margins.resolve_margin(config.domain_margin, oracle=bool(oracle))
+        schema = _margins.with_margins(inferred, margin,
+                                       keep_positive=_margins.log_input_names(config.log_inputs, inferred))
+        config = replace(config, domain_margin=margin)  # the manifest's hyperparameters record what was applied
+    elif config.domain_margin:
+        raise bad_argument("domain_margin", config.domain_margin,
+                           "widens only a schema fit infers from traces; a schema passed to fit is the declared domain",
+                           "Widen it yourself (schema.widen(0.05), or declare wider ranges) and leave domain_margin unset")
+    else:
+        config = replace(config, domain_margin=0.0)
     if not isinstance(schema, Schema):
         raise bad_argument("schema", type(schema).__name__, "must be a probes.Schema",
                            "Build it with Schema.infer(fn, traces) or Schema.from_function(fn, ...)")
@@ -782,6 +810,10 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         probe = schema.rows(schema.sample_columns(20, rng=rng))
         orc.calibrate(probe)
         per_call = orc.plain_cost
+        # the guard's calibration rows are labelled last, on the final model: keep their time
+        n_cal_production, n_cal_domain = calibration_sizes(config.calibration_rate, budget_s * config.calibration_share,
+                                                           per_call, has_traces=traces is not None)
+        deadline -= (n_cal_production + n_cal_domain) * per_call
         affordable = int(0.25 * budget_s / per_call)
         n0 = config.initial_samples or int(np.clip(affordable, 256, 6000))
         if config.max_oracle_calls is not None:
@@ -848,15 +880,21 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         raise bad_argument("traces", f"<{len(pool)} rows>", "too few rows to learn from",
                            "Record more calls or allow oracle=True")
 
-    # 4. held-out split without oracle: part of the traces becomes the test set
+    # 4. held-out split without oracle: part of the traces becomes the test set, another part
+    # the guard's calibration rows (neither is trained on nor used to choose the model)
+    cal_held: dict[str, Any] | None = None
     if not oracle:
         order = rng.permutation(len(pool))
         n_test = max(1, int(0.2 * len(pool)))
-        test_rows, keep = order[:n_test], np.sort(order[n_test:])
+        n_cal = int(0.2 * len(pool)) if len(pool) >= 50 else 0
+        test_rows, cal_rows, keep = order[:n_test], order[n_test:n_test + n_cal], np.sort(order[n_test + n_cal:])
         test_columns = take(pool.columns, test_rows)
         test_outputs = [pool.outputs[i] for i in test_rows]
         test_errors = [pool.errors[i] for i in test_rows]
         test_paths = [pool.paths[i] for i in test_rows]
+        if n_cal:
+            cal_held = {"columns": take(pool.columns, cal_rows), "outputs": [pool.outputs[i] for i in cal_rows],
+                        "errors": [pool.errors[i] for i in cal_rows]}
         kept = Pool(schema)
         kept.add(take(pool.columns, keep), [pool.outputs[i] for i in keep], [pool.errors[i] for i in keep],
                  [pool.paths[i] for i in keep], 1.0, "trace")
@@ -1008,6 +1046,32 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     surrogate = Surrogate(schema=schema, tolerance=tolerance, input_encoder=enc, output_encoder=out,
                           weights=best.weights, signature=signature, function=fn_name, source_hash=source_hash(fn),
                           metrics=metrics, manifest=manifest)
+    # 10. the guard: an error predictor on validation rows, calibration rows nothing else saw
+    bar.update("calibrating the guard")
+    val_columns = take(pool.columns, val)
+    predictor = fit_predictor_on(surrogate, val_columns, [pool.outputs[i] for i in val],
+                                 [pool.errors[i] for i in val], seed=seed)
+    cal_sets = []
+    cal_calls = 0
+    if oracle:
+        orc.path_budget_s = 0.0  # plain calls: the calibration needs outcomes, not paths
+        cal_rng = np.random.default_rng(seed + 104729)
+        plan = [("production", n_cal_production), ("domain", n_cal_domain)]
+        for source, n_rows in plan:
+            if n_rows <= 0:
+                continue
+            if source == "production":
+                columns = draw_near(schema, trace_columns, n_rows, cal_rng, scale=config.near_scale)
+            else:
+                columns = schema.sample_columns(n_rows, rng=cal_rng)
+            outputs, errors, _ = orc.call(schema.rows(columns), count=False)
+            cal_calls += n_rows
+            cal_sets.append(label(surrogate, columns, outputs, errors, source=source, predictor=predictor))
+    elif cal_held is not None:
+        cal_sets.append(label(surrogate, cal_held["columns"], cal_held["outputs"], cal_held["errors"],
+                              source="traces", predictor=predictor))
+    surrogate.calibration = Calibration(predictor, {c.source: c for c in cal_sets}, cal_calls)
+    surrogate.manifest["training"]["calibration_calls"] = cal_calls
     surrogate.training_data_ = {"columns": pool.columns, "outputs": pool.outputs, "errors": pool.errors,
                                 "paths": pool.paths, "weights": pool.weights, "sources": pool.sources}
     return surrogate

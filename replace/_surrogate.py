@@ -35,6 +35,8 @@ from ._fastpath import ManyRows, OneRow, domain_mask, fragile_rows
 from ._models import ModelWeights, StackedEnsemble, surrogate_module
 
 PRECISIONS = ("float32", "float64")
+#: what `predict_batch` gives rows outside the trained domain
+OUT_OF_DOMAIN = ("raise", "nan", "original")
 #: rows encoded at a time by the float32 batch path
 ENCODE_CHUNK = 16384
 
@@ -113,6 +115,9 @@ class Surrogate:
         #: the rows `fit` trained on (columns, outputs, errors, paths, weights, sources); set by
         #: `fit` in this process only, not saved (None after `load`)
         self.training_data_: dict[str, Any] | None = None
+        #: the guard's error predictor and calibration rows (`replace._calibration.Calibration`),
+        #: set by `fit`, saved and loaded with the surrogate as plain numbers; None when absent
+        self.calibration: Any = None
         self.manifest: dict[str, Any] = dict(manifest or {})
         self._in = input_encoder
         self._out = output_encoder
@@ -156,6 +161,11 @@ class Surrogate:
         self.__doc__ = f"Neural surrogate of {function} (neuroswap)."
 
     # -- public views -------------------------------------------------------------------
+    @property
+    def guard_predictor(self) -> Any:
+        """The error predictor the guard's score uses (None without a calibration)."""
+        return self.calibration.predictor if self.calibration is not None else None
+
     @property
     def ensemble_size(self) -> int:
         if self._weights.path_aware:
@@ -312,30 +322,108 @@ class Surrogate:
         """Encoded inputs (N, d) float32, the matrix `torch_module()` takes."""
         return self._in.encode(_as_columns(columns))
 
-    def predict_batch(self, columns: Mapping[str, Any], *, check: bool = True,
-                      precision: str = "float32") -> np.ndarray:
+    def predict_batch(self, columns: Mapping[str, Any], *, check: bool = True, precision: str = "float32",
+                      out_of_domain: str = "raise", fn: Any = None) -> np.ndarray:
         """Vectorised answers: float (N,) or (N, k) with NaN where the original raises; object
-        array for labels (None where it raises). With `check`, inputs outside the domain raise
-        OutOfDomainError naming the first bad argument and value. `precision="float32"` (the
-        precision the weights were trained in) runs the network 2-5x faster than "float64";
-        the path each row takes is the same in both."""
-        columns = _as_columns(columns)
-        if check:
-            self._check_columns(columns)
-        return self._details(columns, precision, paths=False).outputs
+        array for labels (None where it raises). `precision="float32"` (the precision the weights
+        were trained in) runs the network 2-5x faster than "float64"; the path each row takes is
+        the same in both.
 
-    def _check_columns(self, columns: Mapping[str, Any]) -> None:
+        With `check`, rows outside the trained domain are found in one vectorised pass and
+        `out_of_domain` decides what they get: "raise" (OutOfDomainError saying how many rows
+        and which is first: row, argument, value, allowed range), "nan" (NaN, None for labels;
+        the other rows are answered), or "original" (the legacy function `fn` answers them, NaN
+        or None where it raises). `check=False` checks nothing (values that cannot be encoded
+        still raise)."""
+        if out_of_domain not in OUT_OF_DOMAIN:
+            raise bad_argument("out_of_domain", out_of_domain, f"must be one of {', '.join(map(repr, OUT_OF_DOMAIN))}",
+                               "Pass out_of_domain='nan' for NaN in rows outside the domain, or "
+                               "out_of_domain='original' with fn=<the legacy function> to answer them with it")
+        if precision not in PRECISIONS:
+            raise bad_argument("precision", precision, "must be 'float32' or 'float64'",
+                               "Pass precision='float64' for the float64 reference evaluation")
+        original = None
+        if out_of_domain == "original":
+            original = fn
+            if original is None:
+                raise bad_argument("fn", None, f"out_of_domain='original' answers rows outside the domain with the "
+                                   f"legacy function, and the surrogate holds none ({self.function or 'unnamed'})",
+                                   "Pass fn=<the legacy function>, or out_of_domain='nan'")
+            if not callable(original):
+                raise bad_argument("fn", original, "must be callable", "Pass fn=<the legacy function>")
+        columns = _as_columns(columns)
+        if not check:
+            return self._details(columns, precision, paths=False).outputs
+        inside = self._check_columns(columns, raise_outside=out_of_domain == "raise")
+        if inside.all():
+            return self._details(columns, precision, paths=False).outputs
+        rows_in = np.flatnonzero(inside)
+        rows_out = np.flatnonzero(~inside)
+        result = self._blank_outputs(len(inside))
+        if rows_in.size:
+            part = self._details({name: _take(columns[name], rows_in) for name in self._names}, precision,
+                                 paths=False).outputs
+            if result.dtype != object and part.dtype != result.dtype:
+                result = result.astype(part.dtype)
+            result[rows_in] = part
+        if original is not None:
+            self._answer_with(original, columns, rows_out, result)
+        return result
+
+    def _check_columns(self, columns: Mapping[str, Any], *, raise_outside: bool = True) -> np.ndarray:
+        """The rows inside the domain (bool (N,)), from one vectorised pass; with `raise_outside`,
+        any row outside raises OutOfDomainError (count, first row, argument, value, range)."""
         for name in self._names:
             if name not in columns:
                 raise OutOfDomainError(f"{name}=<missing> : predict_batch needs a column per argument "
                                        f"({', '.join(self._names)})")
         mask = domain_mask(self.schema, columns)
-        if not mask.all():
-            row = int(np.flatnonzero(~mask)[0])
-            kwargs = {name: columns[name][row] for name in self._names}
-            ok, reason = self.schema.contains(kwargs)
-            raise OutOfDomainError(f"row {row}: {reason or 'outside the trained domain'}. The surrogate only "
-                                   "answers inside the domain it was trained on")
+        if raise_outside and not mask.all():
+            outside = np.flatnonzero(~mask)
+            row = int(outside[0])
+            reason = ""
+            for item in self.schema.fields:
+                ok, why = item.contains(_plain(columns[item.name][row]))
+                if not ok:
+                    reason = why + _allowed(item, why)
+                    break
+            count = (f"{outside.size} of {len(mask)} rows lie" if outside.size > 1 else f"1 of {len(mask)} rows lies")
+            raise OutOfDomainError(
+                f"row {row}: {reason or 'outside the trained domain'}; {count} outside the domain the surrogate "
+                f"was trained on (row {row} is the first). Pass out_of_domain='nan' for NaN in those rows, or "
+                "out_of_domain='original' with fn=<the legacy function> to answer them with it")
+        return mask
+
+    def _blank_outputs(self, n: int) -> np.ndarray:
+        """`predict_batch`'s output for `n` rows with no answer: NaN, or None for labels."""
+        out = self._out
+        if out.kind == "label":
+            return np.full(n, None, dtype=object)
+        if out.kind == "vector":
+            return np.full((n, out.width), np.nan)
+        return np.full(n, np.nan)
+
+    def _answer_with(self, fn: Any, columns: Mapping[str, Any], rows: np.ndarray, result: np.ndarray) -> None:
+        """Fill `result[rows]` with `fn`'s answers in predict_batch's convention (NaN, or None for
+        labels, where it raises or returns something of another kind)."""
+        from probes._identity import kwargs_caller
+
+        call = kwargs_caller(fn)
+        fields = list(self.schema.fields)
+        label = result.dtype == object
+        for i in rows.tolist():
+            kwargs = {item.name: _plain(columns[item.name][i], item) for item in fields}
+            try:
+                value = call(**kwargs)
+            except Exception:
+                continue  # the blank (NaN / None) stands for "raises"
+            if label:
+                result[i] = value
+                continue
+            try:
+                result[i] = np.asarray(value, dtype=float).reshape(result.shape[1:])
+            except (TypeError, ValueError):
+                pass
 
     def predict_details(self, columns: Mapping[str, Any], *, precision: str = "float32") -> BatchPrediction:
         """Answers with raise flags, errors, spread and paths; no range check (see `predict_one`);
@@ -510,6 +598,7 @@ class Surrogate:
             "output_encoder": self._out.to_dict(),
             "model": self._weights.layout(),
             "metrics": self.metrics.to_dict(),
+            "calibration": self.calibration.to_dict() if self.calibration is not None else None,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
         manifest.setdefault("versions", mf.versions())
@@ -609,6 +698,10 @@ class Surrogate:
                 metrics=SurrogateMetrics.from_dict(manifest.get("metrics", {})),
                 manifest=manifest,
             )
+            if manifest.get("calibration") is not None:
+                from ._calibration import Calibration
+
+                surrogate.calibration = Calibration.from_dict(manifest["calibration"])
         except SurrogateFileError:
             raise
         except Exception as exc:
@@ -644,3 +737,34 @@ def _as_columns(columns: Any) -> Mapping[str, Any]:
         return {name: column_array([row[name] for row in columns]) for name in names}
     raise OutOfDomainError(f"columns={type(columns).__name__} : must be a mapping of argument name to array "
                            "(or a list of kwargs dicts)")
+
+
+def _take(column: Any, rows: np.ndarray) -> Any:
+    """The `rows` of one input column (numpy arrays stay arrays, lists stay lists)."""
+    if isinstance(column, np.ndarray):
+        return column[rows]
+    return [column[i] for i in rows.tolist()]
+
+
+def _plain(value: Any, item: Any = None) -> Any:
+    """One column value as the legacy function would get it (numpy scalars as Python values,
+    vector rows in the container the traces showed)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if item is not None and item.kind == "vector" and isinstance(value, np.ndarray) and value.ndim == 1:
+        if item.container == "ndarray":
+            return value.copy()
+        listed = value.tolist()
+        return tuple(listed) if item.container == "tuple" else listed
+    return value
+
+
+def _allowed(item: Any, reason: str) -> str:
+    """What `item` accepts, for an out-of-domain message whose `reason` does not say it yet."""
+    if item.kind in ("real", "integer"):
+        return "" if "range" in reason else f" (allowed: {item.kind} in [{item.low}, {item.high}])"
+    if item.kind == "vector":
+        return "" if "range" in reason else f" (allowed: length {item.length}, elements in [{item.low}, {item.high}])"
+    values = list(item.categories)
+    shown = ", ".join(repr(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+    return f" (allowed: {shown})"

@@ -5,9 +5,11 @@
 - "shadow": the original answers (its exact object, its exceptions); the surrogate runs beside
   it on a share of calls and disagreements are kept, logged, sent to a callback, or recorded
   (GitHub Scientist's pattern), so a surrogate is judged on live traffic before it serves.
-- "guarded": the surrogate answers only inside the trained domain and where its ensemble
-  agrees within the tolerance; elsewhere the original is called (Rumba-style quality control,
-  counted as an invocation rate).
+- "guarded": the surrogate answers only inside the trained domain and where its risk score is
+  at most a threshold certified on calibration rows: with probability at least `confidence`,
+  the error rate of the answers it serves is at most `max_error_rate` (`_guard`,
+  `_calibration`); elsewhere the original is called. A share of served calls can be audited
+  against the original, tripping the guard when the served error rises (`_audit`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import queue
 import random
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -36,7 +39,7 @@ __all__ = ["MODES", "FALLBACK_REASONS", "AsyncSwapped", "Disagreement", "GuardCa
 
 MODES = ("surrogate", "shadow", "guarded")
 #: Why the original answered a guarded call (or, in shadow mode, why a sampled call was not compared).
-FALLBACK_REASONS = ("out_of_domain", "uncertain", "surrogate_error")
+FALLBACK_REASONS = ("out_of_domain", "uncertain", "surrogate_error", "tripped")
 
 logger = logging.getLogger("replace.swap")
 
@@ -81,6 +84,12 @@ class SwapStats:
     surrogate_time_s: float = 0.0  # total wall time spent in the surrogate's prediction
     surrogate_timed: int = 0
     hook_errors: int = 0  # callback or recording failures (never raised into the caller)
+    audited: int = 0  # guarded: served calls also answered by the original and compared (the caller got the original's)
+    audit_wrong: int = 0  # of which the surrogate's answer was wrong
+    audit_interval: tuple[float, float] = (0.0, 1.0)  # 95% interval of the audited served error
+    tripped: bool = False  # guarded: the live audit found the served error above the asked rate; serving stopped
+    drift: Mapping[str, Any] | None = None  # guarded: inputs outside the calibration rows' support
+    certificate: Mapping[str, Any] | None = None  # guarded: the certified threshold, coverage and bound
 
     @property
     def invocation_rate(self) -> float:
@@ -114,7 +123,10 @@ class SwapStats:
             "shadow_comparisons": self.shadow_comparisons, "disagreements": self.disagreements,
             "disagreement_rate": self.disagreement_rate, "mean_original_s": self.mean_original_s,
             "mean_surrogate_s": self.mean_surrogate_s, "speedup": self.speedup,
-            "hook_errors": self.hook_errors,
+            "hook_errors": self.hook_errors, "audited": self.audited, "audit_wrong": self.audit_wrong,
+            "audit_interval": list(self.audit_interval), "tripped": self.tripped,
+            "drift": dict(self.drift) if self.drift is not None else None,
+            "certificate": dict(self.certificate) if self.certificate is not None else None,
         }
 
 
@@ -371,7 +383,8 @@ class Swapped:
 
     def __init__(self, fn: Callable[..., Any], surrogate: Any, mode: str, *, shadow_rate: float,
                  tolerance: Tolerance, on_disagreement: Callable[[Disagreement], Any] | None, seed: int,
-                 record_to: Any, label_spread: float, keep: int, log: bool, spread_scale: float = 1.0) -> None:
+                 record_to: Any, label_spread: float, keep: int, log: bool, spread_scale: float = 1.0,
+                 guard_factory: Callable[[], Any] | None = None) -> None:
         functools.update_wrapper(self, fn)
         self.original = fn
         self.surrogate = surrogate
@@ -382,6 +395,10 @@ class Swapped:
         self.spread_scale = float(spread_scale)
         self.on_disagreement = on_disagreement
         self.log = log
+        #: the certified gate (`_guard.CertifiedGuard`), built when the mode first becomes
+        #: "guarded"; None before that and with the deprecated spread gate
+        self._guard_factory = guard_factory
+        self.guard = guard_factory() if mode == "guarded" and guard_factory is not None else None
         self.seed = seed
         self._bind = _make_binder(fn)
         self._schema = surrogate.schema
@@ -418,6 +435,8 @@ class Swapped:
         mode = value.lower() if isinstance(value, str) else value
         if mode not in MODES:
             raise bad_argument("mode", value, f"must be one of {', '.join(map(repr, MODES))}")
+        if mode == "guarded" and self.guard is None and self._guard_factory is not None:
+            self.guard = self._guard_factory()
         with self._lock:
             self._mode, self._call = mode, self._dispatch(mode)
 
@@ -426,17 +445,48 @@ class Swapped:
         self._calls = self._served = self._by_original = self._rejected = 0
         self._fallbacks = {reason: 0 for reason in FALLBACK_REASONS}
         self._comparisons = self._disagreements = self._hook_errors = 0
+        self._audited = self._audit_wrong = 0
         self._t_orig = self._t_sur = 0.0
         self._n_orig = self._n_sur = 0
 
     def reset_stats(self) -> None:
-        """Zero every counter and forget the kept disagreements (e.g. after retraining)."""
+        """Zero every counter and forget the kept disagreements (e.g. after retraining); a
+        tripped guard stays tripped (see `reset`)."""
         with self._lock:
             self._reset()
             self._recent.clear()
 
+    def reset(self) -> None:
+        """`reset_stats`, and a tripped guard serves again (the audit's evidence and the drift
+        counts start afresh). Do this after fixing what made it trip."""
+        self.reset_stats()
+        if self.guard is not None:
+            self.guard.audit.reset()
+            if self.guard.drift is not None:
+                self.guard.drift.reset()
+
+    def recalibrate(self, calibration_inputs: Any = None, *, max_error_rate: float | None = None,
+                    confidence: float | None = None) -> Any:
+        """Certify the guard again: on `calibration_inputs` (kwargs dicts or columns, labelled by
+        calling the original), or on the surrogate's stored rows at a new `max_error_rate` or
+        `confidence`. Clears a trip. Returns the new `Certificate`."""
+        if self.guard is None:
+            raise bad_argument("mode", self.mode, "recalibrate needs a guarded swap with the certified gate",
+                               "Use swap(fn, surrogate, mode='guarded') without spread_scale/label_spread")
+        certificate = self.guard.recalibrate(calibration_inputs, max_error_rate=max_error_rate,
+                                             confidence=confidence)
+        if self.guard.drift is not None:
+            self.guard.drift.reset()
+        return certificate
+
     @property
     def stats(self) -> SwapStats:
+        guard = self.guard
+        extra: dict[str, Any] = {}
+        if guard is not None:
+            extra = {"audit_interval": guard.audit.interval(), "tripped": guard.audit.tripped,
+                     "drift": guard.drift.to_dict() if guard.drift is not None else None,
+                     "certificate": guard.certificate.to_dict()}
         with self._lock:
             return SwapStats(
                 mode=self.mode, calls=self._calls, served_by_surrogate=self._served,
@@ -444,6 +494,7 @@ class Swapped:
                 rejected=self._rejected, shadow_comparisons=self._comparisons,
                 disagreements=self._disagreements, original_time_s=self._t_orig, original_timed=self._n_orig,
                 surrogate_time_s=self._t_sur, surrogate_timed=self._n_sur, hook_errors=self._hook_errors,
+                audited=self._audited, audit_wrong=self._audit_wrong, **extra,
             )
 
     @property
@@ -515,18 +566,47 @@ class Swapped:
 
     def _guard(self, bound: dict[str, Any]) -> tuple[Any, str, float | None]:
         """(prediction, "", elapsed) when the surrogate may answer, else (None, reason, elapsed)."""
+        guard = self.guard
+        if guard is not None and guard.audit.tripped:
+            return None, "tripped", None
         if self._outside(bound):
             return None, "out_of_domain", None
+        if guard is not None and guard.drift is not None:
+            guard.drift.observe(bound)
         start = time.perf_counter()
         try:
-            prediction = self._predict(bound)
+            if guard is not None:
+                prediction, score = guard.evaluate_one(bound)
+            else:
+                prediction = self._predict(bound)
         except Exception as exc:  # a broken surrogate must not break the caller: fall back
             logger.debug("swap(%s): surrogate failed: %r", function_name(self.original), exc)
             return None, "surrogate_error", time.perf_counter() - start
         elapsed = time.perf_counter() - start
-        if not self._confident(prediction):
+        if not (guard.serves(score) if guard is not None else self._confident(prediction)):
             return None, "uncertain", elapsed
         return prediction, "", elapsed
+
+    def _audits(self) -> bool:
+        guard = self.guard
+        return guard is not None and guard.audit.should_audit()
+
+    def _audit_done(self, bound: dict[str, Any], prediction: Any, result: Any, exc: BaseException | None,
+                    spent: float, elapsed: float | None) -> None:
+        """Count an audited served call: the caller got the original's answer; the surrogate's
+        would-be answer is compared with it and fed to the live audit."""
+        wrong = self._compare(bound, result, exc, prediction) is not None
+        with self._lock:
+            self._calls += 1
+            self._by_original += 1
+            self._audited += 1
+            self._audit_wrong += int(wrong)
+            self._t_orig += spent
+            self._n_orig += 1
+            if elapsed is not None:
+                self._t_sur += elapsed
+                self._n_sur += 1
+        self.guard.observe_audit(wrong)  # type: ignore[union-attr]
 
     def _count_served(self, elapsed: float | None) -> None:
         with self._lock:
@@ -547,8 +627,18 @@ class Swapped:
                 self._n_sur += 1
 
     def _call_guarded(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        prediction, reason, elapsed = self._guard(self._bind(*args, **kwargs))
+        bound = self._bind(*args, **kwargs)
+        prediction, reason, elapsed = self._guard(bound)
         if not reason:
+            if self._audits():
+                start = time.perf_counter()
+                try:
+                    result = self.original(*args, **kwargs)
+                except Exception as exc:
+                    self._audit_done(bound, prediction, None, exc, time.perf_counter() - start, elapsed)
+                    raise
+                self._audit_done(bound, prediction, result, None, time.perf_counter() - start, elapsed)
+                return result
             self._count_served(elapsed)
             return _answer(prediction)
         start = time.perf_counter()
@@ -556,6 +646,118 @@ class Swapped:
             return self.original(*args, **kwargs)
         finally:
             self._count_fallback(reason, time.perf_counter() - start, elapsed)
+
+    # -- batches ----------------------------------------------------------------------------
+    def _batch_plan(self, columns: Any) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[tuple[int, str]], list[tuple[int, Any]]]:
+        """(columns, outputs with the served rows filled, served mask, rows for the original with
+        the reason, audited rows with the surrogate's would-be prediction)."""
+        from ._fastpath import domain_mask
+        from ._surrogate import _as_columns
+
+        if self.mode != "guarded" or self.guard is None:
+            raise bad_argument("mode", self.mode, "predict_batch is the guarded mode's batch form",
+                               "Use swap(fn, surrogate, mode='guarded'), or surrogate.predict_batch for every row")
+        cols = dict(_as_columns(columns))
+        names = self._schema.names
+        missing = [name for name in names if name not in cols]
+        if missing:
+            raise bad_argument("columns", sorted(cols), f"has no column for {missing[0]!r}",
+                               f"Pass one column per argument ({', '.join(names)})")
+        n = len(cols[names[0]]) if names else 0
+        guard = self.guard
+        served = np.zeros(n, dtype=bool)
+        outputs: np.ndarray | None = None
+        original: list[tuple[int, str]] = []
+        audited: list[tuple[int, Any]] = []
+        try:
+            inside = domain_mask(self._schema, cols)
+        except Exception:  # values the vectorised check cannot read: row by row
+            inside = np.array([not self._outside({k: cols[k][i] for k in names}) for i in range(n)], dtype=bool)
+        at = np.flatnonzero(inside)
+        if guard.drift is not None:
+            for i in range(n):
+                guard.drift.observe({k: _scalar(cols[k][i]) for k in names})
+        if guard.audit.tripped:
+            return cols, outputs, served, [(i, "tripped") for i in range(n)], audited
+        details = None
+        if at.size:
+            try:
+                details, ok = guard.batch({k: _take(cols[k], at) for k in names})
+            except Exception as exc:  # a broken surrogate must not break the caller
+                logger.debug("swap(%s): surrogate batch failed: %r", function_name(self.original), exc)
+                details, ok = None, np.zeros(at.size, dtype=bool)
+                original.extend((int(i), "surrogate_error") for i in at)
+                at = at[:0]
+        if details is not None:
+            values = np.asarray(details.outputs)
+            outputs = np.empty((n,) + values.shape[1:], dtype=values.dtype)
+            if outputs.dtype.kind == "f":
+                outputs[:] = np.nan
+            for j, i in enumerate(at):
+                if not ok[j]:
+                    original.append((int(i), "uncertain"))
+                elif guard.audit.should_audit():
+                    audited.append((int(i), _one_prediction(self.surrogate, details, j)))
+                else:
+                    served[i] = True
+                    outputs[i] = values[j]
+        original.extend((int(i), "out_of_domain") for i in np.flatnonzero(~inside))
+        return cols, outputs, served, original, audited
+
+    def _batch_fill(self, cols: dict[str, Any], outputs: np.ndarray | None, served: np.ndarray,
+                    answers: dict[int, tuple[Any, BaseException | None]], original: list[tuple[int, str]],
+                    audited: list[tuple[int, Any]], spent: float) -> tuple[np.ndarray, np.ndarray]:
+        n = len(served)
+        if outputs is None:
+            outputs = np.empty(n, dtype=object if self._label_output else float)
+            if outputs.dtype.kind == "f":
+                outputs[:] = np.nan
+        for i, (result, exc) in answers.items():
+            value = None if exc is not None else result
+            if outputs.dtype.kind == "f":
+                try:
+                    outputs[i] = np.nan if value is None else value
+                except (TypeError, ValueError):  # an answer of another shape than the surrogate's
+                    outputs = outputs.astype(object)
+                    outputs[i] = value
+            else:
+                outputs[i] = value
+        names = self._schema.names
+        for i, prediction in audited:
+            result, exc = answers[i]
+            bound = {k: _scalar(cols[k][i]) for k in names}
+            wrong = self._compare(bound, result, exc, prediction) is not None
+            with self._lock:
+                self._audited += 1
+                self._audit_wrong += int(wrong)
+            self.guard.observe_audit(wrong)  # type: ignore[union-attr]
+        with self._lock:
+            self._calls += n
+            self._served += int(served.sum())
+            self._by_original += len(answers)
+            for _, reason in original:
+                self._fallbacks[reason] += 1
+            self._t_orig += spent
+            self._n_orig += len(answers)
+        return outputs, served
+
+    def predict_batch(self, columns: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Guarded answers for many rows at once: `(outputs, served)`. Rows the guard serves get
+        the surrogate's answer (the same rows the single call would serve); every other row
+        (outside the domain, above the threshold, audited, or after a trip) gets the original's,
+        called row by row. `outputs` as `Surrogate.predict_batch` (NaN, or None for labels,
+        where the original raises); `served` marks the rows the surrogate answered."""
+        cols, outputs, served, original, audited = self._batch_plan(columns)
+        names = self._schema.names
+        call = _kwargs_call(self.original)
+        answers: dict[int, tuple[Any, BaseException | None]] = {}
+        start = time.perf_counter()
+        for i in [i for i, _ in original] + [i for i, _ in audited]:
+            try:
+                answers[i] = (call({k: _scalar(cols[k][i]) for k in names}), None)
+            except Exception as exc:  # the original's raise is its answer for that row
+                answers[i] = (None, exc)
+        return self._batch_fill(cols, outputs, served, answers, original, audited, time.perf_counter() - start)
 
     def _confident(self, prediction: Any) -> bool:
         """The ensemble agrees: within the tolerance for reals, (near) unanimous for labels and raises."""
@@ -702,6 +904,37 @@ class Swapped:
 _SCALARS = (float, int)
 
 
+def _scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _take(column: Any, rows: np.ndarray) -> Any:
+    if isinstance(column, np.ndarray):
+        return column[rows]
+    return [column[int(i)] for i in rows]
+
+
+def _kwargs_call(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], Any]:
+    from probes._identity import kwargs_caller
+
+    caller = kwargs_caller(fn)
+    return lambda kwargs: caller(**kwargs)
+
+
+def _one_prediction(surrogate: Any, details: Any, j: int) -> Any:
+    """Row `j` of a batch evaluation as the single call's prediction."""
+    from ._surrogate import OnePrediction
+
+    path = details.paths[j] if details.paths else None
+    if details.raises[j]:
+        return OnePrediction(None, details.errors[j], float(details.spread[j]), path)
+    row = type(details)(details.outputs[j:j + 1], details.raises[j:j + 1], details.errors[j:j + 1],
+                        details.spread[j:j + 1], None)
+    if not hasattr(surrogate, "python_outputs"):  # a duck-typed stand-in: its own values
+        return OnePrediction(_scalar(details.outputs[j]), None, float(details.spread[j]), path)
+    return OnePrediction(surrogate.python_outputs(row)[0], None, float(details.spread[j]), path)
+
+
 def _check_fails(item: Any, bound: dict[str, Any]) -> bool:
     try:
         return not item.contains(bound[item.name])[0]
@@ -756,8 +989,18 @@ class AsyncSwapped(Swapped):
         if self.mode == "surrogate":
             return self._call_surrogate(args, kwargs)
         if self.mode == "guarded":
-            prediction, reason, elapsed = self._guard(self._bind(*args, **kwargs))
+            bound = self._bind(*args, **kwargs)
+            prediction, reason, elapsed = self._guard(bound)
             if not reason:
+                if self._audits():
+                    start = time.perf_counter()
+                    try:
+                        result = await self.original(*args, **kwargs)
+                    except Exception as exc:
+                        self._audit_done(bound, prediction, None, exc, time.perf_counter() - start, elapsed)
+                        raise
+                    self._audit_done(bound, prediction, result, None, time.perf_counter() - start, elapsed)
+                    return result
                 self._count_served(elapsed)
                 return _answer(prediction)
             start = time.perf_counter()
@@ -776,19 +1019,51 @@ class AsyncSwapped(Swapped):
         return result
 
 
+    async def predict_batch(self, columns: Any) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+        """`Swapped.predict_batch`, awaiting the original for the rows it answers."""
+        cols, outputs, served, original, audited = self._batch_plan(columns)
+        names = self._schema.names
+        call = _kwargs_call(self.original)
+        answers: dict[int, tuple[Any, BaseException | None]] = {}
+        start = time.perf_counter()
+        for i in [i for i, _ in original] + [i for i, _ in audited]:
+            try:
+                answers[i] = (await call({k: _scalar(cols[k][i]) for k in names}), None)
+            except Exception as exc:  # the original's raise is its answer for that row
+                answers[i] = (None, exc)
+        return self._batch_fill(cols, outputs, served, answers, original, audited, time.perf_counter() - start)
+
+
 # -- the entry point ---------------------------------------------------------------------------
-def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, shadow_rate: float = 1.0,
+def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, max_error_rate: float = 0.01,
+         confidence: float = 0.95, audit_rate: float = 0.0, calibration_inputs: Any = None,
+         calibrate_on: str | None = None, false_alarm: float = 0.01, shadow_rate: float = 1.0,
          tolerance: Tolerance | None = None, on_disagreement: Callable[[Disagreement], Any] | None = None,
-         seed: int = 0, record_to: Any = None, label_spread: float = 0.0, keep: int = 100,
-         log: bool = False, spread_scale: float = 1.0) -> Swapped:
+         seed: int = 0, record_to: Any = None, label_spread: float | None = None, keep: int = 100,
+         log: bool = False, spread_scale: float | None = None) -> Swapped:
     """Stand `surrogate` in for `fn` (same name, signature, docstring, `__wrapped__`).
 
     `mode` is "surrogate" (it answers; inputs outside its domain raise `OutOfDomainError`),
     "shadow" (the original answers, the surrogate is compared on a `shadow_rate` share of calls
-    drawn with `seed`), or "guarded" (the surrogate answers inside its domain where its ensemble
-    spread is within the tolerance, or at most `label_spread` for labels and raises; otherwise
-    the original does; `spread_scale` > 1 makes the real-valued gate stricter: serve when
-    `spread * spread_scale <= bound`; `calibrate_guard` picks it from inputs with known answers).
+    drawn with `seed`), or "guarded".
+
+    Guarded: the surrogate answers a call only inside its domain and where the call's risk score
+    is at most a threshold certified on calibration rows; otherwise the original answers. The
+    guarantee: with probability at least `confidence` over the calibration sample, the share of
+    served calls whose answer is wrong (outside the tolerance, another label, a value where the
+    original raises, a raise where it returns) is at most `max_error_rate`, for inputs
+    distributed like the calibration rows (by default the production-like rows `fit` labelled
+    around the traces; `calibrate_on="domain"` for its whole-domain rows;
+    `calibration_inputs=rows` labels your rows by calling `fn`). With too few rows to certify
+    anything it serves nothing and warns, never a guess. `audit_rate`: share of served calls
+    also answered by the original (the caller gets the original's answer) and compared; when
+    the audited served error is significantly above `max_error_rate` (a test whose chance of
+    ever tripping on a stream meeting the rate is at most `false_alarm`), the guard trips: it
+    stops serving, warns once, sets `.stats.tripped`, until `.recalibrate(...)` or `.reset()`.
+    `.stats` also counts inputs outside the calibration rows' support (drift).
+    Deprecated: `spread_scale` and `label_spread` (and `calibrate_guard`) select the old
+    ensemble-spread gate, which has no guarantee; they warn.
+
     `tolerance` defaults to the surrogate's. Shadow disagreements: the
     latest `keep` are kept in `.disagreements`, each is passed to `on_disagreement`, logged
     when `log`, and written to the TraceStore `record_to` (a store or URI) as the original's
@@ -807,8 +1082,22 @@ def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, sha
         raise bad_argument("surrogate", surrogate, "is not a surrogate (needs .predict_one and .schema)",
                            "Pass the result of replace.fit(fn, ...) or replace.Surrogate.load(path)")
     check_number("shadow_rate", shadow_rate, low=0.0, high=1.0, fix="Pass a share of calls in [0, 1], e.g. 0.1")
+    legacy = spread_scale is not None or label_spread is not None
+    if legacy:
+        warnings.warn("swap(spread_scale=..., label_spread=...) selects the old ensemble-spread gate, which "
+                      "guarantees nothing about the answers it serves; it is deprecated. Use "
+                      "max_error_rate=... and confidence=... instead", DeprecationWarning, stacklevel=2)
+    label_spread = 0.0 if label_spread is None else label_spread
+    spread_scale = 1.0 if spread_scale is None else spread_scale
     check_number("label_spread", label_spread, low=0.0, high=1.0,
                  fix="Pass 0.0 to serve labels only when the ensemble is unanimous")
+    check_number("audit_rate", audit_rate, low=0.0, high=1.0,
+                 fix="Pass the share of served calls to re-check against the original, e.g. 0.05")
+    check_number("max_error_rate", max_error_rate, low=0.0, low_inclusive=False, high=1.0,
+                 fix="Pass the highest share of wrong served answers you accept, e.g. 0.01")
+    check_number("confidence", confidence, low=0.5, high=1.0, fix="Pass e.g. 0.95 or 0.99")
+    check_number("false_alarm", false_alarm, low=0.0, low_inclusive=False, high=1.0,
+                 fix="Pass the accepted chance that the audit ever trips on a guard meeting its rate, e.g. 0.01")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise bad_argument("seed", seed, "must be an integer")
     check_number("spread_scale", spread_scale, low=0.0, fix="Pass 1.0 (the tolerance bound itself) or larger to be stricter")
@@ -827,15 +1116,24 @@ def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, sha
     if not isinstance(tolerance, Tolerance):
         raise bad_argument("tolerance", tolerance, "must be a probes.Tolerance",
                            "Pass tolerance=Tolerance(abs=..., rel=...)")
-    if mode == "guarded" and getattr(surrogate, "ensemble_size", 2) == 1:
+    if mode == "guarded" and legacy and getattr(surrogate, "ensemble_size", 2) == 1:
         logger.warning("swap(%s, mode='guarded'): the surrogate has a single member, so it has no "
                        "ensemble spread; only the domain check guards it. Fit with an ensemble for a "
                        "confidence check", function_name(fn))
+    guard_factory = None
+    if not legacy:
+        from ._guard import CertifiedGuard
+
+        guard_factory = functools.partial(
+            CertifiedGuard, fn, surrogate, max_error_rate=max_error_rate, confidence=confidence,
+            audit_rate=audit_rate, false_alarm=false_alarm, seed=int(seed), calibration_inputs=calibration_inputs,
+            calibrate_on=calibrate_on)
     try:
         kind = AsyncSwapped if inspect.iscoroutinefunction(inspect.unwrap(fn)) else Swapped
         return kind(fn, surrogate, mode, shadow_rate=shadow_rate, tolerance=tolerance,
                        on_disagreement=on_disagreement, seed=int(seed), record_to=record_to,
-                       label_spread=label_spread, keep=int(keep), log=bool(log), spread_scale=float(spread_scale))
+                       label_spread=label_spread, keep=int(keep), log=bool(log), spread_scale=float(spread_scale),
+                       guard_factory=guard_factory)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, InvalidArgument):
             raise
@@ -862,7 +1160,8 @@ class GuardCalibration:
 def calibrate_guard(fn: Callable[..., Any], surrogate: Any, inputs: list[dict[str, Any]] | None = None, *,
                     n: int = 2000, target: float = 0.99, tolerance: Tolerance | None = None,
                     seed: int = 0) -> GuardCalibration:
-    """Choose the guarded mode's `spread_scale` on inputs with known answers.
+    """Deprecated (warns): choose the old spread gate's `spread_scale` on inputs with known answers.
+    The certified guard (`swap(..., mode="guarded", max_error_rate=...)`) replaces it.
 
     Calls `fn` on `inputs` (default: `n` draws from the surrogate's schema), and picks the
     loosest gate under which the served answers agree with the original on at least `target`
@@ -870,6 +1169,9 @@ def calibrate_guard(fn: Callable[..., Any], surrogate: Any, inputs: list[dict[st
     proxy it is for this surrogate (Rumba tunes its threshold the same way). Labels and raises
     are gated by `label_spread`, not by this scale.
     """
+    warnings.warn("calibrate_guard is deprecated: swap(fn, surrogate, mode='guarded', max_error_rate=..., "
+                  "confidence=...) certifies the served error from the surrogate's calibration rows",
+                  DeprecationWarning, stacklevel=2)
     check_number("target", target, low=0.0, high=1.0, fix="Pass the agreement wanted among served answers, e.g. 0.99")
     tol = tolerance if tolerance is not None else getattr(surrogate, "tolerance", None) or Tolerance()
     if inputs is None:

@@ -58,6 +58,12 @@ class OnePrediction:
     path: str | None = None
 
 
+#: the deprecated ensemble-spread gate (what these tests pin); the certified gate is tested in test_guard.py
+SPREAD_GATE = {"spread_scale": 1.0}
+pytestmark = pytest.mark.filterwarnings("ignore:swap\\(spread_scale:DeprecationWarning",
+                                        "ignore:calibrate_guard is deprecated:DeprecationWarning")
+
+
 class StandIn:
     """Answers like `fn` plus `offset`, with a spread of `wide` where x > 8 and 0 elsewhere."""
 
@@ -278,7 +284,7 @@ def test_shadow_log_option_logs_each_disagreement(caplog: pytest.LogCaptureFixtu
 # -- guarded mode ------------------------------------------------------------------------------
 def test_guarded_serves_confident_inputs_inside_the_domain() -> None:
     standin = StandIn(boxed, SCHEMA, wide=1.0)
-    swapped = swap(boxed, standin, "guarded")
+    swapped = swap(boxed, standin, "guarded", **SPREAD_GATE)
     served = swapped(2.0, 0.5)
     assert served == pytest.approx(1.0) and not isinstance(served, Box)  # the surrogate's float
     fallback = swapped(9.0, 0.5)  # spread 1.0 > tolerance bound 0.01: uncertain
@@ -301,14 +307,14 @@ def test_guarded_falls_back_outside_the_domain(kwargs: dict[str, Any]) -> None:
 
     schema = Schema.from_function(original, x=(0.0, 10.0), y=(-1.0, 1.0), kind=["a", "b", "neg"], output="real")
     standin = StandIn(price, schema)
-    swapped = swap(original, standin, "guarded")
+    swapped = swap(original, standin, "guarded", **SPREAD_GATE)
     assert swapped(**kwargs) == "original"
     assert len(calls) == 1 and standin.calls == 0
-    assert swapped.stats.fallbacks == {"out_of_domain": 1, "uncertain": 0, "surrogate_error": 0}
+    assert swapped.stats.fallbacks == {"out_of_domain": 1, "uncertain": 0, "surrogate_error": 0, "tripped": 0}
 
 
 def test_guarded_falls_back_when_the_surrogate_fails() -> None:
-    swapped = swap(boxed, StandIn(boxed, SCHEMA, broken=True), "guarded")
+    swapped = swap(boxed, StandIn(boxed, SCHEMA, broken=True), "guarded", **SPREAD_GATE)
     assert isinstance(swapped(1.0, 1.0), Box)
     assert swapped.stats.fallbacks["surrogate_error"] == 1
 
@@ -320,7 +326,7 @@ def test_guarded_serves_a_predicted_raise_only_when_unanimous() -> None:
         originals.append(x)
         return price(x, y, kind)
 
-    swapped = swap(counted, StandIn(price, SCHEMA, wide=0.5), "guarded")
+    swapped = swap(counted, StandIn(price, SCHEMA, wide=0.5), "guarded", **SPREAD_GATE)
     with pytest.raises(ValueError, match="x too large"):
         swapped(6.0, 0.0, "neg")  # spread 0: served by the surrogate
     assert originals == []
@@ -339,7 +345,7 @@ def test_guarded_labels_need_unanimity() -> None:
             p = super().predict_one(kwargs)
             return OnePrediction(p.output, None, 1 / 3 if kwargs["score"] > 0.5 else 0.0)
 
-    swapped = swap(grade, Split(grade, GRADE_SCHEMA), "guarded")
+    swapped = swap(grade, Split(grade, GRADE_SCHEMA), "guarded", **SPREAD_GATE)
     for s in (0.1, 0.2, 0.6, 0.9):
         swapped(s)
     assert swapped.stats.served_by_surrogate == 2 and swapped.stats.fallbacks["uncertain"] == 2
@@ -347,13 +353,13 @@ def test_guarded_labels_need_unanimity() -> None:
 
 def test_guarded_with_single_member_warns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING", logger="replace.swap"):
-        swap(price, StandIn(price, SCHEMA, ensemble_size=1), "guarded")
+        swap(price, StandIn(price, SCHEMA, ensemble_size=1), "guarded", **SPREAD_GATE)
     assert "single member" in caplog.text
 
 
 # -- counters ----------------------------------------------------------------------------------
 def test_counters_are_thread_safe_and_resettable() -> None:
-    swapped = swap(price, StandIn(price, SCHEMA, wide=1.0), "guarded")
+    swapped = swap(price, StandIn(price, SCHEMA, wide=1.0), "guarded", **SPREAD_GATE)
 
     def work() -> None:
         for i in range(400):
@@ -455,8 +461,8 @@ def test_real_guarded_serves_or_falls_back_by_spread(smooth_fit: Any) -> None:
     from conftest import smooth
 
     inputs = _smooth_inputs(100, seed=13) + [{"x": math.nan, "y": 0.5}, {"x": 2.0, "y": 0.5}]
-    loose = swap(smooth, smooth_fit, "guarded", tolerance=Tolerance(abs=100.0))
-    strict = swap(smooth, smooth_fit, "guarded", tolerance=Tolerance(abs=1e-12))
+    loose = swap(smooth, smooth_fit, "guarded", **SPREAD_GATE, tolerance=Tolerance(abs=100.0))
+    strict = swap(smooth, smooth_fit, "guarded", **SPREAD_GATE, tolerance=Tolerance(abs=1e-12))
     for kw in inputs:
         expected = smooth(**kw)
         served_loose, served_strict = loose(**kw), strict(**kw)
@@ -469,7 +475,7 @@ def test_real_guarded_serves_or_falls_back_by_spread(smooth_fit: Any) -> None:
             assert served_loose == smooth_fit.predict_one(kw).output
     assert loose.stats.served_by_surrogate == 100 and loose.stats.fallbacks["out_of_domain"] == 2
     assert strict.stats.served_by_surrogate == 0
-    assert strict.stats.fallbacks == {"out_of_domain": 2, "uncertain": 100, "surrogate_error": 0}
+    assert strict.stats.fallbacks == {"out_of_domain": 2, "uncertain": 100, "surrogate_error": 0, "tripped": 0}
     assert strict.stats.invocation_rate == 0.0 and loose.stats.invocation_rate == pytest.approx(100 / 102)
 
 
@@ -485,7 +491,7 @@ def test_real_guarded_answers_are_the_surrogates_or_the_originals(raising_fit: A
 
     from conftest import guarded_sqrt
 
-    swapped = swap(guarded_sqrt, raising_fit, "guarded")
+    swapped = swap(guarded_sqrt, raising_fit, "guarded", **SPREAD_GATE)
     for x in np.linspace(-1.0, 4.0, 41):
         for zone in ("N", "S", ""):
             before = swapped.stats.served_by_surrogate
@@ -541,7 +547,7 @@ def test_fast_domain_check_never_admits_what_the_schema_refuses() -> None:
             except (ValueError, OverflowError):  # Field.contains on NaN/inf for an integer (reported)
                 exact = False
             assert not fast or exact, (name, value)
-            swapped = swap(mixed, StandIn(mixed, schema), "guarded")
+            swapped = swap(mixed, StandIn(mixed, schema), "guarded", **SPREAD_GATE)
             assert (swapped._outside(kwargs) == "") == exact, (name, value)
 
 
@@ -552,7 +558,7 @@ def test_integer_nan_is_out_of_domain_not_a_crash() -> None:
     schema = Schema.from_function(counted, n=(1, 5), output="real")
     with pytest.raises(OutOfDomainError, match="n=nan"):
         swap(counted, StandIn(counted, schema), "surrogate")(math.nan)
-    guarded = swap(counted, StandIn(counted, schema), "guarded")
+    guarded = swap(counted, StandIn(counted, schema), "guarded", **SPREAD_GATE)
     assert math.isnan(guarded(math.nan)) and guarded(math.inf) == math.inf
     assert guarded.stats.fallbacks["out_of_domain"] == 2
 
@@ -570,7 +576,7 @@ def test_async_functions_are_awaited_in_every_mode() -> None:
 
     standin = StandIn(price, SCHEMA, offset=0.5, wide=1.0)
     shadow = swap(aprice, standin, "shadow")
-    guarded = swap(aprice, standin, "guarded")
+    guarded = swap(aprice, standin, "guarded", **SPREAD_GATE)
     served = swap(aprice, standin, "surrogate")
     assert isinstance(shadow, AsyncSwapped) and asyncio.iscoroutinefunction(shadow)
     assert shadow.__name__ == "aprice" and inspect.signature(shadow) == inspect.signature(aprice)
@@ -612,7 +618,7 @@ def test_scalar_comparison_matches_tolerance_agrees(expected: float, actual: flo
 
 def test_mode_can_move_along_a_rollout() -> None:
     standin = StandIn(boxed, SCHEMA, offset=0.5)
-    swapped = swap(boxed, standin, "shadow")
+    swapped = swap(boxed, standin, "shadow", **SPREAD_GATE)
     assert isinstance(swapped(1.0, 0.5), Box)
     swapped.mode = "guarded"
     assert swapped(1.0, 0.5) == pytest.approx(1.0)  # the surrogate's float now
@@ -636,7 +642,7 @@ class Biased(StandIn):
 
 
 def test_spread_scale_makes_the_gate_stricter() -> None:
-    loose = swap(price, Biased(price, SCHEMA), "guarded")  # bound 0.01: spread 0.001 * x always passes
+    loose = swap(price, Biased(price, SCHEMA), "guarded", **SPREAD_GATE)  # bound 0.01: spread 0.001 * x always passes
     strict = swap(price, Biased(price, SCHEMA), "guarded", spread_scale=2.0)  # passes while x <= 5
     never = swap(price, Biased(price, SCHEMA), "guarded", spread_scale=math.inf)
     for x in (1.0, 4.0, 5.5, 7.0, 9.0):
@@ -685,7 +691,7 @@ def test_vector_arguments_are_checked_element_by_element() -> None:
         return scale * math.sqrt(sum(x * x for x in v))
 
     schema = Schema.from_function(norm, v={"length": 3, "low": -1.0, "high": 1.0}, scale=(0.0, 2.0), output="real")
-    guarded = swap(norm, StandIn(norm, schema, offset=1.0), "guarded")
+    guarded = swap(norm, StandIn(norm, schema, offset=1.0), "guarded", **SPREAD_GATE)
     assert guarded((0.1, 0.2, 0.2), 1.0) == pytest.approx(1.3)  # served: the stand-in adds 1
     for bad in ((0.1, 0.2), (0.1, math.nan, 0.2), (0.1, 2.0, 0.2)):
         guarded(bad, 1.0)  # the original answers
