@@ -237,3 +237,87 @@ def _reload(surrogate, tmp_path):
 
     surrogate.save(tmp_path / "snap")
     return Surrogate.load(tmp_path / "snap")
+
+
+# -- predict_batch: rows outside the domain (out_of_domain="raise" | "nan" | "original") -------------
+
+def _with_outside(columns, name, rows, value):
+    columns = {k: np.array(v, copy=True) for k, v in columns.items()}
+    if columns[name].dtype.kind in "iu" and isinstance(value, float):
+        columns[name] = columns[name].astype(float)
+    if columns[name].dtype.kind in "US" and isinstance(value, str):
+        columns[name] = columns[name].astype(object)
+    columns[name][rows] = value
+    return columns
+
+
+def test_predict_batch_says_how_many_rows_are_outside_and_which_is_first(smooth_fit):
+    columns = _with_outside(smooth_fit.schema.sample_columns(100, seed=4), "y", [10, 20, 30], 1.5)
+    with pytest.raises(OutOfDomainError) as info:
+        smooth_fit.predict_batch(columns)
+    text = str(info.value)
+    assert "3 of 100 rows" in text and "row 10" in text and "y=1.5" in text and "[0.0, 1.0]" in text
+    assert "out_of_domain='nan'" in text and "fn=" in text
+    with pytest.raises(OutOfDomainError, match=r"row 55: x=nan is not finite \(allowed: real in \[0.0, 1.0\]\); 1 of 100"):
+        smooth_fit.predict_batch(_with_outside(columns, "y", [10, 20, 30], 0.5) | {
+            "x": _with_outside(columns, "x", [55], np.nan)["x"]})
+    # check=False still checks nothing
+    assert np.isfinite(smooth_fit.predict_batch(columns, check=False)).all()
+
+
+def test_predict_batch_nan_policy_answers_the_inside_rows(smooth_fit, label_fit, vector_fit):
+    outside = [3, 17, 18]
+    for surrogate, name, value in [(smooth_fit, "x", 1.01), (vector_fit, "theta", -0.5), (label_fit, "bonus", 9)]:
+        columns = _with_outside(surrogate.schema.sample_columns(40, seed=5), name, outside, value)
+        answers = surrogate.predict_batch(columns, out_of_domain="nan", precision="float64")
+        inside = np.setdiff1d(np.arange(40), outside)
+        reference = surrogate.predict_batch({k: v[inside] for k, v in columns.items()}, precision="float64")
+        assert answers.shape[0] == 40 and answers.shape[1:] == reference.shape[1:]
+        if surrogate is label_fit:
+            assert answers.dtype == object and all(answers[i] is None for i in outside)
+            assert list(answers[inside]) == list(reference)
+        else:
+            assert np.isnan(answers[outside]).all()
+            np.testing.assert_allclose(answers[inside], reference, rtol=1e-12, atol=1e-12)
+    # every row outside: no prediction at all, only the blanks
+    everything = _with_outside(smooth_fit.schema.sample_columns(5, seed=6), "x", slice(None), 7.0)
+    assert np.isnan(smooth_fit.predict_batch(everything, out_of_domain="nan")).all()
+
+
+def test_predict_batch_original_policy_asks_the_legacy_function(raising_fit, label_fit):
+    from conftest import grade
+
+    columns = raising_fit.schema.sample_columns(30, seed=7)
+    columns = {"x": np.abs(columns["x"]), "zone": np.array(["N", "S"] * 15, dtype=object)}
+    columns["x"][[2, 5]] = [9.0, 16.0]      # past the range: sqrt answers
+    columns["zone"][[5, 8]] = ["S", "W"]   # "W": an unknown category, where the original raises
+    answers = raising_fit.predict_batch(columns, out_of_domain="original", fn=guarded_sqrt)
+    assert answers[2] == guarded_sqrt(9.0, "N") == 3.0
+    assert answers[5] == guarded_sqrt(16.0, "S") == 8.0
+    assert np.isnan(answers[8])            # KeyError in the original: NaN, as predict_batch writes raising rows
+    inside = np.setdiff1d(np.arange(30), [2, 5, 8])
+    np.testing.assert_allclose(answers[inside], raising_fit.predict_batch({k: v[inside] for k, v in columns.items()}),
+                               rtol=1e-5, atol=1e-6, equal_nan=True)
+    labels = _with_outside(label_fit.schema.sample_columns(10, seed=8), "score", [4], 120.0)
+    answered = label_fit.predict_batch(labels, out_of_domain="original", fn=grade)
+    assert answered[4] == "high" and answered.dtype == object
+
+
+def test_predict_batch_original_policy_needs_fn(smooth_fit):
+    from probes import InvalidArgument
+
+    columns = smooth_fit.schema.sample_columns(10, seed=9)  # all inside: refused all the same
+    with pytest.raises(InvalidArgument, match=r"fn=None : .*Pass fn="):
+        smooth_fit.predict_batch(columns, out_of_domain="original")
+    with pytest.raises(InvalidArgument, match="fn=3 : must be callable"):
+        smooth_fit.predict_batch(columns, out_of_domain="original", fn=3)
+    np.testing.assert_array_equal(smooth_fit.predict_batch(columns, out_of_domain="original", fn=smooth),
+                                  smooth_fit.predict_batch(columns))
+
+
+@pytest.mark.parametrize("policy", ["skip", "NaN", None])
+def test_predict_batch_refuses_an_unknown_out_of_domain_policy(smooth_fit, policy):
+    from probes import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=r"out_of_domain=.* : must be one of 'raise', 'nan', 'original'"):
+        smooth_fit.predict_batch(smooth_fit.schema.sample_columns(5, seed=1), out_of_domain=policy)
