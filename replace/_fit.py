@@ -1053,6 +1053,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                                  [pool.errors[i] for i in val], seed=seed)
     cal_sets = []
     cal_calls = 0
+    cal_rows_kept: dict[str, Any] = {}
     if oracle:
         orc.path_budget_s = 0.0  # plain calls: the calibration needs outcomes, not paths
         cal_rng = np.random.default_rng(seed + 104729)
@@ -1066,11 +1067,17 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                 columns = schema.sample_columns(n_rows, rng=cal_rng)
             outputs, errors, _ = orc.call(schema.rows(columns), count=False)
             cal_calls += n_rows
+            cal_rows_kept[source] = (columns, outputs, errors)
             cal_sets.append(label(surrogate, columns, outputs, errors, source=source, predictor=predictor))
     elif cal_held is not None:
+        cal_rows_kept["traces"] = (cal_held["columns"], cal_held["outputs"], cal_held["errors"])
         cal_sets.append(label(surrogate, cal_held["columns"], cal_held["outputs"], cal_held["errors"],
                               source="traces", predictor=predictor))
     surrogate.calibration = Calibration(predictor, {c.source: c for c in cal_sets}, cal_calls)
+    #: the labelled rows behind the guard (validation rows the predictor learned on, calibration
+    #: rows by source), in this process only, for benchmarks that rescore them (not saved)
+    surrogate.guard_rows_ = {"validation": (val_columns, [pool.outputs[i] for i in val], [pool.errors[i] for i in val]),
+                             **cal_rows_kept}
     surrogate.manifest["training"]["calibration_calls"] = cal_calls
     surrogate.training_data_ = {"columns": pool.columns, "outputs": pool.outputs, "errors": pool.errors,
                                 "paths": pool.paths, "weights": pool.weights, "sources": pool.sources}

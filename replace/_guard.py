@@ -21,7 +21,7 @@ from probes._validation import bad_argument, check_number
 
 from ._audit import LiveAudit
 from ._calibration import Calibration, Certificate, call_rows, certify, drift_monitor, label
-from ._score import ErrorPredictor, evaluate
+from ._score import ErrorPredictor, evaluate, evaluate_one
 from ._surrogate import OnePrediction, _as_columns
 
 logger = logging.getLogger("replace.swap")
@@ -119,16 +119,8 @@ class CertifiedGuard:
 
     # -- decisions ------------------------------------------------------------------------
     def evaluate_one(self, bound: Mapping[str, Any]) -> tuple[OnePrediction, float]:
-        """The surrogate's answer for one call (the float64 reference) and its risk score."""
-        rows = evaluate(self.surrogate, _as_columns([bound]), self.predictor)
-        d = rows.details
-        if d.raises[0]:
-            prediction = OnePrediction(None, d.errors[0], float(d.spread[0]), d.paths[0] if d.paths else None)
-        else:
-            output = (self.surrogate.python_outputs(d)[0] if hasattr(self.surrogate, "python_outputs")
-                      else _plain(d.outputs[0]))
-            prediction = OnePrediction(output, None, float(d.spread[0]), d.paths[0] if d.paths else None)
-        return prediction, float(rows.score[0])
+        """The surrogate's answer for one call and its risk score (as `evaluate` would give)."""
+        return evaluate_one(self.surrogate, bound, self.predictor)
 
     def serves(self, score: float) -> bool:
         return (not self.audit.tripped) and self.certificate.serves and score <= self.certificate.threshold

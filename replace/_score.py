@@ -122,6 +122,70 @@ def evaluate(surrogate: Any, columns: Mapping[str, Any], predictor: ErrorPredict
     return RowScores(details, features, predictor.score(features))
 
 
+def evaluate_one(surrogate: Any, kwargs: Mapping[str, Any], predictor: ErrorPredictor) -> tuple[Any, float]:
+    """(OnePrediction, score) for one call: the same answer and features as `evaluate` on a
+    one-row batch (tests pin them together), through the surrogate's single-row plan."""
+    from ._surrogate import OnePrediction
+
+    if not hasattr(surrogate, "_one"):  # a duck-typed stand-in
+        rows = _evaluate_rows(surrogate, {k: [v] for k, v in kwargs.items()}, predictor)
+        d = rows.details
+        output = None if d.raises[0] else (d.outputs[0].item() if isinstance(d.outputs[0], np.generic)
+                                           else d.outputs[0])
+        return OnePrediction(output, d.errors[0], float(d.spread[0])), float(rows.score[0])
+    feats: list[float] = []
+    defaults = surrogate._defaults
+    for enc, name in zip(surrogate._enc_free, surrogate._names):
+        if name in kwargs:
+            enc(kwargs[name], feats)
+        elif name in defaults:
+            enc(defaults[name], feats)
+        else:
+            raise TypeError(f"{surrogate.__name__}() missing argument {name!r}")
+    x = np.array(feats)
+    raw, index = surrogate._one.raw(feats)
+    output, error, spread = surrogate._decode_one(raw)
+    path = surrogate._path_ids[index] if surrogate._gate is not None else None
+    row = np.zeros((1, len(FEATURES)))
+    out = surrogate.output_encoder
+    ratio = spread
+    if error is None and out.kind in ("real", "vector") and output is not None:
+        bound = float(np.min(surrogate.tolerance.bound(np.asarray(output, dtype=float))))
+        ratio = spread / bound if bound > 0 else (math.inf if spread > 0 else 0.0)
+    if ratio != ratio:
+        ratio = math.inf
+    row[0, 0] = math.log1p(min(ratio, math.exp(_CAP)))
+    row[0, 1] = float(error is not None)
+    if surrogate._gate is not None:
+        members = surrogate._gate.one(x)  # (G, P)
+        summed = members.sum(axis=0)
+        if len(summed) >= 2:
+            top = np.sort(summed)
+            row[0, 2] = min(float(top[-1] - top[-2]), _CAP)
+        else:
+            row[0, 2] = _CAP
+        row[0, 3] = float(np.mean(np.argmax(members, axis=1) == index))
+    else:
+        row[0, 2], row[0, 3] = _CAP, 1.0
+    if out.classes and len(out.classes) >= 2:
+        top = np.sort(raw[:, out.width:].sum(axis=0))
+        row[0, 4] = min(float(top[-1] - top[-2]), _CAP)
+    else:
+        row[0, 4] = _CAP
+    nearest = math.inf
+    for code in surrogate.input_encoder.codes_:
+        if code.cuts:
+            span = float(code.high - code.low) or 1.0
+            value = float(kwargs[code.name] if code.name in kwargs else defaults[code.name])
+            for _op, t in code.cuts:
+                nearest = min(nearest, abs(value - float(t)) / span)
+    row[0, 5] = -math.log(nearest + 1e-9) if nearest != math.inf else 0.0
+    if path is not None and predictor.path_error:
+        base = float(np.mean(list(predictor.path_error.values())))
+        row[0, 6] = float(_logit(np.array([predictor.path_error.get(path, base)]))[0])
+    return OnePrediction(output, error, spread, path), float(predictor.score(row)[0])
+
+
 def _evaluate_rows(surrogate: Any, columns: Mapping[str, Any], predictor: ErrorPredictor) -> RowScores:
     """Any object with `.predict_one` (a hand-written stand-in): row by row; the only features
     are its spread against the tolerance and whether it predicts a raise."""

@@ -118,6 +118,8 @@ class Surrogate:
         #: the guard's error predictor and calibration rows (`replace._calibration.Calibration`),
         #: set by `fit`, saved and loaded with the surrogate as plain numbers; None when absent
         self.calibration: Any = None
+        #: `fit` only, this process only: the guard's labelled rows {source: (columns, outputs, errors)}
+        self.guard_rows_: dict[str, Any] | None = None
         self.manifest: dict[str, Any] = dict(manifest or {})
         self._in = input_encoder
         self._out = output_encoder

@@ -321,3 +321,21 @@ def test_labels_are_certified_too() -> None:
             wrong += got != risk(float(a), float(s))
     assert served > 0
     assert wrong <= served * 0.02 + 3.1 * math.sqrt(served * 0.02 * 0.98)
+
+
+@pytest.mark.parametrize("fixture", ["stepped_fit", "raising_fit", "label_fit"])
+def test_single_call_score_is_the_batch_score(fixture: str, request: Any) -> None:
+    """The guarded single call takes a fast one-row path; it must give the answer and score the
+    calibration (batch evaluation) gave, or the certificate would speak of another gate."""
+    from replace._score import evaluate, evaluate_one
+
+    surrogate = request.getfixturevalue(fixture)
+    rows = surrogate.schema.sample(200, seed=3)
+    rows = [r for r in rows if surrogate.schema.contains(r)[0]]
+    columns = {k: np.array([r[k] for r in rows], dtype=object if isinstance(rows[0][k], str) else None)
+               for k in rows[0]}
+    batch = evaluate(surrogate, columns, surrogate.guard_predictor)
+    for i, row in enumerate(rows):
+        prediction, score = evaluate_one(surrogate, row, surrogate.guard_predictor)
+        assert score == pytest.approx(batch.score[i], rel=1e-6, abs=1e-6)
+        assert (prediction.error is not None) == bool(batch.raises[i])
