@@ -344,7 +344,7 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
                    f"rel={tolerance.rel:g} (labels and exceptions must match exactly). "
                    f"Report made {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.")
     if verification is not None:
-        _para(summary, f"probes.verify: {'PASSED' if verification.passed else 'FAILED'}; overall agreement "
+        _para(summary, f"probes.verify: {getattr(verification, 'status', 'passed' if verification.passed else 'failed').upper()}; overall agreement "
                        f"{_pct(verification.agreement)} (95% CI {_pct(verification.agreement_ci[0])} - "
                        f"{_pct(verification.agreement_ci[1])}), max error {_fmt(verification.max_error)}.")
     _table(summary, ["fidelity measured on", "agreement", "95% interval", "max error", "n"], fid_rows)

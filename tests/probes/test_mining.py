@@ -194,3 +194,13 @@ def test_inputs_limit_picks_round_robin_over_failure_classes():
     assert [kw["x"] for kw in cases.inputs(limit=2)] == [0.1, 0.4]
     assert [kw["x"] for kw in cases.inputs(limit=3)] == [0.1, 0.4, 0.2]
     assert len(cases.inputs()) == 4 and len(cases.inputs(limit=10)) == 4
+
+
+def test_a_run_the_budget_did_not_cut_says_so_and_the_flags_survive_json():
+    cases = mine(step)  # fast functions: every layer does at least its least within 1 s
+    assert cases.cut_short is False and cases.budget_exhausted is False and cases.skipped == []
+    assert "cut short" not in cases.summary() and "cut short" not in repr(cases)
+    cut = EdgeCases([], cases.layers, SCHEMA, skipped=["boundary: 12 of 40 boundary probes not run"])
+    back = EdgeCases.from_json(cut.to_json())
+    assert back.cut_short and back.skipped == cut.skipped and back == []
+    assert "cut short by the budget: boundary: 12 of 40" in back.summary()
