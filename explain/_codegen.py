@@ -4,6 +4,11 @@ The source is meant to be read, reviewed and pasted back into the legacy code ba
 like the business rules (`zone in ("EU", "NA")`, `weight_kg <= 2.0`), cuts are exact doubles
 (`repr` round-trips) compared the way the tree compares them, and raising regions raise the
 teacher's exception type with its message.
+
+Every name written is checked to be an identifier (not a keyword, no dunder), every value is
+written as a literal that reads back equal, and before the source is compiled it passes
+`check_generated_source` (only the node types and calls emitted here), so names and values
+taken from data cannot become code.
 """
 
 from __future__ import annotations
@@ -13,14 +18,50 @@ import builtins
 import math
 import enum
 import keyword
+import sys
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
+
 from probes import ErrorInfo, Schema
 
+from ._safe_source import SAFE_CALLS, UnsafeSourceError, check_generated_source
 from ._tree import OK, Features, Leaf, Tree
 
 INDENT = "    "
+
+
+#: what distilled rules call: int(round(...)) for integer outputs, float("inf") for infinite cuts
+RULE_CALLS = SAFE_CALLS
+
+
+def _name(text: Any, what: str) -> str:
+    """`text` when it can be written as a name in generated code, else UnsafeSourceError."""
+    if not isinstance(text, str) or not text.isidentifier() or keyword.iskeyword(text) or text.startswith("__"):
+        raise UnsafeSourceError(f"{what}={text!r} : must be a Python identifier that is not a keyword and does "
+                                "not start with '__'; distill writes it into the rules' source. Use the legacy "
+                                "function's own names")
+    return text
+
+
+def _dotted_name(text: Any, what: str) -> str:
+    if not isinstance(text, str) or not text:
+        raise UnsafeSourceError(f"{what}={text!r} : must be a dotted Python name")
+    for part in text.split("."):
+        _name(part, what)
+    return text
+
+
+def number(value: Any) -> str:
+    """Source text of a float (finite: its repr, which reads back exactly; else float("...") forms)."""
+    value = float(value)
+    if value != value:
+        return 'float("nan")'
+    if value in (float("inf"), float("-inf")):
+        return 'float("inf")' if value > 0 else '-float("inf")'
+    return repr(value)
 
 
 # -- a small statement tree ----------------------------------------------------------------------
@@ -63,43 +104,74 @@ class Stmt:
 
 
 def literal(value: Any, imports: set[str]) -> str:
-    """Source text that evaluates to `value` (enum members via an import of their class)."""
+    """Source text that evaluates to `value` (enum members via an import of their class); a value
+    that cannot be written as a literal reading back equal is refused (UnsafeSourceError)."""
     if isinstance(value, enum.Enum):
         cls = type(value)
-        imports.add(f"from {cls.__module__} import {cls.__qualname__.split('.')[0]}")
-        return f"{cls.__qualname__}.{value.name}"
+        module = _dotted_name(cls.__module__, "enum module")
+        qualname = _dotted_name(cls.__qualname__, f"enum class of {value!r}")
+        member = _name(value.name, f"enum member of {qualname}")
+        imports.add(f"from {module} import {qualname.split('.')[0]}")
+        return f"{qualname}.{member}"
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
-        if value != value:
-            return 'float("nan")'
-        if value in (float("inf"), float("-inf")):
-            return 'float("inf")' if value > 0 else '-float("inf")'
-        return repr(value)
+        return number(value)
     if isinstance(value, (bool, int, str, type(None))):
         return repr(value)
     if isinstance(value, (tuple, list)):
         inner = ", ".join(literal(v, imports) for v in value)
         return f"({inner},)" if isinstance(value, tuple) and len(value) == 1 else (
             f"({inner})" if isinstance(value, tuple) else f"[{inner}]")
-    return repr(value)
+    text = repr(value)
+    try:
+        same = ast.literal_eval(text) == value
+    except Exception:
+        same = False
+    if not same:
+        raise UnsafeSourceError(f"value={text[:80]!r} : a {type(value).__name__} cannot be written as a Python "
+                                "literal in the rules; use str, int, float, bool, None or an Enum")
+    return text
+
+
+def _loaded_exception(type_name: str) -> type[BaseException] | None:
+    """The exception class `pkg.mod.Qual` names, looked up in modules already imported only
+    (the rules name a type; writing them must not import a module a data file names)."""
+    module_name, _, qualname = type_name.rpartition(".")
+    while module_name:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            target: Any = module
+            for part in qualname.split("."):
+                target = vars(target).get(part) if hasattr(target, "__dict__") else None
+                if target is None:
+                    break
+            if isinstance(target, type) and issubclass(target, BaseException):
+                return target
+        module_name, _, head = module_name.rpartition(".")
+        qualname = f"{head}.{qualname}"
+    return None
 
 
 def _raise_text(error: ErrorInfo, imports: set[str]) -> str:
-    name = error.type
-    if "." not in name and isinstance(getattr(builtins, name, None), type):
+    name = str(error.type)
+    message = str(error.message)
+    builtin = vars(builtins).get(name) if "." not in name else None
+    if isinstance(builtin, type) and issubclass(builtin, BaseException):
         cls_text = name
     else:
-        module, _, qual = name.rpartition(".")
-        cls = error.exception_class()
-        if cls is RuntimeError and name.split(".")[-1] != "RuntimeError":
-            return f"raise RuntimeError({(name + ': ' + error.message)!r})"
-        imports.add(f"from {cls.__module__} import {cls.__qualname__.split('.')[0]}")
-        cls_text = cls.__qualname__
-    message = error.message
+        cls = _loaded_exception(name)
+        if cls is None:  # gone, never imported here, or not a name at all: say which type it was
+            return f"raise RuntimeError({(name + ': ' + message)!r})"
+        module = _dotted_name(cls.__module__, "exception module")
+        cls_text = _dotted_name(cls.__qualname__, "exception class")
+        imports.add(f"from {module} import {cls_text.split('.')[0]}")
     if name.split(".")[-1] == "KeyError":  # str(KeyError(k)) is repr(k): raise with k itself
         try:
             key = ast.literal_eval(message)
-            return f"raise {cls_text}({key!r})"
-        except (ValueError, SyntaxError):
+            if repr(key) == message and isinstance(key, (str, int, float, bool, type(None), tuple, bytes)):
+                return f"raise {cls_text}({message})"
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             pass
     return f"raise {cls_text}({message!r})" if message else f"raise {cls_text}"
 
@@ -112,19 +184,21 @@ class Emitter:
 
     def var(self, j: int) -> str:
         spec = self.features.specs[j]
-        return f"{spec.field}[{spec.index}]" if spec.kind == "vec" else spec.field
+        field = _name(spec.field, "feature name")
+        return f"{field}[{int(spec.index)}]" if spec.kind == "vec" else field
 
     def term(self, j: int) -> str:
         """A feature as a number inside a linear leaf (flags as 0/1 via a bool)."""
         spec = self.features.specs[j]
         if spec.kind == "cat":
-            return f"({spec.field} == {literal(spec.category, self.imports)})"
+            return f"({_name(spec.field, 'feature name')} == {literal(spec.category, self.imports)})"
         return self.var(j)
 
     def condition(self, tree: Tree, i: int) -> tuple[Cond, bool]:
         """The test of node i, and whether its true branch is the tree's left child."""
         j = int(tree.feature[i])
         spec = self.features.specs[j]
+        _name(spec.field, "feature name")
         if spec.kind == "bool":
             return Cond("true", spec.field), False  # left is False (x <= 0.5)
         if spec.kind == "cat":
@@ -140,7 +214,7 @@ class Emitter:
         if spec.kind == "int":
             bound = math.floor(t) if not tree.strict[i] else math.ceil(t) - 1
             return Cond("le", spec.field, str(int(bound))), True
-        return Cond("lt" if tree.strict[i] else "le", self.var(j), repr(t)), True
+        return Cond("lt" if tree.strict[i] else "le", self.var(j), number(t)), True
 
     def block(self, tree: Tree, i: int, leaf_stmt: Any) -> tuple[Any, ...]:
         if tree.left[i] == -1:
@@ -204,22 +278,23 @@ def _ends_in_return(statements: Sequence[Any]) -> bool:
 def value_expression(leaf: Leaf, emitter: Emitter, python_type: str) -> str:
     if leaf.kind == "linear":
         # 0.0 + a == a exactly, so a zero intercept is left out without changing any result
-        text = "" if float(leaf.value) == 0.0 and leaf.terms else repr(float(leaf.value))
+        text = "" if float(leaf.value) == 0.0 and leaf.terms else number(leaf.value)
         for j, coef in leaf.terms:
-            negative = coef < 0 or (coef == 0 and str(coef).startswith("-"))
+            coef = float(coef)
+            negative = coef < 0 or (coef == 0 and math.copysign(1.0, coef) < 0)
             if not text:
-                text = f"{'-' if negative else ''}{repr(abs(float(coef)))} * {emitter.term(j)}"
+                text = f"{'-' if negative else ''}{number(abs(coef))} * {emitter.term(int(j))}"
                 continue
-            text += f" {'-' if negative else '+'} {repr(abs(float(coef)))} * {emitter.term(j)}"
+            text += f" {'-' if negative else '+'} {number(abs(coef))} * {emitter.term(int(j))}"
         return f"int(round({text}))" if python_type == "int" else text
     value = leaf.value
     if isinstance(value, tuple):
-        items = ", ".join(repr(float(v)) for v in value)
+        items = ", ".join(number(v) for v in value)
         return f"({items},)" if python_type == "tuple" and len(value) == 1 else (
             f"({items})" if python_type == "tuple" else f"[{items}]")
     if python_type == "int":
         return repr(int(round(float(value))))
-    return repr(float(value))
+    return number(value)
 
 
 def finish_value(value: Any, python_type: str) -> Any:
@@ -234,6 +309,8 @@ def finish_value(value: Any, python_type: str) -> Any:
 def emit_source(model: Any, features: Features, schema: Schema, *, name: str, docstring: str) -> str:
     """Python source of a function `name(<legacy arguments>)` computing `model`."""
     imports: set[str] = set()
+    for item in schema.fields:
+        _name(item.name, "schema field name")
     emitter = Emitter(features, schema, imports)
     python_type = schema.output.python_type
     body: list[Any] = []
@@ -280,14 +357,20 @@ def _annotated(field: Any) -> str:
 
 
 def _identifier(name: str) -> str:
-    text = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name) or "rules"
-    if text[0].isdigit() or keyword.iskeyword(text):
+    """`name` made a plain identifier (other characters become `_`), as Python will store it."""
+    text = "".join(ch if ("_" + ch).isidentifier() else "_" for ch in str(name)) or "rules"
+    text = unicodedata.normalize("NFKC", text)  # how the parser stores identifiers
+    if not text.isidentifier() or keyword.iskeyword(text):
         text = "_" + text
+    if not text.isidentifier():
+        text = "rules"
+    if text.startswith("__"):
+        text = "rules" + text
     return text
 
 
 def _docstring(text: str) -> list[str]:
-    safe = text.replace("\\", "\\\\").replace('"""', "'''")
+    safe = text.replace("\\", "\\\\").replace('"""', "'''").replace("\x00", "\\x00")
     lines = safe.strip().splitlines() or [""]
     out = [f'{INDENT}"""{lines[0]}']
     out.extend((INDENT + line) if line else "" for line in lines[1:])
@@ -296,7 +379,10 @@ def _docstring(text: str) -> list[str]:
 
 
 def compile_source(source: str, name: str) -> Any:
-    """Exec `source` in a fresh namespace and return the function it defines."""
+    """Check `source` (`check_generated_source`), exec it in a fresh namespace and return the
+    function it defines; anything the emitter does not write raises UnsafeSourceError first."""
+    filename = f"<neuroswap rules {_identifier(name)}>"
+    tree = check_generated_source(source, allowed_calls=RULE_CALLS, filename=filename)
     namespace: dict[str, Any] = {"__name__": "neuroswap_rules"}
-    exec(compile(source, f"<neuroswap rules {name}>", "exec"), namespace)
+    exec(compile(tree, filename, "exec"), namespace)  # noqa: S102 - checked just above
     return namespace[_identifier(name)]
