@@ -1,6 +1,7 @@
 """The `neuroswap` command: record, fit, verify, distill and report from a shell.
 
-Exit codes: 0 success, 1 verification failed, 2 usage error (bad argument, missing file).
+Exit codes: 0 success, 1 verification failed (a disagreement), 2 usage error (bad argument,
+missing file), 3 verification inconclusive (too little evidence for a verdict).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from probes._errors import NeuroswapError
 console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
@@ -258,22 +259,33 @@ def _load_surrogate(path: str, fn: Callable[..., Any] | None = None) -> Any:
 @click.argument("function")
 @click.argument("surrogate")
 @click.option("--store", default=None, help="Trace store URI (recorded traces are replayed).")
-@click.option("--max-examples", default=500, show_default=True)
+@click.option("--max-examples", default=500, show_default=True, help="Inputs per view, at most.")
+@click.option("--min-examples", default=None, type=int,
+              help="Inputs each view must judge before the verdict can be 'passed' (default 100).")
+@click.option("--budget", default=None, type=float, help="Wall-time budget in seconds (default: none).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "json_path", default=None, help="Write the report as JSON here.")
-def verify(function: str, surrogate: str, store: str | None, max_examples: int, seed: int, json_path: str | None) -> None:
-    """Judge SURROGATE against FUNCTION; exit 1 when they disagree."""
+def verify(function: str, surrogate: str, store: str | None, max_examples: int, min_examples: int | None,
+           budget: float | None, seed: int, json_path: str | None) -> None:
+    """Judge SURROGATE against FUNCTION.
+
+    Exit codes: 0 passed; 1 failed (they disagree somewhere); 2 usage error (e.g.
+    --min-examples above --max-examples); 3 inconclusive (no disagreement seen, but a view
+    judged fewer than --min-examples inputs, e.g. cut by --budget; the report says why).
+    """
     from probes import verify as run_verify
 
     fn = _load_function(function)
     model = _load_surrogate(surrogate, fn)
     loaded = _guard(lambda: _store(store).load(function)) if store or os.environ.get("NEUROSWAP_STORE") else None
     report = _guard(lambda: run_verify(fn, model, schema=model.schema, traces=loaded if loaded else None,
-                                       max_examples=max_examples, seed=seed))
-    console.print(report.to_markdown())
+                                       max_examples=max_examples, min_examples=min_examples, budget_s=budget,
+                                       seed=seed))
+    console.print(report.to_markdown(), markup=False, highlight=False)
     if json_path:
         Path(json_path).write_text(report.to_json())
-    raise SystemExit(EXIT_OK if report.passed else EXIT_FAILED)
+    codes = {"passed": EXIT_OK, "failed": EXIT_FAILED, "inconclusive": EXIT_INCONCLUSIVE}
+    raise SystemExit(codes.get(report.status, EXIT_FAILED))
 
 
 @cli.command()
@@ -282,7 +294,10 @@ def verify(function: str, surrogate: str, store: str | None, max_examples: int, 
 @click.option("--max-leaves", default=16, show_default=True)
 @click.option("--out", default=None, help="Write the rules' Python source here.")
 @click.option("--seed", default=0, show_default=True)
-def distill(function: str, surrogate: str | None, max_leaves: int, out: str | None, seed: int) -> None:
+@click.option("--budget", default=None, type=float,
+              help="Wall-time budget in seconds (default: none); what it cuts is printed.")
+def distill(function: str, surrogate: str | None, max_leaves: int, out: str | None, seed: int,
+            budget: float | None) -> None:
     """Distill FUNCTION (or a surrogate of it) into plain Python rules."""
     from explain import distill as run_distill
 
@@ -291,13 +306,19 @@ def distill(function: str, surrogate: str | None, max_leaves: int, out: str | No
     schema = teacher.schema if surrogate else None
     if schema is None:
         schema = _schema_for(fn, function)
-    rules = _guard(lambda: run_distill(teacher, schema=schema, max_leaves=max_leaves, original=fn, seed=seed))
+    rules = _guard(lambda: run_distill(teacher, schema=schema, max_leaves=max_leaves, original=fn, seed=seed,
+                                       budget_s=budget))
     if out:
         Path(out).write_text(rules.source)
         console.print(f"rules written to {out}")
     else:
         console.print(rules.source, markup=False, highlight=False)
     console.print(rules.to_markdown(), markup=False, highlight=False)
+    if rules.cut_short:
+        from rich.markup import escape
+
+        errors.print("[bold yellow]warning:[/] the budget cut the distillation short: "
+                     + escape("; ".join(rules.budget.skipped)), highlight=False)
 
 
 def _schema_for(fn: Callable[..., Any], function: str) -> Any:
