@@ -21,7 +21,7 @@ from probes._validation import bad_argument, check_number
 
 from ._audit import LiveAudit
 from ._calibration import Calibration, Certificate, call_rows, certify, drift_monitor, label
-from ._score import ErrorPredictor, evaluate, evaluate_one
+from ._score import ErrorPredictor, OneRowScorer, evaluate
 from ._surrogate import OnePrediction, _as_columns
 
 logger = logging.getLogger("replace.swap")
@@ -58,6 +58,7 @@ class CertifiedGuard:
         self.predictor: ErrorPredictor = (self.calibration.predictor if self.calibration is not None
                                           else ErrorPredictor())
         self.certificate: Certificate
+        self._one_row: OneRowScorer | None = None
         self.drift: Any = None
         if calibration_inputs is not None:
             self.recalibrate(calibration_inputs)
@@ -120,7 +121,10 @@ class CertifiedGuard:
     # -- decisions ------------------------------------------------------------------------
     def evaluate_one(self, bound: Mapping[str, Any]) -> tuple[OnePrediction, float]:
         """The surrogate's answer for one call and its risk score (as `evaluate` would give)."""
-        return evaluate_one(self.surrogate, bound, self.predictor)
+        scorer = self._one_row
+        if scorer is None or scorer.predictor is not self.predictor:
+            scorer = self._one_row = OneRowScorer(self.surrogate, self.predictor)
+        return scorer(bound)
 
     def serves(self, score: float) -> bool:
         return (not self.audit.tripped) and self.certificate.serves and score <= self.certificate.threshold

@@ -24,6 +24,7 @@ from probes import ErrorInfo
 FEATURES = ("spread", "raises", "gate_margin", "gate_votes", "class_margin", "cut_distance", "path_error")
 #: a feature value standing for "infinitely risky" (an infinite spread) or "no margin to speak of"
 _CAP = 50.0
+_EXP_CAP = math.exp(_CAP)
 #: smoothing of a path's validation error rate (a Beta prior worth this many rows, at the overall rate)
 _PRIOR_ROWS = 4.0
 
@@ -99,6 +100,31 @@ class ErrorPredictor:
             raise ValueError("error predictor: mean, scale and coef must have one value per used feature")
         return predictor
 
+    def row_scorer(self) -> Any:
+        """`score` for one row of features as a list, in plain Python (the guarded single call)."""
+        spread_at = FEATURES.index("spread")
+        if self.kind == "spread" or not self.coef:
+            return lambda row: row[spread_at]
+        terms = [(FEATURES.index(u), m, c / sc) for u, m, sc, c in zip(self.use, self.mean, self.scale, self.coef)]
+        intercept = self.intercept
+
+        def scorer(row: list[float]) -> float:
+            total = intercept
+            for i, m, w in terms:
+                total += (row[i] - m) * w
+            return total
+
+        return scorer
+
+    def path_logits(self) -> dict[str, float]:
+        """The path feature per path id (and "" for a path not seen on validation)."""
+        if not self.path_error:
+            return {}
+        base = float(np.mean(list(self.path_error.values())))
+        table = {p: float(_logit(np.array([r]))[0]) for p, r in self.path_error.items()}
+        table[""] = float(_logit(np.array([base]))[0])
+        return table
+
     def score(self, features: np.ndarray) -> np.ndarray:
         """Higher is riskier; monotone in the predicted probability of a wrong answer."""
         if self.kind == "spread" or not self.coef:
@@ -122,68 +148,83 @@ def evaluate(surrogate: Any, columns: Mapping[str, Any], predictor: ErrorPredict
     return RowScores(details, features, predictor.score(features))
 
 
-def evaluate_one(surrogate: Any, kwargs: Mapping[str, Any], predictor: ErrorPredictor) -> tuple[Any, float]:
-    """(OnePrediction, score) for one call: the same answer and features as `evaluate` on a
-    one-row batch (tests pin them together), through the surrogate's single-row plan."""
-    from ._surrogate import OnePrediction
+class OneRowScorer:
+    """The guarded single call's answer and score: the same answer and features as `evaluate`
+    on a one-row batch (a test pins them together), through the surrogate's single-row plan
+    and plain-Python arithmetic (a few microseconds over the surrogate's own call)."""
 
-    if not hasattr(surrogate, "_one"):  # a duck-typed stand-in
-        rows = _evaluate_rows(surrogate, {k: [v] for k, v in kwargs.items()}, predictor)
-        d = rows.details
-        output = None if d.raises[0] else (d.outputs[0].item() if isinstance(d.outputs[0], np.generic)
-                                           else d.outputs[0])
-        return OnePrediction(output, d.errors[0], float(d.spread[0])), float(rows.score[0])
-    feats: list[float] = []
-    defaults = surrogate._defaults
-    for enc, name in zip(surrogate._enc_free, surrogate._names):
-        if name in kwargs:
-            enc(kwargs[name], feats)
-        elif name in defaults:
-            enc(defaults[name], feats)
-        else:
-            raise TypeError(f"{surrogate.__name__}() missing argument {name!r}")
-    x = np.array(feats)
-    raw, index = surrogate._one.raw(feats)
-    output, error, spread = surrogate._decode_one(raw)
-    path = surrogate._path_ids[index] if surrogate._gate is not None else None
-    row = np.zeros((1, len(FEATURES)))
-    out = surrogate.output_encoder
-    ratio = spread
-    if error is None and out.kind in ("real", "vector") and output is not None:
-        bound = float(np.min(surrogate.tolerance.bound(np.asarray(output, dtype=float))))
-        ratio = spread / bound if bound > 0 else (math.inf if spread > 0 else 0.0)
-    if ratio != ratio:
-        ratio = math.inf
-    row[0, 0] = math.log1p(min(ratio, math.exp(_CAP)))
-    row[0, 1] = float(error is not None)
-    if surrogate._gate is not None:
-        members = surrogate._gate.one(x)  # (G, P)
-        summed = members.sum(axis=0)
-        if len(summed) >= 2:
-            top = np.sort(summed)
-            row[0, 2] = min(float(top[-1] - top[-2]), _CAP)
-        else:
-            row[0, 2] = _CAP
-        row[0, 3] = float(np.mean(np.argmax(members, axis=1) == index))
-    else:
-        row[0, 2], row[0, 3] = _CAP, 1.0
-    if out.classes and len(out.classes) >= 2:
-        top = np.sort(raw[:, out.width:].sum(axis=0))
-        row[0, 4] = min(float(top[-1] - top[-2]), _CAP)
-    else:
-        row[0, 4] = _CAP
-    nearest = math.inf
-    for code in surrogate.input_encoder.codes_:
-        if code.cuts:
-            span = float(code.high - code.low) or 1.0
-            value = float(kwargs[code.name] if code.name in kwargs else defaults[code.name])
-            for _op, t in code.cuts:
-                nearest = min(nearest, abs(value - float(t)) / span)
-    row[0, 5] = -math.log(nearest + 1e-9) if nearest != math.inf else 0.0
-    if path is not None and predictor.path_error:
-        base = float(np.mean(list(predictor.path_error.values())))
-        row[0, 6] = float(_logit(np.array([predictor.path_error.get(path, base)]))[0])
-    return OnePrediction(output, error, spread, path), float(predictor.score(row)[0])
+    def __init__(self, surrogate: Any, predictor: ErrorPredictor) -> None:
+        self.surrogate = surrogate
+        self.predictor = predictor
+        self._fast = hasattr(surrogate, "_one")
+        self._score = predictor.row_scorer()
+        self._paths = predictor.path_logits()
+        if not self._fast:
+            return
+        out = surrogate.output_encoder
+        self._values = out.kind in ("real", "vector")
+        self._classes = out.width if out.classes and len(out.classes) >= 2 else None
+        tol = surrogate.tolerance
+        self._tol = (float(tol.abs), float(tol.rel))
+        self._cuts = [(code.name, float(code.high - code.low) or 1.0, [float(t) for _op, t in code.cuts])
+                      for code in surrogate.input_encoder.codes_ if code.cuts]
+
+    def __call__(self, kwargs: Mapping[str, Any]) -> tuple[Any, float]:
+        from ._surrogate import OnePrediction
+
+        sur = self.surrogate
+        if not self._fast:  # a duck-typed stand-in
+            rows = _evaluate_rows(sur, {k: [v] for k, v in kwargs.items()}, self.predictor)
+            d = rows.details
+            output = None if d.raises[0] else (d.outputs[0].item() if isinstance(d.outputs[0], np.generic)
+                                               else d.outputs[0])
+            return OnePrediction(output, d.errors[0], float(d.spread[0])), float(rows.score[0])
+        feats: list[float] = []
+        defaults = sur._defaults
+        for enc, name in zip(sur._enc_free, sur._names):
+            if name in kwargs:
+                enc(kwargs[name], feats)
+            elif name in defaults:
+                enc(defaults[name], feats)
+            else:
+                raise TypeError(f"{sur.__name__}() missing argument {name!r}")
+        x = np.array(feats)
+        raw, index = sur._one.raw(feats)
+        output, error, spread = sur._decode_one(raw)
+        gate = sur._gate
+        path = sur._path_ids[index] if gate is not None else None
+        ratio = spread
+        if error is None and self._values and output is not None:
+            if isinstance(output, (int, float)):
+                bound = self._tol[0] + self._tol[1] * abs(output)
+            else:
+                bound = float(np.min(sur.tolerance.bound(np.asarray(output, dtype=float))))
+            ratio = spread / bound if bound > 0 else (math.inf if spread > 0 else 0.0)
+        if ratio != ratio or ratio > _EXP_CAP:
+            ratio = _EXP_CAP
+        row = [math.log1p(ratio), float(error is not None), _CAP, 1.0, _CAP, 0.0, 0.0]
+        if gate is not None:
+            members = gate.one(x)  # (G, P)
+            summed = members.sum(axis=0)
+            if len(summed) >= 2:
+                top = np.partition(summed, -2)[-2:]
+                row[2] = min(float(abs(top[1] - top[0])), _CAP)
+            row[3] = float(np.count_nonzero(np.argmax(members, axis=1) == index)) / len(members)
+        if self._classes is not None:
+            top = np.partition(raw[:, self._classes:].sum(axis=0), -2)[-2:]
+            row[4] = min(float(abs(top[1] - top[0])), _CAP)
+        if self._cuts:
+            nearest = math.inf
+            for name, span, cuts in self._cuts:
+                value = float(kwargs[name] if name in kwargs else defaults[name])
+                for t in cuts:
+                    d = abs(value - t) / span
+                    if d < nearest:
+                        nearest = d
+            row[5] = -math.log(nearest + 1e-9)
+        if path is not None and self._paths:
+            row[6] = self._paths.get(path, self._paths[""])
+        return OnePrediction(output, error, spread, path), self._score(row)
 
 
 def _evaluate_rows(surrogate: Any, columns: Mapping[str, Any], predictor: ErrorPredictor) -> RowScores:

@@ -327,7 +327,7 @@ def test_labels_are_certified_too() -> None:
 def test_single_call_score_is_the_batch_score(fixture: str, request: Any) -> None:
     """The guarded single call takes a fast one-row path; it must give the answer and score the
     calibration (batch evaluation) gave, or the certificate would speak of another gate."""
-    from replace._score import evaluate, evaluate_one
+    from replace._score import OneRowScorer, evaluate
 
     surrogate = request.getfixturevalue(fixture)
     rows = surrogate.schema.sample(200, seed=3)
@@ -335,7 +335,8 @@ def test_single_call_score_is_the_batch_score(fixture: str, request: Any) -> Non
     columns = {k: np.array([r[k] for r in rows], dtype=object if isinstance(rows[0][k], str) else None)
                for k in rows[0]}
     batch = evaluate(surrogate, columns, surrogate.guard_predictor)
+    scorer = OneRowScorer(surrogate, surrogate.guard_predictor)
     for i, row in enumerate(rows):
-        prediction, score = evaluate_one(surrogate, row, surrogate.guard_predictor)
+        prediction, score = scorer(row)
         assert score == pytest.approx(batch.score[i], rel=1e-6, abs=1e-6)
         assert (prediction.error is not None) == bool(batch.raises[i])
