@@ -204,7 +204,7 @@ def main() -> None:
                                         budget_s=mine_budget, seed=seed)
                 t2 = time.perf_counter()
                 runs.append({
-                    "seed": seed, "verify_detected": not report.passed, "status": report.status,
+                    "seed": seed, "verify_detected": report.status == "failed", "status": report.status,
                     "mining_detected": len(cases) > 0, "verify_s": t1 - t0, "mining_s": t2 - t1,
                     "views": {k: v.disagreements for k, v in report.views.items()},
                     "layers": {k: v.found for k, v in cases.layers.items()},
