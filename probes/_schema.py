@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ._errors import SchemaError
-from ._errors import InvalidArgument
-from ._identity import function_name, resolve, unwrap
+
+from ._identity import function_name, unwrap
 from ._traces import NonReplayable, Redacted, Traces, _is_number, _is_vector
 from ._validation import bad_argument
 
@@ -42,11 +42,19 @@ def _encode_value(value: Any) -> Any:
 
 
 def _decode_value(data: Any) -> Any:
+    """A stored category back: an enum member only when its class is already imported and is an
+    Enum (nothing the data names is imported or called), else its name."""
     if isinstance(data, dict) and "enum" in data:
-        try:
-            return resolve(data["enum"])[data["name"]]
-        except (InvalidArgument, KeyError, TypeError):  # enum gone or renamed: keep the name
-            return data["name"]
+        import enum
+
+        from ._encoding import resolve_class
+
+        kind = resolve_class(data["enum"])
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            member = kind.__dict__.get("_member_map_", {}).get(data.get("name"))
+            if isinstance(member, kind):
+                return member
+        return data.get("name")  # enum gone, renamed or not imported: keep the name
     return data
 
 

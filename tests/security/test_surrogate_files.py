@@ -318,3 +318,21 @@ def test_resaving_without_a_key_drops_the_old_signature(saved, tmp_path):
 def test_an_empty_or_odd_key_is_an_argument_error(saved, key):
     with pytest.raises(InvalidArgument, match="key="):
         Surrogate.load(saved / "signed", key=key)
+
+
+def test_schema_from_dict_never_imports_an_enum_module(sentinel):
+    """A schema whose category names an enum in a module not yet imported keeps the member's
+    name; the module is not imported (Schema.from_json on data from anywhere)."""
+    from probes import Schema
+
+    name, marker = sentinel
+    data = {"fields": [{"name": "zone", "kind": "categorical",
+                        "categories": [{"enum": f"{name}:Zone", "name": "A"}, "B"]}],
+            "output": {"kind": "real"}}
+    try:
+        schema = Schema.from_dict(data)
+    except Exception:  # refusing is fine too; importing is not
+        schema = None
+    assert_not_imported(name, marker)
+    if schema is not None:
+        assert schema.fields[0].categories == ("A", "B")
