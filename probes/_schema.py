@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ._errors import SchemaError
-
 from ._identity import function_name, unwrap
 from ._traces import NonReplayable, Redacted, Traces, _is_number, _is_vector
 from ._validation import bad_argument
