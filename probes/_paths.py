@@ -6,46 +6,99 @@ The path id is a hash of the set of line-to-line arcs and conditional-jump outco
 in the function's own source file (its helpers included): loops count once, so an id names a
 combination of branch outcomes (one-line ifs and ternaries included), not an iteration count. It uses `sys.settrace` (every CPython); slow, and meant
 for offline oracle calls only.
+
+The signature is finer: a hash of the ordered sequence of conditional-jump outcomes (run-length
+encoded) and of the line arcs with their counts, so a loop over a bracket table that stops in
+bracket 2 and one that stops in bracket 3 differ. Exact per-path expressions need it (each
+bracket is its own linear piece); Turaco's sampling and verify's per-path table keep `.path`.
+`.branches` gives the same outcomes readably, for naming paths and writing their conditions.
 """
 
 from __future__ import annotations
 
 import dis
 import hashlib
+import linecache
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from ._identity import kwargs_caller, unwrap
 from ._traces import ErrorInfo
 
 
+class Branch(NamedTuple):
+    """One conditional jump's outcome on a call's path, readably: `condition` (the source text of
+    the value the code tests) was `outcome` (its truth) `count` times, at `line` of `function`."""
+
+    line: int
+    condition: str
+    outcome: bool
+    count: int
+    function: str = ""
+
+
 @dataclass(frozen=True)
 class PathCall:
-    """The outcome of one call and the id of the branch path it took."""
+    """The outcome of one call and the id of the branch path it took.
+
+    `path` names the set of branch outcomes (loops count once); `signature` also counts loop
+    iterations and keeps the order of outcomes, so it tells the pieces of a loop over a table
+    apart; `branches` lists the outcomes readably, in the order first taken."""
 
     output: Any
     error: ErrorInfo | None
     path: str
+    signature: str = ""
+    branches: tuple[Branch, ...] = ()
 
 
 @dataclass(frozen=True)
 class _CodeInfo:
-    """Per code object: conditional jumps, the instruction after each, lines holding one."""
+    """Per code object: conditional jumps, the instruction after each, lines holding one, and
+    per jump its line, the source text of the value it tests and how to read its outcome."""
 
     conditional_jumps: frozenset[int]
     next_offset: dict[int, int]
     branch_lines: frozenset[int]
+    conditions: dict[int, tuple[int, str, str]]  # offset -> (line, condition text, jump kind)
 
 
 _CODE_INFO: dict[Any, _CodeInfo] = {}
+
+
+def _source_span(filename: str, positions: Any) -> str:
+    """The source text an instruction's positions cover ('' when unknown)."""
+    if positions is None or positions.lineno is None or positions.col_offset is None:
+        return ""
+    first, last = positions.lineno, positions.end_lineno or positions.lineno
+    lines = [linecache.getline(filename, number) for number in range(first, last + 1)]
+    if not all(lines):
+        return ""
+    if first == last:
+        text = lines[0][positions.col_offset:positions.end_col_offset]
+    else:
+        text = "".join([lines[0][positions.col_offset:], *lines[1:-1], lines[-1][:positions.end_col_offset]])
+    return " ".join(text.split())
+
+
+def _jump_kind(opname: str) -> str:
+    """How a conditional jump reads: 'true'/'false' (jumps when the value is truthy/falsy) or
+    'none'/'not_none' (jumps when the value is / is not None)."""
+    if "NOT_NONE" in opname:
+        return "not_none"
+    if "NONE" in opname:
+        return "none"
+    if "FALSE" in opname:
+        return "false"
+    return "true"
 
 
 def _code_info(code: Any) -> _CodeInfo:
     info = _CODE_INFO.get(code)
     if info is None:
         instructions = list(dis.get_instructions(code))
-        jumps, lines, following = set(), set(), {}
+        jumps, lines, following, conditions = set(), set(), {}, {}
         line = code.co_firstlineno
         for index, instruction in enumerate(instructions):
             if instruction.starts_line is not None and not isinstance(instruction.starts_line, bool):
@@ -57,7 +110,12 @@ def _code_info(code: Any) -> _CodeInfo:
             if "IF" in instruction.opname and instruction.opcode in _JUMPS:
                 jumps.add(instruction.offset)
                 lines.add(line)
-        info = _CodeInfo(frozenset(jumps), following, frozenset(lines))
+                # the instruction before the jump computed the tested value; its span is the
+                # condition's text (the jump's own span is unreliable for `not x` in 3.11)
+                source = instructions[index - 1] if index else instruction
+                text = _source_span(code.co_filename, getattr(source, "positions", None))
+                conditions[instruction.offset] = (line, text, _jump_kind(instruction.opname))
+        info = _CodeInfo(frozenset(jumps), following, frozenset(lines), conditions)
         _CODE_INFO[code] = info
     return info
 
@@ -65,9 +123,10 @@ def _code_info(code: Any) -> _CodeInfo:
 _JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 
 
-def _arc_tracer(filename: str, arcs: set[tuple[Any, ...]]) -> Callable[..., Any]:
-    """Record line arcs, and the outcome of every conditional jump (opcode tracing is switched
-    on only for lines that hold one, so loops of plain arithmetic stay affordable)."""
+def _arc_tracer(filename: str, arcs: dict[tuple[Any, ...], int],
+                jumps: list[tuple[Any, int, bool]]) -> Callable[..., Any]:
+    """Count line arcs, and record the outcome of every conditional jump in order (opcode tracing
+    is switched on only for lines that hold one, so loops of plain arithmetic stay affordable)."""
     last_line: dict[int, int] = {}
     pending_jump: dict[int, int] = {}
 
@@ -76,15 +135,15 @@ def _arc_tracer(filename: str, arcs: set[tuple[Any, ...]]) -> Callable[..., Any]
         code = frame.f_code
         if event in ("line", "opcode"):
             info = _code_info(code)
-            name = getattr(code, "co_qualname", code.co_name)
             jump = pending_jump.pop(key, None)
             if jump is not None:
-                arcs.add((name, "jump", jump - 0, frame.f_lasti == info.next_offset.get(jump)))
+                jumps.append((code, jump, frame.f_lasti == info.next_offset.get(jump)))
             if frame.f_lasti in info.conditional_jumps:
                 pending_jump[key] = frame.f_lasti
             if event == "line":
                 line = frame.f_lineno - code.co_firstlineno
-                arcs.add((name, "line", last_line.get(key, -1), line))
+                arc = (getattr(code, "co_qualname", code.co_name), "line", last_line.get(key, -1), line)
+                arcs[arc] = arcs.get(arc, 0) + 1
                 last_line[key] = line
                 frame.f_trace_opcodes = frame.f_lineno in info.branch_lines
         elif event == "return":
@@ -106,21 +165,63 @@ def path_id(arcs: Iterable[tuple[Any, ...]]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+def _qualname(code: Any) -> str:
+    return getattr(code, "co_qualname", code.co_name)
+
+
+def path_signature(arcs: Mapping[tuple[Any, ...], int], jumps: Iterable[tuple[Any, int, bool]]) -> str:
+    """A short stable id of line arcs with their counts and of the ordered sequence of jump
+    outcomes (run-length encoded, so a loop of n iterations costs one entry per change)."""
+    runs: list[list[Any]] = []
+    for code, offset, fell_through in jumps:
+        item = (_qualname(code), offset, fell_through)
+        if runs and runs[-1][0] == item:
+            runs[-1][1] += 1
+        else:
+            runs.append([item, 1])
+    counted = sorted(("|".join(str(part) for part in arc), count) for arc, count in arcs.items())
+    text = ";".join(f"{arc}#{count}" for arc, count in counted) + "/" + ";".join(
+        f"{name}:{offset}:{fell}#{count}" for (name, offset, fell), count in runs)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _branches(jumps: Iterable[tuple[Any, int, bool]]) -> tuple[Branch, ...]:
+    """Jump outcomes grouped by (jump, outcome), in the order first taken, made readable."""
+    counts: dict[tuple[Any, int, bool], int] = {}
+    for jump in jumps:
+        counts[jump] = counts.get(jump, 0) + 1
+    branches = []
+    for (code, offset, fell_through), count in counts.items():
+        line, text, kind = _code_info(code).conditions.get(offset, (code.co_firstlineno, "", "true"))
+        jumped = not fell_through
+        if kind in ("none", "not_none"):  # `x is None` / `x is not None` tests: name the test
+            is_none = jumped if kind == "none" else not jumped
+            branches.append(Branch(line, f"{text} is None", is_none, count, _qualname(code)))
+        else:  # the truth of the tested value
+            truthy = jumped if kind == "true" else not jumped
+            branches.append(Branch(line, text, truthy, count, _qualname(code)))
+    return tuple(branches)
+
+
 def call_with_path(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> PathCall:
-    """Call `fn(**kwargs)`, returning its outcome (output or error) and its branch path id."""
+    """Call `fn(**kwargs)`, returning its outcome (output or error), its branch path id, its
+    finer path signature and its readable branch outcomes."""
     inner = unwrap(fn)
     code = getattr(inner, "__code__", None)
     filename = code.co_filename if code is not None else ""
-    arcs: set[tuple[Any, ...]] = set()
+    arcs: dict[tuple[Any, ...], int] = {}
+    jumps: list[tuple[Any, int, bool]] = []
     previous = sys.gettrace()
-    sys.settrace(_arc_tracer(filename, arcs))
+    sys.settrace(_arc_tracer(filename, arcs, jumps))
     try:
         output, error = kwargs_caller(fn)(**kwargs), None
     except Exception as exc:  # the legacy function's own outcome, kept as data
         output, error = None, ErrorInfo.from_exception(exc)
     finally:
         sys.settrace(previous)
-    return PathCall(output, error, path_id(arcs))
+    arc_set = set(arcs)
+    arc_set.update((_qualname(c), "jump", offset, fell) for c, offset, fell in jumps)
+    return PathCall(output, error, path_id(arc_set), path_signature(arcs, jumps), _branches(jumps))
 
 
 def paths_of(fn: Callable[..., Any], inputs: Iterable[Mapping[str, Any]]) -> list[PathCall]:
