@@ -1079,6 +1079,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     surrogate.guard_rows_ = {"validation": (val_columns, [pool.outputs[i] for i in val], [pool.errors[i] for i in val]),
                              **cal_rows_kept}
     surrogate.manifest["training"]["calibration_calls"] = cal_calls
+    surrogate.metrics = replace(surrogate.metrics, calibration_calls=cal_calls)
     surrogate.training_data_ = {"columns": pool.columns, "outputs": pool.outputs, "errors": pool.errors,
                                 "paths": pool.paths, "weights": pool.weights, "sources": pool.sources}
     return surrogate

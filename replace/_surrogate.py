@@ -81,6 +81,7 @@ class SurrogateMetrics:
     oracle_calls: int = 0                 # calls of the legacy function for training data
     path_calls: int = 0                   # of which traced for their branch path
     test_calls: int = 0                   # calls for the held-out test set
+    calibration_calls: int = 0            # calls labelling the guard's calibration rows
     training_rows: int = 0
     wall_time_s: float = 0.0
     architecture: str = ""

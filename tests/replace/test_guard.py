@@ -136,7 +136,7 @@ def test_fit_keeps_a_calibration_nothing_else_saw(stepped_fit: Surrogate) -> Non
     assert cal is not None and set(cal.sets) == {"production", "domain"}
     assert len(cal.sets["production"]) >= rows_needed(0.01, 0.95)
     assert cal.oracle_calls == sum(len(s) for s in cal.sets.values())
-    assert stepped_fit.manifest["training"]["calibration_calls"] == cal.oracle_calls
+    assert stepped_fit.manifest["training"]["calibration_calls"] == cal.oracle_calls == stepped_fit.metrics.calibration_calls
     assert cal.sets["production"].wrong.any()  # the staircase is wrong somewhere: a real test
 
 
