@@ -751,6 +751,12 @@ class _Record:
             check_number("max_traces", max_traces, low=0, integer=True, fix="Pass None for no cap")
         check_number("keep_first", keep_first, low=0, integer=True)
         checked_store = _check_store(store)
+        if not isinstance(redact, str):
+            try:
+                redact = tuple(redact)
+            except TypeError:
+                raise bad_argument("redact", redact, "must be a parameter name or a list of parameter names",
+                                   "For example redact=('password',)") from None
         options = dict(store=checked_store, sample_rate=float(sample_rate),
                        max_traces=None if max_traces is None else int(max_traces), redact=redact,
                        keep_first=int(keep_first), recorder=default_recorder())

@@ -20,7 +20,7 @@ import numpy as np
 from ._errors import SchemaError
 from ._identity import function_name, unwrap
 from ._traces import NonReplayable, Redacted, Traces, _is_number, _is_vector
-from ._validation import bad_argument
+from ._validation import bad_argument, check_number, check_seed
 
 INPUT_KINDS = ("real", "integer", "boolean", "categorical", "vector")
 OUTPUT_KINDS = ("real", "vector", "label", "none")
@@ -29,6 +29,14 @@ LABEL_MAX_DISTINCT = 20
 
 
 # -- JSON for category values (str, int, float, bool, None, enum members) ------------------------
+def _finite(value: Any) -> bool:
+    """math.isfinite, where an int too large for a float counts as infinite."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _encode_value(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         cls = type(value)
@@ -76,13 +84,17 @@ class Field:
             if self.low is None or self.high is None:
                 raise bad_argument(f"{self.name}", (self.low, self.high), "a number needs a (low, high) range",
                                    f"Pass {self.name}=(low, high)")
-            if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low > self.high:
+            if not all(_is_number(bound) for bound in (self.low, self.high)):
+                raise bad_argument(self.name, (self.low, self.high), "a range needs two numbers",
+                                   f"Pass {self.name}=(low, high) with numbers")
+            if not (_finite(self.low) and _finite(self.high)) or self.low > self.high:
                 raise bad_argument(self.name, (self.low, self.high), "range must be finite with low <= high",
                                    f"Pass {self.name}=(low, high) with low <= high")
         if self.kind == "categorical" and not self.categories:
             raise bad_argument(self.name, list(self.categories), "a category needs at least one value",
                                f"Pass {self.name}=['a', 'b', ...]")
-        if self.kind == "vector" and (self.length is None or self.length < 1):
+        if self.kind == "vector" and (not _is_number(self.length) or self.length != int(self.length)
+                                      or self.length < 1):
             raise bad_argument(f"{self.name}.length", self.length, "a vector needs a length >= 1")
         if self.kind == "boolean" and not self.categories:
             object.__setattr__(self, "categories", (False, True))
@@ -464,6 +476,8 @@ class Schema:
         The output kind is taken from `output`, else learned by calling `fn` on `probe` inputs
         drawn from the declared domain (set `probe=0` for a function that must not be called).
         """
+        check_number("probe", probe, low=0, integer=True, fix="Pass probe=0 for a function that must not be called")
+        check_seed("seed", seed)
         hints = _hints(fn)
         fields = []
         for param in _parameters(fn):
@@ -492,7 +506,7 @@ class Schema:
             raise bad_argument("output", output, "must be an OutputSpec or a kind string",
                                f"Use one of {OUTPUT_KINDS}")
         if probe > 0:
-            traces = Traces.from_calls(fn, schema.sample(probe, seed=seed))
+            traces = Traces.from_calls(fn, schema.sample(int(probe), seed=seed))
             schema = replace(schema, output=_output_from_traces(traces))
         return schema
 

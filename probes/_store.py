@@ -22,7 +22,7 @@ from . import _encoding
 from ._errors import CorruptStoreError, StoreError
 from ._identity import function_name, source_hash as current_source_hash
 from ._traces import ErrorInfo, Traces
-from ._validation import bad_argument
+from ._validation import bad_argument, check_flag
 
 #: environment variable naming the default store (a path or URI).
 STORE_ENV = "NEUROSWAP_STORE"
@@ -106,7 +106,7 @@ class TraceStore(abc.ABC):
         trusted = _encoding.trusted_set(options.pop("trusted_modules", None))
         if isinstance(uri, TraceStore):
             return uri
-        kind, target, query = parse_uri(uri)
+        kind, target, query = parse_uri(uri, "uri")
         if kind == "memory":
             from ._store_memory import MemoryStore
 
@@ -181,6 +181,7 @@ class TraceStore(abc.ABC):
         """
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise bad_argument("limit", limit, "must be None or an integer >= 0")
+        check_flag("dedupe", dedupe, fix="Pass dedupe=False to keep repeated calls")
         trusted = self.trusted_modules | _encoding.trusted_set(trusted_modules)
         name, wanted = self._choose_versions(function, source_hash)
         inputs: list[dict[str, Any]] = []
@@ -306,28 +307,29 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def parse_uri(uri: "str | os.PathLike[str] | None") -> tuple[str, str, dict[str, str]]:
-    """`(kind, target, query)` for a store URI or path; kind is "sqlite" or "memory"."""
+def parse_uri(uri: "str | os.PathLike[str] | None", name: str = "store") -> tuple[str, str, dict[str, str]]:
+    """`(kind, target, query)` for a store URI or path; kind is "sqlite" or "memory". Errors name
+    the argument `name` the caller took the URI as."""
     if uri is None:
         uri = os.environ.get(STORE_ENV) or DEFAULT_STORE
     if isinstance(uri, os.PathLike):
         uri = os.fspath(uri)
     if not isinstance(uri, str) or not uri:
-        raise bad_argument("store", uri, "must be a TraceStore, a path, 'sqlite:///path.db' or 'memory://'")
+        raise bad_argument(name, uri, "must be a TraceStore, a path, 'sqlite:///path.db' or 'memory://'")
     if uri.startswith("memory://"):
         return "memory", uri[len("memory://"):], {}
     if uri.startswith("sqlite://"):
         # SQLAlchemy's convention: sqlite:///relative.db and sqlite:////absolute/path.db
         parsed = urlparse(uri)
         if parsed.netloc not in ("", "localhost"):
-            raise bad_argument("store", uri, "has a host part", "Use 'sqlite:///relative.db' or 'sqlite:////abs/path.db'")
+            raise bad_argument(name, uri, "has a host part", "Use 'sqlite:///relative.db' or 'sqlite:////abs/path.db'")
         path = unquote(parsed.path)[1:]
         if not path:
-            raise bad_argument("store", uri, "names no file", "Use 'sqlite:///relative.db' or 'sqlite:////abs/path.db'")
+            raise bad_argument(name, uri, "names no file", "Use 'sqlite:///relative.db' or 'sqlite:////abs/path.db'")
         query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
         return "sqlite", path, query
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", uri):
-        raise bad_argument("store", uri, "has an unknown scheme", "Use a path, 'sqlite:///path.db' or 'memory://'")
+        raise bad_argument(name, uri, "has an unknown scheme", "Use a path, 'sqlite:///path.db' or 'memory://'")
     return "sqlite", uri, {}
 
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from ._encoding import trusted_set
 from ._errors import CorruptStoreError, StoreError
 from ._store import FunctionSummary, TraceRecord, TraceStore
-from ._validation import check_number
+from ._validation import check_flag, check_number
 
 T = TypeVar("T")
 
@@ -80,6 +80,8 @@ class SQLiteStore(TraceStore):
     def __init__(self, path: "str | os.PathLike[str]", *, readonly: bool = False, timeout_s: float = 30.0,
                  durable: bool = False, trusted_modules: "Iterable[str] | None" = None) -> None:
         check_number("timeout_s", timeout_s, low=0.0)
+        check_flag("readonly", readonly)
+        check_flag("durable", durable)
         self.trusted_modules = trusted_set(trusted_modules)
         self.path = os.path.abspath(os.fspath(path))
         self.uri = f"sqlite:///{self.path}"

@@ -27,10 +27,19 @@ class Tolerance:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise bad_argument(f"tolerance=Tolerance({name}={value!r})", value, f"{name} must be a number")
-            if math.isnan(value) or value < 0:
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond any float
+                number = math.inf
+            if math.isnan(number) or number < 0:
                 raise bad_argument(
                     f"tolerance=Tolerance({name}={value!r})", value, f"{name} must be >= 0",
                     "Pass a non-negative number, e.g. Tolerance(abs=1e-3, rel=1e-2)",
+                )
+            if math.isinf(number):  # an infinite bound lets every answer agree: no check at all
+                raise bad_argument(
+                    f"tolerance=Tolerance({name}={value!r})", value, f"{name} must be finite",
+                    "Pass a finite bound, e.g. Tolerance(abs=1e-3, rel=1e-2)",
                 )
 
     def bound(self, reference: Any) -> Any:
