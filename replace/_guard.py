@@ -10,7 +10,6 @@ asked rate; live inputs outside the calibration rows' support are counted as dri
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
