@@ -1,0 +1,217 @@
+"""Per-path exact expressions: each grammar form recovered from rows of one path, kept as
+validated data, emitted as Python that agrees with the vectorised evaluation; exact thresholds
+found by bisection with the oracle."""
+
+import json
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+import pytest
+
+from probes import call_with_path
+from probes._expressions import (
+    Const,
+    Expression,
+    ExpressionError,
+    Product,
+    Round,
+    Table,
+    Var,
+    bisect_threshold,
+    fit_expression,
+)
+
+N = 300
+RNG = np.random.default_rng(7)
+COLUMNS = {
+    "net": np.round(RNG.uniform(1.0, 500.0, N), 2),
+    "qty": RNG.integers(1, 40, N),
+    "weight": RNG.uniform(0.1, 30.0, N),
+    "minutes": RNG.integers(1, 300, N),
+    "country": np.array(RNG.choice(["DE", "FR", "IT"], N), dtype=object),
+    "category": np.array(RNG.choice(["food", "books", "other"], N), dtype=object),
+    "express": RNG.random(N) < 0.4,
+}
+KINDS = {"net": "real", "qty": "integer", "weight": "real", "minutes": "integer",
+         "country": "categorical", "category": "categorical", "express": "boolean"}
+ROWS = [{k: v[i].item() if isinstance(v[i], np.generic) else v[i] for k, v in COLUMNS.items()} for i in range(N)]
+
+VAT = {("DE", "food"): 0.07, ("DE", "books"): 0.07, ("DE", "other"): 0.19,
+       ("FR", "food"): 0.055, ("FR", "books"): 0.055, ("FR", "other"): 0.2,
+       ("IT", "food"): 0.04, ("IT", "books"): 0.04, ("IT", "other"): 0.22}
+ZONE = {"DE": 4.5, "FR": 6.0, "IT": 7.25}
+
+
+def outputs(fn):
+    return np.array([fn(**row) for row in ROWS], dtype=float)
+
+
+def fit(fn, **options):
+    return fit_expression(COLUMNS, outputs(fn), KINDS, **options)
+
+
+def check_source_and_rows(expression, fn):
+    """The emitted source, exec'd, agrees with evaluate and evaluate_row on every row; all three
+    reproduce the function."""
+    values = expression.evaluate(COLUMNS)
+    code = compile(expression.to_python(), "<expression>", "eval")
+    for i, row in enumerate(ROWS):
+        emitted = eval(code, {"math": math, "__builtins__": {"round": round, "min": min, "max": max,
+                                                              "abs": abs, "int": int}}, dict(row))
+        assert float(emitted) == values[i] == expression.evaluate_row(row), (row, expression.to_python())
+    assert np.all(np.abs(values - outputs(fn)) <= 1e-9 * np.maximum(np.abs(outputs(fn)), 1e-3))
+    again = Expression.from_dict(json.loads(json.dumps(expression.to_dict())))
+    assert again == expression and np.array_equal(again.evaluate(COLUMNS), values)
+
+
+CASES = {
+    "constant": (lambda **r: 12.5, "12.5"),
+    "affine": (lambda net, weight, **r: 3.5 + 0.25 * net - 1.2 * weight, "3.5 + 0.25 * net - 1.2 * weight"),
+    "product of three": (lambda net, qty, weight, **r: 0.002 * net * qty * weight, "0.002 * net * qty * weight"),
+    "table times numeric": (lambda weight, country, **r: ZONE[country] * weight,
+                            "weight * {'DE': 4.5, 'FR': 6, 'IT': 7.25}[country]"),
+    "table over two times product": (lambda net, qty, country, category, **r: net * qty * VAT[country, category],
+                                     None),
+    "table plus slope": (lambda weight, country, **r: ZONE[country] + 0.5 * weight,
+                         "{'DE': 4.5, 'FR': 6, 'IT': 7.25}[country] + 0.5 * weight"),
+    "boolean table": (lambda weight, express, **r: weight * (2.0 if express else 1.25),
+                      "weight * {False: 1.25, True: 2}[express]"),
+    "ceil step fee": (lambda minutes, **r: math.ceil(minutes / 15) * 2.5, "2.5 * math.ceil(minutes / 15)"),
+    "rational": (lambda weight, **r: weight / 3 + 1, "1 + weight / 3"),
+    "clamped fee": (lambda net, qty, **r: min(max(0.029 * net * qty + 0.3, 2.0), 60.0),
+                    "min(max(0.3 + 0.029 * net * qty, 2), 60)"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_grammar_form_is_recovered_exactly(name):
+    fn, text = CASES[name]
+    expression = fit(fn)
+    assert expression is not None, name
+    if text is not None:
+        assert expression.to_python() == text
+    assert expression.rows == N
+    check_source_and_rows(expression, fn)
+
+
+def test_two_argument_table_is_one_term():
+    expression = fit(CASES["table over two times product"][0])
+    source = expression.to_python()
+    assert source.startswith("net * qty * {") and source.endswith("}[country, category]")
+    table = expression.root.factors[-1]
+    assert isinstance(table, Table) and dict(table.entries)[("IT", "other")] == 0.22
+
+
+@pytest.mark.parametrize("order", ["coefficient first", "coefficient last"])
+def test_rounded_cents_are_reproduced_after_rounding(order):
+    if order == "coefficient first":
+        def vat(net, qty, **r):
+            return round(0.19 * net * qty, 2)
+    else:
+        def vat(net, qty, **r):
+            return round(net * qty * 0.19, 2)
+    expression = fit(vat, quantum=0.01)
+    assert expression is not None and isinstance(expression.root, Round)
+    assert expression.to_python() in ("round(0.19 * net * qty, 2)", "round(net * qty * 0.19, 2)")
+    check_source_and_rows(expression, vat)
+    assert fit(vat, quantum=None, steps=False, minmax=False, max_candidates=60) is None  # exact only: no
+
+
+def test_decimal_half_up_rounding_is_reproduced():
+    def vat(net, qty, **r):
+        return float((Decimal(str(net)) * qty * Decimal("0.075")).quantize(Decimal("0.01"), ROUND_HALF_UP))
+    expression = fit(vat)  # quantum detected from the outputs
+    assert expression is not None and expression.root.mode == "half_up"
+    check_source_and_rows(expression, vat)
+
+
+def test_rows_no_expression_reproduces_give_none():
+    assert fit(lambda weight, **r: math.sin(weight)) is None
+    assert fit(lambda net, qty, **r: net * qty if net > 200 else net + qty) is None  # two paths mixed
+    assert fit(lambda weight, **r: weight ** 4) is None  # beyond degree 3
+
+
+def test_from_dict_refuses_crafted_data():
+    good = Expression(Product((Const(2.0), Var("net")))).to_dict()
+    assert Expression.from_dict(good).to_python() == "2 * net"
+
+    def crafted(root):
+        return {**good, "root": root}
+
+    bad_roots = [
+        {"kind": "var", "name": "net; import os"},  # not an identifier
+        {"kind": "var", "name": "__import__"},  # dunder
+        {"kind": "var", "name": "lambda"},  # keyword
+        {"kind": "exec", "arg": {"kind": "const", "value": 1.0}},  # unknown node kind
+        {"kind": "const", "value": float("nan")},  # not finite
+        {"kind": "const", "value": "1e3"},  # not a number
+        {"kind": "const", "value": 1.0, "code": "x"},  # unknown field
+        {"kind": "call", "fn": "eval", "arg": {"kind": "const", "value": 1.0}},  # not an allowed call
+        {"kind": "table", "args": ["country"], "entries": [[[{"a": 1}], 1.0]]},  # key not a literal
+        {"kind": "table", "args": ["country"], "entries": [[["DE"], 1.0], [["DE"], 2.0]]},  # twice
+        {"kind": "round", "arg": {"kind": "var", "name": "net"}, "quantum": -1, "mode": "half_even"},
+    ]
+    for root in bad_roots:
+        with pytest.raises(ExpressionError):
+            Expression.from_dict(crafted(root))
+    deep = {"kind": "const", "value": 1.0}
+    for _ in range(100):
+        deep = {"kind": "call", "fn": "abs", "arg": deep}
+    with pytest.raises(ExpressionError):
+        Expression.from_dict(crafted(deep))
+    with pytest.raises(ExpressionError):
+        Expression.from_dict({**good, "format": "something-else"})
+
+
+def test_table_source_quotes_keys_and_unknown_keys_give_nan():
+    table = Expression(Table(("country",), ((("D'E",), 1.5), (("FR",), 2.0))))
+    assert table.to_python() == """{"D'E": 1.5, 'FR': 2}[country]"""
+    assert math.isnan(table.evaluate_row({"country": "XX"}))
+    assert np.isnan(table.evaluate({"country": ["XX", "FR"]})).tolist() == [True, False]
+
+
+BRACKETS = [(10000, 0.0), (40000, 0.1), (100000, 0.2), (float("inf"), 0.3)]
+
+
+def bracket_tax(income: float) -> float:
+    total, low = 0.0, 0.0
+    for high, rate in BRACKETS:
+        if income > high:
+            total += (high - low) * rate
+            low = high
+        else:
+            total += (income - low) * rate
+            break
+    return total
+
+
+def surcharge(amount: float) -> float:
+    limit = 1234.5678
+    return amount * 2 if amount >= limit else amount
+
+
+def test_bisect_finds_a_threshold_hidden_in_a_table_to_the_float():
+    def path_of(row):
+        return call_with_path(bracket_tax, row).signature
+
+    cut = bisect_threshold(path_of, {"income": 20000.0}, {"income": 61234.5}, "income")
+    assert cut.value == 40000.0 and cut.below_inclusive and cut.condition == "income <= 40000"
+    assert cut.high == math.nextafter(40000.0, math.inf) and cut.low == 40000.0
+    assert path_of({"income": 40000.0}) == cut.below != cut.above == path_of({"income": cut.high})
+    assert cut.calls <= 70
+
+    # rows given high first; `>=` makes the cut itself belong to the upper side
+    ge = bisect_threshold(lambda row: call_with_path(surcharge, row).path, {"amount": 5000.0}, {"amount": 3.0},
+                          "amount")
+    assert ge.value == 1234.5678 and not ge.below_inclusive and ge.condition == "amount < 1234.5678"
+    assert ge.low == math.nextafter(1234.5678, -math.inf)
+
+
+def test_bisect_on_integers_and_refusals():
+    cut = bisect_threshold(lambda row: row["n"] > 17, {"n": 0, "other": "x"}, {"n": 1000, "other": "x"}, "n")
+    assert (cut.value, cut.low, cut.high, cut.below_inclusive) == (17, 17, 18, True)
+    with pytest.raises(ValueError, match="same path"):
+        bisect_threshold(lambda row: 0, {"n": 0.0}, {"n": 1.0}, "n")
+    with pytest.raises(ValueError, match="differ only"):
+        bisect_threshold(lambda row: row["n"] > 0.5, {"n": 0.0, "k": 1}, {"n": 1.0, "k": 2}, "n")
