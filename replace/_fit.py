@@ -38,6 +38,7 @@ from ._fidelity import compare, summarise
 from ._models import Architecture, ModelWeights, batched_mlp, expert_bank, make_blocks
 from ._sampling import concat_columns, draw_between, draw_near, take, turaco_allocation
 from ._surrogate import Surrogate, SurrogateMetrics
+from ._options import check_fit_arguments, check_options
 from ._train import BlockLoss, SurrogateLoss, TrainConfig, TrainResult, polish_model, train_model
 
 OTHER_PATHS = "*"
@@ -91,6 +92,7 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
             raise bad_argument(name, options[name], "is not an option of fit",
                                f"Options are: {', '.join(sorted(known))}")
     config = FitConfig(**options)
+    check_options(config)  # every option by name, before the ordered checks below compare them
     if not 0 < config.target_agreement <= 1:
         raise bad_argument("target_agreement", config.target_agreement, "must be in (0, 1]")
     if config.ensemble_size < 1:
@@ -682,6 +684,8 @@ def fit(
     import torch
 
     config = _config(options)
+    hard_cases = check_fit_arguments(fn, traces=traces, tolerance=tolerance, oracle=oracle, budget_s=budget_s,
+                                     seed=seed, hard_cases=hard_cases, progress=progress)
     _warm_up()
     started = time.monotonic()
     clock = _clock.make(config.budget_clock)
