@@ -433,9 +433,9 @@ def _decimals(quantum: float) -> int | None:
 @dataclass(frozen=True)
 class Round(Node):
     """The output's rounding to a grid `quantum`: 'half_even' is Python's `round(x, d)` (ties
-    to even on the float's exact value; `round(x / q) * q` off decimal grids); 'half_up',
-    'floor', 'ceil' treat values within `eps` quanta of a tie / grid point as on it, as decimal
-    arithmetic on the same inputs would."""
+    to even on the float's exact value; `round(x / q) * q` off decimal grids); 'half_up' (ties
+    towards +infinity), 'floor', 'ceil' treat values within `eps` quanta of a tie / grid point
+    as on it, as `Decimal` arithmetic on the same inputs would."""
 
     arg: Node
     quantum: float
@@ -643,8 +643,9 @@ class Expression:
         rows = data.get("rows", 0)
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
             raise ExpressionError(f"expression rows={rows!r:.40} : must be an int >= 0")
-        if set(data) - {"format", "version", "root", "rows"}:
-            raise ExpressionError(f"expression data has unknown keys {sorted(set(map(str, data)) - {'format', 'version', 'root', 'rows'})}")
+        unknown = sorted(set(map(str, data)) - {"format", "version", "root", "rows"})
+        if unknown:
+            raise ExpressionError(f"expression data has unknown keys {unknown}")
         return cls(node_from_dict(data.get("root")), rows)
 
     def __str__(self) -> str:
@@ -1028,6 +1029,8 @@ def _build(data: _Data, terms: list[tuple[tuple[str, ...], tuple[str, ...]]], so
             node = Product((*factors, table)) if factors else table
         nodes.append((len(m), node))
     nodes.sort(key=lambda item: item[0])
+    if len(nodes) > 1 and isinstance(nodes[0][1], Const) and nodes[0][1].value < 0:
+        nodes.append(nodes.pop(0))  # `0.1 * income - 1000` reads better than `-1000 + 0.1 * income`
     if not nodes:
         return Const(0.0)
     return nodes[0][1] if len(nodes) == 1 else Sum(tuple(node for _, node in nodes))
@@ -1053,8 +1056,24 @@ def _try_structure(data: _Data, monomials: list[tuple[str, ...]], group: tuple[s
     return None
 
 
+def _identified(data: _Data, terms: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> bool:
+    """Every cell has more distinct rows than the monomials fitted in it: else an exact fit there
+    is an interpolation that proves nothing (two distinct x values make any y affine in x)."""
+    if len(terms) < 2:
+        return True
+    group = terms[0][1]
+    values = np.column_stack([_monomial_values(data, m) for m, _ in terms])
+    codes, keys = data.cells(group)
+    for j in range(len(keys)):
+        if len(np.unique(values[codes == j], axis=0)) < len(terms) + 1:
+            return False
+    return True
+
+
 def _fit_target(data: _Data, terms: list[tuple[tuple[str, ...], tuple[str, ...]]], design: _Design,
                 target: _Target) -> Node | None:
+    if not _identified(data, terms):
+        return None
     solved = _solve(design, terms, target)
     if solved is None:
         return None
@@ -1283,11 +1302,14 @@ def fit_expression(columns: Mapping[str, Any], outputs: Any, kinds: Mapping[str,
 
     `columns`: argument name -> values (numpy arrays; lists or object arrays for categories),
     all of the rows' length; `outputs`: the path's outputs; `kinds`: argument name -> field kind
-    ('real', 'integer', 'boolean', 'categorical'; a `Field` works too; other kinds are ignored).
+    ('real', 'integer', 'boolean', 'categorical'; a `Field` or a whole `Schema` works too; other
+    kinds are ignored).
     `quantum`: the output's rounding grid (`OutputSpec.quantum`); 'auto' detects a decimal grid
     from the outputs, None accepts exact expressions only. `max_candidates` caps the least
     squares solves, so a path no expression fits costs bounded time.
     """
+    if hasattr(kinds, "fields"):  # a Schema
+        kinds = {f.name: f.kind for f in kinds.fields}
     if max_degree not in (0, 1, 2, 3):
         raise bad_argument("max_degree", max_degree, "must be 0, 1, 2 or 3")
     if not rtol >= 0:

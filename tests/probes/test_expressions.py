@@ -215,3 +215,20 @@ def test_bisect_on_integers_and_refusals():
         bisect_threshold(lambda row: 0, {"n": 0.0}, {"n": 1.0}, "n")
     with pytest.raises(ValueError, match="differ only"):
         bisect_threshold(lambda row: row["n"] > 0.5, {"n": 0.0, "k": 1}, {"n": 1.0, "k": 2}, "n")
+
+
+def test_rows_split_by_signature_give_one_exact_piece_per_bracket():
+    incomes = np.round(np.random.default_rng(3).uniform(0.0, 250000.0, 400), 2)
+    calls = [call_with_path(bracket_tax, {"income": float(x)}) for x in incomes]
+    assert len({c.path for c in calls}) == 2  # the first bracket (no loop back) and all the others
+    found = {}
+    for signature in sorted({c.signature for c in calls}):
+        rows = [i for i, c in enumerate(calls) if c.signature == signature]
+        expression = fit_expression({"income": incomes[rows]}, [calls[i].output for i in rows], {"income": "real"})
+        assert expression is not None
+        found[expression.to_python()] = len(rows)
+    assert set(found) == {"0", "0.1 * income - 1000", "0.2 * income - 5000", "0.3 * income - 15000"}
+    # the coarse path mixes three linear pieces: no single expression of the grammar
+    rest = [i for i, c in enumerate(calls) if incomes[i] > 10000]
+    assert fit_expression({"income": incomes[rest]}, [calls[i].output for i in rest], {"income": "real"},
+                          max_candidates=100) is None
