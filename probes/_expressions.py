@@ -49,6 +49,8 @@ MAX_DEPTH = 40
 MAX_NODES = 20_000
 CALLS = ("floor", "ceil", "int", "abs")
 ROUND_MODES = ("half_even", "half_up", "floor", "ceil")
+#: widths tried for step features `floor/ceil((x - x0) / w)` besides those the rows show
+STEP_UNITS = (1, 0.5, 0.1, 5, 10, 15, 30, 60, 100, 1000)
 #: tolerance (in quanta) that lets half-up/floor/ceil rounding treat a float a hair off a
 #: decimal tie or grid point as on it: what `Decimal` arithmetic on the same values does
 DECIMAL_EPS = 1e-6
@@ -1136,6 +1138,7 @@ def _step_features(data: _Data, y: np.ndarray, quantum: float | None) -> list[tu
     """Candidate `floor/ceil((x - x0) / w)` features: y changes with x only at a few points,
     evenly spaced."""
     found: list[tuple[str, Node]] = []
+    inners: list[tuple[str, Node]] = []
     codes, _ = data.cells(tuple(data.cats))
     tol = (quantum or 0.0) * 0.5 + 1e-12 * max(float(np.max(np.abs(y))), 1.0)
     plans = []
@@ -1167,9 +1170,22 @@ def _step_features(data: _Data, y: np.ndarray, quantum: float | None) -> list[tu
                 intervals.append([lo, hi])
         inner = _step_inner(name, intervals)
         if inner is not None:
-            for fn in ("ceil", "floor"):
-                if not any(node == Call(fn, inner) for _, node in found):
-                    found.append((f"\0{fn}:{name}", Call(fn, inner)))
+            inners.append((name, inner))
+    # where other arguments move the output too, steps do not show in one argument's order:
+    # try the usual units (per started kg, per quarter hour, per 100), counted from the
+    # multiple of the unit just below the path's smallest value
+    for name in [k for k, node in data.nodes.items() if isinstance(node, Var)]:
+        x = data.numeric[name]
+        span = float(np.ptp(x))
+        for w in STEP_UNITS:
+            if 2 <= span / w <= 1000:
+                x0 = math.floor(float(np.min(x)) / w) * w
+                inner: Node = Var(name) if x0 == 0 else Sum((Var(name), Const(-float(x0))))
+                inners.append((name, inner if w == 1 else Div(inner, Const(float(w)))))
+    for name, inner in inners:
+        for fn in ("ceil", "floor"):
+            if not any(node == Call(fn, inner) for _, node in found):
+                found.append((f"\0{fn}:{len(found)}:{name}", Call(fn, inner)))
     return found
 
 
@@ -1206,29 +1222,44 @@ def _step_inner(name: str, intervals: list[list[float]]) -> Node | None:
 
 def _search(data: _Data, y: np.ndarray, quantum: float | None, rtol: float, max_degree: int,
             budget: _Budget, steps: bool) -> Node | None:
-    """Sums of degree <= 2; then with a step feature (degree 1, then 2); then degree 3."""
-    node = _fit_sums(data, y, quantum, rtol, min(max_degree, 2), budget)
-    if node is not None:
+    """Sums of degree <= 3; then with a step feature, degree 1, then 2."""
+    node = _fit_sums(data, y, quantum, rtol, max_degree, budget)
+    if node is not None or not steps or max_degree < 1:
         return node
-    if steps and max_degree >= 1:
-        features = []
-        for name, feature in _step_features(data, y, quantum):
-            values = feature.evaluate(data.columns, data.n)
-            if np.all(np.isfinite(values)) and np.ptp(values) > 0:
-                features.append((name, data.with_feature(name, feature, values)))
-        for low, high in ((0, 1), (2, 2)):
-            if high > max_degree:
-                break
-            best = None
-            for name, stepped in features:
-                candidate = _fit_sums(stepped, y, quantum, rtol, high, budget, min_degree=low, require=name)
-                if candidate is not None and (best is None or candidate.complexity < best.complexity):
-                    best = candidate
-            if best is not None:
-                return best
-    if max_degree >= 3:
-        return _fit_sums(data, y, quantum, rtol, 3, budget, min_degree=3)
+    features: list[tuple[str, Node, _Data]] = []
+    for name, feature in _step_features(data, y, quantum):
+        values = feature.evaluate(data.columns, data.n)
+        if _useful_step(data, feature, values):
+            features.append((name, feature, data.with_feature(name, feature, values)))
+    for low, high in ((0, 1), (2, 2)):
+        if high > max_degree:
+            break
+        for index, (name, feature, with_step) in enumerate(features):
+            node = _fit_sums(with_step, y, quantum, rtol, high, budget, min_degree=low, require=name)
+            if node is None:
+                continue
+            # the same steps counted the other way (floor for ceil) may read simpler
+            for other_name, other, other_data in features[index + 1:]:
+                if isinstance(other, Call) and isinstance(feature, Call) and other.arg == feature.arg:
+                    twin = _fit_sums(other_data, y, quantum, rtol, high, budget, min_degree=low, require=other_name)
+                    if twin is not None and twin.complexity < node.complexity:
+                        node = twin
+            return node
     return None
+
+
+def _useful_step(data: _Data, feature: Node, values: np.ndarray) -> bool:
+    """A step feature worth a search: finite, varying, and not just an affine function of its
+    argument on these rows (floor(qty) of an integer qty)."""
+    if not np.all(np.isfinite(values)) or np.ptp(values) == 0:
+        return False
+    name = next(iter(feature.names()))
+    x = data.numeric.get(name)
+    if x is None:
+        return True
+    design = np.column_stack([np.ones(data.n), x])
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return bool(np.max(np.abs(design @ coef - values)) > 1e-9 * max(1.0, float(np.max(np.abs(values)))))
 
 
 def _fit_clamped(data: _Data, y: np.ndarray, quantum: float | None, rtol: float, max_degree: int,
@@ -1297,7 +1328,7 @@ def _prepare(columns: Mapping[str, Any], outputs: Any, kinds: Mapping[str, Any])
 
 def fit_expression(columns: Mapping[str, Any], outputs: Any, kinds: Mapping[str, Any], *,
                    quantum: float | None | str = "auto", rtol: float = 1e-9, max_degree: int = 3,
-                   max_candidates: int = 400, steps: bool = True, minmax: bool = True) -> Expression | None:
+                   max_candidates: int = 600, steps: bool = True, minmax: bool = True) -> Expression | None:
     """The simplest expression that reproduces every row of one path, or None.
 
     `columns`: argument name -> values (numpy arrays; lists or object arrays for categories),

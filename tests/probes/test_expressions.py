@@ -78,6 +78,9 @@ CASES = {
     "boolean table": (lambda weight, express, **r: weight * (2.0 if express else 1.25),
                       "weight * {False: 1.25, True: 2}[express]"),
     "ceil step fee": (lambda minutes, **r: math.ceil(minutes / 15) * 2.5, "2.5 * math.ceil(minutes / 15)"),
+    "started unit among other terms": (
+        lambda weight, country, net, **r: round(ZONE[country] + 0.012 * net + math.ceil(weight) * 1.6, 2),
+        "round({'DE': 4.5, 'FR': 6, 'IT': 7.25}[country] + 0.012 * net + 1.6 * math.ceil(weight), 2)"),
     "rational": (lambda weight, **r: weight / 3 + 1, "1 + weight / 3"),
     "clamped fee": (lambda net, qty, **r: min(max(0.029 * net * qty + 0.3, 2.0), 60.0),
                     "min(max(0.3 + 0.029 * net * qty, 2), 60)"),
