@@ -687,6 +687,7 @@ class _Data:
     cats: dict[str, list[Any]]  # varying categorical/boolean arguments, plain Python values
     _cells: dict[tuple[str, ...], tuple[np.ndarray, list[tuple[Any, ...]]]] = field(default_factory=dict)
     _screen: np.ndarray | None = None
+    _onehot: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)
 
     @property
     def screen(self) -> np.ndarray:
@@ -705,7 +706,18 @@ class _Data:
         return _Data(len(index), columns, numeric, {k: self.nodes[k] for k in numeric}, cats)
 
     def with_feature(self, name: str, node: Node, values: np.ndarray) -> "_Data":
-        return _Data(self.n, self.columns, {**self.numeric, name: values}, {**self.nodes, name: node}, self.cats)
+        """The same rows with one more numeric column (cells and screening sample shared)."""
+        return _Data(self.n, self.columns, {**self.numeric, name: values}, {**self.nodes, name: node}, self.cats,
+                     self._cells, self.screen, self._onehot)
+
+    def onehot(self, group: tuple[str, ...]) -> np.ndarray:
+        """Per row a 1 in the column of its combination of `group`'s values."""
+        if group not in self._onehot:
+            codes, keys = self.cells(group)
+            matrix = np.zeros((self.n, len(keys)))
+            matrix[np.arange(self.n), codes] = 1.0
+            self._onehot[group] = matrix
+        return self._onehot[group]
 
     def cells(self, group: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
         """Per row the index of its combination of `group`'s values, and the combinations."""
@@ -867,21 +879,21 @@ def _design(data: _Data, terms: list[tuple[tuple[str, ...], tuple[str, ...]]]) -
     for g in {g for _, g in terms if g}:
         if np.bincount(data.cells(g)[0]).min() < len(terms) + 1:
             return None
-    columns, where = [], []
+    blocks, where = [], []
     keys_per_term: list[list[tuple[Any, ...]]] = []
     for t, (m, g) in enumerate(terms):
         values = _monomial_values(data, m)
-        codes, keys = data.cells(g)
+        keys = data.cells(g)[1]
         keys_per_term.append(keys)
-        for j in range(len(keys)):
-            column = values if len(keys) == 1 else np.where(codes == j, values, 0.0)
-            if np.any(column != 0):
-                columns.append(column)
-                where.append((t, j))
-    p = len(columns)
+        block = values[:, None] if len(keys) == 1 else data.onehot(g) * values[:, None]
+        scale = np.max(np.abs(block), axis=0)
+        kept = np.flatnonzero(scale > 0)  # a cell where the monomial is 0 on every row says nothing
+        blocks.append(block[:, kept])
+        where += [(t, int(j)) for j in kept]
+    p = len(where)
     if p == 0 or data.n < p + (0 if p == 1 and not terms[0][1] and not terms[0][0] else 1):
         return None
-    X = np.column_stack(columns)
+    X = np.concatenate(blocks, axis=1)
     scale = np.max(np.abs(X), axis=0)
     return _Design(X / scale, scale, where, keys_per_term)
 
@@ -1134,11 +1146,11 @@ def _fit_sums(data: _Data, y: np.ndarray, quantum: float | None, rtol: float, ma
     return None
 
 
-def _step_features(data: _Data, y: np.ndarray, quantum: float | None) -> list[tuple[str, Node]]:
-    """Candidate `floor/ceil((x - x0) / w)` features: y changes with x only at a few points,
-    evenly spaced."""
-    found: list[tuple[str, Node]] = []
-    inners: list[tuple[str, Node]] = []
+def _step_features(data: _Data, y: np.ndarray, quantum: float | None) -> list[tuple[str, Node, bool]]:
+    """Candidate `floor/ceil((x - x0) / w)` features, each with whether the rows show it (y
+    changes with x only at a few, evenly spaced points) or it is only a usual unit to try."""
+    found: list[tuple[str, Node, bool]] = []
+    inners: list[tuple[str, Node, bool]] = []
     codes, _ = data.cells(tuple(data.cats))
     tol = (quantum or 0.0) * 0.5 + 1e-12 * max(float(np.max(np.abs(y))), 1.0)
     plans = []
@@ -1170,7 +1182,7 @@ def _step_features(data: _Data, y: np.ndarray, quantum: float | None) -> list[tu
                 intervals.append([lo, hi])
         inner = _step_inner(name, intervals)
         if inner is not None:
-            inners.append((name, inner))
+            inners.append((name, inner, True))
     # where other arguments move the output too, steps do not show in one argument's order:
     # try the usual units (per started kg, per quarter hour, per 100), counted from the
     # multiple of the unit just below the path's smallest value
@@ -1181,11 +1193,11 @@ def _step_features(data: _Data, y: np.ndarray, quantum: float | None) -> list[tu
             if 2 <= span / w <= 1000:
                 x0 = math.floor(float(np.min(x)) / w) * w
                 inner: Node = Var(name) if x0 == 0 else Sum((Var(name), Const(-float(x0))))
-                inners.append((name, inner if w == 1 else Div(inner, Const(float(w)))))
-    for name, inner in inners:
+                inners.append((name, inner if w == 1 else Div(inner, Const(float(w))), False))
+    for name, inner, shown in inners:
         for fn in ("ceil", "floor"):
-            if not any(node == Call(fn, inner) for _, node in found):
-                found.append((f"\0{fn}:{len(found)}:{name}", Call(fn, inner)))
+            if not any(node == Call(fn, inner) for _, node, _ in found):
+                found.append((f"\0{fn}:{len(found)}:{name}", Call(fn, inner), shown))
     return found
 
 
@@ -1226,20 +1238,22 @@ def _search(data: _Data, y: np.ndarray, quantum: float | None, rtol: float, max_
     node = _fit_sums(data, y, quantum, rtol, max_degree, budget)
     if node is not None or not steps or max_degree < 1:
         return node
-    features: list[tuple[str, Node, _Data]] = []
-    for name, feature in _step_features(data, y, quantum):
+    features: list[tuple[str, Node, _Data, bool]] = []
+    for name, feature, shown in _step_features(data, y, quantum):
         values = feature.evaluate(data.columns, data.n)
         if _useful_step(data, feature, values):
-            features.append((name, feature, data.with_feature(name, feature, values)))
+            features.append((name, feature, data.with_feature(name, feature, values), shown))
     for low, high in ((0, 1), (2, 2)):
         if high > max_degree:
             break
-        for index, (name, feature, with_step) in enumerate(features):
+        for index, (name, feature, with_step, shown) in enumerate(features):
+            if high == 2 and not shown:
+                continue  # products with a step only for steps the rows show: usual units are many
             node = _fit_sums(with_step, y, quantum, rtol, high, budget, min_degree=low, require=name)
             if node is None:
                 continue
             # the same steps counted the other way (floor for ceil) may read simpler
-            for other_name, other, other_data in features[index + 1:]:
+            for other_name, other, other_data, _ in features[index + 1:]:
                 if isinstance(other, Call) and isinstance(feature, Call) and other.arg == feature.arg:
                     twin = _fit_sums(other_data, y, quantum, rtol, high, budget, min_degree=low, require=other_name)
                     if twin is not None and twin.complexity < node.complexity:

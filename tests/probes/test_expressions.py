@@ -130,9 +130,26 @@ def test_decimal_half_up_rounding_is_reproduced():
 
 
 def test_rows_no_expression_reproduces_give_none():
-    assert fit(lambda weight, **r: math.sin(weight)) is None
-    assert fit(lambda net, qty, **r: net * qty if net > 200 else net + qty) is None  # two paths mixed
-    assert fit(lambda weight, **r: weight ** 4) is None  # beyond degree 3
+    assert fit(lambda weight, **r: math.sin(weight)) is None  # the default work cap
+    assert fit(lambda net, qty, **r: net * qty if net > 200 else net + qty, max_candidates=150) is None  # 2 paths
+    assert fit(lambda weight, **r: weight ** 4, max_candidates=150) is None  # beyond degree 3
+    assert fit_expression({"x": [1.0, 2.0]}, [1.0, None], {"x": "real"}) is None  # an error row is no output
+    assert fit_expression({"x": []}, [], {"x": "real"}) is None
+
+
+def test_schema_as_kinds_and_a_single_row():
+    from probes import Schema
+
+    def line(net: float, qty: int, country: str) -> float:
+        return round(net * qty * {"DE": 1.19, "FR": 1.2}[country], 2)
+
+    schema = Schema.from_function(line, net=(1.0, 100.0), qty=(1, 20), country=["DE", "FR"], output="real")
+    rows = schema.sample(200, seed=1)
+    columns = {name: [row[name] for row in rows] for name in ("net", "qty", "country")}
+    expression = fit_expression(columns, [line(**row) for row in rows], schema, quantum=0.01)
+    assert expression.to_python() == "round(net * qty * {'DE': 1.19, 'FR': 1.2}[country], 2)"
+    assert all(expression.evaluate_row(row) == line(**row) for row in rows)
+    assert fit_expression({"x": [3.0]}, [7.0], {"x": "real"}).to_python() == "7"
 
 
 def test_from_dict_refuses_crafted_data():
