@@ -128,7 +128,8 @@ def check_ceiling(wall_ceiling_s: Any, budget_s: float | None) -> float | None:
     without a budget. InvalidArgument naming it otherwise."""
     if wall_ceiling_s is None:
         return None if budget_s is None else CEILING_FACTOR * float(budget_s) + CEILING_GRACE_S
-    if isinstance(wall_ceiling_s, bool) or not isinstance(wall_ceiling_s, (int, float)) or not wall_ceiling_s > 0:
+    if isinstance(wall_ceiling_s, bool) or not isinstance(wall_ceiling_s, (int, float)) or not wall_ceiling_s > 0 \
+            or (isinstance(wall_ceiling_s, int) and wall_ceiling_s > sys.float_info.max):  # no float holds it
         from ._validation import bad_argument
 
         raise bad_argument("wall_ceiling_s", wall_ceiling_s, "must be a number of seconds > 0 (math.inf for no "

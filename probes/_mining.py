@@ -35,7 +35,7 @@ from ._report import Finding, decode_value, encode_value
 from ._schema import Field, Schema
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, _freeze
-from ._validation import bad_argument
+from ._validation import bad_argument, check_flag, check_number, check_seed
 from ._verify import (BudgetCut, Evaluator, Meter, Record, _seconds, deterministic_hypothesis, hypothesis_storage,
                       now, resolve_tolerance, store_directory)
 
@@ -613,7 +613,16 @@ def mine_edge_cases(
                            "Build one with Schema.from_function(fn, x=(low, high), ...)")
     if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0:
         raise bad_argument("budget_s", budget_s, "must be a number > 0", "Pass e.g. budget_s=30.0")
-    unknown = [name for name in layers if name not in LAYERS]
+    check_number("budget_s", budget_s, low=0.0, low_inclusive=False, fix="Pass e.g. budget_s=30.0")
+    check_seed("seed", seed)
+    check_flag("surrogate_gradients", surrogate_gradients,
+               fix="Pass surrogate_gradients=False to skip the gradient layer's use of a surrogate's network")
+    check_number("max_cases", max_cases, low=1, integer=True, fix="Pass how many edge cases to keep, e.g. 500")
+    if not isinstance(layers, (str, bytes)) and isinstance(layers, Iterable):
+        layers = tuple(layers)
+    if not isinstance(layers, tuple) or not layers:
+        raise bad_argument("layers", layers, "must be a non-empty list of layer names", f"Choose from {LAYERS}")
+    unknown = [name for name in layers if not isinstance(name, str) or name not in LAYERS]
     if unknown:
         raise bad_argument("layers", list(layers), f"unknown layer {unknown[0]!r}", f"Choose from {LAYERS}")
     clock = _clock.make(budget_clock, wall_ceiling_s=_clock.check_ceiling(wall_ceiling_s, budget_s))

@@ -15,7 +15,11 @@ from ._errors import InvalidArgument, MissingDependencyError
 
 def bad_argument(name: str, value: Any, rule: str, fix: str = "") -> InvalidArgument:
     """Build the error for `name=value` breaking `rule`; `fix` says what to pass instead."""
-    text = f"{name}={value!r} : {rule}"
+    try:
+        shown = repr(value)
+    except ValueError:  # an int beyond Python's 4300-digit str limit
+        shown = f"<an int of about {value.bit_length() * 0.30103:.0f} digits>" if isinstance(value, int) else "<value>"
+    text = f"{name}={shown} : {rule}"
     if fix:
         text += f". {fix}"
     return InvalidArgument(text)

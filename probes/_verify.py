@@ -36,7 +36,7 @@ from ._report import Counterexample, EquivalenceReport, ViewStats, wilson_interv
 from ._schema import Field, Schema
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, Traces, _freeze
-from ._validation import bad_argument
+from ._validation import bad_argument, check_flag, check_number, check_seed
 
 _DEFAULT = object()
 #: Largest value handed to `hypothesis.target` (it needs finite observations).
@@ -771,10 +771,17 @@ def verify(
     original, candidate = kwargs_caller(original), kwargs_caller(candidate)
     if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) or max_examples < 1:
         raise bad_argument("max_examples", max_examples, "must be an integer >= 1", "Pass e.g. max_examples=1000")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise bad_argument("seed", seed, "must be an integer")
-    if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or budget_s <= 0):
-        raise bad_argument("budget_s", budget_s, "must be a number > 0 or None")
+    check_number("max_examples", max_examples, low=1, integer=True, fix="Pass e.g. max_examples=1000")
+    check_seed("seed", seed)
+    if budget_s is not None:
+        check_number("budget_s", budget_s, low=0.0, low_inclusive=False, fix="Pass seconds, or None for no budget")
+    check_flag("derandomize", derandomize)
+    check_flag("search", search, fix="Pass search=False to skip the shrinking property search")
+    check_flag("paths", paths, optional=True, fix="Pass None to trace branch paths only when a traced call is cheap")
+    check_number("max_counterexamples", max_counterexamples, low=1, integer=True,
+                 fix="Pass how many shrunk counterexamples to keep, e.g. 10")
+    check_number("nondeterminism_sample", nondeterminism_sample, low=0, integer=True,
+                 fix="Pass how many judged inputs to re-run for non-determinism, e.g. 100 (0: none)")
     if min_examples is not None:
         if isinstance(min_examples, bool) or not isinstance(min_examples, (int, np.integer)) or min_examples < 1:
             raise bad_argument("min_examples", min_examples, "must be an integer >= 1 (inputs each view must judge "
