@@ -9,12 +9,19 @@ reproduces EVERY row: to `rtol` where the output is not rounded, after the outpu
 neural expert there).
 
 Grammar, in the order it is searched:
-  sum of terms, each `coefficient * monomial`, where a coefficient is a constant or a table over
-  one or two categorical/boolean arguments and the monomial is a product of numeric arguments of
-  degree <= 3 (`net * qty * vat[country, category]` is one term); then the same with a step
-  feature `floor/ceil((x - x0) / w)` of one numeric argument as an extra factor; then
-  `min(E, hi)`, `max(E, lo)`, `min(max(E, lo), hi)` with constant bounds; each possibly wrapped in
-  a rounding to the output's quantum (Python's `round`, half-up, floor or ceil).
+  1. a sum of terms, each `coefficient * monomial`: the coefficient a constant or a table over
+     one or two categorical/boolean arguments, the monomial a product of numeric arguments of
+     degree <= 3 (`net * qty * vat[country, category]` is one term); constant, tables, affine,
+     then products, degree by degree;
+  2. the same with a step feature `floor/ceil((x - x0) / w)` of one numeric argument as one more
+     factor (per started unit: `2.5 * math.ceil(minutes / 15)`), w and x0 read off the rows where
+     the output steps, else usual units counted from the path's lower edge;
+  3. `min(E, hi)`, `max(E, lo)`, `min(max(E, lo), hi)` of 1-2 with constant bounds (the repeated
+     extremes of the outputs);
+  each possibly wrapped in a rounding to the output's quantum (Python's `round`, half-up, floor,
+  ceil; products tried in the orders code writes them, as ties depend on it).
+Not covered: tables over three or more arguments, bounds that are tables or expressions, steps
+of several arguments at once, divisions by arguments, powers above 3, exp/log, Enum categories.
 Coefficients come from least squares in float64, are snapped to short decimals or small
 rationals, and the snapped expression is re-checked on every row.
 
@@ -1285,13 +1292,21 @@ def _fit_clamped(data: _Data, y: np.ndarray, quantum: float | None, rtol: float,
     low = bottom if np.count_nonzero(y == bottom) >= 2 else None
     if low is not None and high is not None and low >= high:
         return None
-    plans = [(low, high)] if (low, high) != (None, None) else []  # every repeated extreme is a bound
-    for low, high in plans:
+    # one bound alone reads simpler; each of those gets a quarter of the solves left
+    plans: list[tuple[float | None, float | None, float]] = []
+    if low is not None and high is not None:
+        plans += [(None, high, 0.25), (low, None, 0.25)]
+    if (low, high) != (None, None):
+        plans.append((low, high, 1.0))
+    limit = budget.limit
+    for low, high, share in plans:
         bounds = [v for v in (low, high) if v is not None]
         rest = ~np.isin(y, bounds)
-        if rest.sum() < 3 or budget.used >= budget.limit:
+        if rest.sum() < 3 or budget.used >= limit:
             continue
+        budget.limit = budget.used + int((limit - budget.used) * share)
         inner = _search(data.subset(rest), y[rest], quantum, rtol, min(max_degree, 2), budget, steps)
+        budget.limit = limit
         if inner is None:
             continue
         node = inner
@@ -1375,6 +1390,29 @@ def fit_expression(columns: Mapping[str, Any], outputs: Any, kinds: Mapping[str,
             budget.limit = int(max_candidates)
             node = _fit_clamped(data, y, quantum, rtol, max_degree, budget, steps)
     return None if node is None else Expression(node, data.n)
+
+
+def fit_groups(inputs: Sequence[Mapping[str, Any]], outputs: Sequence[Any], keys: Sequence[Any],
+               kinds: Mapping[str, Any], *, min_rows: int = 1, **options: Any) -> dict[Any, Expression | None]:
+    """`fit_expression` per group of rows: `inputs` are kwargs dicts, `keys` their group (a
+    `PathCall.signature` or `.path`); groups under `min_rows` rows get None without a search.
+    Rows whose output is None or not a number (calls that raised) belong to no group."""
+    if not len(inputs) == len(outputs) == len(keys):
+        raise bad_argument("inputs/outputs/keys", (len(inputs), len(outputs), len(keys)), "must have the same length")
+    if hasattr(kinds, "fields"):
+        kinds = {f.name: f.kind for f in kinds.fields}
+    members: dict[Any, list[int]] = {}
+    for i, (key, output) in enumerate(zip(keys, outputs)):
+        if isinstance(output, (int, float, np.integer, np.floating)) and not isinstance(output, bool):
+            members.setdefault(key, []).append(i)
+    found: dict[Any, Expression | None] = {}
+    for key, rows in members.items():
+        if len(rows) < min_rows:
+            found[key] = None
+            continue
+        columns = {name: [inputs[i].get(name) for i in rows] for name in kinds}
+        found[key] = fit_expression(columns, [outputs[i] for i in rows], kinds, **options)
+    return found
 
 
 def _one_blas_thread() -> Any:

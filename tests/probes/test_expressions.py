@@ -20,6 +20,7 @@ from probes._expressions import (
     Var,
     bisect_threshold,
     fit_expression,
+    fit_groups,
 )
 
 N = 300
@@ -252,3 +253,13 @@ def test_rows_split_by_signature_give_one_exact_piece_per_bracket():
     rest = [i for i, c in enumerate(calls) if incomes[i] > 10000]
     assert fit_expression({"income": incomes[rest]}, [calls[i].output for i in rest], {"income": "real"},
                           max_candidates=100) is None
+
+
+def test_fit_groups_fits_each_signature_and_skips_error_rows():
+    incomes = [5000.0, 7000.0, 20000.0, 30000.0, 35000.0, 60000.0, 70000.0, 80000.0, -1.0]
+    calls = [call_with_path(bracket_tax, {"income": x}) for x in incomes]
+    outputs = [c.output for c in calls[:-1]] + [None]  # as if the last call had raised
+    found = fit_groups([{"income": x} for x in incomes], outputs, [c.signature for c in calls],
+                       {"income": "real"}, min_rows=3)
+    assert {k: (e.to_python() if e else None) for k, e in found.items()} == {
+        calls[0].signature: None, calls[2].signature: "0.1 * income - 1000", calls[5].signature: "0.2 * income - 5000"}
