@@ -161,8 +161,25 @@ def _arc_tracer(filename: str, arcs: dict[tuple[Any, ...], int],
 
 def path_id(arcs: Iterable[tuple[Any, ...]]) -> str:
     """A short stable id of a set of arcs (stable across processes and runs)."""
-    text = "|".join(":".join(str(part) for part in arc) for arc in sorted(set(arcs), key=repr))
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
+    key = frozenset(arcs)
+    found = _IDS.get(key)
+    if found is None:
+        text = "|".join(":".join(str(part) for part in arc) for arc in sorted(key, key=repr))
+        found = hashlib.sha1(text.encode()).hexdigest()[:12]
+        _remember(_IDS, key, found)
+    return found
+
+
+#: ids already computed (oracle calls repeat a few paths many times); bounded
+_IDS: dict[Any, str] = {}
+_SIGNATURES: dict[Any, str] = {}
+_CACHE_SIZE = 4096
+
+
+def _remember(cache: dict[Any, str], key: Any, value: str) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 def _qualname(code: Any) -> str:
@@ -173,16 +190,39 @@ def path_signature(arcs: Mapping[tuple[Any, ...], int], jumps: Iterable[tuple[An
     """A short stable id of line arcs with their counts and of the ordered sequence of jump
     outcomes (run-length encoded, so a loop of n iterations costs one entry per change)."""
     runs: list[list[Any]] = []
+    last = None
     for code, offset, fell_through in jumps:
-        item = (_qualname(code), offset, fell_through)
-        if runs and runs[-1][0] == item:
-            runs[-1][1] += 1
+        item = (code, offset, fell_through)
+        if item == last:
+            runs[-1][3] += 1
         else:
-            runs.append([item, 1])
-    counted = sorted(("|".join(str(part) for part in arc), count) for arc, count in arcs.items())
-    text = ";".join(f"{arc}#{count}" for arc, count in counted) + "/" + ";".join(
-        f"{name}:{offset}:{fell}#{count}" for (name, offset, fell), count in runs)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+            runs.append([_qualname(code), offset, fell_through, 1])
+            last = item
+    # insertion order is execution order: the same control flow gives the same text
+    key = (tuple(arcs.items()), tuple(map(tuple, runs)))
+    found = _SIGNATURES.get(key)
+    if found is None:
+        text = repr(list(key[0])) + "/" + repr(runs)
+        found = hashlib.sha1(text.encode()).hexdigest()[:16]
+        _remember(_SIGNATURES, key, found)
+    return found
+
+
+_BRANCH_INFO: dict[tuple[Any, int, bool], tuple[int, str, bool, str]] = {}
+
+
+def _branch_info(code: Any, offset: int, fell_through: bool) -> tuple[int, str, bool, str]:
+    """(line, condition text, its truth, function) of one jump outcome."""
+    key = (code, offset, fell_through)
+    info = _BRANCH_INFO.get(key)
+    if info is None:
+        line, text, kind = _code_info(code).conditions.get(offset, (code.co_firstlineno, "", "true"))
+        if kind == "none" or kind == "not_none":  # `x is None` / `x is not None` tests: name the test
+            info = (line, text + " is None", fell_through == (kind == "not_none"), _qualname(code))
+        else:  # the truth of the tested value: jumped on true, or fell through on false
+            info = (line, text, fell_through == (kind == "false"), _qualname(code))
+        _BRANCH_INFO[key] = info
+    return info
 
 
 def _branches(jumps: Iterable[tuple[Any, int, bool]]) -> tuple[Branch, ...]:
@@ -191,15 +231,9 @@ def _branches(jumps: Iterable[tuple[Any, int, bool]]) -> tuple[Branch, ...]:
     for jump in jumps:
         counts[jump] = counts.get(jump, 0) + 1
     branches = []
-    for (code, offset, fell_through), count in counts.items():
-        line, text, kind = _code_info(code).conditions.get(offset, (code.co_firstlineno, "", "true"))
-        jumped = not fell_through
-        if kind in ("none", "not_none"):  # `x is None` / `x is not None` tests: name the test
-            is_none = jumped if kind == "none" else not jumped
-            branches.append(Branch(line, f"{text} is None", is_none, count, _qualname(code)))
-        else:  # the truth of the tested value
-            truthy = jumped if kind == "true" else not jumped
-            branches.append(Branch(line, text, truthy, count, _qualname(code)))
+    for jump, count in counts.items():
+        line, text, outcome, function = _branch_info(*jump)
+        branches.append(Branch(line, text, outcome, count, function))
     return tuple(branches)
 
 
