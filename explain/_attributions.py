@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from probes import Schema
-from probes._validation import bad_argument, check_number, require
+from probes._validation import bad_argument, check_number, check_seed, require
 
 from ._data import as_columns, base_point, call_batch, is_surrogate, n_rows, schema_of
 
@@ -103,6 +103,12 @@ def attribute(model_or_fn: Any, inputs: Any, *, method: str = "auto", schema: Sc
     """
     check_number("ig_delta_bound", ig_delta_bound, low=0, low_inclusive=False,
                  fix="Pass a positive relative gap, e.g. 0.01")
+    check_seed("seed", seed)
+    check_number("max_background", max_background, low=1, integer=True, fix="Pass e.g. max_background=50")
+    if isinstance(ig_steps, (str, bytes)) or not isinstance(ig_steps, Sequence) or not ig_steps or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and 1 <= n < 2**31 for n in ig_steps):
+        raise bad_argument("ig_steps", ig_steps, "must be a non-empty sequence of step counts >= 1",
+                           "Pass e.g. ig_steps=(50, 100, 200)")
     torch_like = _is_torch_module(model_or_fn)
     if torch_like:
         return _attribute_module(model_or_fn, inputs, method="integrated_gradients" if method == "auto" else method,
@@ -111,6 +117,14 @@ def attribute(model_or_fn: Any, inputs: Any, *, method: str = "auto", schema: Sc
         raise bad_argument("model_or_fn", model_or_fn, "must be a surrogate, a torch module or a callable")
     schema = schema_of(model_or_fn, schema)
     columns = as_columns(inputs, schema)
+    if background is not None:
+        as_columns(background, schema, argument="background")  # refused here, before any call
+    if baseline is not None:
+        if isinstance(baseline, Mapping):
+            as_columns([dict(baseline)], schema, argument="baseline")
+        elif not (is_surrogate(model_or_fn) and _numbers(baseline)):
+            raise bad_argument("baseline", baseline, "must be a kwargs dict of the arguments (for a surrogate's "
+                               "network also an encoded vector of numbers)", "Pass e.g. baseline={'x': 0.0, ...}")
     if is_surrogate(model_or_fn):
         name = "integrated_gradients" if method == "auto" else _method(method, GRADIENT_METHODS, "a surrogate")
         if name != "shap":
@@ -122,6 +136,14 @@ def attribute(model_or_fn: Any, inputs: Any, *, method: str = "auto", schema: Sc
             _method(method, BLACKBOX_METHODS, "a plain function (black box)")
     return attribute_blackbox(model_or_fn, columns, schema, method=name, baseline=baseline, target=target,
                               seed=seed, background=background, max_background=max_background)
+
+
+def _numbers(value: Any) -> bool:
+    """Whether `value` is a flat vector of real numbers (an encoded baseline)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "iuf"
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in value)
 
 
 # -- networks (Captum) ------------------------------------------------------------------------------

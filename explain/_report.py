@@ -13,6 +13,7 @@ import datetime as _dt
 import html
 import json
 import math
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from probes import Schema, Tolerance, Traces
-from probes._validation import bad_argument
+from probes._validation import bad_argument, check_callable, check_number, check_seed
 
 from . import _figures as figures
 from ._data import agreement, as_columns, base_point, call_batch, n_rows, schema_of, take
@@ -236,6 +237,36 @@ def _plain_json(value: Any) -> Any:
 
 # -- the report ----------------------------------------------------------------------------------
 
+def _check_arguments(original: Any, surrogate: Any, *, traces: Any, out: Any, verification: Any, rules: Any,
+                     seed: Any, n_eval: Any, n_attribution: Any, verify_examples: Any, verify_budget_s: Any,
+                     distill_leaves: Any, timing_calls: Any) -> None:
+    """Every argument of `report` by name, before any call (its later stages keep going when
+    verify or distill fail, so a bad value caught there would only be a note)."""
+    from probes import EquivalenceReport
+
+    from ._rules import Rules
+
+    check_callable("original", original, fix="Pass the legacy function")
+    check_callable("surrogate", surrogate, fix="Pass the surrogate (or any candidate with the legacy signature)")
+    if traces is not None and not isinstance(traces, Traces):
+        raise bad_argument("traces", traces, "must be a probes.Traces or None", "Load them with store.load(fn)")
+    if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
+        raise bad_argument("out", out, "must be a directory path", "Pass e.g. out='neuroswap_report'")
+    if verification is not None and not isinstance(verification, EquivalenceReport):
+        raise bad_argument("verification", verification, "must be a probes.EquivalenceReport or None",
+                           "Pass the result of probes.verify, or None to run a short one here")
+    if rules is not None and rules is not False and not isinstance(rules, Rules):
+        raise bad_argument("rules", rules, "must be an explain.Rules, None (distil here) or False (skip)",
+                           "Pass the result of explain.distill, None or False")
+    check_seed("seed", seed)
+    check_number("n_eval", n_eval, low=1, integer=True, fix="Pass how many inputs to evaluate, e.g. 500")
+    check_number("n_attribution", n_attribution, low=0, integer=True, fix="Pass e.g. n_attribution=40")
+    check_number("verify_examples", verify_examples, low=1, integer=True, fix="Pass e.g. verify_examples=300")
+    check_number("verify_budget_s", verify_budget_s, low=0.0, low_inclusive=False, fix="Pass seconds, e.g. 10.0")
+    check_number("distill_leaves", distill_leaves, low=2, integer=True, fix="Pass an integer >= 2, e.g. 16")
+    check_number("timing_calls", timing_calls, low=0, integer=True, fix="Pass e.g. timing_calls=200")
+
+
 def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | None = None,
            out: str | Path = "neuroswap_report", schema: Schema | None = None, verification: Any = None,
            rules: Any = None, seed: int = 0, n_eval: int = 500, n_attribution: int = 40,
@@ -245,9 +276,10 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
     `original`; returns the directory. `verification` (an EquivalenceReport) and `rules`
     (from `distill`) are computed here when not given (`rules=False` skips distillation); the
     verification run here is short (`verify_budget_s`): pass a full one for an audit."""
+    _check_arguments(original, surrogate, traces=traces, out=out, verification=verification, rules=rules, seed=seed,
+                     n_eval=n_eval, n_attribution=n_attribution, verify_examples=verify_examples,
+                     verify_budget_s=verify_budget_s, distill_leaves=distill_leaves, timing_calls=timing_calls)
     schema = schema_of(surrogate, schema, traces=traces)
-    if not callable(original):
-        raise bad_argument("original", original, "must be the legacy function (callable)")
     tolerance = getattr(surrogate, "tolerance", None) or Tolerance()
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)

@@ -107,7 +107,7 @@ def check_callable(name: str, value: Any, *, optional: bool = False, fix: str = 
     """Return `value` when it is callable (or None when `optional`), else raise naming it."""
     if (value is None and optional) or (value is not None and callable(value)):
         return value
-    raise bad_argument(name, value, "must be a function" + (" or None" if optional else ""), fix)
+    raise bad_argument(name, value, "must be callable" + (" or None" if optional else ""), fix)
 
 
 def require(module: str, extra: str) -> Any:

@@ -158,7 +158,16 @@ def _with_reason(cert: Certificate, reason: str) -> Certificate:
 def _rows_of(inputs: Any) -> list[dict[str, Any]]:
     if isinstance(inputs, Mapping):
         names = list(inputs)
-        n = len(inputs[names[0]]) if names else 0
+        fix = "Pass one list or array per argument, all of one length, or a list of kwargs dicts"
+        for name in names:
+            column = inputs[name]
+            if isinstance(column, (str, bytes, Mapping)) or not isinstance(column, (Sequence, np.ndarray)):
+                raise bad_argument("calibration_inputs", f"<column {name!r}: {type(column).__name__}>",
+                                   "each column must be a list or array of values", fix)
+        lengths = sorted({len(inputs[name]) for name in names})
+        if len(lengths) > 1:
+            raise bad_argument("calibration_inputs", f"<column lengths {lengths}>", "columns must have one length", fix)
+        n = lengths[0] if lengths else 0
         return [{k: _plain(inputs[k][i]) for k in names} for i in range(n)]
     if isinstance(inputs, Sequence) and all(isinstance(r, Mapping) for r in inputs):
         return [dict(r) for r in inputs]

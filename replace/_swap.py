@@ -29,7 +29,8 @@ import numpy as np
 
 from probes import ErrorInfo, InvalidArgument, OutOfDomainError, Tolerance
 from probes._identity import function_name
-from probes._validation import bad_argument, check_number
+from probes._store import TraceStore, parse_uri
+from probes._validation import bad_argument, check_flag, check_number, check_seed
 
 from ._binding import _make_binder, _make_domain_check
 from ._disagreement_log import _StoreWriter
@@ -768,8 +769,10 @@ def swap(fn: Callable[..., Any], surrogate: Any, mode: str = "surrogate", *, max
     check_number("confidence", confidence, low=0.5, high=1.0, fix="Pass e.g. 0.95 or 0.99")
     check_number("false_alarm", false_alarm, low=0.0, low_inclusive=False, high=1.0,
                  fix="Pass the accepted chance that the audit ever trips on a guard meeting its rate, e.g. 0.01")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise bad_argument("seed", seed, "must be an integer")
+    check_seed("seed", seed)
+    check_flag("log", log, fix="Pass log=True to log each disagreement")
+    if record_to is not None and not isinstance(record_to, TraceStore):
+        parse_uri(record_to, "record_to")  # syntax only: the store is opened by the swap
     check_number("spread_scale", spread_scale, low=0.0, allow_inf=True, fix="Pass 1.0 (the tolerance bound itself) or larger to be stricter")
     if isinstance(keep, bool) or not isinstance(keep, (int, np.integer)) or keep < 0:
         raise bad_argument("keep", keep, "must be an integer >= 0", "Pass how many recent disagreements to keep")
