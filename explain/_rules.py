@@ -9,6 +9,7 @@ excellent while half the inputs are outside tolerance.
 from __future__ import annotations
 
 import datetime as _dt
+import keyword
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from probes import Schema, Tolerance, Traces
-from probes._validation import bad_argument, check_number
+from probes._validation import bad_argument, check_callable, check_flag, check_number, check_seed
 
 from ._codegen import compile_source, emit_source, finish_value
 from ._data import Agreement, Outcomes, agreement, as_columns, call_batch, is_surrogate, schema_of
@@ -237,6 +238,17 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
     """
     max_leaves = check_max_leaves(max_leaves)
     check_number("n_samples", n_samples, low=100, integer=True, fix="Pass at least 100 teacher queries")
+    check_number("fidelity_samples", fidelity_samples, low=1, integer=True,
+                 fix="Pass how many inputs measure the fidelity, e.g. 2000")
+    check_seed("seed", seed)
+    check_callable("original", original, optional=True, fix="Pass the legacy function, or None")
+    if traces is not None and not isinstance(traces, Traces):
+        raise bad_argument("traces", traces, "must be a probes.Traces or None", "Load them with store.load(fn)")
+    check_flag("snap", snap, optional=True, fix="Pass None to snap cuts only when the teacher is a plain function")
+    check_flag("linear_leaves", linear_leaves)
+    if name is not None and (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)):
+        raise bad_argument("name", name, "must be a Python identifier (the name of the generated function)",
+                           "Pass e.g. name='shipping_fee_rules', or None for the legacy function's name")
     the_teacher = teacher if teacher is not None else fn_or_surrogate
     if not callable(the_teacher):
         raise bad_argument("teacher" if teacher is not None else "fn_or_surrogate", the_teacher,

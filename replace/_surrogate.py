@@ -28,7 +28,7 @@ from probes import ErrorInfo, OutOfDomainError, Schema, SurrogateFileError, Tole
 from probes._identity import source_hash
 
 from . import _manifest as mf
-from probes._validation import bad_argument
+from probes._validation import bad_argument, check_callable, check_flag
 
 from ._encoding import InputEncoder, OutputEncoder, make_exception
 from ._fastpath import ManyRows, OneRow, domain_mask, fragile_rows
@@ -338,6 +338,8 @@ class Surrogate:
         the other rows are answered), or "original" (the legacy function `fn` answers them, NaN
         or None where it raises). `check=False` checks nothing (values that cannot be encoded
         still raise)."""
+        check_flag("check", check, fix="Pass check=False to skip the domain check")
+        check_callable("fn", fn, optional=True, fix="Pass fn=<the legacy function>")
         if out_of_domain not in OUT_OF_DOMAIN:
             raise bad_argument("out_of_domain", out_of_domain, f"must be one of {', '.join(map(repr, OUT_OF_DOMAIN))}",
                                "Pass out_of_domain='nan' for NaN in rows outside the domain, or "
@@ -636,6 +638,11 @@ class Surrogate:
         an unsigned file is refused too unless `allow_unsigned=True`. Raises SurrogateFileError naming
         the file when it is missing, truncated, edited, unsigned or not a neuroswap surrogate.
         """
+        if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise bad_argument("path", path, "must be the directory a surrogate was saved to (a str or Path)",
+                               "Pass e.g. Surrogate.load('fee_surrogate')")
+        check_callable("fn", fn, optional=True, fix="Pass the legacy function (its source is checked), or None")
+        check_flag("allow_unsigned", allow_unsigned, fix="Pass allow_unsigned=True to accept unsigned files")
         secret = mf.signing_key(key)
         folder = Path(path)
         manifest_path = folder / mf.MANIFEST_FILE
