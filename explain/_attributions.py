@@ -119,6 +119,11 @@ def attribute(model_or_fn: Any, inputs: Any, *, method: str = "auto", schema: Sc
     columns = as_columns(inputs, schema)
     if background is not None:
         as_columns(background, schema, argument="background")  # refused here, before any call
+    if target is not None and schema.output.kind in ("real", "vector"):
+        width = int(schema.output.length or 1) if schema.output.kind == "vector" else 1
+        if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)) or not 0 <= target < width:
+            raise bad_argument("target", target, f"is not an output index (0..{width - 1})",
+                               "Pass None for the first output, or target=k for element k of a vector output")
     if baseline is not None:
         if isinstance(baseline, Mapping):
             as_columns([dict(baseline)], schema, argument="baseline")
