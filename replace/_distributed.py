@@ -81,6 +81,7 @@ TORCHRUN_REFUSED = {
     "budget_clock": "fit_distributed's budget is wall time on every rank",
     "calibration_rate": "fit_distributed does not calibrate the guard",
     "calibration_share": "fit_distributed does not calibrate the guard",
+    "wall_ceiling_s": "fit_distributed's budget is wall time on every rank, with no work clock to bound",
 }
 #: values of refused options that describe what fit_distributed does anyway (accepted like the default)
 _TORCHRUN_MATCHES: dict[str, tuple[Any, ...]] = {

@@ -43,6 +43,50 @@ from ._train import BlockLoss, SurrogateLoss, TrainConfig, TrainResult, polish_m
 
 OTHER_PATHS = "*"
 
+# -- the budget's oracle calls (sized from the measured cost of a call; see `_fit`, step 2) -------
+#: Fewest rows (traces and oracle calls together) fit learns from: a budget whose share for the
+#: first oracle draws (`N0_SHARE`) buys fewer is refused at once, naming the cost of a call and
+#: the budget it would need.
+MIN_ROWS = 64
+#: Most of budget_s the first draws take when their floor of 256 calls is more than the usual
+#: quarter (a slow function): the floor shrinks to what this share buys.
+N0_SHARE = 0.4
+#: The same for the test set's floor of 200 inputs.
+TEST_SHARE = 0.15
+#: Most of budget_s (on the wall clock) the measurement of a call's cost takes (at least one call).
+CALIBRATE_SHARE = 0.02
+#: The latest the guard's calibration calls may end, as a multiple of budget_s from the start
+#: (they are reserved up front; this bounds them when training overran its deadline), unless
+#: that leaves them less than GUARD_FLOOR x budget_s from when they start.
+GUARD_END = 1.4
+GUARD_FLOOR = 0.1
+#: Default wall ceiling of a work-clock fit: CEILING_FACTOR x budget_s + CEILING_GRACE_S. Larger than
+#: verify's 4 x + 5 s: training steps are charged their cost on an unloaded core, and on a shared,
+#: loaded CI machine (2 cores, load 4-6.5) a fit's wall time was 6-28x its work (the fee fit of
+#: tests/replace/test_fit_work_clock.py at budget_s=2: 17-56 s; its tariff at 8: 50-150 s), which
+#: must not end an ordinary fit early. A sleeping or waiting function, which the work clock cannot
+#: see, still ends.
+CEILING_FACTOR = 20.0
+CEILING_GRACE_S = 120.0
+
+
+def _wall_ceiling(option: float | None, budget_s: float) -> float | None:
+    """The wall ceiling of a work-clock fit (None: none)."""
+    if option is None:
+        return CEILING_FACTOR * budget_s + CEILING_GRACE_S
+    return None if math.isinf(option) else float(option)
+
+
+class _FitWorkClock(_clock.WorkClock):
+    """The work clock of a fit. Past its wall ceiling every charge jumps past every deadline too:
+    fit sizes some steps from the time left with a floor (a search slice gets at least 0.2 s),
+    and such a step, planned after the ceiling's one jump, must still end at its first check."""
+
+    def charge(self, seconds: float) -> None:
+        super().charge(seconds)
+        if self.ceiling_hit:
+            self._seconds += _clock.CEILING_JUMP_S
+
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -83,6 +127,7 @@ class FitConfig:
     calibration_rate: float = 0.001      # smallest served error rate the guard's calibration is sized to certify
     calibration_share: float = 0.15      # most of budget_s the calibration's oracle calls may take
     domain_margin: float | None = None   # share of span added each side of ranges fit infers from traces (None: 0.05 with oracle, else 0; see _margins)
+    wall_ceiling_s: float | None = None  # budget_clock="work": wall time that ends the fit, not reproducibly (None: see _wall_ceiling)
 
 
 def _config(options: Mapping[str, Any]) -> FitConfig:
@@ -126,6 +171,11 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
         from ._margins import check_margin
 
         check_margin(config.domain_margin)
+    ceiling = config.wall_ceiling_s
+    if ceiling is not None and (isinstance(ceiling, bool) or not isinstance(ceiling, (int, float)) or not ceiling > 0):
+        raise bad_argument("wall_ceiling_s", ceiling, "must be a number of seconds > 0 (math.inf for no ceiling) or "
+                           f"None for the default ({CEILING_FACTOR:g} x budget_s + {CEILING_GRACE_S:g} s)",
+                           "Pass e.g. wall_ceiling_s=600: a work-clock fit that reaches it ends there, not reproducibly")
     return config
 
 
@@ -181,35 +231,53 @@ class Oracle:
     def remaining(self) -> int:
         return max(0, self.max_calls - self.calls) if self.max_calls is not None else 1 << 40
 
-    def calibrate(self, rows: list[dict[str, Any]]) -> None:
-        """Measure the cost of a plain and of a path-traced call on a few inputs."""
+    def calibrate(self, rows: list[dict[str, Any]], *, at_most_s: float = math.inf) -> None:
+        """Measure the cost of a plain and of a path-traced call on a few inputs (on the wall
+        clock, each measurement stops after `at_most_s`, with at least one call: a slow function's
+        measurement must not eat its budget)."""
         sample = rows[: max(1, min(20, len(rows)))]
         if self.clock.deterministic:
             lines = _clock.mean_lines(self.fn, sample)
             self.plain_cost, self.path_cost = _clock.nominal_call_costs(lines)
             self.clock.charge(len(sample) * self.plain_cost + len(sample[:5]) * self.path_cost)
             return
-        start = time.perf_counter()
+        start, done = time.perf_counter(), 0
         for kwargs in sample:
             try:
                 self.fn(**kwargs)
             except Exception:
                 pass
-        self.plain_cost = max((time.perf_counter() - start) / len(sample), 1e-7)
-        start = time.perf_counter()
+            done += 1
+            if time.perf_counter() - start > at_most_s:
+                break
+        self.plain_cost = max((time.perf_counter() - start) / done, 1e-7)
+        start, done = time.perf_counter(), 0
         for kwargs in sample[:5]:
             call_with_path(self.fn, kwargs)
-        self.path_cost = max((time.perf_counter() - start) / len(sample[:5]), 1e-6)
+            done += 1
+            if time.perf_counter() - start > at_most_s:
+                break
+        self.path_cost = max((time.perf_counter() - start) / done, 1e-6)
 
-    def call(self, rows: list[dict[str, Any]], *, count: bool = True,
-             trace: bool = False) -> tuple[list[Any], list[ErrorInfo | None], list[str | None]]:
-        """Outcomes and paths of `rows`; paths while the path budget lasts, or always with `trace`."""
+    def call(self, rows: list[dict[str, Any]], *, count: bool = True, trace: bool = False,
+             deadline: float | None = None) -> tuple[list[Any], list[ErrorInfo | None], list[str | None]]:
+        """Outcomes and paths of `rows`; paths while the path budget lasts, or always with `trace`.
+
+        `deadline` (a time of the fit's clock): no call starts that would end past it by more
+        than half its cost, so fewer rows than asked may come back, the first ones in order
+        (callers keep the rows that came back). Not a cut on the work clock when the calls
+        were sized to fit: nominal costs add up exactly."""
         outputs: list[Any] = []
         errors: list[ErrorInfo | None] = []
         paths: list[str | None] = []
         nominal = self.clock.deterministic
         for kwargs in rows:
-            if trace or self.path_seconds < self.path_budget_s:
+            traced = trace or self.path_seconds < self.path_budget_s
+            if deadline is not None:
+                cost = self.path_cost if traced else self.plain_cost
+                if self.clock.now() + 0.5 * (cost if math.isfinite(cost) else 0.0) > deadline:
+                    break
+            if traced:
                 start = time.perf_counter()
                 result = call_with_path(self.fn, kwargs)
                 self.path_seconds += self.path_cost if nominal else time.perf_counter() - start
@@ -229,7 +297,7 @@ class Oracle:
                 paths.append(None)
                 self.clock.charge(self.plain_cost)
         if count:
-            self.calls += len(rows)
+            self.calls += len(outputs)
         return outputs, errors, paths
 
 
@@ -672,7 +740,15 @@ def fit(
     few seconds on first use in a process, happens before the clock starts; expect overruns of
     a few percent); with `budget_clock="work"` it counts nominal work instead (training steps
     by rows x parameters, oracle calls by the Python lines they run), so the same seed gives
-    the same surrogate however busy the machine is, and only the wall time varies.
+    the same surrogate however busy the machine is, and only the wall time varies. The cost of a
+    call of `fn` is measured first and every batch of oracle calls (first draws, test inputs,
+    traced paths, hard cases, rounds, the guard's calibration rows) is sized from it and stops at
+    its deadline, so a slow function's fit ends within about 1.5 x `budget_s` + 1 s; a budget
+    that cannot label `MIN_ROWS` (64) rows is refused at once (InvalidArgument naming the cost of
+    a call and the budget needed). What the work clock cannot see (a function that sleeps or
+    waits) is bounded by the option `wall_ceiling_s` (None: 20 x `budget_s` + 120 s; `math.inf`
+    for none): a fit that reaches it ends there with a `NotReproducibleWarning`. What the budget
+    left undone is in `manifest["training"]["budget"]` (cost per call, `cut`, the ceiling).
     `hard_cases`: kwargs dicts (or objects with `.inputs`, e.g. verification counterexamples),
     path-traced and added with extra weight; a case whose outcome no ordinary draw showed (an
     exception in a region too small to learn) is left out, and cases far in the output's tail
@@ -688,11 +764,12 @@ def fit(
                                      seed=seed, hard_cases=hard_cases, progress=progress)
     _warm_up()
     started = time.monotonic()
-    clock = _clock.make(config.budget_clock)
     if not callable(fn):
         raise bad_argument("fn", fn, "must be callable", "Pass the legacy function itself")
     if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0:
         raise bad_argument("budget_s", budget_s, "must be a number of seconds > 0", "Pass budget_s=60.0")
+    clock = (_FitWorkClock(_wall_ceiling(config.wall_ceiling_s, float(budget_s))) if config.budget_clock == "work"
+             else _clock.make(config.budget_clock))
     deadline = clock.now() + float(budget_s)
     if traces is not None and not isinstance(traces, Traces):
         raise bad_argument("traces", type(traces).__name__, "must be a probes.Traces",
@@ -740,8 +817,10 @@ def fit(
     torch.set_num_threads(config.threads or 1)
     try:
         with _clock.using(clock):
-            return _fit(fn, traces if has_traces else None, schema, tolerance, oracle, float(budget_s), seed,
-                        hard_cases, config, started, deadline, bar)
+            surrogate = _fit(fn, traces if has_traces else None, schema, tolerance, oracle, float(budget_s), seed,
+                             hard_cases, config, started, deadline, bar)
+        _clock.ceiling_warning(clock, "fit")  # stacklevel 3: the caller of fit
+        return surrogate
     finally:
         torch.set_num_threads(previous_threads)
         bar.close()
@@ -810,16 +889,28 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     test_outputs: list[Any] = []
     test_errors: list[ErrorInfo | None] = []
     test_paths: list[str | None] = []
+    # every batch of oracle calls below is sized from the measured cost of a call, and stops at
+    # its deadline (Oracle.call): the fit ends within about 1.5 x budget_s (+ a second) however
+    # slow the function, or refuses at once when the least fit (MIN_ROWS rows) does not fit
+    full_deadline = deadline
+    cut: list[str] = []  # what the budget left undone (the manifest's training.budget.cut)
+    budget_info: dict[str, Any] = {"cost_per_call_s": None, "cut": cut}
     if oracle:
         probe = schema.rows(schema.sample_columns(20, rng=rng))
-        orc.calibrate(probe)
+        orc.calibrate(probe, at_most_s=CALIBRATE_SHARE * budget_s)
         per_call = orc.plain_cost
+        budget_info["cost_per_call_s"] = float(per_call)
+        n_traces = len(traces) if traces is not None else 0
+        floor = min(256, int(N0_SHARE * budget_s / per_call))  # 256 unless the function is slow
+        if n_traces + floor < MIN_ROWS:
+            _refuse_budget(budget_s, per_call, n_traces, floor, clock.deterministic)
         # the guard's calibration rows are labelled last, on the final model: keep their time
         n_cal_production, n_cal_domain = calibration_sizes(config.calibration_rate, budget_s * config.calibration_share,
                                                            per_call, has_traces=traces is not None)
-        deadline -= (n_cal_production + n_cal_domain) * per_call
+        cal_reserved = (n_cal_production + n_cal_domain) * per_call
+        deadline -= cal_reserved
         affordable = int(0.25 * budget_s / per_call)
-        n0 = config.initial_samples or int(np.clip(affordable, 256, 6000))
+        n0 = config.initial_samples or int(np.clip(affordable, floor, 6000))
         if config.max_oracle_calls is not None:
             n0 = min(n0, config.max_oracle_calls if config.rounds == 0 else max(config.max_oracle_calls // 2, 1))
         # paths for the traces themselves (cheap relative share)
@@ -827,18 +918,28 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
             count = min(len(traces), int(0.3 * orc.path_budget_s / orc.path_cost))
             if count:
                 pick = rng.choice(len(traces), size=count, replace=False)
+                until = min(deadline, clock.now() + 0.1 * budget_s)
+                done = 0
                 for i in pick:
+                    if clock.now() + 0.5 * orc.path_cost > until:
+                        cut.append(f"paths of {done} of the {count} traces planned")
+                        break
                     pool.paths[int(i)] = call_with_path(fn, {**defaults, **traces.inputs[int(i)]}).path
-                orc.path_seconds += count * orc.path_cost
+                    done += 1
+                orc.path_seconds += done * orc.path_cost
         n_near = int(n0 * config.trace_share) if traces is not None else 0
         parts = [schema.sample_columns(n0 - n_near, rng=rng)]
         if n_near:
             parts.append(draw_near(schema, trace_columns, n_near, rng, scale=config.near_scale))
         columns = concat_columns(parts, schema.names)
-        outputs, errors, paths = orc.call(schema.rows(columns))
+        # path-traced calls (path_budget of budget_s) and plain ones (N0_SHARE at most): about 0.6 of it
+        outputs, errors, paths = orc.call(schema.rows(columns), deadline=min(deadline, clock.now() + 0.65 * budget_s))
+        if len(outputs) < n0:
+            cut.append(f"initial oracle draws: {len(outputs)} of {n0} planned")
+            columns = take(columns, np.arange(len(outputs)))
         pool.add(columns, outputs, errors, paths, 1.0, "oracle")
         # held-out test inputs (not training calls)
-        n_test = int(min(config.test_size, max(200, 0.1 * budget_s / per_call)))
+        n_test = int(min(config.test_size, max(min(200, int(TEST_SHARE * budget_s / per_call)), 0.1 * budget_s / per_call)))
         test_rng = np.random.default_rng(seed + 7919)
         n_test_near = n_test // 2 if traces is not None else 0
         parts = [schema.sample_columns(n_test - n_test_near, rng=test_rng)]
@@ -848,9 +949,13 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         path_left = orc.path_seconds < orc.path_budget_s
         saved_budget = orc.path_budget_s
         orc.path_budget_s = orc.path_seconds + min(0.05 * budget_s, n_test * orc.path_cost) if path_left else 0.0
-        test_outputs, test_errors, test_paths = orc.call(schema.rows(test_columns), count=False)
+        test_outputs, test_errors, test_paths = orc.call(schema.rows(test_columns), count=False,
+                                                         deadline=min(deadline, clock.now() + 0.25 * budget_s))
         orc.path_budget_s = max(saved_budget, orc.path_seconds)
-        test_calls = n_test
+        if len(test_outputs) < n_test:
+            cut.append(f"test inputs: {len(test_outputs)} of {n_test} planned")
+            test_columns = take(test_columns, np.arange(len(test_outputs)))
+        test_calls = len(test_outputs)
     else:
         test_calls = 0
 
@@ -862,7 +967,10 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         if rows and oracle:
             # always path-traced (they are few): the gate must learn which side of a boundary
             # each one lies on. (Drawing oracle neighbours around each case was tried: worse.)
-            outputs, errors, paths = orc.call(rows, trace=True)
+            outputs, errors, paths = orc.call(rows, trace=True, deadline=min(deadline, clock.now() + 0.2 * budget_s))
+            if len(outputs) < len(rows):
+                cut.append(f"hard cases: {len(outputs)} of {len(rows)} labelled")
+                rows = rows[:len(outputs)]
             # an outcome no ordinary draw of the domain ever showed (ZeroDivisionError at a rate of
             # 1e-300) lives in a region too small for a smooth model: teaching it blurs the
             # neighbourhood, so such cases are left to verification and the guarded swap
@@ -880,6 +988,11 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     if isinstance(config.trace_weight, (int, float)) and not isinstance(config.trace_weight, bool):
         pool.weights[np.array([src == "trace" for src in pool.sources])] *= float(config.trace_weight)
 
+    if clock.ceiling_hit and len(pool) < MIN_ROWS:
+        raise bad_argument("wall_ceiling_s", clock.wall_ceiling_s,
+                           f"was reached after {len(pool)} rows were labelled, fewer than the {MIN_ROWS} fit learns from "
+                           "(the work clock does not see what a call waits or sleeps)",
+                           "Raise wall_ceiling_s, or fit a function this slow with budget_clock='wall'")
     if len(pool) < 8:
         raise bad_argument("traces", f"<{len(pool)} rows>", "too few rows to learn from",
                            "Record more calls or allow oracle=True")
@@ -960,7 +1073,10 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         bar.update(f"round {round_no}: {n_new} oracle calls")
         judged = trainer.judge(best.surrogate, pool, data.train)
         new_columns = _allocate(schema, pool, data.train, judged["excess"], n_new, rng, config, best)
-        outputs, errors, paths = orc.call(schema.rows(new_columns))
+        outputs, errors, paths = orc.call(schema.rows(new_columns), deadline=deadline)
+        if len(outputs) < n_new:
+            cut.append(f"round {round_no}: {len(outputs)} of {n_new} oracle calls")
+            new_columns = take(new_columns, np.arange(len(outputs)))
         first_new = len(pool)
         pool.add(new_columns, outputs, errors, paths, 1.0, f"round{round_no}")
         _balance_traces(pool, config)  # the new rows must not dilute recorded traffic's share of the loss
@@ -1062,6 +1178,12 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         orc.path_budget_s = 0.0  # plain calls: the calibration needs outcomes, not paths
         cal_rng = np.random.default_rng(seed + 104729)
         plan = [("production", n_cal_production), ("domain", n_cal_domain)]
+        # their time was kept up front; past an overrun of training, they end by GUARD_END x budget_s,
+        # or take a tenth of it at least (all of a fast function's rows, whose loop costs more than
+        # the calls measured) unless the wall ceiling was hit
+        cal_deadline = min(full_deadline + (GUARD_END - 1.0) * budget_s, max(full_deadline, clock.now() + cal_reserved))
+        if not clock.ceiling_hit:
+            cal_deadline = max(cal_deadline, clock.now() + GUARD_FLOOR * budget_s)
         for source, n_rows in plan:
             if n_rows <= 0:
                 continue
@@ -1069,8 +1191,13 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                 columns = draw_near(schema, trace_columns, n_rows, cal_rng, scale=config.near_scale)
             else:
                 columns = schema.sample_columns(n_rows, rng=cal_rng)
-            outputs, errors, _ = orc.call(schema.rows(columns), count=False)
-            cal_calls += n_rows
+            outputs, errors, _ = orc.call(schema.rows(columns), count=False, deadline=cal_deadline)
+            if len(outputs) < n_rows:
+                cut.append(f"guard calibration ({source}): {len(outputs)} of {n_rows} rows")
+                columns = take(columns, np.arange(len(outputs)))
+            if not outputs:
+                continue
+            cal_calls += len(outputs)
             cal_rows_kept[source] = (columns, outputs, errors)
             cal_sets.append(label(surrogate, columns, outputs, errors, source=source, predictor=predictor))
     elif cal_held is not None:
@@ -1083,10 +1210,27 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     surrogate.guard_rows_ = {"validation": (val_columns, [pool.outputs[i] for i in val], [pool.errors[i] for i in val]),
                              **cal_rows_kept}
     surrogate.manifest["training"]["calibration_calls"] = cal_calls
+    budget_info.update(clock=config.budget_clock, wall_ceiling_s=getattr(clock, "wall_ceiling_s", None),
+                       wall_ceiling_hit=bool(clock.ceiling_hit))
+    surrogate.manifest["training"]["budget"] = budget_info
     surrogate.metrics = replace(surrogate.metrics, calibration_calls=cal_calls)
     surrogate.training_data_ = {"columns": pool.columns, "outputs": pool.outputs, "errors": pool.errors,
                                 "paths": pool.paths, "weights": pool.weights, "sources": pool.sources}
     return surrogate
+
+
+def _refuse_budget(budget_s: float, per_call: float, n_traces: int, affordable: int, nominal: bool) -> None:
+    """InvalidArgument: `budget_s` cannot label the `MIN_ROWS` rows fit learns from at `per_call`
+    a call (its share for the first draws, N0_SHARE, buys `affordable`), naming what would."""
+    need = (MIN_ROWS - n_traces) * per_call / N0_SHARE
+    kind = "nominal work, budget_clock='work'" if nominal else "measured"
+    traced = f" with the {n_traces} traces" if n_traces else ""
+    raise bad_argument(
+        "budget_s", budget_s,
+        f"is too small to fit this function: a call costs {per_call:.3g} s ({kind}), so the {N0_SHARE:.0%} of "
+        f"the budget that labels training rows buys {affordable} calls, fewer than the {MIN_ROWS} rows fit learns "
+        f"from{traced} (the rest of the budget tests, trains and calibrates the guard)",
+        f"Pass budget_s>={need:.3g} at least, record traces to learn from, or fit a faster function")
 
 
 def _outcome_key(output: Any, error: ErrorInfo | None, schema: Schema) -> Any:
