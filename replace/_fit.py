@@ -404,6 +404,7 @@ def _path_buckets(paths: Sequence[str | None], config: FitConfig) -> list[str]:
 
 
 _JUDGE_ROW_S = 5e-6  # work clock: numpy inference plus the per-row comparison of one judged row
+GUARD_ROW_S = 3e-5  # scoring one calibration row for the guard (features, float64 reference pass, comparison)
 
 
 class _Trainer:
@@ -907,7 +908,8 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         # the guard's calibration rows are labelled last, on the final model: keep their time
         n_cal_production, n_cal_domain = calibration_sizes(config.calibration_rate, budget_s * config.calibration_share,
                                                            per_call, has_traces=traces is not None)
-        cal_reserved = (n_cal_production + n_cal_domain) * per_call
+        # their calls, and scoring them and the validation rows (the error predictor) after
+        cal_reserved = (n_cal_production + n_cal_domain) * (per_call + GUARD_ROW_S) + 4000 * GUARD_ROW_S
         deadline -= cal_reserved
         affordable = int(0.25 * budget_s / per_call)
         n0 = config.initial_samples or int(np.clip(affordable, floor, 6000))
@@ -1200,6 +1202,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
             cal_calls += len(outputs)
             cal_rows_kept[source] = (columns, outputs, errors)
             cal_sets.append(label(surrogate, columns, outputs, errors, source=source, predictor=predictor))
+            clock.charge(GUARD_ROW_S * len(outputs))
     elif cal_held is not None:
         cal_rows_kept["traces"] = (cal_held["columns"], cal_held["outputs"], cal_held["errors"])
         cal_sets.append(label(surrogate, cal_held["columns"], cal_held["outputs"], cal_held["errors"],
