@@ -104,9 +104,17 @@ class TraceStore(abc.ABC):
         returned as is, with its own options.
         """
         trusted = _encoding.trusted_set(options.pop("trusted_modules", None))
+        unknown = [name for name in options if name not in SQLITE_OPTIONS]
+        if unknown:
+            raise bad_argument(unknown[0], options[unknown[0]], "is not an option of TraceStore.open",
+                               f"Options are: trusted_modules, {', '.join(SQLITE_OPTIONS)}")
         if isinstance(uri, TraceStore):
             return uri
         kind, target, query = parse_uri(uri, "uri")
+        if kind == "memory" and options:
+            name = next(iter(options))
+            raise bad_argument(name, options[name], "is an option of a SQLite store, not of memory://",
+                               "Leave it out, or open a file ('sqlite:///traces.db')")
         if kind == "memory":
             from ._store_memory import MemoryStore
 
@@ -305,6 +313,10 @@ def _decode_error(error_type: Any, error_message: Any) -> ErrorInfo | None:
 
 def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: What `TraceStore.open` passes on to a SQLite store.
+SQLITE_OPTIONS = ("readonly", "timeout_s", "durable")
 
 
 def parse_uri(uri: "str | os.PathLike[str] | None", name: str = "store") -> tuple[str, str, dict[str, str]]:

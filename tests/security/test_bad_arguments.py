@@ -298,6 +298,7 @@ CASES: dict[str, tuple[Callable[[str, Any], Any], dict[str, st.SearchStrategy[An
         "timeout_s": real(lambda v: 0 <= v < math.inf),
         "readonly": flag(),
         "durable": flag(),
+        "no_such_option": st.sampled_from([1, None, "x", True]),
     }),
     "store.load": (call_load, {
         "function": st.sampled_from([123, "no_colon", None, [shipping], Opaque(), b"m:q"]),
@@ -548,6 +549,11 @@ def test_columns_that_do_not_fit_the_domain_name_the_argument(columns: dict[str,
 
     with pytest.raises(OutOfDomainError, match=named):
         surrogate().predict_batch(columns)
+
+
+def test_sqlite_options_are_refused_for_a_memory_store() -> None:
+    with pytest.raises(NeuroswapError, match="readonly=True : is an option of a SQLite store"):
+        TraceStore.open("memory://", readonly=True)
 
 
 def test_the_sweep_covers_every_documented_parameter() -> None:
