@@ -386,3 +386,106 @@ def compile_source(source: str, name: str) -> Any:
     namespace: dict[str, Any] = {"__name__": "neuroswap_rules"}
     exec(compile(tree, filename, "exec"), namespace)  # noqa: S102 - checked just above
     return namespace[_identifier(name)]
+
+
+# -- exact rules (traced branch paths) ---------------------------------------------------------------
+
+def _cut_text(value: float, integer: bool, strict: bool) -> tuple[str, str]:
+    """(operator kind, literal) of a cut: integers as ints, integral floats without `.0`
+    (`weight_kg <= 30`, the same comparison), other floats by repr."""
+    if integer:
+        bound = math.ceil(value) - 1 if strict else math.floor(value)
+        return "le", str(int(bound))
+    if value == int(value) and abs(value) < 1e15:
+        return ("lt" if strict else "le"), str(int(value))
+    return ("lt" if strict else "le"), number(value)
+
+
+class _Tables:
+    """Dict literals of the expressions, hoisted into named module constants (`ZONE_TABLE`)."""
+
+    def __init__(self, reserved: set[str]) -> None:
+        self.names: dict[str, str] = {}  # dict literal text -> constant name
+        self.reserved = {name.upper() for name in reserved} | {"MATH"}
+
+    def hoist(self, text: str, tables: Sequence[Any]) -> str:
+        for table in tables:
+            args = [_name(a, "table argument") for a in table.args]
+            source = table.source()
+            literal_text = source[: source.rindex("}[") + 1]
+            if literal_text not in self.names:
+                base = "_".join(a.upper() for a in args) + "_TABLE"
+                name, k = base, 1
+                while name in self.names.values() or name in self.reserved:
+                    k += 1
+                    name = f"{base}_{k}"
+                self.names[literal_text] = name
+            text = text.replace(literal_text + "[", self.names[literal_text] + "[")
+        return text
+
+    def lines(self) -> list[str]:
+        return [f"{name} = {text}" for text, name in self.names.items()]
+
+
+def _exact_leaf(fit: Any, leaf: Any, tables: _Tables, imports: set[str], python_type: str) -> tuple[Stmt, ...]:
+    from ._exact_rules import table_nodes
+
+    piece = fit.pieces[leaf.piece]
+    if piece.kind == "raise":
+        return (Stmt(_raise_text(piece.error, imports)),)
+    if piece.kind == "constant":
+        return (Stmt(f"return {literal(piece.value, imports)}"),)
+    comment: tuple[Stmt, ...] = ()
+    expression = piece.expression
+    if piece.kind == "approximate":
+        found = fit.stand_ins.get(id(leaf))
+        if found is None:
+            return (Stmt("# approximate: no exact expression for this path, and no numeric rows to fit"),
+                    Stmt('raise RuntimeError("no rule learned for this path")'))
+        expression = found.expression
+        comment = (Stmt(f"# approximate: no exact expression reproduces this path; this least-squares stand-in "
+                        f"agrees on {found.agree} of {found.rows} sampled calls"),)
+    text = tables.hoist(expression.to_python(), table_nodes(expression))
+    if "math." in text:
+        imports.add("import math")
+    if python_type == "int":
+        text = f"int(round({text}))"
+    return comment + (Stmt(f"return {text}"),)
+
+
+def _exact_block(fit: Any, node: Any, leaf_code: Any) -> tuple[Any, ...]:
+    if node.is_leaf:
+        return leaf_code(node)
+    col = fit.encoding.columns[node.column]
+    field = _name(col.field, "schema field name")
+    left, right = _exact_block(fit, node.left, leaf_code), _exact_block(fit, node.right, leaf_code)
+    if col.kind == "boolean":  # left: False (x <= 0.5)
+        return simplify(If(Cond("true", field), right, left))
+    if col.kind == "category":  # left: not this category
+        return simplify(If(Cond("in", field, (literal(col.category, set()),)), right, left))
+    kind, text = _cut_text(float(node.threshold), col.kind == "integer", bool(node.strict))
+    return simplify(If(Cond(kind, field, text), left, right))
+
+
+def emit_exact_source(fit: Any, schema: Schema, *, name: str, docstring: str) -> str:
+    """Python source of exact rules (`explain._exact_rules.ExactFit`): the partition as if/elif
+    tests with the bisected cuts, each leaf returning its piece's expression (tables as named
+    dict constants), label or raise; approximate leaves say so in a comment."""
+    imports: set[str] = set()
+    for item in schema.fields:
+        _name(item.name, "schema field name")
+    tables = _Tables({f.name for f in schema.fields} | {name})
+    python_type = schema.output.python_type
+    body = _exact_block(fit, fit.tree, lambda leaf: _exact_leaf(fit, leaf, tables, imports, python_type))
+    args = ", ".join(_annotated(f) for f in schema.fields)
+    lines = [f"def {_identifier(name)}({args}):", *_docstring(docstring)]
+    lines.extend(render(body, 1) or [INDENT + "pass"])
+    header = ['"""Distilled by neuroswap from the legacy code\'s traced branch paths: plain Python."""', ""]
+    if imports:
+        header.extend(sorted(imports, key=lambda line: (not line.startswith("import "), line)))
+        header.append("")
+    constants = tables.lines()
+    if constants:
+        header.extend(["", *constants])
+    header.append("")
+    return "\n".join(header + ["", *lines]) + "\n"

@@ -20,9 +20,10 @@ import numpy as np
 from probes import Schema, Tolerance, Traces
 from probes._validation import bad_argument, check_callable, check_flag, check_number, check_seed
 
-from ._codegen import compile_source, emit_source, finish_value
+from ._codegen import compile_source, emit_exact_source, emit_source, finish_value
 from ._data import Agreement, Outcomes, agreement, as_columns, call_batch, is_surrogate, schema_of
 from ._distill import Budget, BudgetReport, Fitted, check_max_leaves, learn, teacher_name
+from ._exact_rules import ExactFit, ExactReport, learn_exact
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,19 @@ class Rules:
     variant: str
     created: str
     n_queries: int
-    _fitted: Fitted = field(repr=False)
+    _fitted: Fitted | None = field(repr=False)  # the tree (None for exact rules)
     budget: BudgetReport | None = None  # what `budget_s` bought and cut (`budget.cut_short`); None without one
+    exact: ExactReport | None = None  # rules from traced branch paths (`.used`), or why the tree instead
+
+    @property
+    def fidelity_domain(self) -> Fidelity | None:
+        """Agreement with the original (else the teacher) on the whole domain."""
+        return self.fidelity.get("original:domain") or self.fidelity.get("teacher:domain")
+
+    @property
+    def fidelity_production(self) -> Fidelity | None:
+        """Agreement with the original (else the teacher) on production traffic (the traces)."""
+        return self.fidelity.get("original:operational") or self.fidelity.get("teacher:operational")
 
     @property
     def cut_short(self) -> bool:
@@ -108,6 +120,8 @@ class Rules:
     def predict_outcomes(self, columns: Mapping[str, np.ndarray]) -> Outcomes:
         """The tree's outcomes (finished as the source returns them), without the source."""
         cols = as_columns(columns, self.schema)
+        if self._fitted is None:  # exact rules: the source is the model
+            return call_batch(self.function, cols, self.schema)
         out = self._fitted.model.outcomes(self._fitted.features.encode(cols))
         python_type = self.schema.output.python_type
         if self._fitted.model.kind in ("real", "vector"):
@@ -117,6 +131,8 @@ class Rules:
     def cuts(self) -> list[Cut]:
         """Every numeric test, in tree order."""
         out = []
+        if self._fitted is None:
+            return [Cut(a, t, s, k, "value") for a, t, s, k in (self.exact.cuts if self.exact else ())]
         features = self._fitted.features
         for label in ("guard", "value"):
             tree = getattr(self._fitted.model, label)
@@ -144,7 +160,8 @@ class Rules:
                 "n_queries": self.n_queries, "complexity": self.complexity.to_dict(),
                 "fidelity": {k: v.to_dict() for k, v in self.fidelity.items()},
                 "cuts": [c.__dict__ for c in self.cuts()], "tolerance": self.tolerance.to_dict(),
-                "budget": self.budget.to_dict() if self.budget is not None else None}
+                "budget": self.budget.to_dict() if self.budget is not None else None,
+                "exact": self.exact.to_dict() if self.exact is not None else None}
 
     def to_markdown(self) -> str:
         lines = [f"**Rules distilled from** `{self.teacher}` ({self.variant}): "
@@ -221,10 +238,19 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
             teacher: Callable[..., Any] | None = None, original: Callable[..., Any] | None = None,
             n_samples: int = 4000, tolerance: Tolerance | None = None, seed: int = 0,
             traces: Traces | None = None, snap: bool | None = None, linear_leaves: bool = True,
-            name: str | None = None, fidelity_samples: int = 2000, budget_s: float | None = None) -> Rules:
-    """Distil `fn_or_surrogate` (or `teacher`, when given) into rules of at most `max_leaves` leaves.
+            name: str | None = None, fidelity_samples: int = 2000, budget_s: float | None = None,
+            exact: bool = True) -> Rules:
+    """Distil `fn_or_surrogate` (or `teacher`, when given) into readable rules.
 
-    The teacher is queried as an oracle (`n_samples` queries, more where the tree is unsure).
+    With `exact` (the default) and a plain Python function as the teacher, the rules are the
+    code's own branch paths: every oracle call is traced, each path's rows fitted with an exact
+    expression, the partition learned as tests on the arguments with every cut bisected to the
+    float (`explain._exact_rules`); the rules have as many leaves as the code needs, and a path
+    no expression reproduces is marked `# approximate` in the source. `Rules.exact` says how
+    they came about, or why the tree below was used instead (a builtin or C function cannot be
+    traced; a surrogate has no paths; no path was exact).
+
+    Otherwise a tree of at most `max_leaves` leaves: the teacher is queried as an oracle (`n_samples` queries, more where the tree is unsure).
     Cuts snap to the teacher's true boundaries when the teacher is a plain function (`snap`
     overrides). Fidelity is measured against the teacher and, when given, the `original`, on
     the domain and on `traces` (recorded calls).
@@ -246,6 +272,7 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
         raise bad_argument("traces", traces, "must be a probes.Traces or None", "Load them with store.load(fn)")
     check_flag("snap", snap, optional=True, fix="Pass None to snap cuts only when the teacher is a plain function")
     check_flag("linear_leaves", linear_leaves)
+    check_flag("exact", exact, fix="Pass True for rules from the traced branch paths, False for the tree")
     if name is not None and (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)):
         raise bad_argument("name", name, "must be a Python identifier (the name of the generated function)",
                            "Pass e.g. name='shipping_fee_rules', or None for the legacy function's name")
@@ -269,28 +296,72 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
         budget = Budget.plan(the_teacher, original, schema, budget_s=float(budget_s), n_samples=int(n_samples),
                              fidelity_samples=int(fidelity_samples), traces=traces is not None and len(traces) > 0,
                              seed=seed)
-    fitted = learn(the_teacher, schema, max_leaves=max_leaves,
-                   n_samples=budget.n_samples if budget is not None else int(n_samples), tolerance=tolerance,
-                   seed=seed, snap=bool(snap), traces=traces, linear_leaves=linear_leaves, budget=budget)
     fn_name = name or (schema.function.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if schema.function else "rules")
     who = teacher_name(the_teacher)
     created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    draft = emit_source(fitted.model, fitted.features, schema, name=fn_name, docstring="draft")
-    draft_fn = compile_source(draft, fn_name)
     references: dict[str, Callable[..., Any]] = {"teacher": the_teacher}
     if original is not None and original is not the_teacher:
         references["original"] = original
-    n_fidelity, verify_budget_s = (budget.fidelity_plan(len(references)) if budget is not None
-                                   else (int(fidelity_samples), None))
-    fidelity = measure_fidelity(draft_fn, references, schema, tolerance, traces=traces,
+
+    def fidelity_of(draft: str) -> dict[str, Fidelity]:
+        n_fidelity, verify_budget_s = (budget.fidelity_plan(len(references)) if budget is not None
+                                       else (int(fidelity_samples), None))
+        return measure_fidelity(compile_source(draft, fn_name), references, schema, tolerance, traces=traces,
                                 n=n_fidelity, seed=seed, verify_budget_s=verify_budget_s)
+
+    exact_report = None
+    if exact and is_surrogate(the_teacher):
+        exact_report = ExactReport.fallback("the teacher is a surrogate: it has no branch paths to trace")
+    elif exact:
+        found = learn_exact(the_teacher, schema, traces=traces, n_samples=int(n_samples), seed=seed,
+                            tolerance=tolerance, deadline=budget.learn_end if budget is not None else math.inf)
+        if isinstance(found, ExactFit):
+            if budget is not None:
+                budget.cut.extend(note for note in found.notes if note.startswith("budget:"))
+            report = ExactReport.from_fit(found)
+            fidelity = fidelity_of(emit_exact_source(found, schema, name=fn_name, docstring="draft"))
+            source = emit_exact_source(found, schema, name=fn_name,
+                                       docstring=_exact_doc_text(who, fidelity, report, tolerance, created))
+            lines = sum(1 for line in source.splitlines() if line.strip())
+            variant = "exact paths" if report.exact else (
+                f"exact paths, {report.approximate_leaves} of {report.leaves} leaves approximate")
+            return Rules(source, compile_source(source, fn_name), fidelity,
+                         Complexity(report.leaves, found.tree.depth, lines), who, schema, tolerance, variant,
+                         created, found.calls, None, budget.report() if budget is not None else None, report)
+        exact_report = ExactReport.fallback(found)
+    fitted = learn(the_teacher, schema, max_leaves=max_leaves,
+                   n_samples=budget.n_samples if budget is not None else int(n_samples), tolerance=tolerance,
+                   seed=seed, snap=bool(snap), traces=traces, linear_leaves=linear_leaves, budget=budget)
+    fidelity = fidelity_of(emit_source(fitted.model, fitted.features, schema, name=fn_name, docstring="draft"))
     doc = _doc_text(who, fidelity, fitted, tolerance, created, max_leaves)
+    if exact_report is not None:
+        doc += f"\nNot from the traced branch paths: {exact_report.note}."
     source = emit_source(fitted.model, fitted.features, schema, name=fn_name, docstring=doc)
     function = compile_source(source, fn_name)
     lines = sum(1 for line in source.splitlines() if line.strip())
     complexity = Complexity(fitted.model.n_leaves, fitted.model.depth, lines)
     return Rules(source, function, fidelity, complexity, who, schema, tolerance, fitted.variant, created,
-                 fitted.n_queries, fitted, budget.report() if budget is not None else None)
+                 fitted.n_queries, fitted, budget.report() if budget is not None else None, exact_report)
+
+
+def _fidelity_lines(fidelity: Mapping[str, Fidelity]) -> list[str]:
+    return [f"Agrees with the {fid.against} on {fid.agreement:.2%} of {fid.n} {fid.distribution} inputs "
+            f"(95% CI {fid.agreement_ci[0]:.2%}-{fid.agreement_ci[1]:.2%}), max error {fid.max_error:.4g}"
+            f"{'' if fid.r2 is None else f', R^2 {fid.r2:.4f}'}." for fid in fidelity.values()]
+
+
+def _exact_doc_text(who: str, fidelity: Mapping[str, Fidelity], report: ExactReport, tolerance: Tolerance,
+                    created: str) -> str:
+    snapped = sum(1 for cut in report.cuts if cut[3])
+    lines = [f"Rules distilled from the traced branch paths of {who} on {created}.", "",
+             *_fidelity_lines(fidelity),
+             f"Tolerance: abs={tolerance.abs:g}, rel={tolerance.rel:g}. {report.leaves} leaves from "
+             f"{len(report.pieces)} pieces of the code, {report.approximate_leaves} approximate"
+             f"{' (marked # approximate)' if report.approximate_leaves else ''}; {snapped} of {len(report.cuts)} "
+             f"numeric cuts bisected to the float; {report.traced_calls} traced calls."]
+    if report.note:
+        lines.append(f"Cut short: {report.note}.")
+    return "\n".join(lines)
 
 
 def _doc_text(who: str, fidelity: Mapping[str, Fidelity], fitted: Fitted, tolerance: Tolerance,
@@ -328,10 +399,11 @@ class FidelityTable:
 
 def fidelity_table(fn: Callable[..., Any], schema: Schema | None = None, *,
                    leaves: Sequence[int] = (4, 8, 16, 32, 64), **distill_options: Any) -> FidelityTable:
-    """Distil `fn` at each leaf budget and tabulate fidelity against size."""
+    """Distil `fn` into trees at each leaf budget and tabulate fidelity against size (the tree
+    distiller unless `exact=True` is passed: exact rules have the leaves the code needs)."""
     rows, all_rules = [], []
     for budget in leaves:
-        rules = distill(fn, schema=schema, max_leaves=budget, **distill_options)
+        rules = distill(fn, schema=schema, max_leaves=budget, **{"exact": False, **distill_options})
         key = "original:domain" if "original:domain" in rules.fidelity else "teacher:domain"
         fid = rules.fidelity[key]
         rows.append({"max_leaves": int(budget), "leaves": rules.complexity.leaves, "depth": rules.complexity.depth,

@@ -1,0 +1,519 @@
+"""Exact rules from the legacy function's traced branch paths (issue 15).
+
+Rule code (fee tables, brackets, tiered rates) is exact arithmetic on every branch path, and
+neuroswap sees the path of every oracle call, so the rules can be the code's own pieces:
+
+1. oracle rows (the schema's domain and the recorded calls), each labelled by `call_with_path`;
+2. pieces: raising calls by exception type; returning calls by `.path`, each path's rows fitted
+   with `fit_expression` (split by `.signature` where one expression does not reproduce the whole
+   path: a loop over a bracket table); pieces whose expression reproduces another's rows merge;
+   a label output's pieces are its labels;
+3. the partition: a decision tree over the arguments (numbers raw, categories one-hot) that
+   classifies the piece, refined where it is thin;
+4. every numeric cut bisected with the oracle to the adjacent floats where the piece changes
+   (`bisect_threshold`), so the rules say `weight_kg <= 30`, wherever the 30 lives in the code;
+5. leaves whose sibling's expression reproduces their rows merge; a piece no expression
+   reproduces gets a small least-squares stand-in, marked approximate.
+
+`learn_exact` returns None with the reason where the code cannot be traced (a builtin, a C
+function, a `functools.partial`), or where tracing finds no exact piece; distill then falls back
+to the tree. Emission is `_codegen.emit_exact_source`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from probes import ErrorInfo, Schema, Tolerance, Traces, call_with_path
+from probes._expressions import Expression, Table
+from probes._identity import unwrap
+
+from ._partition import Encoding, Node, fit_partition, prune, route, snap
+from ._path_fit import FIT_ROWS, StandIn, fit_rows, is_number, reproduces, stand_in
+
+#: traced calls of the first sample drawn from the recorded calls (the rest from the domain)
+TRACE_SHARE = 0.5
+#: rows a path needs before its expression is trusted; thinner paths are densified first
+MIN_FIT_ROWS = 12
+#: refinement rounds (fit the partition, sample near its cuts and in thin leaves, refit)
+ROUNDS = 2
+#: rows per combination of categories a path that no expression reproduces is given before a refit
+CELL_ROWS = 4
+
+
+class _OutOfTime(Exception):
+    """The budget's deadline passed: stop querying, keep what was learned."""
+
+
+@dataclass
+class Piece:
+    """One outcome of the partition: an exact expression, a label/constant, a raise, or an
+    approximate stand-in (`exact` False) for a path no expression reproduces."""
+
+    kind: str  # "expression", "constant", "raise", "approximate"
+    expression: Expression | None = None
+    value: Any = None  # constant or label
+    error: ErrorInfo | None = None
+    paths: set[str] = field(default_factory=set)  # path ids / signatures it covers
+    rows: int = 0
+
+    @property
+    def exact(self) -> bool:
+        return self.kind != "approximate"
+
+    def describe(self) -> str:
+        if self.kind == "expression" and self.expression is not None:
+            return self.expression.to_python()
+        if self.kind == "raise" and self.error is not None:
+            return f"raise {self.error.type}"
+        if self.kind == "constant":
+            return repr(self.value)
+        return "approximate"
+
+
+@dataclass
+class ExactFit:
+    """What `learn_exact` found: pieces, the partition (cuts snapped), the rows it saw."""
+
+    pieces: list[Piece]
+    tree: Node
+    encoding: Encoding
+    rows: list[dict[str, Any]]
+    labels: np.ndarray  # piece per row
+    calls: int
+    notes: list[str]
+    cuts_total: int
+    cuts_snapped: int
+    stand_ins: dict[int, StandIn | None]  # per approximate leaf (by id)
+    members: dict[int, np.ndarray]  # rows per node (by id) of the final partition
+
+    @property
+    def approximate_leaves(self) -> int:
+        return sum(1 for leaf in self.tree.leaves() if not self.pieces[leaf.piece].exact)
+
+
+@dataclass(frozen=True)
+class ExactReport:
+    """How the rules came from the traced paths (`Rules.exact`): `used` False when distill fell
+    back to the tree (`note` says why: the code could not be traced, no path was exact...)."""
+
+    used: bool
+    note: str = ""
+    pieces: tuple[dict[str, Any], ...] = ()  # per piece: kind, exact, source, rows, paths
+    leaves: int = 0
+    approximate_leaves: int = 0
+    cuts: tuple[tuple[str, float, bool, bool], ...] = ()  # (argument, threshold, strict, snapped)
+    traced_calls: int = 0
+
+    @property
+    def exact(self) -> bool:
+        """Whether every leaf of the rules is an exact piece of the code (fidelity says the rest)."""
+        return self.used and self.approximate_leaves == 0
+
+    @classmethod
+    def fallback(cls, reason: str) -> "ExactReport":
+        return cls(False, reason)
+
+    @classmethod
+    def from_fit(cls, fit: "ExactFit") -> "ExactReport":
+        pieces = tuple({"kind": p.kind, "exact": p.exact, "source": p.describe(), "rows": p.rows,
+                        "paths": len(p.paths)} for p in fit.pieces)
+        cuts = tuple((fit.encoding.columns[n.column].field, float(n.threshold), bool(n.strict), bool(n.snapped))
+                     for n in fit.tree.internal() if fit.encoding.columns[n.column].kind in ("real", "integer"))
+        note = "; ".join(fit.notes)
+        return cls(True, note, pieces, len(fit.tree.leaves()), fit.approximate_leaves, cuts, fit.calls)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"used": self.used, "note": self.note, "exact": self.exact, "leaves": self.leaves,
+                "approximate_leaves": self.approximate_leaves, "traced_calls": self.traced_calls,
+                "pieces": [dict(p) for p in self.pieces],
+                "cuts": [{"argument": a, "threshold": t, "strict": s, "snapped": k} for a, t, s, k in self.cuts]}
+
+
+def traceable(fn: Callable[..., Any]) -> str | None:
+    """None when `fn`'s branch paths can be traced, else why not."""
+    inner = unwrap(fn)
+    if getattr(inner, "__code__", None) is None:
+        return (f"{type(inner).__name__} {getattr(inner, '__name__', '')!s} has no Python code to trace "
+                "(a builtin, a C extension or a functools.partial)").replace("  ", " ")
+    return None
+
+
+class _Oracle:
+    """Traced calls of the legacy function, kept as rows with their outcome and path."""
+
+    def __init__(self, fn: Callable[..., Any], schema: Schema, deadline: float) -> None:
+        self.fn, self.schema, self.deadline = fn, schema, deadline
+        self.rows: list[dict[str, Any]] = []
+        self.outputs: list[Any] = []
+        self.errors: list[ErrorInfo | None] = []
+        self.paths: list[str] = []
+        self.sigs: list[str] = []
+        self.calls = 0
+        self.fits: dict[str, tuple[Expression | None, int]] = {}
+
+    def call(self, row: Mapping[str, Any]) -> Any:
+        if time.perf_counter() > self.deadline:
+            raise _OutOfTime()
+        self.calls += 1
+        return call_with_path(self.fn, row)
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            pc = self.call(row)
+            self.rows.append(row)
+            self.outputs.append(pc.output)
+            self.errors.append(pc.error)
+            self.paths.append(pc.path)
+            self.sigs.append(pc.signature)
+
+
+# -- sampling ----------------------------------------------------------------------------------
+
+def _jitter(base: Mapping[str, Any], schema: Schema, rng: np.random.Generator, scale: float,
+            only: str | None = None) -> dict[str, Any]:
+    """`base` with some numeric arguments moved by up to `scale` of their span (`only`: just that)."""
+    row = dict(base)
+    numeric = [f for f in schema.fields if f.kind in ("real", "integer") and (only is None or f.name == only)]
+    if not numeric:
+        return row
+    chosen = [f for f in numeric if rng.random() < 0.5] or [numeric[int(rng.integers(len(numeric)))]]
+    for f in chosen:
+        span = float(f.high - f.low)
+        value = float(row[f.name]) + rng.uniform(-scale, scale) * span
+        value = min(max(value, float(f.low)), float(f.high))
+        row[f.name] = int(round(value)) if f.kind == "integer" else value
+    return row
+
+
+def _slab_rows(oracle: _Oracle, encoding: Encoding, schema: Schema, cut_rows: list[tuple[int, float, np.ndarray]],
+               per_cut: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Rows near each numeric cut: node rows with the cut argument drawn close to the cut."""
+    out = []
+    for j, t, members in cut_rows:
+        col = encoding.columns[j]
+        f = schema[col.field]
+        width = 0.01 * float(f.high - f.low)
+        for i in rng.choice(members, size=min(per_cut, len(members)), replace=False):
+            row = dict(oracle.rows[int(i)])
+            value = min(max(t + rng.uniform(-width, width), float(f.low)), float(f.high))
+            row[col.field] = int(round(value)) if f.kind == "integer" else value
+            out.append(row)
+    return out
+
+
+# -- pieces ------------------------------------------------------------------------------------
+
+def _value_pieces(oracle: _Oracle, schema: Schema, members: dict[str, list[int]],
+                  quantum: Any) -> list[tuple[Piece, list[int]]]:
+    """Per group of returning rows: a constant, an exact expression, or an approximate piece."""
+    found: list[tuple[Piece, list[int]]] = []
+    for key, index in members.items():
+        values = [oracle.outputs[i] for i in index]
+        if all(_same_value(v, values[0]) for v in values):
+            found.append((Piece("constant", value=values[0], paths={key}, rows=len(index)), index))
+            continue
+        expression = _fit_cached(oracle, key, index, schema, quantum) if all(map(is_number, values)) else None
+        if expression is not None:
+            found.append((Piece("expression", expression, paths={key}, rows=len(index)), index))
+        else:
+            found.append((Piece("approximate", paths={key}, rows=len(index)), index))
+    return found
+
+
+def _fit_cached(oracle: _Oracle, key: str, index: list[int], schema: Schema, quantum: Any) -> Expression | None:
+    """A group's expression, re-fitted only when the rows added since refute it (or, where none
+    was found, when the group grew by half)."""
+    cached = oracle.fits.get(key)
+    if cached is not None:
+        expression, n = cached
+        if expression is not None and _reproduces(expression, oracle, index):
+            return expression
+        if expression is None and len(index) < 1.5 * n:
+            return None
+    expression = fit_rows([oracle.rows[i] for i in index], [oracle.outputs[i] for i in index], schema, quantum)
+    oracle.fits[key] = (expression, len(index))
+    return expression
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b) or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+    except Exception:
+        return False
+
+
+def build_pieces(oracle: _Oracle, schema: Schema) -> tuple[list[Piece], np.ndarray]:
+    """Pieces and the piece of every row (see the module docstring, step 2)."""
+    n = len(oracle.rows)
+    labels = np.full(n, -1)
+    pieces: list[Piece] = []
+    by_error: dict[str, list[int]] = {}
+    returning: list[int] = []
+    for i, error in enumerate(oracle.errors):
+        if error is not None:
+            by_error.setdefault(error.type, []).append(i)
+        else:
+            returning.append(i)
+    for index in by_error.values():
+        message = Counter(oracle.errors[i].message for i in index).most_common(1)[0][0]  # type: ignore[union-attr]
+        error = ErrorInfo(oracle.errors[index[0]].type, message)  # type: ignore[union-attr]
+        labels[index] = len(pieces)
+        pieces.append(Piece("raise", error=error, rows=len(index), paths={oracle.sigs[i] for i in index}))
+    if schema.output.kind != "real":  # labels (and anything not a number): one piece per value
+        by_value: dict[Any, list[int]] = {}
+        for i in returning:
+            by_value.setdefault(_key(oracle.outputs[i]), []).append(i)
+        for index in by_value.values():
+            labels[index] = len(pieces)
+            pieces.append(Piece("constant", value=oracle.outputs[index[0]], rows=len(index),
+                                paths={oracle.sigs[i] for i in index}))
+        return pieces, labels
+    quantum = schema.output.quantum or "auto"
+    by_path: dict[str, list[int]] = {}
+    for i in returning:
+        by_path.setdefault(oracle.paths[i], []).append(i)
+    groups: list[tuple[Piece, list[int]]] = []
+    for piece, index in _value_pieces(oracle, schema, by_path, quantum):
+        if piece.exact:
+            groups.append((piece, index))
+            continue
+        by_sig: dict[str, list[int]] = {}
+        for i in index:
+            by_sig.setdefault(oracle.sigs[i], []).append(i)
+        if len(by_sig) == 1:
+            groups.append((piece, index))
+            continue
+        split = _value_pieces(oracle, schema, by_sig, quantum)
+        rest = [i for p, idx in split if not p.exact for i in idx]
+        groups += [(p, idx) for p, idx in split if p.exact]
+        if rest:  # the signatures no expression reproduces stay one approximate piece of the path
+            groups.append((Piece("approximate", paths=set(piece.paths), rows=len(rest)), rest))
+    for piece, index in _merge(groups, oracle):
+        labels[index] = len(pieces)
+        piece.rows = len(index)
+        pieces.append(piece)
+    return pieces, labels
+
+
+def _key(value: Any) -> Any:
+    try:
+        hash(value)
+        return (type(value).__name__, value)
+    except TypeError:
+        return (type(value).__name__, repr(value))
+
+
+def _merge(groups: list[tuple[Piece, list[int]]], oracle: _Oracle) -> list[tuple[Piece, list[int]]]:
+    """Pieces whose expression (or constant) also reproduces another piece's rows absorb it,
+    largest first: fewer pieces, a smaller partition."""
+    order = sorted(range(len(groups)), key=lambda k: -len(groups[k][1]))
+    merged: list[tuple[Piece, list[int]]] = []
+    taken: set[int] = set()
+    for k in order:
+        if k in taken:
+            continue
+        piece, index = groups[k]
+        index = list(index)
+        taken.add(k)
+        if piece.exact:
+            for other in order:
+                if other in taken or not groups[other][0].exact:
+                    continue
+                if _covers(piece, groups[other][1], oracle):
+                    taken.add(other)
+                    index += groups[other][1]
+                    piece.paths |= groups[other][0].paths
+        merged.append((piece, index))
+    return merged
+
+
+def _reproduces(expression: Expression, oracle: _Oracle, index: Sequence[int]) -> bool:
+    return reproduces(expression, [oracle.rows[i] for i in index], [oracle.outputs[i] for i in index])
+
+
+def _covers(piece: Piece, index: Sequence[int], oracle: _Oracle) -> bool:
+    if piece.kind == "constant":
+        return all(_same_value(oracle.outputs[i], piece.value) for i in index)
+    if piece.kind == "expression" and piece.expression is not None:
+        return all(is_number(oracle.outputs[i]) for i in index) and _reproduces(piece.expression, oracle, index)
+    return False
+
+
+def piece_of(pieces: Sequence[Piece], oracle: _Oracle, row: Mapping[str, Any], labels: bool) -> Any:
+    """The piece a fresh call takes: by error type, by label (`labels`), else by signature, then
+    path; an unseen path is its own key, so bisection stops at it too."""
+    pc = oracle.call(row)
+    if pc.error is not None:
+        for k, p in enumerate(pieces):
+            if p.kind == "raise" and p.error is not None and p.error.type == pc.error.type:
+                return k
+        return ("raise", pc.error.type)
+    if labels:
+        for k, p in enumerate(pieces):
+            if p.kind == "constant" and _same_value(p.value, pc.output):
+                return k
+        return ("value", _key(pc.output))
+    for key in (pc.signature, pc.path):
+        for k, p in enumerate(pieces):
+            if key in p.paths:
+                return k
+    return ("path", pc.signature)
+
+
+# -- the whole procedure ---------------------------------------------------------------------------
+
+def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None, n_samples: int, seed: int,
+                tolerance: Tolerance, deadline: float = math.inf) -> ExactFit | str:
+    """Exact pieces and their partition, or the reason there are none (see the module docstring)."""
+    reason = traceable(fn)
+    if reason is not None:
+        return reason
+    if schema.output.kind not in ("real", "label"):
+        return f"output kind {schema.output.kind!r}: exact rules cover real and label outputs"
+    if any(f.kind == "vector" for f in schema.fields):
+        return "vector arguments: exact rules cover numbers, booleans and categories"
+    rng = np.random.default_rng(seed)
+    oracle = _Oracle(fn, schema, deadline)
+    notes: list[str] = []
+    encoding = Encoding(schema)
+    recorded = [dict(kw) for kw in (traces.inputs if traces is not None else []) if schema.contains(kw)[0]]
+    if math.isfinite(deadline):  # size the sample to the budget: a traced call costs 10-100x a plain one
+        began = time.perf_counter()
+        probe = schema.sample(10, rng=np.random.default_rng(seed + 1))
+        for row in probe:
+            oracle.call(row)
+        cost = (time.perf_counter() - began) / len(probe)
+        n_samples = min(n_samples, max(50, int(0.25 * (deadline - time.perf_counter()) / cost / (1 + TRACE_SHARE))))
+    first = schema.sample(n_samples, rng=rng)
+    if recorded:
+        pick = rng.permutation(len(recorded))[: int(n_samples * TRACE_SHARE)]
+        first += [recorded[int(k)] for k in pick]
+    try:
+        oracle.add(first)
+    except _OutOfTime:
+        notes.append(f"budget: first sample cut at {len(oracle.rows)} of {len(first)} calls")
+    if len(oracle.rows) < 50:
+        return f"budget: only {len(oracle.rows)} traced calls fitted in it"
+    try:
+        _densify(oracle, schema, rng)
+    except _OutOfTime:
+        notes.append("budget: thin paths left as found")
+    pieces, labels = build_pieces(oracle, schema)
+    if any(not p.exact for p in pieces):
+        try:
+            _repair(oracle, schema, rng, pieces, labels)
+        except _OutOfTime:
+            notes.append("budget: paths without an exact expression not sampled again")
+        pieces, labels = build_pieces(oracle, schema)
+    if schema.output.kind == "real" and not any(p.kind in ("expression", "constant") for p in pieces):
+        return "no branch path of the function is reproduced exactly by an expression"
+    X = encoding.encode(oracle.rows)
+    tree = fit_partition(X, labels, seed)
+    for r in range(ROUNDS):
+        members = route(tree, X)
+        cuts = [(n.column, n.threshold, members[id(n)]) for n in tree.internal()
+                if encoding.columns[n.column].kind in ("real", "integer")]
+        extra = _slab_rows(oracle, encoding, schema, cuts, max(2, n_samples // (4 * max(len(cuts), 1))), rng)
+        for leaf in tree.leaves():
+            if len(members[id(leaf)]) < 5:
+                extra += [_jitter(oracle.rows[int(i)], schema, rng, 0.01) for i in members[id(leaf)] for _ in range(4)]
+        if not extra:
+            break
+        try:
+            oracle.add(extra)
+        except _OutOfTime:
+            notes.append(f"budget: refinement round {r + 1} of {ROUNDS} cut short")
+            break
+        finally:
+            pieces, labels = build_pieces(oracle, schema)
+            X = encoding.encode(oracle.rows)
+            tree = fit_partition(X, labels, seed)
+    is_label = schema.output.kind != "real"
+    try:
+        total, snapped = snap(tree, X, oracle.rows, encoding.columns,
+                              lambda row: piece_of(pieces, oracle, row, is_label))
+    except _OutOfTime:
+        total, snapped = len(tree.internal()), 0
+        notes.append("budget: some cuts left where the tree put them (no time to bisect)")
+    tree = prune(tree, X, lambda k, index: pieces[k].kind == "expression" and _covers(pieces[k], index, oracle))
+    members = route(tree, X)
+    stand_ins: dict[int, StandIn | None] = {}
+    for leaf in tree.leaves():
+        if not pieces[leaf.piece].exact:
+            own = [int(i) for i in members[id(leaf)] if labels[i] == leaf.piece]
+            own = own or [int(i) for i in np.flatnonzero(labels == leaf.piece)]
+            stand_ins[id(leaf)] = stand_in([oracle.rows[i] for i in own], [oracle.outputs[i] for i in own], schema,
+                                           tolerance)
+    return ExactFit(pieces, tree, encoding, oracle.rows, labels, oracle.calls, notes, total, snapped, stand_ins,
+                    members)
+
+
+def _densify(oracle: _Oracle, schema: Schema, rng: np.random.Generator) -> None:
+    """Paths seen on fewer than MIN_FIT_ROWS rows: more rows near theirs, so their expression
+    is fitted on evidence, not interpolated."""
+    counts = Counter(oracle.paths[i] for i, e in enumerate(oracle.errors) if e is None)
+    for path, count in list(counts.items()):
+        if count < MIN_FIT_ROWS:
+            _grow(oracle, schema, rng, [i for i, p in enumerate(oracle.paths) if p == path], MIN_FIT_ROWS,
+                  lambda i, path=path: oracle.paths[i] == path)
+
+
+def _grow(oracle: _Oracle, schema: Schema, rng: np.random.Generator, seeds: list[int], target: int,
+          same: Callable[[int], bool]) -> None:
+    """Jitter the numbers of `seeds` rows until `target` rows satisfy `same` (new rows on other
+    paths are kept too: every traced call is evidence)."""
+    seeds, count = list(seeds), len(seeds)
+    for attempt in range(8 * max(target - count, 0)):
+        if count >= target:
+            break
+        base = oracle.rows[seeds[int(rng.integers(len(seeds)))]]
+        oracle.add([_jitter(base, schema, rng, (0.002, 0.01, 0.05)[attempt % 3])])
+        if same(len(oracle.rows) - 1):
+            count += 1
+            seeds.append(len(oracle.rows) - 1)
+
+
+def _repair(oracle: _Oracle, schema: Schema, rng: np.random.Generator, pieces: Sequence[Piece],
+            labels: np.ndarray) -> None:
+    """Rows for the approximate pieces: CELL_ROWS per combination of categories (a table needs
+    them all), and twice the rows (tighter least squares), before they are fitted again."""
+    cats = [f.name for f in schema.fields if f.kind in ("categorical", "boolean")]
+    for k, piece in enumerate(pieces):
+        if piece.exact:
+            continue
+        index = [int(i) for i in np.flatnonzero(labels == k)]
+        cells: dict[Any, list[int]] = {}
+        for i in index:
+            cells.setdefault(tuple(_key(oracle.rows[i][c]) for c in cats), []).append(i)
+        keys = set(piece.paths)
+        for cell, members in cells.items():
+            if len(members) < CELL_ROWS:
+                _grow(oracle, schema, rng, members, CELL_ROWS, lambda i, c=cell: oracle.errors[i] is None and (
+                    oracle.paths[i] in keys or oracle.sigs[i] in keys) and tuple(
+                    _key(oracle.rows[i][n]) for n in cats) == c)
+        if len(index) < 2 * FIT_ROWS:
+            _grow(oracle, schema, rng, index, 2 * len(index), lambda i: oracle.errors[i] is None and (
+                oracle.paths[i] in keys or oracle.sigs[i] in keys))
+
+
+def table_nodes(expression: Expression) -> list[Table]:
+    """Every table of an expression, in source order."""
+    found: list[Table] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Table):
+            found.append(node)
+        for child in node.children():
+            walk(child)
+
+    walk(expression.root)
+    return found

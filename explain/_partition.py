@@ -1,0 +1,239 @@
+"""The partition of exact rules: a decision tree over the arguments that classifies the piece
+(the exact expression, label or raise) of a call, with every numeric cut moved by bisection with
+the oracle to the adjacent floats where the piece really changes, then pruned where a child's
+piece reproduces its sibling's rows. Used by `_exact_rules`; emitted by `_codegen`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from probes import Schema
+from probes._errors import InvalidArgument
+from probes._expressions import bisect_threshold
+
+
+@dataclass
+class Node:
+    """The partition: a leaf holds a piece index; an internal node tests one encoded column."""
+
+    column: int = -1
+    threshold: float = math.nan
+    strict: bool = False  # left when x < threshold (else x <= threshold)
+    snapped: bool = False
+    left: "Node | None" = None
+    right: "Node | None" = None
+    piece: int = -1
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.left is None
+
+    def leaves(self) -> list["Node"]:
+        return [self] if self.is_leaf else self.left.leaves() + self.right.leaves()  # type: ignore[union-attr]
+
+    def internal(self) -> list["Node"]:
+        return [] if self.is_leaf else [self] + self.left.internal() + self.right.internal()  # type: ignore[union-attr]
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.is_leaf else 1 + max(self.left.depth, self.right.depth)  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One encoded column: a number (`real`/`integer`), a boolean, or one category's flag."""
+
+    field: str
+    kind: str  # "real", "integer", "boolean", "category"
+    category: Any = None
+
+
+class Encoding:
+    """Rows (kwargs dicts) as a float matrix: numbers raw, booleans 0/1, categories one-hot."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.columns: list[Column] = []
+        for f in schema.fields:
+            if f.kind in ("real", "integer", "boolean"):
+                self.columns.append(Column(f.name, f.kind))
+            else:
+                self.columns.extend(Column(f.name, "category", c) for c in f.categories)
+
+    def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        X = np.zeros((len(rows), len(self.columns)))
+        for j, col in enumerate(self.columns):
+            if col.kind == "category":
+                X[:, j] = [1.0 if _same(r[col.field], col.category) else 0.0 for r in rows]
+            else:
+                X[:, j] = [float(r[col.field]) for r in rows]
+        return X
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
+
+
+# -- the partition -----------------------------------------------------------------------------
+
+def _from_sklearn(est: Any, classes: np.ndarray) -> Node:
+    t = est.tree_
+
+    def build(i: int) -> Node:
+        if t.children_left[i] == -1:
+            return Node(piece=int(classes[int(np.argmax(t.value[i][0]))]))
+        return Node(int(t.feature[i]), float(t.threshold[i]), False, False,
+                    build(int(t.children_left[i])), build(int(t.children_right[i])))
+
+    return build(0)
+
+
+#: the partition's leaves at most (oblique boundaries would otherwise grow a staircase)
+MAX_LEAVES = 400
+#: base rows tried per cut before it is left where the tree put it
+SNAP_TRIES = 6
+
+
+def fit_partition(X: np.ndarray, labels: np.ndarray, seed: int) -> Node:
+    """A pure decision tree (up to MAX_LEAVES leaves) classifying the piece of every row."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    classes = np.unique(labels)
+    if len(classes) == 1:
+        return Node(piece=int(classes[0]))
+    est = DecisionTreeClassifier(random_state=seed, max_leaf_nodes=MAX_LEAVES)
+    est.fit(X, labels)
+    return _from_sklearn(est, est.classes_)
+
+
+def goes_left(node: Node, values: np.ndarray) -> np.ndarray:
+    return values < node.threshold if node.strict else values <= node.threshold
+
+
+def route(node: Node, X: np.ndarray, index: np.ndarray | None = None) -> dict[int, np.ndarray]:
+    """Rows per node (by id) of the partition."""
+    index = np.arange(len(X)) if index is None else index
+    out = {id(node): index}
+    if not node.is_leaf:
+        left = goes_left(node, X[index, node.column])
+        out.update(route(node.left, X, index[left]))  # type: ignore[arg-type]
+        out.update(route(node.right, X, index[~left]))  # type: ignore[arg-type]
+    return out
+
+
+# -- snapping ----------------------------------------------------------------------------------
+
+def _with(row: Mapping[str, Any], name: str, value: float, integer: bool) -> dict[str, Any]:
+    out = dict(row)
+    out[name] = int(value) if integer else float(value)
+    return out
+
+
+def snap(tree: Node, X: np.ndarray, rows: Sequence[Mapping[str, Any]], columns: Sequence[Column],
+         piece_at: Callable[[dict[str, Any]], Any]) -> tuple[int, int]:
+    """Move every numeric cut to where `piece_at` (an oracle call) changes, top-down so each node's
+    rows are routed by the snapped cuts above it; (cuts, cuts snapped). A cut already found on
+    the same argument is tried first (two calls instead of a bisection)."""
+    known: dict[str, list[tuple[float, float, bool]]] = {}
+    total = snapped = 0
+
+    def visit(node: Node, index: np.ndarray) -> None:
+        nonlocal total, snapped
+        if node.is_leaf:
+            return
+        col = columns[node.column]
+        if col.kind in ("real", "integer"):
+            total += 1
+            snapped += _snap_one(node, index, X, rows, col, piece_at, known)
+        left = goes_left(node, X[index, node.column])
+        visit(node.left, index[left])  # type: ignore[arg-type]
+        visit(node.right, index[~left])  # type: ignore[arg-type]
+
+    visit(tree, np.arange(len(X)))
+    return total, snapped
+
+
+def _snap_one(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[Mapping[str, Any]], col: Column,
+              piece_at: Callable[[dict[str, Any]], Any], known: dict[str, list[tuple[float, float, bool]]]) -> bool:
+    values = X[index, node.column]
+    left, right = index[values <= node.threshold], index[values > node.threshold]
+    if not len(left) or not len(right):
+        return False
+    a, b = float(X[left, node.column].max()), float(X[right, node.column].min())
+    integer = col.kind == "integer"
+    # base rows: the node's rows nearest the cut, alternating sides
+    near_left = left[np.argsort(-X[left, node.column], kind="stable")][:SNAP_TRIES]
+    near_right = right[np.argsort(X[right, node.column], kind="stable")][:SNAP_TRIES]
+    bases = [int(i) for pair in zip(near_left, near_right) for i in pair]
+    for base in bases[:SNAP_TRIES]:
+        row = rows[base]
+        lo_row, hi_row = _with(row, col.field, a, integer), _with(row, col.field, b, integer)
+        p_lo, p_hi = piece_at(lo_row), piece_at(hi_row)
+        if p_lo == p_hi:
+            continue
+        for low, high, inclusive in known.get(col.field, []):
+            if a <= low < high <= b and piece_at(_with(row, col.field, low, integer)) == p_lo \
+                    and piece_at(_with(row, col.field, high, integer)) == p_hi:
+                node.threshold, node.strict, node.snapped = (low, False, True) if inclusive else (high, True, True)
+                return True
+        try:
+            found = bisect_threshold(piece_at, lo_row, hi_row, col.field)
+        except InvalidArgument:  # the oracle answered differently the second time: not a clean cut
+            continue
+        node.threshold, node.strict, node.snapped = float(found.value), not found.below_inclusive, True
+        known.setdefault(col.field, []).append((float(found.low), float(found.high), found.below_inclusive))
+        return True
+    node.threshold = _tidy(a, b)
+    return False
+
+
+def _tidy(a: float, b: float) -> float:
+    """The shortest decimal in [a, b) (a cut left unsnapped still reads well)."""
+    for digits in range(1, 17):
+        value = float(f"{(a + b) / 2:.{digits}g}")
+        if a <= value < b:
+            return value
+    return a
+
+
+# -- pruning -------------------------------------------------------------------------------------
+
+def prune(tree: Node, X: np.ndarray, covers: Callable[[int, np.ndarray], bool]) -> Node:
+    """Bottom-up: two leaves of one piece, or where one leaf's piece reproduces its sibling's rows
+    (`covers(piece, rows)`), become one leaf; a child left without rows by the snapped cuts
+    gives way to its sibling."""
+    members = route(tree, X)
+    empty = np.array([], dtype=int)
+
+    def leaf(piece: int, index: np.ndarray) -> Node:
+        node = Node(piece=piece)
+        members[id(node)] = index
+        return node
+
+    def visit(node: Node) -> Node:
+        if node.is_leaf:
+            return node
+        node.left, node.right = visit(node.left), visit(node.right)  # type: ignore[arg-type]
+        lrows, rrows = members.get(id(node.left), empty), members.get(id(node.right), empty)
+        if not len(lrows):
+            return node.right  # type: ignore[return-value]
+        if not len(rrows):
+            return node.left  # type: ignore[return-value]
+        if node.left.is_leaf and node.right.is_leaf:  # type: ignore[union-attr]
+            lp, rp = node.left.piece, node.right.piece  # type: ignore[union-attr]
+            both = np.concatenate([lrows, rrows])
+            if lp == rp:
+                return leaf(lp, both)
+            for keep, other in ((lp, rrows), (rp, lrows)) if len(lrows) >= len(rrows) else ((rp, lrows), (lp, rrows)):
+                if covers(keep, other):
+                    return leaf(keep, both)
+        return node
+
+    return visit(tree)

@@ -1,0 +1,288 @@
+"""Fitting the rows of one branch path: `fit_expression` on samples, with retries, and a stand-in
+where no expression reproduces the path (used by `_exact_rules`).
+
+Least squares on outputs rounded to the cent pins a coefficient only to its standard error, and
+`fit_expression` snaps it to the shortest decimal within a few of those: an intercept far from
+the rows (a block tariff's `-56.644` fitted on 1,500-3,000 kWh) often snaps wrongly. A retry
+fits the numbers centred on a round value near the rows (`kwh - 2000`), where the intercept is
+pinned tightly, and expands the affine result back (`0.30821 * kwh - 56.644`, in exact decimal
+arithmetic), re-checked on every row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from decimal import Decimal, localcontext
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from probes import Schema, Tolerance
+from probes._expressions import (Const, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
+                                 fit_expression)
+
+#: least-squares solves per path (fit_expression's max_candidates)
+FIT_CANDIDATES = 600
+#: rows a path's expression is fitted on (then checked on all of the path's rows)
+FIT_ROWS = 300
+#: least-squares solves of a retry (the simple structures come first)
+RETRY_CANDIDATES = 200
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and math.isfinite(float(value))
+
+
+def reproduces(expression: Expression, rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any]) -> bool:
+    """Whether `expression` gives every output (to 1e-9 relative) on these rows."""
+    if not len(rows):
+        return True
+    columns = {name: [r[name] for r in rows] for name in expression.names}
+    try:
+        predicted = expression.evaluate(columns, len(rows))
+    except Exception:
+        return False
+    y = np.asarray([float(v) if is_number(v) else math.nan for v in outputs])
+    return bool(np.all(np.abs(predicted - y) <= 1e-9 * np.maximum(np.abs(y), 1e-9)))
+
+
+def _kinds(schema: Schema) -> dict[str, str]:
+    return {f.name: f.kind for f in schema.fields if f.kind in ("real", "integer", "boolean", "categorical")}
+
+
+def fit_rows(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: Schema, quantum: Any, *,
+             retries: bool = True) -> Expression | None:
+    """An expression reproducing every row, or None: `fit_expression` on a sample of FIT_ROWS rows,
+    then (with `retries`) on another sample with the numbers centred, then on a larger one."""
+    kinds = _kinds(schema)
+    n = len(rows)
+    rng = np.random.default_rng(n)
+
+    def sample(size: int) -> list[int]:
+        return list(range(n)) if size >= n else sorted(int(k) for k in rng.choice(n, size, replace=False))
+
+    attempts = [(sample(FIT_ROWS), FIT_CANDIDATES, False)]
+    if retries and n >= 20:
+        attempts += [(sample(min(n, 3 * FIT_ROWS)), RETRY_CANDIDATES, True),
+                     (sample(max(20, min(n * 2 // 3, FIT_ROWS))), RETRY_CANDIDATES, False)]
+    for index, candidates, centred in attempts:
+        shifts = _shifts(rows, index, schema) if centred else {}
+        columns = {name: [rows[i][name] - shifts.get(name, 0) if name in shifts else rows[i][name] for i in index]
+                   for name in kinds}
+        found = fit_expression(columns, [outputs[i] for i in index], kinds, quantum=quantum,
+                               max_candidates=candidates)
+        if found is None:
+            continue
+        if shifts:
+            plain = _expand(_substitute(found.root, shifts))
+            options = ([Expression(plain, found.rows)] if plain is not None else []) + [
+                Expression(_substitute(found.root, shifts), found.rows)]
+        else:
+            options = [found]
+        for expression in options:
+            if len(index) == n and not shifts or reproduces(expression, rows, outputs):
+                return expression
+    return None
+
+
+def _shifts(rows: Sequence[Mapping[str, Any]], index: Sequence[int], schema: Schema) -> dict[str, float]:
+    """Per numeric argument, a round value near the middle of its rows (`2000` for 1,500-3,000)."""
+    out = {}
+    for f in schema.fields:
+        if f.kind not in ("real", "integer"):
+            continue
+        values = np.asarray([float(rows[i][f.name]) for i in index])
+        middle, span = float(np.median(values)), float(np.ptp(values))
+        if span <= 0 or abs(middle) < span:
+            continue  # the rows reach zero already: the intercept is pinned
+        digits = int(math.floor(math.log10(span)))
+        shift = round(middle, -digits)
+        if shift:
+            out[f.name] = float(int(shift)) if float(shift).is_integer() else float(shift)
+    return out
+
+
+def _substitute(node: Node, shifts: Mapping[str, float]) -> Node:
+    """`node` with each shifted variable `x` read as `x - shift`."""
+    if isinstance(node, Var):
+        return Sum((node, Const(-shifts[node.name]))) if node.name in shifts else node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            changes[f.name] = _substitute(value, shifts)
+        elif isinstance(value, tuple) and value and all(isinstance(v, Node) for v in value):
+            changes[f.name] = tuple(_substitute(v, shifts) for v in value)
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+# -- affine expansion, in exact decimal arithmetic ------------------------------------------------------
+# a coefficient is (table arguments, {key: Decimal}); () arguments with key () is a constant
+
+def _coef_add(a: tuple, b: tuple) -> tuple | None:
+    (args_a, ta), (args_b, tb) = a, b
+    if args_a == args_b:
+        return args_a, {k: ta.get(k, Decimal(0)) + tb.get(k, Decimal(0)) for k in {*ta, *tb}}
+    if not args_a:
+        return args_b, {k: v + ta[()] for k, v in tb.items()}
+    if not args_b:
+        return args_a, {k: v + tb[()] for k, v in ta.items()}
+    return None
+
+
+def _coef_mul(a: tuple, b: tuple) -> tuple | None:
+    (args_a, ta), (args_b, tb) = a, b
+    if not args_a:
+        return args_b, {k: v * ta[()] for k, v in tb.items()}
+    if not args_b:
+        return args_a, {k: v * tb[()] for k, v in ta.items()}
+    return None
+
+
+def _affine(node: Node) -> dict[str, tuple] | None:
+    """`node` as {variable or '': coefficient}, or None when it is not affine with tables."""
+    if isinstance(node, Const):
+        return {"": ((), {(): Decimal(repr(float(node.value)))})}
+    if isinstance(node, Var):
+        return {node.name: ((), {(): Decimal(1)})}
+    if isinstance(node, Table):
+        return {"": (node.args, {key: Decimal(repr(float(v))) for key, v in node.entries})}
+    if isinstance(node, Sum):
+        total: dict[str, tuple] = {}
+        for term in node.terms:
+            part = _affine(term)
+            if part is None:
+                return None
+            for key, coef in part.items():
+                merged = _coef_add(total[key], coef) if key in total else coef
+                if merged is None:
+                    return None
+                total[key] = merged
+        return total
+    if isinstance(node, Product):
+        result: dict[str, tuple] = {"": ((), {(): Decimal(1)})}
+        for factor in node.factors:
+            part = _affine(factor)
+            if part is None:
+                return None
+            product: dict[str, tuple] = {}
+            for k1, c1 in result.items():
+                for k2, c2 in part.items():
+                    if k1 and k2:
+                        return None  # degree 2: not affine
+                    coef = _coef_mul(c1, c2)
+                    key = k1 or k2
+                    merged = coef if coef is None or key not in product else _coef_add(product[key], coef)
+                    if merged is None:
+                        return None
+                    product[key] = merged
+            result = product
+        return result
+    return None
+
+
+def _node_of(coef: tuple) -> Node | None:
+    args, table = coef
+    values = {k: float(v) for k, v in table.items()}
+    if not args:
+        return Const(values[()])
+    if len(set(values.values())) == 1:
+        return Const(next(iter(values.values())))
+    return Table(args, tuple(sorted(values.items(), key=lambda e: tuple(repr(k) for k in e[0]))))
+
+
+def _expand(node: Node) -> Node | None:
+    """An affine expression (inside rounding and min/max) written plainly: `a * x + b`."""
+    if isinstance(node, Round):
+        inner = _expand(node.arg)
+        return None if inner is None else dataclasses.replace(node, arg=inner)
+    if isinstance(node, MinMax):
+        args = [_expand(a) for a in node.args]
+        return None if any(a is None for a in args) else MinMax(node.op, tuple(args))  # type: ignore[arg-type]
+    with localcontext() as context:
+        context.prec = 50
+        form = _affine(node)
+        if form is None:
+            return None
+        terms: list[Node] = []
+        for name, coef in sorted(form.items(), key=lambda kv: (kv[0] == "", kv[0])):
+            if all(v == 0 for v in coef[1].values()):
+                continue
+            c = _node_of(coef)
+            if c is None:
+                return None
+            if not name:
+                terms.append(c)
+            elif isinstance(c, Const) and c.value == 1:
+                terms.append(Var(name))
+            else:
+                terms.append(Product((c, Var(name))) if isinstance(c, Const) else Product((Var(name), c)))
+    if not terms:
+        return Const(0.0)
+    return terms[0] if len(terms) == 1 else Sum(tuple(terms))
+
+
+# -- stand-ins for approximate leaves ------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class StandIn:
+    """A stand-in for an approximate leaf: the expression and how many of the leaf's rows it gets
+    within tolerance."""
+
+    expression: Expression
+    agree: int
+    rows: int
+
+
+def stand_in(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: Schema,
+             tolerance: Tolerance) -> StandIn | None:
+    """The best of: exact expressions of small random samples of the rows (a path exact but for a
+    few float ties), the most common output, and least squares (an intercept per category of the
+    first categorical argument, a slope per number), each rounded to the output's grid; by rows
+    within tolerance, then mean error. None without numeric rows."""
+    keep = [i for i, v in enumerate(outputs) if is_number(v)]
+    if not keep:
+        return None
+    rows, outputs = [rows[i] for i in keep], [outputs[i] for i in keep]
+    n = len(rows)
+    rng = np.random.default_rng(n)
+    y = np.asarray([float(v) for v in outputs])
+    names = [f.name for f in schema.fields if f.kind in ("real", "integer")]
+    cats = [f.name for f in schema.fields if f.kind in ("categorical", "boolean")]
+    columns = {f.name: [r[f.name] for r in rows] for f in schema.fields}
+    candidates: list[Node] = [Const(float(Counter(y.tolist()).most_common(1)[0][0]))]
+    for _ in range(3 if n >= 8 else 0):
+        pick = [int(k) for k in rng.choice(n, size=min(n, 40), replace=False)]
+        found = fit_rows([rows[k] for k in pick], [outputs[k] for k in pick], schema,
+                         schema.output.quantum or "auto", retries=False)
+        if found is not None:
+            candidates.append(found.root)
+    X = np.asarray([[float(v) for v in columns[name]] for name in names]).T.reshape(n, len(names))
+    keys = list(columns[cats[0]]) if cats else [None] * n
+    cells = sorted(set(keys), key=repr)
+    design = np.column_stack([np.array([k == c for k in keys], dtype=float) for c in cells] + [X])
+    if n > design.shape[1]:
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        short = [float(f"{c:.6g}") for c in coef]
+        intercept: Node = (Table((cats[0],), tuple(((c,), v) for c, v in zip(cells, short[:len(cells)])))
+                           if cats else Const(short[0]))
+        slopes = [Product((Const(c), Var(name))) for c, name in zip(short[len(cells):], names) if c != 0]
+        candidates.append(Sum((intercept, *slopes)) if slopes else intercept)
+    quantum = schema.output.quantum
+    best = None
+    for node in candidates:
+        if quantum and not isinstance(node, (Const, Round)):
+            node = Round(node, float(quantum))
+        expression = Expression(node, n)
+        try:
+            error = np.abs(expression.evaluate(columns, n) - y)
+        except Exception:
+            continue
+        agree = int(np.sum(error <= tolerance.bound(y)))
+        score = (agree, -float(np.nanmean(error)))
+        if best is None or score > best[0]:
+            best = (score, StandIn(expression, agree, n))
+    return None if best is None else best[1]

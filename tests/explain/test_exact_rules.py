@@ -1,0 +1,183 @@
+"""distill() from traced branch paths: exact pieces, cuts bisected to the float, tables as dict
+constants, raises by name, approximate pieces marked, untraceable code left to the tree."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+
+import numpy as np
+import pytest
+
+from explain import distill
+from explain._safe_source import check_generated_source
+from probes import Schema, Tolerance, Traces, verify
+
+CENTS = Tolerance(abs=0.005)
+EXACT = Tolerance(abs=1e-9)
+
+# -- a small fee table -------------------------------------------------------------------------------
+
+ZONE_PRICE = {"DOM": 4.5, "EU": 9.0, "NA": 14.0, "ROW": 19.5}
+EXPRESS_SURCHARGE = {"DOM": 3.0, "EU": 6.0, "NA": 9.0, "ROW": 9.0}
+
+
+def parcel_fee(weight: float, zone: str, express: bool) -> float:
+    if weight <= 2:
+        base = 3.9
+    elif weight <= 10:
+        base = 6.9
+    elif weight <= 30:
+        base = 12.5
+    else:  # every started kilogram above 30
+        base = 12.5 + math.ceil(weight - 30) * 0.85
+    fee = base + ZONE_PRICE[zone]
+    if express:
+        fee = fee + EXPRESS_SURCHARGE[zone]
+    return round(fee, 2)
+
+
+FEE_SCHEMA = Schema.from_function(parcel_fee, weight=(0.1, 60.0), zone=list(ZONE_PRICE))
+
+
+def _traces(fn, rows):
+    return Traces.from_calls(fn, rows)
+
+
+@pytest.fixture(scope="module")
+def fee_rules():
+    rng = np.random.default_rng(3)
+    production = [{"weight": float(np.clip(rng.lognormal(0.5, 0.9), 0.1, 60.0)),
+                   "zone": str(rng.choice(list(ZONE_PRICE))), "express": bool(rng.random() < 0.2)}
+                  for _ in range(400)]
+    return distill(parcel_fee, schema=FEE_SCHEMA, traces=_traces(parcel_fee, production), tolerance=CENTS,
+                   n_samples=1200, fidelity_samples=600, seed=0)
+
+
+def test_fee_table_rules_are_exact_and_verify_passes(fee_rules) -> None:
+    assert fee_rules.exact is not None and fee_rules.exact.used and fee_rules.exact.exact
+    assert fee_rules.variant == "exact paths" and fee_rules._fitted is None
+    check_generated_source(fee_rules.source)
+    for fid in (fee_rules.fidelity_domain, fee_rules.fidelity_production):
+        assert fid is not None and fid.agreement == 1.0 and fid.method == "probes.verify"
+    report = verify(parcel_fee, fee_rules.function, schema=FEE_SCHEMA, tolerance=CENTS, max_examples=400, seed=5,
+                    database=None)
+    assert report.status == "passed" and report.passed, report.to_markdown()
+    assert report.agreement == 1.0
+
+
+def test_fee_table_rules_hold_the_code_thresholds_and_tables(fee_rules) -> None:
+    source = fee_rules.source
+    for cut in ("weight <= 2:", "weight <= 10:", "weight <= 30:"):
+        assert cut in source, source
+    assert not re.search(r"weight <= \d+\.\d{3,}", source)  # no drifted cuts such as 29.713
+    assert sorted({c.threshold for c in fee_rules.cuts() if c.argument == "weight"}) == [2.0, 10.0, 30.0]
+    assert all(c.snapped for c in fee_rules.cuts())
+    # categories: dict constants (or equality tests), the per-started-kg step as math.ceil
+    assert re.search(r"^ZONE_TABLE\w* = \{'DOM': ", source, re.M) or "zone == 'DOM'" in source
+    assert "math.ceil(weight" in source
+    # one float step either side of every cut, every zone and both express settings
+    for t in (2.0, 10.0, 30.0):
+        for x in (float(np.nextafter(t, 0)), t, float(np.nextafter(t, 100))):
+            for zone in ZONE_PRICE:
+                for express in (False, True):
+                    assert fee_rules.function(weight=x, zone=zone, express=express) == parcel_fee(x, zone, express)
+
+
+# -- a bracket tax over a list of thresholds ---------------------------------------------------------
+
+BRACKETS = [(12000.0, 0.0), (32000.0, 0.12), (85000.0, 0.27), (None, 0.41)]
+
+
+def bracket_tax(income: float) -> float:
+    tax, lower = 0.0, 0.0
+    for upper, rate in BRACKETS:
+        if upper is None or income <= upper:
+            tax += (income - lower) * rate
+            break
+        tax += (upper - lower) * rate
+        lower = upper
+    return round(tax, 2)
+
+
+def test_bracket_bounds_in_a_table_are_found_by_bisection() -> None:
+    schema = Schema.from_function(bracket_tax, income=(0.0, 200000.0))
+    rules = distill(bracket_tax, schema=schema, tolerance=CENTS, n_samples=800, fidelity_samples=400)
+    assert rules.exact.used and rules.exact.exact, rules.source
+    assert sorted(c.threshold for c in rules.cuts()) == [12000.0, 32000.0, 85000.0]
+    for bound in ("income <= 12000:", "income <= 32000:", "income <= 85000:"):
+        assert bound in rules.source, rules.source
+    assert rules.fidelity_domain.agreement == 1.0
+
+
+# -- raising by name -----------------------------------------------------------------------------------
+
+class ParcelRefused(ValueError):
+    """The legacy module's own exception type."""
+
+
+def checked_fee(weight: float, zone: str) -> float:
+    if weight > 40:
+        raise ParcelRefused(f"weight={weight}: over the 40 kg limit")
+    if zone == "ROW" and weight > 20:
+        raise KeyError(zone)
+    return round(ZONE_PRICE[zone] + 1.2 * weight, 2)
+
+
+def test_rules_raise_the_legacy_exception_type_by_name() -> None:
+    schema = Schema.from_function(checked_fee, weight=(0.0, 50.0), zone=list(ZONE_PRICE))
+    rules = distill(checked_fee, schema=schema, tolerance=CENTS, n_samples=800, fidelity_samples=400)
+    assert rules.exact.used and rules.exact.exact, rules.source
+    module = ParcelRefused.__module__
+    assert f"from {module} import ParcelRefused" in rules.source
+    assert "raise ParcelRefused(" in rules.source and "raise KeyError(" in rules.source
+    check_generated_source(rules.source)
+    with pytest.raises(ParcelRefused):
+        rules.function(weight=41.0, zone="EU")
+    with pytest.raises(KeyError):
+        rules.function(weight=25.0, zone="ROW")
+    assert "weight <= 40:" in rules.source
+    assert rules.function(weight=40.0, zone="EU") == checked_fee(40.0, "EU")
+    assert rules.fidelity_domain.agreement == 1.0
+
+
+# -- a piece no expression reproduces ---------------------------------------------------------------
+
+def wave(x: float, mode: str) -> float:
+    if mode == "flat":
+        return round(2.5 * x + 1.0, 2)
+    return math.sin(3.0 * x) * x
+
+
+def test_a_non_exact_piece_is_marked_approximate_and_the_rest_stays_exact() -> None:
+    schema = Schema.from_function(wave, x=(0.0, 10.0), mode=["flat", "wavy"])
+    rules = distill(wave, schema=schema, tolerance=EXACT, n_samples=600, fidelity_samples=400)
+    assert rules.exact.used and not rules.exact.exact
+    assert rules.exact.approximate_leaves >= 1 and "approximate" in rules.variant
+    assert "# approximate" in rules.source
+    assert "2.5 * x" in rules.source
+    xs = np.random.default_rng(1).uniform(0.0, 10.0, 200)
+    assert all(rules.function(x=float(x), mode="flat") == wave(float(x), "flat") for x in xs)
+    assert sum(rules.function(x=float(x), mode="wavy") == wave(float(x), "wavy") for x in xs) < 20
+    assert 0.4 < rules.fidelity_domain.agreement < 0.7  # the fidelity shows it
+
+
+# -- untraceable code ---------------------------------------------------------------------------------
+
+def test_untraceable_function_falls_back_to_the_tree() -> None:
+    rounded = functools.partial(round, ndigits=1)  # a builtin behind a partial: no Python code, no paths
+    schema = Schema.from_function(rounded, number=(0.0, 10.0), ndigits=[1])
+    rules = distill(rounded, schema=schema, tolerance=Tolerance(abs=0.06), n_samples=300, fidelity_samples=200,
+                    max_leaves=8, name="rounded")
+    assert rules.exact is not None and not rules.exact.used
+    assert "no Python code" in rules.exact.note
+    assert rules._fitted is not None and rules.complexity.leaves <= 8  # max_leaves bounds the fallback
+    assert "Not from the traced branch paths" in rules.source
+    assert rules.fidelity_domain.agreement > 0.2
+
+
+def test_exact_false_keeps_the_tree() -> None:
+    rules = distill(bracket_tax, schema=Schema.from_function(bracket_tax, income=(0.0, 200000.0)),
+                    tolerance=CENTS, n_samples=300, fidelity_samples=200, exact=False, max_leaves=8)
+    assert rules.exact is None and rules._fitted is not None and rules.complexity.leaves <= 8
