@@ -391,13 +391,11 @@ def compile_source(source: str, name: str) -> Any:
 # -- exact rules (traced branch paths) ---------------------------------------------------------------
 
 def _cut_text(value: float, integer: bool, strict: bool) -> tuple[str, str]:
-    """(operator kind, literal) of a cut: integers as ints, integral floats without `.0`
-    (`weight_kg <= 30`, the same comparison), other floats by repr."""
+    """(operator kind, literal) of a cut: an integer argument's as an int (`age <= 17`), a real
+    argument's by repr like the tree's cuts (`weight_kg <= 30.0`: the float the code compares)."""
     if integer:
         bound = math.ceil(value) - 1 if strict else math.floor(value)
         return "le", str(int(bound))
-    if value == int(value) and abs(value) < 1e15:
-        return ("lt" if strict else "le"), str(int(value))
     return ("lt" if strict else "le"), number(value)
 
 

@@ -69,7 +69,7 @@ def test_fee_table_rules_are_exact_and_verify_passes(fee_rules) -> None:
 
 def test_fee_table_rules_hold_the_code_thresholds_and_tables(fee_rules) -> None:
     source = fee_rules.source
-    for cut in ("weight <= 2:", "weight <= 10:", "weight <= 30:"):
+    for cut in ("weight <= 2.0:", "weight <= 10.0:", "weight <= 30.0:"):
         assert cut in source, source
     assert not re.search(r"weight <= \d+\.\d{3,}", source)  # no drifted cuts such as 29.713
     assert sorted({c.threshold for c in fee_rules.cuts() if c.argument == "weight"}) == [2.0, 10.0, 30.0]
@@ -106,7 +106,7 @@ def test_bracket_bounds_in_a_table_are_found_by_bisection() -> None:
     rules = distill(bracket_tax, schema=schema, tolerance=CENTS, n_samples=800, fidelity_samples=400)
     assert rules.exact.used and rules.exact.exact, rules.source
     assert sorted(c.threshold for c in rules.cuts()) == [12000.0, 32000.0, 85000.0]
-    for bound in ("income <= 12000:", "income <= 32000:", "income <= 85000:"):
+    for bound in ("income <= 12000.0:", "income <= 32000.0:", "income <= 85000.0:"):
         assert bound in rules.source, rules.source
     assert rules.fidelity_domain.agreement == 1.0
 
@@ -137,7 +137,7 @@ def test_rules_raise_the_legacy_exception_type_by_name() -> None:
         rules.function(weight=41.0, zone="EU")
     with pytest.raises(KeyError):
         rules.function(weight=25.0, zone="ROW")
-    assert "weight <= 40:" in rules.source
+    assert "weight <= 40.0:" in rules.source
     assert rules.function(weight=40.0, zone="EU") == checked_fee(40.0, "EU")
     assert rules.fidelity_domain.agreement == 1.0
 
