@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 HEADER = ("study", "agreement [95% CI]", "max error", "AxBench error (published NPU)",
           "rules agreement / leaves", "speed-up batch / single call", "sklearn MLP / HGB agreement",
-          "guarded invocation rate", "verify", "wall (s)")
+          "served error (guarded, fresh inputs)", "coverage at 1%", "verify", "wall (s)")
 
 
 def jsonable(value: Any) -> Any:
@@ -64,6 +64,18 @@ def _ratio(value: Any) -> str:
     return f"{v:.1f}x" if v >= 10 else f"{v:.2f}x"
 
 
+def _served_error(row: Mapping[str, Any]) -> str:
+    """The guarded swap's served error on fresh inputs at max_error_rate 1%: "0.12% (3/2500)",
+    flagged when significantly above the rate; "- (0 served)" when it served nothing."""
+    served = row.get("guarded_served")
+    if served is None:
+        return "-"
+    if not served:
+        return "- (0 served)"
+    text = f"{_pct(row.get('guarded_served_error'), 2)} ({row.get('guarded_wrong')}/{served})"
+    return text + (" above the rate" if row.get("guarded_significantly_above") else "")
+
+
 def format_row(row: Mapping[str, Any]) -> list[str]:
     ci = row.get("agreement_ci")
     agreement = _pct(row.get("agreement"), 2)
@@ -88,7 +100,7 @@ def format_row(row: Mapping[str, Any]) -> list[str]:
     verdict = "-" if passed is None else ("passed" if passed else "failed")
     wall = _num(row.get("wall_s"))
     return [str(row.get("study")), agreement, _err(row.get("max_error")), axbench, rules, speed, baselines,
-            _pct(row.get("guarded_invocation_rate")), verdict, "-" if wall is None else f"{wall:.0f}"]
+            _served_error(row), _pct(row.get("guarded_coverage")), verdict, "-" if wall is None else f"{wall:.0f}"]
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:

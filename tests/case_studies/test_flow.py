@@ -44,8 +44,8 @@ def test_row_has_every_key_with_its_type(shipping):
     assert row["study"] == "shipping_fee" and row["quick"] is True and row["seed"] == 0
     assert row["n_calls"] == TINY.n_traces
     assert isinstance(row["wall_s"], float) and row["wall_s"] > 0
-    for key in ("agreement", "rules_agreement", "guarded_invocation_rate", "sklearn_mlp_agreement",
-                "sklearn_hgb_agreement", "surrogate_fresh_agreement"):
+    for key in ("agreement", "rules_agreement", "guarded_invocation_rate", "guarded_coverage",
+                "sklearn_mlp_agreement", "sklearn_hgb_agreement", "surrogate_fresh_agreement"):
         assert row[key] is None or 0.0 <= row[key] <= 1.0, (key, row[key])
     assert row["agreement"] is not None, row["skipped"]
     low, high = row["agreement_ci"]
@@ -57,6 +57,12 @@ def test_row_has_every_key_with_its_type(shipping):
     assert isinstance(row["rules_leaves"], int) and 1 <= row["rules_leaves"] <= TINY.max_leaves
     assert row["axbench_error"] is None  # not an AxBench study
     assert row["mined_cases"] is not None and row["mined_cases"] >= 0
+    # the certified guard at 1% on fresh production inputs: counts that add up
+    assert row["guarded_fresh"] == TINY.guarded_calls
+    assert 0 <= row["guarded_wrong"] <= row["guarded_served"] <= row["guarded_fresh"]
+    assert row["guarded_coverage"] == row["guarded_served"] / row["guarded_fresh"]
+    if row["guarded_served"]:
+        assert row["guarded_served_error"] == row["guarded_wrong"] / row["guarded_served"]
     # the keys of every step that could run are filled; skipped ones are None with a reason
     assert set(row["step_s"]) >= {"record", "fit", "verify", "mine", "refit", "distill", "speed", "guarded",
                                   "baselines", "report"}
@@ -103,7 +109,8 @@ def test_markdown_table_renders_rows_and_skips():
         {"study": "a", "agreement": 0.991, "agreement_ci": [0.98, 0.995], "max_error": math.inf,
          "axbench_error": 0.02, "published_npu_error": 0.075, "rules_agreement": 0.9, "rules_leaves": 12,
          "batch_speedup": 40.0, "single_call_speedup": 0.5, "sklearn_mlp_agreement": 0.5,
-         "sklearn_hgb_agreement": 0.6, "guarded_invocation_rate": 0.25, "passed": False, "wall_s": 12.3,
+         "sklearn_hgb_agreement": 0.6, "guarded_coverage": 0.25, "guarded_served": 500, "guarded_wrong": 3,
+         "guarded_served_error": 0.006, "passed": False, "wall_s": 12.3,
          "skipped": {"report": "disabled"}},
         {"study": "b", "skipped": {}},
     ]
@@ -111,6 +118,7 @@ def test_markdown_table_renders_rows_and_skips():
     lines = table.splitlines()
     assert lines[0].count("|") == len(HEADER) + 1
     assert "| a | 99.10% [98.00%, 99.50%] | inf (outcome differs) | 2.00% (7.50%) | 90.0% / 12 | 40.0x / 0.50x |" in table
+    assert "| 0.60% (3/500) | 25.0% | failed |" in table
     assert "| b | - |" in table
     assert "a report (disabled)" in table
 
