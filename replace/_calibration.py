@@ -2,14 +2,16 @@
 
 A guarded swap serves the surrogate's answer when the row's risk score (`_score`) is at most a
 threshold. The threshold comes from calibration rows the original labelled and nothing else
-saw (not training, not validation, not model selection), by SGR's binomial-tail search
-(Geifman & El-Yaniv 2017): a binary search over the sorted scores in which every tested
-threshold's served error is bounded by a one-sided Clopper-Pearson bound at level
-delta / k (k = the number of tests, a union bound), and the threshold kept is the one with the
-most coverage whose bound is at most `max_error_rate`. So, with probability at least
-`confidence` over the calibration sample, the error rate of served answers is at most
-`max_error_rate` for inputs distributed like the calibration rows. The bound holds for any
-score, monotone in the error or not: only coverage depends on how good the score is.
+saw (not training, not validation, not model selection) by Learn-then-Test's fixed-sequence
+testing (Angelopoulos, Bates et al. 2021): candidate thresholds are the scores at a rising
+number of served rows, fixed before any label is read (strictest first, starting where enough
+rows are served to certify anything); each is tested for "served error > max_error_rate" by an
+exact binomial tail at level 1 - confidence, in order, stopping at the first it cannot reject;
+the loosest rejected one is kept. So, with probability at least `confidence` over the
+calibration sample, the error rate of served answers is at most `max_error_rate` for inputs
+distributed like the calibration rows, whatever the score (served error need not be monotone
+in the threshold); only coverage depends on how good the score is. SGR's binary search
+(Geifman & El-Yaniv 2017, a union bound over log2(m) tests) is kept as `method="sgr"`.
 """
 
 from __future__ import annotations
@@ -44,10 +46,13 @@ def tests_for(m: int) -> int:
     return max(1, math.ceil(math.log2(max(m, 2))))
 
 
-def rows_needed(max_error_rate: float, confidence: float) -> int:
-    """Served rows with no error needed to certify `max_error_rate` (about ln(k/delta)/rate)."""
+def rows_needed(max_error_rate: float, confidence: float, method: str = "ltt") -> int:
+    """Served rows with no error needed to certify `max_error_rate`: ln(1/delta)/rate for the
+    fixed sequence (about 300 for 1% at 95%); ln(k/delta)/rate for SGR's k tests."""
     delta = 1.0 - confidence
-    n = max(1, math.ceil(math.log(1.0 / delta) / max_error_rate))
+    n = max(1, math.ceil(math.log(1.0 / delta) / -math.log1p(-max_error_rate)))
+    if method != "sgr":
+        return n
     for _ in range(20):  # k grows with n: iterate to the fixed point
         k = tests_for(n)
         need = math.ceil(math.log(k / delta) / -math.log1p(-max_error_rate))
@@ -55,6 +60,16 @@ def rows_needed(max_error_rate: float, confidence: float) -> int:
             break
         n = need
     return n
+
+
+def binomial_p_value(errors: int, n: int, rate: float) -> float:
+    """P(at most `errors` wrong in `n`) if the true rate were `rate`: small means the served
+    error is below `rate`."""
+    if n <= 0:
+        return 1.0
+    from scipy.stats import binom
+
+    return float(binom.cdf(errors, n, rate))
 
 
 @dataclass(frozen=True)
@@ -134,9 +149,12 @@ class Certificate:
 
 
 def certify(score: np.ndarray, wrong: np.ndarray, *, max_error_rate: float, confidence: float,
-            source: str = "production") -> Certificate:
-    """SGR: the largest-coverage threshold whose served error is certified at most
-    `max_error_rate` with probability `confidence` (see the module docstring)."""
+            source: str = "production", method: str = "ltt") -> Certificate:
+    """The largest-coverage threshold whose served error is certified at most `max_error_rate`
+    with probability `confidence` (see the module docstring); `method` "ltt" or "sgr"."""
+    if method == "ltt":
+        return _certify_fixed_sequence(score, wrong, max_error_rate=max_error_rate, confidence=confidence,
+                                       source=source)
     score = np.asarray(score, dtype=float)
     wrong = np.asarray(wrong, dtype=bool)
     m = len(score)
@@ -175,6 +193,57 @@ def certify(score: np.ndarray, wrong: np.ndarray, *, max_error_rate: float, conf
     served, errors, bound = best
     return Certificate(threshold=float(s[served - 1]), max_error_rate=max_error_rate, confidence=confidence,
                        source=source, n=m, served=served, errors=errors, upper_bound=bound, tests=tested)
+
+
+#: candidate thresholds of the fixed sequence: at most this many steps from the first to all rows
+SEQUENCE_STEPS = 200
+
+
+def _certify_fixed_sequence(score: np.ndarray, wrong: np.ndarray, *, max_error_rate: float, confidence: float,
+                            source: str) -> Certificate:
+    """Learn-then-Test's fixed-sequence test over thresholds from strict to loose (see the
+    module docstring). The sequence is fixed by the scores alone: it starts at the smallest
+    served count that could certify the rate with no error, then grows in equal steps."""
+    score = np.asarray(score, dtype=float)
+    wrong = np.asarray(wrong, dtype=bool)
+    m = len(score)
+    delta = 1.0 - confidence
+    empty = dict(threshold=-math.inf, max_error_rate=max_error_rate, confidence=confidence, source=source, n=m,
+                 served=0, errors=0, upper_bound=1.0)
+    finite = np.isfinite(score)
+    n_finite = int(finite.sum())
+    first = rows_needed(max_error_rate, confidence)
+    if n_finite < first:
+        reason = (f"no threshold certifies max_error_rate={max_error_rate} at confidence={confidence} on {m} "
+                  f"{source} calibration rows ({int(wrong.sum())} wrong): certifying it needs at least {first} "
+                  "served rows with no error")
+        return Certificate(**empty, tests=0, reason=reason)
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    cum_wrong = np.cumsum(wrong[order])
+    step = max(1, math.ceil((n_finite - first) / SEQUENCE_STEPS))
+    counts = list(range(first, n_finite + 1, step))
+    if counts[-1] != n_finite:
+        counts.append(n_finite)
+    best: tuple[int, int] | None = None
+    tested = 0
+    for count in counts:
+        served = int(np.searchsorted(s, s[count - 1], side="right"))  # ties at the threshold are served too
+        errors = int(cum_wrong[served - 1])
+        tested += 1
+        if binomial_p_value(errors, served, max_error_rate) > delta:
+            break  # the first hypothesis not rejected ends the sequence
+        best = (served, errors)
+    if best is None:
+        errors_first = int(cum_wrong[first - 1])
+        reason = (f"no threshold certifies max_error_rate={max_error_rate} at confidence={confidence} on {m} "
+                  f"{source} calibration rows ({int(wrong.sum())} wrong; {errors_first} among the {first} "
+                  f"safest): certifying it needs at least {first} served rows with no error")
+        return Certificate(**empty, tests=tested, reason=reason)
+    served, errors = best
+    return Certificate(threshold=float(s[served - 1]), max_error_rate=max_error_rate, confidence=confidence,
+                       source=source, n=m, served=served, errors=errors,
+                       upper_bound=binomial_upper(errors, served, delta), tests=tested)
 
 
 def describe_at(calibration: CalibrationSet, threshold: float, confidence: float) -> dict[str, Any]:
@@ -297,17 +366,29 @@ def label(surrogate: Any, columns: Mapping[str, np.ndarray], outputs: Sequence[A
     return CalibrationSet(source, rows.score, ~result["agree"], support_of(surrogate.schema, columns))
 
 
-def calibration_sizes(rate: float, seconds: float, per_call: float, *, has_traces: bool) -> tuple[int, int]:
-    """(production-like, whole-domain) calibration rows: enough to certify `rate` at 95% with
-    room for errors and partial coverage (three times `rows_needed`: SGR's first test serves
-    half the rows), the domain half that, within `seconds` of oracle calls at `per_call` each.
-    Without traces there is no production set."""
-    want = 3 * rows_needed(rate, 0.95)
+#: share of the recorded traces held out of training for the guard's production calibration
+HELD_OUT_SHARE = 0.4
+#: fewer traces than this: nothing is held out (too few to certify anything, too many to lose)
+MIN_TRACES_TO_HOLD = 200
+
+
+def held_out_count(n_traces: int, rate: float) -> int:
+    """Traces `fit` holds out of training for the production calibration: `HELD_OUT_SHARE` of
+    them, at most three times what certifying `rate` needs. Only held-out production traffic is
+    exchangeable with the traffic a swap will see; rows drawn near the traces are not (the model
+    was trained on their neighbours, so it is better there than on fresh calls)."""
+    if n_traces < MIN_TRACES_TO_HOLD:
+        return 0
+    return min(int(HELD_OUT_SHARE * n_traces), 5 * rows_needed(rate, 0.95))
+
+
+def calibration_sizes(rate: float, seconds: float, per_call: float) -> int:
+    """Whole-domain calibration rows for the oracle to label: enough to certify `rate` at 95%
+    with room for errors and partial coverage (five times `rows_needed`), within `seconds` of
+    calls at `per_call` each."""
+    want = 5 * rows_needed(rate, 0.95)
     affordable = int(seconds / max(per_call, 1e-9)) if seconds > 0 else 0
-    if not has_traces:
-        return 0, min(want, affordable)
-    production = min(want, (2 * affordable) // 3)
-    return production, min(want // 2, affordable - production)
+    return min(want, affordable)
 
 
 def fit_predictor_on(surrogate: Any, columns: Mapping[str, np.ndarray], outputs: Sequence[Any],

@@ -31,7 +31,7 @@ from probes._report import wilson_interval
 
 from probes import _clock
 from . import _manifest as mf
-from ._calibration import Calibration, calibration_sizes, fit_predictor_on, label
+from ._calibration import Calibration, calibration_sizes, fit_predictor_on, held_out_count, label
 from ._cuts import comparison_cuts
 from ._encoding import InputEncoder, OutputEncoder
 from ._fidelity import compare, summarise
@@ -880,7 +880,17 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
 
     # 1. recorded traffic (and its paths, when the function may be called)
     trace_columns: dict[str, np.ndarray] = {}
+    # a share of the traces is held out for the guard: production traffic nothing else sees
+    # (not training, validation or model selection), the rows its certificate speaks for
+    cal_held: dict[str, Any] | None = None
     if traces is not None:
+        n_hold = held_out_count(len(traces), config.calibration_rate)
+        if n_hold:
+            order = np.random.default_rng(seed + 15485863).permutation(len(traces))
+            hold, keep = order[:n_hold], np.sort(order[n_hold:])
+            cal_held = {"columns": _columns_from_rows(schema, [traces.inputs[i] for i in hold], defaults),
+                        "outputs": [traces.outputs[i] for i in hold], "errors": [traces.errors[i] for i in hold]}
+            traces = traces.subset(keep)
         trace_columns = _columns_from_rows(schema, traces.inputs, defaults)
         pool.add(trace_columns, traces.outputs, traces.errors, None, 1.0, "trace")
     bar.update("drawing inputs")
@@ -906,10 +916,10 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         if n_traces + floor < MIN_ROWS:
             _refuse_budget(budget_s, per_call, n_traces, floor, clock.deterministic)
         # the guard's calibration rows are labelled last, on the final model: keep their time
-        n_cal_production, n_cal_domain = calibration_sizes(config.calibration_rate, budget_s * config.calibration_share,
-                                                           per_call, has_traces=traces is not None)
-        # their calls, and scoring them and the validation rows (the error predictor) after
-        cal_reserved = (n_cal_production + n_cal_domain) * (per_call + GUARD_ROW_S) + 4000 * GUARD_ROW_S
+        n_cal_domain = calibration_sizes(config.calibration_rate, budget_s * config.calibration_share, per_call)
+        # their calls, and scoring them, the held-out traces and the validation rows (the error predictor)
+        n_held = len(cal_held["outputs"]) if cal_held is not None else 0
+        cal_reserved = n_cal_domain * (per_call + GUARD_ROW_S) + (n_held + 4000) * GUARD_ROW_S
         deadline -= cal_reserved
         affordable = int(0.25 * budget_s / per_call)
         n0 = config.initial_samples or int(np.clip(affordable, floor, 6000))
@@ -999,21 +1009,15 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         raise bad_argument("traces", f"<{len(pool)} rows>", "too few rows to learn from",
                            "Record more calls or allow oracle=True")
 
-    # 4. held-out split without oracle: part of the traces becomes the test set, another part
-    # the guard's calibration rows (neither is trained on nor used to choose the model)
-    cal_held: dict[str, Any] | None = None
+    # 4. held-out split without oracle: part of the traces becomes the test set
     if not oracle:
         order = rng.permutation(len(pool))
         n_test = max(1, int(0.2 * len(pool)))
-        n_cal = int(0.2 * len(pool)) if len(pool) >= 50 else 0
-        test_rows, cal_rows, keep = order[:n_test], order[n_test:n_test + n_cal], np.sort(order[n_test + n_cal:])
+        test_rows, keep = order[:n_test], np.sort(order[n_test:])
         test_columns = take(pool.columns, test_rows)
         test_outputs = [pool.outputs[i] for i in test_rows]
         test_errors = [pool.errors[i] for i in test_rows]
         test_paths = [pool.paths[i] for i in test_rows]
-        if n_cal:
-            cal_held = {"columns": take(pool.columns, cal_rows), "outputs": [pool.outputs[i] for i in cal_rows],
-                        "errors": [pool.errors[i] for i in cal_rows]}
         kept = Pool(schema)
         kept.add(take(pool.columns, keep), [pool.outputs[i] for i in keep], [pool.errors[i] for i in keep],
                  [pool.paths[i] for i in keep], 1.0, "trace")
@@ -1179,7 +1183,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     if oracle:
         orc.path_budget_s = 0.0  # plain calls: the calibration needs outcomes, not paths
         cal_rng = np.random.default_rng(seed + 104729)
-        plan = [("production", n_cal_production), ("domain", n_cal_domain)]
+        plan = [("domain", n_cal_domain)]
         # their time was kept up front; past an overrun of training, they end by GUARD_END x budget_s,
         # or take a tenth of it at least (all of a fast function's rows, whose loop costs more than
         # the calls measured) unless the wall ceiling was hit
@@ -1189,10 +1193,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         for source, n_rows in plan:
             if n_rows <= 0:
                 continue
-            if source == "production":
-                columns = draw_near(schema, trace_columns, n_rows, cal_rng, scale=config.near_scale)
-            else:
-                columns = schema.sample_columns(n_rows, rng=cal_rng)
+            columns = schema.sample_columns(n_rows, rng=cal_rng)
             outputs, errors, _ = orc.call(schema.rows(columns), count=False, deadline=cal_deadline)
             if len(outputs) < n_rows:
                 cut.append(f"guard calibration ({source}): {len(outputs)} of {n_rows} rows")
@@ -1203,10 +1204,11 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
             cal_rows_kept[source] = (columns, outputs, errors)
             cal_sets.append(label(surrogate, columns, outputs, errors, source=source, predictor=predictor))
             clock.charge(GUARD_ROW_S * len(outputs))
-    elif cal_held is not None:
-        cal_rows_kept["traces"] = (cal_held["columns"], cal_held["outputs"], cal_held["errors"])
+    if cal_held is not None:
+        cal_rows_kept["production"] = (cal_held["columns"], cal_held["outputs"], cal_held["errors"])
         cal_sets.append(label(surrogate, cal_held["columns"], cal_held["outputs"], cal_held["errors"],
-                              source="traces", predictor=predictor))
+                              source="production", predictor=predictor))
+        clock.charge(GUARD_ROW_S * len(cal_held["outputs"]))
     surrogate.calibration = Calibration(predictor, {c.source: c for c in cal_sets}, cal_calls)
     #: the labelled rows behind the guard (validation rows the predictor learned on, calibration
     #: rows by source), in this process only, for benchmarks that rescore them (not saved)
