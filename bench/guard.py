@@ -5,10 +5,11 @@ schema, tolerance and FIT_OPTIONS, the work clock, bench/fidelity.py's budget), 
 max_error_rate in 0.001, 0.01, 0.05 at confidence 0.95 compare three gates on the SAME
 calibration rows (the ones fit labelled after training):
 
-- "certified": fit's own score (the logistic error predictor) thresholded by SGR, i.e.
-  `swap(fn, s, "guarded", max_error_rate=r)` as shipped;
-- "sgr_spread": SGR on the ensemble spread alone (the predictor refitted with use=("spread",),
-  its calibration rows rescored), the same certification with a weaker score;
+- "certified": fit's own score (the logistic error predictor) thresholded by the shipped
+  certification (`replace._calibration.certify`: Learn-then-Test fixed-sequence testing since
+  a4298b3, SGR before), i.e. `swap(fn, s, "guarded", max_error_rate=r)` as shipped;
+- "sgr_spread" (the key kept from the first runs): the same certification on the ensemble
+  spread alone (the predictor refitted with use=("spread",), its calibration rows rescored);
 - "old_spread": the deprecated spread gate (`swap(..., spread_scale=1.0)`), which has no rate:
   the same served rows for every rate, judged against each.
 
