@@ -292,6 +292,12 @@ def run_one(name: str | SuiteEntry, budget: float = 60.0, seed: int = 0, *, n_tr
                      "lines": rules.complexity.lines, "leaves": rules.complexity.leaves,
                      "depth": rules.complexity.depth, "queries": rules.n_queries,
                      "self_reported": {k: {"agreement": v.agreement, "n": v.n} for k, v in rules.fidelity.items()}}
+        report = getattr(rules, "exact", None)  # distill's own account of exact paths, where it gives one
+        if report is not None:
+            entry_row["exact_report"] = {"used": bool(report.used), "note": str(report.note)[:500],
+                                         "leaves": int(report.leaves),
+                                         "approximate_leaves": int(report.approximate_leaves),
+                                         "pieces": [dict(p) for p in report.pieces][:50]}
         for d in DISTRIBUTIONS:
             entry_row[d] = _judge(kind, reference[d], _outcomes(rules.function, rows[d]), tolerance)
         models["rules"] = entry_row
