@@ -82,10 +82,11 @@ TORCHRUN_REFUSED = {
     "calibration_rate": "fit_distributed does not calibrate the guard",
     "calibration_share": "fit_distributed does not calibrate the guard",
     "wall_ceiling_s": "fit_distributed's budget is wall time on every rank, with no work clock to bound",
+    "exact": "fit_distributed traces no branch paths, so it fits no exact expressions on them",
 }
 #: values of refused options that describe what fit_distributed does anyway (accepted like the default)
 _TORCHRUN_MATCHES: dict[str, tuple[Any, ...]] = {
-    "path_aware": (False,), "sampling": ("uniform",), "rounds": (0,), "code_cuts": (False,),
+    "path_aware": (False,), "sampling": ("uniform",), "rounds": (0,), "code_cuts": (False,), "exact": ("off",),
 }
 #: TrainConfig fields fit_distributed takes, under its own names
 _TRAIN_FORWARDED = {"lr": "lr", "batch_size": "batch_size", "max_epochs": "epochs", "patience": "patience"}

@@ -128,6 +128,7 @@ class FitConfig:
     calibration_share: float = 0.15      # most of budget_s the calibration's oracle calls may take
     domain_margin: float | None = None   # share of span added each side of ranges fit infers from traces (None: 0.05 with oracle, else 0; see _margins)
     wall_ceiling_s: float | None = None  # budget_clock="work": wall time that ends the fit, not reproducibly (None: see _wall_ceiling)
+    exact: str = "auto"                  # "auto": exact expressions on the paths they reproduce (hybrid, see _hybrid); "off"
 
 
 def _config(options: Mapping[str, Any]) -> FitConfig:
@@ -176,6 +177,9 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
         raise bad_argument("wall_ceiling_s", ceiling, "must be a number of seconds > 0 (math.inf for no ceiling) or "
                            f"None for the default ({CEILING_FACTOR:g} x budget_s + {CEILING_GRACE_S:g} s)",
                            "Pass e.g. wall_ceiling_s=600: a work-clock fit that reaches it ends there, not reproducibly")
+    if config.exact not in ("auto", "off"):
+        raise bad_argument("exact", config.exact, "must be 'auto' or 'off'",
+                           "Pass exact='off' for a purely neural surrogate (no exact expressions on branch paths)")
     return config
 
 
@@ -421,6 +425,8 @@ class _Trainer:
         self.config = config
         self.device = device
         self.seed = seed
+        #: expressions found per path bucket's rows (see `_hybrid`), shared by every model judged
+        self.exact_cache: dict[Any, Any] = {}
 
     def _embeddings(self) -> Any:
         """Embedded one-hot blocks of many-valued categoricals (None when off or none)."""
@@ -603,6 +609,11 @@ class _Trainer:
             weights, result, state = self.train_plain(arch, data, deadline, init=init, lr_scale=lr_scale,
                                                       optimizer=optimizer)
         surrogate = self.surrogate(weights)
+        if self.config.exact == "auto":  # judged as the hybrid it would become (exact paths, see _hybrid)
+            from ._hybrid import fit_exact_paths
+
+            surrogate._use_expressions(fit_exact_paths(surrogate, pool, data.val, None, self.schema,
+                                                       cache=self.exact_cache)[0])
         judged = self.judge(surrogate, pool, data.val)
         params = _count_params(weights)
         return _Candidate(arch, weights, surrogate, judged["agreement"], float(np.mean(judged["excess"])),
@@ -1127,6 +1138,19 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
             best = cand
         curve = _joined(curve, cand.curve)
 
+    # 8b. exact paths (hybrid): an expression on each path bucket whose rows, held-out ones too, it
+    # reproduces; the expert elsewhere. Before the fidelity (9) and the guard (10), which then see it.
+    exact_found: dict[str, Any] = {}
+    exact_report: dict[str, Any] = {}
+    if config.exact == "auto":
+        from ._hybrid import fit_exact_paths
+
+        bar.update("fitting exact paths")
+        exact_found, exact_report = fit_exact_paths(
+            best.surrogate, pool, val, (test_columns, test_outputs, test_errors, test_paths), schema,
+            cache=trainer.exact_cache)
+        best.surrogate._use_expressions(exact_found)
+
     # 9. fresh-input fidelity
     bar.update("measuring fidelity")
     surrogate = best.surrogate
@@ -1168,10 +1192,15 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         parameters=best.params,
         search=tuple(search_log),
         rounds=tuple(rounds_log),
+        exact_paths={p: {"expression": e.to_python(), "rows": exact_report[p]["rows"],
+                         "held_out": exact_report[p]["held_out"]} for p, e in exact_found.items()},
     )
     surrogate = Surrogate(schema=schema, tolerance=tolerance, input_encoder=enc, output_encoder=out,
                           weights=best.weights, signature=signature, function=fn_name, source_hash=source_hash(fn),
                           metrics=metrics, manifest=manifest)
+    surrogate._use_expressions(exact_found)
+    if config.exact == "auto":  # per path bucket: exact or neural, and why
+        surrogate.manifest["training"]["exact"] = exact_report
     # 10. the guard: an error predictor on validation rows, calibration rows nothing else saw
     bar.update("calibrating the guard")
     val_columns = take(pool.columns, val)

@@ -48,8 +48,11 @@ REQUIRED_KEYS = frozenset({
 #: fields that are plain JSON data (provenance, settings, the guard's calibration): read as data
 #: only, never decoded into objects, so they are checked only for being plain JSON
 DATA_KEYS = frozenset({"training", "hyperparameters", "distributed", "calibration", "guard"})
+#: a hybrid surrogate's exact expressions by path id (`probes._expressions.Expression.to_dict` data,
+#: validated node by node with `Expression.from_dict`; never code)
+EXPRESSIONS_KEY = "expressions"
 #: every top-level field a manifest may hold; anything else makes `load` refuse the file
-KNOWN_KEYS = WRITTEN_KEYS | DATA_KEYS | {SIGNATURE_KEY}
+KNOWN_KEYS = WRITTEN_KEYS | DATA_KEYS | {SIGNATURE_KEY, EXPRESSIONS_KEY}
 PARAMETER_KINDS = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
 #: qualname parts Python itself writes for nested functions and lambdas
 _QUALNAME_MARKERS = frozenset({"<locals>", "<lambda>"})
@@ -229,6 +232,17 @@ class _Checker:
                                                   "or 'package.module.Error'")
 
 
+def _check_expressions(c: "_Checker", data: Any) -> None:
+    """The expressions field: {path id: expression data}, each a valid expression tree."""
+    from probes._expressions import Expression, ExpressionError
+
+    for path, item in c.mapping(data, EXPRESSIONS_KEY).items():
+        try:
+            Expression.from_dict(item)
+        except (ExpressionError, RecursionError, TypeError, KeyError, ValueError) as exc:
+            raise c.fail(f"{EXPRESSIONS_KEY}.{path}", item, f"is not a valid expression ({exc})") from None
+
+
 def check_manifest(manifest: Any, where: str, *, saving: bool = False) -> None:
     """Refuse (SurrogateFileError naming `where`, the field and its value) a manifest whose fields
     are not what `Surrogate.save` writes: unknown top-level fields, names that are not identifiers,
@@ -299,6 +313,8 @@ def check_manifest(manifest: Any, where: str, *, saving: bool = False) -> None:
     for key in ("metrics", "versions"):
         if key in manifest:
             c.mapping(manifest[key], key)
+    if EXPRESSIONS_KEY in manifest:
+        _check_expressions(c, manifest[EXPRESSIONS_KEY])
     # DATA_KEYS (training, calibration, guard...) are plain JSON, checked above with the rest
     if "weights" in manifest:
         weights = c.mapping(manifest["weights"], "weights")

@@ -84,7 +84,7 @@ def check_options(config: Any) -> None:
                                f"Pass e.g. {name}={'(16, 32, 64)' if name == 'widths' else '(2, 3)'}")
     for name, choices in (("search", ("equal", "halving")), ("sampling", ("paths", "uniform")),
                           ("rounds_when", ("data_limited", "always")), ("distributed", ("auto", "off")),
-                          ("budget_clock", ("wall", "work"))):
+                          ("budget_clock", ("wall", "work")), ("exact", ("auto", "off"))):
         check_choice(name, getattr(config, name), choices)
     if config.activation is not None:
         check_choice("activation", config.activation, ACTIVATIONS, "Pass None for silu (labels: relu)")

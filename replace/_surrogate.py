@@ -31,6 +31,7 @@ from . import _manifest as mf
 from probes._validation import bad_argument, check_callable, check_flag
 
 from ._encoding import InputEncoder, OutputEncoder, make_exception
+from . import _hybrid
 from ._fastpath import ManyRows, OneRow, domain_mask, fragile_rows
 from ._models import ModelWeights, StackedEnsemble, surrogate_module
 
@@ -88,6 +89,8 @@ class SurrogateMetrics:
     parameters: int = 0
     search: tuple[dict[str, Any], ...] = ()
     rounds: tuple[dict[str, Any], ...] = ()
+    #: paths answered by an exact expression (hybrid surrogate): {path: {"expression": source, "rows": n, ...}}
+    exact_paths: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return mf.plain(asdict(self))
@@ -157,6 +160,9 @@ class Surrogate:
         self._plain_real = plain_real
         self._many: ManyRows | None = None
         self._path_array = np.array(self._path_ids, dtype=object)
+        #: exact expressions by path id (a hybrid surrogate, see `_hybrid`; "*" for a plain model's one)
+        self.expressions_: dict[str, Any] = {}
+        self._exact: list[Any] | None = None  # per path index: (expression, names) or None
         import inspect
 
         self.__signature__ = inspect.signature(self._binder)
@@ -207,12 +213,26 @@ class Surrogate:
         return (f"Surrogate({self.function}, {self.architecture}, agreement={self.metrics.agreement:.4f}, "
                 f"tolerance=Tolerance(abs={self.tolerance.abs}, rel={self.tolerance.rel}))")
 
+    def _use_expressions(self, expressions: Mapping[str, Any]) -> None:
+        """Answer these paths by their exact expressions ({path id: Expression}; {} for none)."""
+        self._exact = _hybrid.exact_table(expressions, self._path_ids if self._gate is not None else None,
+                                          self._out, self._names)
+        self.expressions_ = dict(expressions)
+        self._bound_names = tuple(p["name"] for p in self._signature)  # the binder's order
+
     # -- single calls ---------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         values = self._binder(*args, **kwargs)
         feats: list[float] = []
         for enc, value in zip(self._enc_check, values):
             enc(value, feats)
+        if self._exact is not None:
+            raw, index = self._one.raw(feats)
+            output, error, _ = _hybrid.one(self, index, *self._decode_one(raw, False),
+                                           dict(zip(self._bound_names, values)))
+            if error is not None:
+                raise make_exception(error)
+            return output
         if self._plain_real:
             if self._asinh:
                 members = self._one.value(feats).tolist()
@@ -244,6 +264,8 @@ class Surrogate:
                 raise TypeError(f"{self.__name__}() missing argument {name!r}")
         raw, index = self._one.raw(feats)
         output, error, spread = self._decode_one(raw)
+        if self._exact is not None:
+            output, error, spread = _hybrid.one(self, index, output, error, spread, kwargs)
         return OnePrediction(output, error, spread, self._path_ids[index] if self._gate is not None else None)
 
     def _reference_one(self, kwargs: Mapping[str, Any]) -> OnePrediction:
@@ -252,13 +274,15 @@ class Surrogate:
         for enc, name in zip(self._enc_free, self._names):
             enc(kwargs[name] if name in kwargs else self._defaults[name], feats)
         x = np.array(feats)
-        path = None
+        path, index = None, 0
         if self._ens is not None:
             raw = self._ens.one(x)
         else:
             raw, index = self._route_one(x)
             path = self._path_ids[index]
         output, error, spread = self._decode_one(raw)
+        if self._exact is not None:
+            output, error, spread = _hybrid.one(self, index, output, error, spread, kwargs)
         return OnePrediction(output, error, spread, path)
 
     def _route_one(self, x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -468,7 +492,7 @@ class Surrogate:
         paths_out = None
         if choice is not None and paths:
             paths_out = self._path_array[choice].tolist()
-        return self._decode_many(raw, paths_out)
+        return self._decode_many(raw, paths_out, columns=columns, choice=choice)
 
     def _fast_raw(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raw, choice = self._many(X)  # type: ignore[misc]
@@ -483,9 +507,10 @@ class Surrogate:
 
     def _reference_details(self, columns: Mapping[str, Any]) -> BatchPrediction:
         """`predict_details` by the reference float64 evaluation."""
-        raw, choice = self._reference_raw(self._in.encode(_as_columns(columns), dtype=np.float64))
+        columns = _as_columns(columns)
+        raw, choice = self._reference_raw(self._in.encode(columns, dtype=np.float64))
         paths = None if choice is None else [self._path_ids[i] for i in choice]
-        return self._decode_many(raw, paths)
+        return self._decode_many(raw, paths, columns=columns, choice=choice)
 
     def _reference_raw(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw network outputs (M, N, out) in float64 and the chosen paths (None for plain models)."""
@@ -499,7 +524,16 @@ class Surrogate:
             raw[:, rows, :] = self._experts[p].many(X[rows])
         return raw, choice
 
-    def _decode_many(self, raw: np.ndarray, paths: list[str] | None) -> BatchPrediction:
+    def _decode_many(self, raw: np.ndarray, paths: list[str] | None, *, columns: Mapping[str, Any] | None = None,
+                     choice: np.ndarray | None = None) -> BatchPrediction:
+        """Decoded answers of raw outputs (M, N, out); with `columns` (the rows' arguments) and
+        `choice` (the gate's path index per row), rows on exact paths answered by their expression."""
+        details = self._decode_raw(raw, paths)
+        if self._exact is not None and columns is not None:
+            details = _hybrid.many(self, details, columns, choice)
+        return details
+
+    def _decode_raw(self, raw: np.ndarray, paths: list[str] | None) -> BatchPrediction:
         out = self._out
         m, n, _ = raw.shape
         w = out.width
@@ -607,6 +641,9 @@ class Surrogate:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
         manifest.setdefault("versions", mf.versions())
+        manifest.pop(mf.EXPRESSIONS_KEY, None)
+        if self.expressions_:  # a hybrid surrogate's exact paths, as data
+            manifest[mf.EXPRESSIONS_KEY] = _hybrid.to_data(self.expressions_)
         # what load would refuse is not written (checked before any file is touched)
         mf.check_manifest(manifest, str(folder / mf.MANIFEST_FILE), saving=True)
         folder.mkdir(parents=True, exist_ok=True)
@@ -712,6 +749,8 @@ class Surrogate:
                 from ._calibration import Calibration
 
                 surrogate.calibration = Calibration.from_dict(manifest["calibration"])
+            if manifest.get(mf.EXPRESSIONS_KEY):  # validated data (check_manifest), never code
+                surrogate._use_expressions(_hybrid.from_data(manifest[mf.EXPRESSIONS_KEY]))
         except SurrogateFileError:
             raise
         except Exception as exc:

@@ -319,6 +319,7 @@ NON_DEFAULT: dict[str, tuple[Any, str]] = {
     "calibration_share": (0.3, "refused"),
     "domain_margin": (0.1, "forwarded"),
     "wall_ceiling_s": (60.0, "refused"),
+    "exact": ("off", "accepted"),
 }
 
 

@@ -112,8 +112,10 @@ TOL = Tolerance(abs=0.01)
 def stepped_fit() -> Surrogate:
     rng = np.random.default_rng(1)
     traces = Traces.from_calls(stepped, [dict(x=float(a), y=float(b)) for a, b in rng.random((3000, 2))])
+    # exact="off": a hybrid fit finds both paths' expressions (x + y, and the staircase as
+    # floor(10 * x * y) / 10) and is right everywhere; these tests need a surrogate wrong on a region
     return fit(stepped, traces, schema=STEPPED, tolerance=TOL, budget_s=8, seed=0, progress=False,
-               budget_clock="work", calibration_rate=0.01)
+               budget_clock="work", calibration_rate=0.01, exact="off")
 
 
 def _fresh(n: int, seed: int) -> list[dict[str, float]]:
