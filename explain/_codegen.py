@@ -441,8 +441,10 @@ def _exact_leaf(fit: Any, leaf: Any, tables: _Tables, imports: set[str], python_
             return (Stmt("# approximate: no exact expression for this path, and no numeric rows to fit"),
                     Stmt('raise RuntimeError("no rule learned for this path")'))
         expression = found.expression
-        comment = (Stmt(f"# approximate: no exact expression reproduces this path; this least-squares stand-in "
-                        f"agrees on {found.agree} of {found.rows} sampled calls"),)
+        comment = (Stmt("# exact on this leaf's sampled calls (no one expression holds on the whole path)"),
+                   ) if found.exact else (
+            Stmt(f"# approximate: no exact expression reproduces this path; this stand-in agrees on {found.agree} "
+                 f"of {found.rows} sampled calls"),)
     text = tables.hoist(expression.to_python(), table_nodes(expression))
     if "math." in text:
         imports.add("import math")

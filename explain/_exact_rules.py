@@ -34,8 +34,8 @@ from probes import ErrorInfo, Schema, Tolerance, Traces, call_with_path
 from probes._expressions import Expression, Table
 from probes._identity import unwrap
 
-from ._partition import Encoding, Node, fit_partition, prune, route, snap
-from ._path_fit import FIT_ROWS, StandIn, fit_rows, is_number, reproduces, stand_in
+from ._partition import Encoding, Node, errors, fit_partition, prune, route, snap
+from ._path_fit import FIT_ROWS, StandIn, combine_cells, fit_rows, is_number, reproduces, stand_in
 
 #: traced calls of the first sample drawn from the recorded calls (the rest from the domain)
 TRACE_SHARE = 0.5
@@ -45,6 +45,8 @@ MIN_FIT_ROWS = 12
 ROUNDS = 2
 #: rows per combination of categories a path that no expression reproduces is given before a refit
 CELL_ROWS = 4
+#: combinations of categories a path is fitted per, at most
+MAX_CELLS = 24
 
 
 class _OutOfTime(Exception):
@@ -62,6 +64,10 @@ class Piece:
     error: ErrorInfo | None = None
     paths: set[str] = field(default_factory=set)  # path ids / signatures it covers
     rows: int = 0
+    cell: dict[str, Any] | None = None  # the categories it holds for, where a path was fitted per category
+
+    def holds_for(self, row: Mapping[str, Any]) -> bool:
+        return self.cell is None or all(_same_value(row[k], v) for k, v in self.cell.items())
 
     @property
     def exact(self) -> bool:
@@ -92,10 +98,16 @@ class ExactFit:
     cuts_snapped: int
     stand_ins: dict[int, StandIn | None]  # per approximate leaf (by id)
     members: dict[int, np.ndarray]  # rows per node (by id) of the final partition
+    misrouted: int = 0  # sampled calls in a leaf whose piece does not reproduce them
+
+    def leaf_exact(self, leaf: Node) -> bool:
+        """An exact piece, or an approximate piece's stand-in that reproduces all the leaf's calls."""
+        found = self.stand_ins.get(id(leaf))
+        return self.pieces[leaf.piece].exact or (found is not None and found.exact)
 
     @property
     def approximate_leaves(self) -> int:
-        return sum(1 for leaf in self.tree.leaves() if not self.pieces[leaf.piece].exact)
+        return sum(1 for leaf in self.tree.leaves() if not self.leaf_exact(leaf))
 
 
 @dataclass(frozen=True)
@@ -110,11 +122,24 @@ class ExactReport:
     approximate_leaves: int = 0
     cuts: tuple[tuple[str, float, bool, bool], ...] = ()  # (argument, threshold, strict, snapped)
     traced_calls: int = 0
+    misrouted: int = 0  # sampled calls the partition sends to a leaf that does not reproduce them
+    rows: int = 0  # sampled calls the partition was learned on
 
     @property
     def exact(self) -> bool:
-        """Whether every leaf of the rules is an exact piece of the code (fidelity says the rest)."""
-        return self.used and self.approximate_leaves == 0
+        """Whether every leaf is an exact piece of the code and the partition put every sampled
+        call in a leaf that reproduces it (the fidelity measures the rest)."""
+        return self.used and self.approximate_leaves == 0 and self.misrouted == 0
+
+    @property
+    def variant(self) -> str:
+        """How Rules.variant names them."""
+        if self.exact:
+            return "exact paths"
+        parts = [f"{self.approximate_leaves} of {self.leaves} leaves approximate"] if self.approximate_leaves else []
+        if self.misrouted:
+            parts.append(f"partition approximate ({self.misrouted} of {self.rows} sampled calls misrouted)")
+        return "exact paths, " + ", ".join(parts)
 
     @classmethod
     def fallback(cls, reason: str) -> "ExactReport":
@@ -127,11 +152,13 @@ class ExactReport:
         cuts = tuple((fit.encoding.columns[n.column].field, float(n.threshold), bool(n.strict), bool(n.snapped))
                      for n in fit.tree.internal() if fit.encoding.columns[n.column].kind in ("real", "integer"))
         note = "; ".join(fit.notes)
-        return cls(True, note, pieces, len(fit.tree.leaves()), fit.approximate_leaves, cuts, fit.calls)
+        return cls(True, note, pieces, len(fit.tree.leaves()), fit.approximate_leaves, cuts, fit.calls,
+                   fit.misrouted, len(fit.rows))
 
     def to_dict(self) -> dict[str, Any]:
         return {"used": self.used, "note": self.note, "exact": self.exact, "leaves": self.leaves,
                 "approximate_leaves": self.approximate_leaves, "traced_calls": self.traced_calls,
+                "misrouted": self.misrouted, "rows": self.rows,
                 "pieces": [dict(p) for p in self.pieces],
                 "cuts": [{"argument": a, "threshold": t, "strict": s, "snapped": k} for a, t, s, k in self.cuts]}
 
@@ -242,6 +269,31 @@ def _fit_cached(oracle: _Oracle, key: str, index: list[int], schema: Schema, qua
     return expression
 
 
+def _fit_cells(oracle: _Oracle, key: str, index: list[int], schema: Schema,
+               quantum: Any) -> list[tuple[Piece, list[int]]] | None:
+    """A path no one expression reproduces, fitted per combination of its categories (a joint
+    table of intercepts and slopes can snap one cell wrongly): one expression with tables where
+    the cells combine (`combine_cells`), else a piece per cell; None without categories."""
+    cats = [f.name for f in schema.fields if f.kind in ("categorical", "boolean")
+            and len({_key(oracle.rows[i][f.name]) for i in index}) > 1]
+    if not 1 <= len(cats) <= 3:
+        return None
+    cells: dict[tuple, list[int]] = {}
+    for i in index:
+        cells.setdefault(tuple(oracle.rows[i][c] for c in cats), []).append(i)
+    if len(cells) > MAX_CELLS or min(map(len, cells.values())) < CELL_ROWS:
+        return None
+    fitted = {cell: _fit_cached(oracle, f"{key}|{cell!r}", rows, schema, quantum) for cell, rows in cells.items()}
+    if not any(fitted.values()):
+        return None
+    if all(fitted.values()):
+        for candidate in combine_cells(fitted, cats):  # type: ignore[arg-type]
+            if _reproduces(candidate, oracle, index):
+                return [(Piece("expression", candidate, paths={key}, rows=len(index)), index)]
+    return [(Piece("expression" if fitted[cell] else "approximate", fitted[cell], paths={key},
+                   rows=len(rows), cell=dict(zip(cats, cell))), rows) for cell, rows in cells.items()]
+
+
 def _same_value(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
@@ -289,12 +341,15 @@ def build_pieces(oracle: _Oracle, schema: Schema) -> tuple[list[Piece], np.ndarr
         by_sig: dict[str, list[int]] = {}
         for i in index:
             by_sig.setdefault(oracle.sigs[i], []).append(i)
-        if len(by_sig) == 1:
-            groups.append((piece, index))
-            continue
-        split = _value_pieces(oracle, schema, by_sig, quantum)
-        rest = [i for p, idx in split if not p.exact for i in idx]
-        groups += [(p, idx) for p, idx in split if p.exact]
+        split = _value_pieces(oracle, schema, by_sig, quantum) if len(by_sig) > 1 else [(piece, index)]
+        rest: list[int] = []
+        for part, idx in split:
+            cells = None if part.exact else _fit_cells(oracle, next(iter(part.paths)), idx, schema, quantum)
+            for p, members in cells or [(part, idx)]:
+                if p.exact:
+                    groups.append((p, members))
+                else:
+                    rest += members
         if rest:  # the signatures no expression reproduces stay one approximate piece of the path
             groups.append((Piece("approximate", paths=set(piece.paths), rows=len(rest)), rest))
     for piece, index in _merge(groups, oracle):
@@ -364,7 +419,7 @@ def piece_of(pieces: Sequence[Piece], oracle: _Oracle, row: Mapping[str, Any], l
         return ("value", _key(pc.output))
     for key in (pc.signature, pc.path):
         for k, p in enumerate(pieces):
-            if key in p.paths:
+            if key in p.paths and p.holds_for(row):
                 return k
     return ("path", pc.signature)
 
@@ -437,14 +492,8 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
             pieces, labels = build_pieces(oracle, schema)
             X = encoding.encode(oracle.rows)
             tree = fit_partition(X, labels, seed)
-    is_label = schema.output.kind != "real"
-    try:
-        total, snapped = snap(tree, X, oracle.rows, encoding.columns,
-                              lambda row: piece_of(pieces, oracle, row, is_label))
-    except _OutOfTime:
-        total, snapped = len(tree.internal()), 0
-        notes.append("budget: some cuts left where the tree put them (no time to bisect)")
-    tree = prune(tree, X, lambda k, index: pieces[k].kind == "expression" and _covers(pieces[k], index, oracle))
+    tree, total, snapped, misrouted = _best_partition(tree, X, labels, pieces, oracle, schema, encoding, seed, notes)
+    notes = [note for note in notes if note]
     members = route(tree, X)
     stand_ins: dict[int, StandIn | None] = {}
     for leaf in tree.leaves():
@@ -454,7 +503,43 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
             stand_ins[id(leaf)] = stand_in([oracle.rows[i] for i in own], [oracle.outputs[i] for i in own], schema,
                                            tolerance)
     return ExactFit(pieces, tree, encoding, oracle.rows, labels, oracle.calls, notes, total, snapped, stand_ins,
-                    members)
+                    members, misrouted)
+
+
+def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list[Piece], oracle: _Oracle,
+                    schema: Schema, encoding: Encoding, seed: int,
+                    notes: list[str]) -> tuple[Node, int, int, int]:
+    """The plain tree, or one testing categories first (all of them, or one), whichever leaves the
+    fewest rows in a leaf whose piece does not reproduce them after its cuts are snapped, then
+    the fewest cuts no bisection confirmed, then the fewest leaves; (partition, cuts, snapped)."""
+    cats = [f.name for f in schema.fields if f.kind in ("categorical", "boolean")]
+    options: list[tuple[str, ...]] = [()] + ([tuple(cats)] if cats else []) + (
+        [(c,) for c in cats] if len(cats) > 1 else [])
+    is_label = schema.output.kind != "real"
+
+    def covers(k: int, index: np.ndarray) -> bool:
+        return pieces[k].kind == "expression" and _covers(pieces[k], [int(i) for i in index], oracle)
+
+    best = None
+    for first in options:
+        tree = plain if not first else fit_partition(X, labels, seed, encoding.columns, first)
+        try:
+            total, snapped = snap(tree, X, oracle.rows, encoding.columns,
+                                  lambda row: piece_of(pieces, oracle, row, is_label))
+        except _OutOfTime:
+            if best is not None:
+                break
+            total, snapped = len(tree.internal()), 0
+            notes.append("budget: some cuts left where the tree put them (no time to bisect)")
+        tree = prune(tree, X, covers)
+        score = (errors(tree, X, labels, covers), total - snapped, len(tree.leaves()))
+        if best is None or score < best[0]:
+            best = (score, tree, total, snapped)
+        if score[:2] == (0, 0) and not first:
+            break  # the plain tree is right on every row, every cut bisected: nothing to gain
+    notes.append(f"partition: {best[0][0]} of {len(labels)} sampled calls in a leaf that does not reproduce them"
+                 if best[0][0] else "")  # type: ignore[index]
+    return best[1], best[2], best[3], best[0][0]  # type: ignore[index]
 
 
 def _densify(oracle: _Oracle, schema: Schema, rng: np.random.Generator) -> None:

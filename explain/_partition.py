@@ -101,16 +101,66 @@ MAX_LEAVES = 400
 SNAP_TRIES = 6
 
 
-def fit_partition(X: np.ndarray, labels: np.ndarray, seed: int) -> Node:
-    """A pure decision tree (up to MAX_LEAVES leaves) classifying the piece of every row."""
+def fit_partition(X: np.ndarray, labels: np.ndarray, seed: int, columns: Sequence[Column] = (),
+                  first: Sequence[str] = (), max_leaves: int = MAX_LEAVES) -> Node:
+    """A pure decision tree (up to `max_leaves` leaves) classifying the piece of every row; with
+    `first`, the categorical/boolean fields named there are tested first (one branch per value,
+    the leaves shared out by rows), as rule code often branches on a category before comparing
+    numbers at per-category cuts."""
+    if first:
+        name, rest = first[0], first[1:]
+        flags = [j for j, col in enumerate(columns) if col.field == name]
+        split = _Split(X, labels, seed, columns, rest, max_leaves, len(X))
+        if columns[flags[0]].kind == "boolean":
+            on = X[:, flags[0]] > 0.5
+            return Node(flags[0], 0.5, False, False, split.part(~on), split.part(on))
+        return split.chain(np.ones(len(X), dtype=bool), flags)
+    classes = np.unique(labels)
+    if len(classes) <= 1:
+        return Node(piece=int(classes[0]) if len(classes) else -1)
     from sklearn.tree import DecisionTreeClassifier
 
-    classes = np.unique(labels)
-    if len(classes) == 1:
-        return Node(piece=int(classes[0]))
-    est = DecisionTreeClassifier(random_state=seed, max_leaf_nodes=MAX_LEAVES)
+    est = DecisionTreeClassifier(random_state=seed, max_leaf_nodes=max(2, max_leaves))
     est.fit(X, labels)
     return _from_sklearn(est, est.classes_)
+
+
+@dataclass
+class _Split:
+    """Subtrees of a partition that tests a category first."""
+
+    X: np.ndarray
+    labels: np.ndarray
+    seed: int
+    columns: Sequence[Column]
+    first: Sequence[str]
+    max_leaves: int
+    total: int
+
+    def part(self, mask: np.ndarray) -> Node:
+        if not mask.any():
+            return Node(piece=-1)  # no rows: pruning gives way to the sibling
+        leaves = max(4, int(self.max_leaves * mask.sum() / max(self.total, 1)))
+        return fit_partition(self.X[mask], self.labels[mask], self.seed, self.columns, self.first, leaves)
+
+    def chain(self, mask: np.ndarray, flags: list[int]) -> Node:
+        """`if field == c1: ... elif field == c2: ... else: ...` over one category's flags."""
+        if len(flags) == 1:
+            return self.part(mask)
+        on = self.X[:, flags[0]] > 0.5
+        return Node(flags[0], 0.5, False, False, self.chain(mask & ~on, flags[1:]), self.part(mask & on))
+
+
+def errors(tree: Node, X: np.ndarray, labels: np.ndarray, covers: Callable[[int, np.ndarray], bool]) -> int:
+    """Rows the partition sends to a leaf whose piece does not reproduce them."""
+    members = route(tree, X)
+    total = 0
+    for leaf in tree.leaves():
+        rows = members[id(leaf)]
+        wrong = rows[labels[rows] != leaf.piece]
+        if len(wrong) and not (leaf.piece >= 0 and covers(leaf.piece, wrong)):
+            total += len(wrong)
+    return total
 
 
 def goes_left(node: Node, values: np.ndarray) -> np.ndarray:

@@ -235,6 +235,7 @@ class StandIn:
     expression: Expression
     agree: int
     rows: int
+    exact: bool = False  # it reproduces every row of its leaf (an expression of this leaf, not of the path)
 
 
 def stand_in(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: Schema,
@@ -254,6 +255,9 @@ def stand_in(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
     cats = [f.name for f in schema.fields if f.kind in ("categorical", "boolean")]
     columns = {f.name: [r[f.name] for r in rows] for f in schema.fields}
     candidates: list[Node] = [Const(float(Counter(y.tolist()).most_common(1)[0][0]))]
+    whole = fit_rows(rows, outputs, schema, schema.output.quantum or "auto") if n >= 8 else None
+    if whole is not None:  # the leaf holds a part of the path one expression reproduces
+        return StandIn(whole, n, n, True)
     for _ in range(3 if n >= 8 else 0):
         pick = [int(k) for k in rng.choice(n, size=min(n, 40), replace=False)]
         found = fit_rows([rows[k] for k in pick], [outputs[k] for k in pick], schema,
@@ -286,3 +290,56 @@ def stand_in(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
         if best is None or score > best[0]:
             best = (score, StandIn(expression, agree, n))
     return None if best is None else best[1]
+
+
+# -- one path fitted per combination of categories, then combined into tables ---------------------------
+
+def combine_cells(cells: Mapping[tuple, Expression], args: Sequence[str]) -> list[Expression]:
+    """Candidate single expressions for per-cell expressions (one per combination of the
+    categorical `args`): each cell affine in the same numbers inside the same rounding, the
+    coefficients made tables over `args` (one or two of them). The caller checks them on rows."""
+    if not 1 <= len(args) <= 2:
+        return []
+    forms, roundings = {}, []
+    for key, expression in cells.items():
+        node = expression.root
+        if isinstance(node, Round):
+            roundings.append((node.quantum, node.mode, node.eps))
+            node = node.arg
+        with localcontext() as context:
+            context.prec = 50
+            form = _affine(node)
+        if form is None or any(coef[0] for coef in form.values()):
+            return []
+        forms[key] = {name: coef[1][()] for name, coef in form.items()}
+    if roundings and len(roundings) != len(cells):
+        return []
+    names = sorted({name for form in forms.values() for name in form}, key=lambda n: (n == "", n))
+    terms: list[Node] = []
+    for name in names:
+        values = {key: float(form.get(name, Decimal(0))) for key, form in forms.items()}
+        coef = _table_over(values, tuple(args))
+        if coef is None:
+            continue
+        if not name:
+            terms.append(coef)
+        else:
+            terms.append(Product((Var(name), coef)) if isinstance(coef, Table) else Product((coef, Var(name))))
+    inner: Node = Const(0.0) if not terms else terms[0] if len(terms) == 1 else Sum(tuple(terms))
+    if not roundings:
+        return [Expression(inner)]
+    return [Expression(Round(inner, q, mode, eps)) for q, mode, eps in dict.fromkeys(roundings)]
+
+
+def _table_over(values: Mapping[tuple, float], args: tuple[str, ...]) -> Node | None:
+    """A constant, or a table over the fewest of `args` the values vary with; None when all 0."""
+    if all(v == 0 for v in values.values()):
+        return None
+    if len(set(values.values())) == 1:
+        return Const(next(iter(values.values())))
+    for keep in ([0], [1], [0, 1]) if len(args) == 2 else ([0],):
+        table: dict[tuple, float] = {}
+        if all(table.setdefault(tuple(key[i] for i in keep), v) == v for key, v in values.items()):
+            entries = sorted(table.items(), key=lambda e: tuple(repr(k) for k in e[0]))
+            return Table(tuple(args[i] for i in keep), tuple(entries))
+    return None

@@ -323,10 +323,8 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
             source = emit_exact_source(found, schema, name=fn_name,
                                        docstring=_exact_doc_text(who, fidelity, report, tolerance, created))
             lines = sum(1 for line in source.splitlines() if line.strip())
-            variant = "exact paths" if report.exact else (
-                f"exact paths, {report.approximate_leaves} of {report.leaves} leaves approximate")
             return Rules(source, compile_source(source, fn_name), fidelity,
-                         Complexity(report.leaves, found.tree.depth, lines), who, schema, tolerance, variant,
+                         Complexity(report.leaves, found.tree.depth, lines), who, schema, tolerance, report.variant,
                          created, found.calls, None, budget.report() if budget is not None else None, report)
         exact_report = ExactReport.fallback(found)
     fitted = learn(the_teacher, schema, max_leaves=max_leaves,
@@ -359,6 +357,9 @@ def _exact_doc_text(who: str, fidelity: Mapping[str, Fidelity], report: ExactRep
              f"{len(report.pieces)} pieces of the code, {report.approximate_leaves} approximate"
              f"{' (marked # approximate)' if report.approximate_leaves else ''}; {snapped} of {len(report.cuts)} "
              f"numeric cuts bisected to the float; {report.traced_calls} traced calls."]
+    if report.misrouted:
+        lines.append(f"The partition misroutes {report.misrouted} of the {report.rows} sampled calls (a boundary "
+                     "the tests on single arguments do not draw exactly).")
     if report.note:
         lines.append(f"Cut short: {report.note}.")
     return "\n".join(lines)
