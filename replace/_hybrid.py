@@ -30,7 +30,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from probes._errors import NeuroswapError
-from probes._expressions import Expression, agrees, fit_expression
+from probes._expressions import (Call, Const, Div, Expression, MinMax, Node, Product, Round, Sum, Table, Var, _decimals,
+                                 _plain, _scalar_call, agrees, fit_expression)
 
 #: the key of a plain model's one expression (it has no path ids); a gate's catch-all bucket is "*" too
 GLOBAL = "*"
@@ -49,9 +50,10 @@ class HybridExportError(NeuroswapError, ValueError):
 # -- the table the surrogate evaluates ----------------------------------------------------------------
 
 def exact_table(expressions: Mapping[str, Any], path_ids: Sequence[str] | None, output_encoder: Any,
-                names: Sequence[str]) -> list[tuple[Expression, tuple[str, ...]] | None] | None:
-    """Per path index (one slot for a plain model): (expression, the argument names it reads), or
-    None where the expert answers; None when there is no expression at all. ValueError for
+                names: Sequence[str]) -> list[tuple[Expression, tuple[str, ...], Any] | None] | None:
+    """Per path index (one slot for a plain model): (expression, the argument names it reads, its
+    one-row function `row_function`), or None where the expert answers; None when there is no
+    expression at all. ValueError for
     expressions a surrogate cannot use (a path it does not have, an output that is not one real
     number, an argument it does not take)."""
     if not expressions:
@@ -60,7 +62,7 @@ def exact_table(expressions: Mapping[str, Any], path_ids: Sequence[str] | None, 
         raise ValueError(f"exact expressions need one real output, not kind={output_encoder.kind!r} "
                          f"width={output_encoder.width}")
     slots = list(path_ids) if path_ids else [GLOBAL]
-    table: list[tuple[Expression, tuple[str, ...]] | None] = [None] * len(slots)
+    table: list[tuple[Expression, tuple[str, ...], Any] | None] = [None] * len(slots)
     known = set(names)
     for path, expression in expressions.items():
         if path not in slots:
@@ -70,8 +72,76 @@ def exact_table(expressions: Mapping[str, Any], path_ids: Sequence[str] | None, 
         unknown = sorted(set(expression.names) - known)
         if unknown:
             raise ValueError(f"expression for path {path!r} reads {unknown}, which the function does not take")
-        table[slots.index(path)] = (expression, tuple(expression.names))
+        table[slots.index(path)] = (expression, tuple(expression.names), row_function(expression.root))
     return table
+
+
+def row_function(node: Node) -> Any:
+    """`node.at` as nested closures over precomputed tables and constants: the same float for every
+    row (a test pins it to `Expression.evaluate_row`) at a tenth of the cost (no dict rebuilt per
+    call, no recursion through dataclass methods). Built from the validated tree only: no source
+    text is generated or executed."""
+    if isinstance(node, Const):
+        value = float(node.value)
+        return lambda row: value
+    if isinstance(node, Var):
+        name = node.name
+        return lambda row: float(row[name])
+    if isinstance(node, Table):
+        lookup, args, nan = node.lookup, node.args, math.nan
+        if len(args) == 1:
+            arg = args[0]
+            return lambda row: lookup.get(_plain(row[arg]), nan)
+        return lambda row: lookup.get(tuple(_plain(row[a]) for a in args), nan)
+    if isinstance(node, (Sum, Product)):
+        parts = [row_function(child) for child in node.children()]
+        first, rest = parts[0], parts[1:]
+        if isinstance(node, Sum):
+            def total(row: Mapping[str, Any]) -> float:
+                value = first(row)
+                for part in rest:
+                    value = value + part(row)
+                return value
+        else:
+            def total(row: Mapping[str, Any]) -> float:
+                value = first(row)
+                for part in rest:
+                    value = value * part(row)
+                return value
+        return total
+    if isinstance(node, Round):
+        return _round_function(node, row_function(node.arg))
+    if isinstance(node, Call):
+        fn, arg = node.fn, row_function(node.arg)
+        return lambda row: _scalar_call(fn, arg(row))
+    if isinstance(node, (Div, MinMax)):
+        return node.at  # rare in fitted expressions: the tree's own evaluation
+    return node.at
+
+
+def _round_function(node: Round, arg: Any) -> Any:
+    """`Round.at` with the grid's scale and offset computed once."""
+    isfinite = math.isfinite
+    d = _decimals(node.quantum)
+    if node.mode == "half_even" and d is not None:
+        def rounded(row: Mapping[str, Any]) -> float:
+            a = float(arg(row))
+            return float(round(a, d)) if isfinite(a) else a
+        return rounded
+    how, s = node._scale()
+    multiply = how == "mul"
+    mode = node.mode
+    step = math.ceil if mode == "ceil" else math.floor
+    offset = node._offset()
+
+    def snapped(row: Mapping[str, Any]) -> float:
+        a = float(arg(row))
+        if not isfinite(a):
+            return a
+        v = a * s if multiply else a / s
+        r = float(round(v)) if mode == "half_even" else float(step(v + offset))
+        return r / s if multiply else r * s
+    return snapped
 
 
 def to_data(expressions: Mapping[str, Expression]) -> dict[str, Any]:
@@ -95,9 +165,9 @@ def one(surrogate: Any, index: int, output: Any, error: Any, spread: float,
     slot = surrogate._exact[index]
     if slot is None or error is not None:
         return output, error, spread
-    expression, names = slot
+    _, names, evaluate_row = slot
     defaults = surrogate._defaults
-    value = expression.evaluate_row({n: row[n] if n in row else defaults[n] for n in names})
+    value = evaluate_row(row if all(n in row for n in names) else {n: row[n] if n in row else defaults[n] for n in names})
     if not math.isfinite(value):  # a category its table never saw (NaN): the expert's answer
         return output, error, spread
     if surrogate._int_out:
@@ -119,7 +189,7 @@ def many(surrogate: Any, details: Any, columns: Mapping[str, Any], choice: np.nd
         rows = np.flatnonzero((index == p) & ~details.raises)
         if not rows.size:
             continue
-        expression, names = slot
+        expression, names, _ = slot
         values = expression.evaluate({name: _take(columns[name], rows) for name in names}, len(rows))
         known = np.isfinite(values)  # NaN: a category its table never saw (the expert answers)
         if not copied:

@@ -227,9 +227,13 @@ class Surrogate:
         for enc, value in zip(self._enc_check, values):
             enc(value, feats)
         if self._exact is not None:
+            row = dict(zip(self._bound_names, values))
+            if self._gate is None and not self._out.classes:  # one expression, no outcome for the network to add
+                output = _hybrid.one(self, 0, None, None, 0.0, row)[0]
+                if output is not None:
+                    return output
             raw, index = self._one.raw(feats)
-            output, error, _ = _hybrid.one(self, index, *self._decode_one(raw, False),
-                                           dict(zip(self._bound_names, values)))
+            output, error, _ = _hybrid.one(self, index, *self._decode_one(raw, False), row)
             if error is not None:
                 raise make_exception(error)
             return output

@@ -189,3 +189,53 @@ def test_exact_off_is_the_neural_surrogate(tmp_path: Any) -> None:
 def test_exact_option_is_checked_by_name() -> None:
     with pytest.raises(InvalidArgument, match="exact"):
         fit(fee, schema=FEE, budget_s=3, exact="yes")
+
+
+def line_total(net: float, qty: int) -> float:
+    """One path: a plain model, answered by one expression for every row."""
+    return round(net * qty * 1.19, 2)
+
+
+def test_plain_model_uses_one_expression_for_every_row() -> None:
+    schema = Schema.from_function(line_total, net=(1.0, 500.0), qty=(1, 40))
+    surrogate = fit(line_total, schema=schema, tolerance=CENT, budget_s=3, seed=0, progress=False,
+                    budget_clock="work")
+    assert not surrogate.path_aware and set(surrogate.expressions_) == {"*"}
+    assert surrogate.metrics.exact_paths["*"]["expression"] in ("round(net * qty * 1.19, 2)",
+                                                                "round(1.19 * net * qty, 2)")
+    rows = schema.sample(1000, seed=9)
+    truth = [line_total(**r) for r in rows]
+    assert [surrogate(**r) for r in rows] == truth
+    assert surrogate.predict_batch(_columns(schema, rows)).tolist() == truth
+    assert surrogate.metrics.agreement == 1.0
+
+
+def test_row_function_is_evaluate_row_for_every_node_kind() -> None:
+    """The one-row closures the surrogate calls give the very floats of the expression tree."""
+    from probes._expressions import Call, Const, Div, Expression, MinMax, Product, Round, Sum, Table, Var
+    from replace._hybrid import row_function
+
+    zone = Table(("zone",), ((("A",), 1.5), (("B",), 2.25)))
+    pair = Table(("zone", "express"), ((("A", True), 3.0), (("A", False), 1.0), (("B", True), 4.5)))
+    affine = Sum((Const(0.3), Product((Const(0.07), Var("w"), Var("q"))), Product((Var("w"), zone))))
+    trees = [
+        Round(affine, 0.01), Round(affine, 0.05, "half_up", 1e-6), Round(affine, 0.01, "floor", 1e-6),
+        Round(affine, 0.1, "ceil", 1e-6), Round(affine, 1 / 3, "half_even"), Round(affine, 100.0),
+        Sum((Call("ceil", Div(Var("w"), Const(15.0))), Call("floor", Var("w")), Call("int", Var("q")),
+             Call("abs", Sum((Var("w"), Const(-7.5)))))),
+        MinMax("min", (MinMax("max", (affine, Const(2.0))), Const(40.0))),
+        Product((pair, Var("q"))),  # a missing key: NaN
+    ]
+    rng = np.random.default_rng(0)
+    rows = [{"w": float(w), "q": int(q), "zone": str(z), "express": bool(e)}
+            for w, q, z, e in zip(rng.uniform(0, 30, 400), rng.integers(1, 9, 400), rng.choice(["A", "B"], 400),
+                                  rng.random(400) < 0.5)]
+    columns = {k: np.array([r[k] for r in rows], dtype=object if k == "zone" else None) for k in rows[0]}
+    for tree in trees:
+        expression, fn = Expression(tree), row_function(tree)
+        vector = expression.evaluate(columns)
+        for i, row in enumerate(rows):
+            expected = expression.evaluate_row(row)
+            got = fn(row)
+            assert got == expected or (math.isnan(got) and math.isnan(expected)), (expression.to_python(), row)
+            assert got == vector[i] or (math.isnan(got) and math.isnan(vector[i]))
