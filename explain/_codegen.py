@@ -457,12 +457,20 @@ def _exact_block(fit: Any, node: Any, leaf_code: Any) -> tuple[Any, ...]:
     if node.is_leaf:
         return leaf_code(node)
     col = fit.encoding.columns[node.column]
-    field = _name(col.field, "schema field name")
+    field = _name(col.field, "schema field name") if col.kind != "derived" else ""
     left, right = _exact_block(fit, node.left, leaf_code), _exact_block(fit, node.right, leaf_code)
     if col.kind == "boolean":  # left: False (x <= 0.5)
         return simplify(If(Cond("true", field), right, left))
     if col.kind == "category":  # left: not this category
         return simplify(If(Cond("in", field, (literal(col.category, set()),)), right, left))
+    if col.kind == "derived":
+        derived = col.category
+        kind = "lt" if node.strict else "le"
+        if derived.pair is not None and float(node.threshold) == 0.0:  # `a - b <= 0` reads `a <= b`
+            a, b = (_name(n, "argument name") for n in derived.pair)
+            return simplify(If(Cond(kind, a, b), left, right))
+        var = _name(derived.name, "derived value name") if derived.name else derived.expression.to_python()
+        return simplify(If(Cond(kind, var, number(float(node.threshold))), left, right))
     kind, text = _cut_text(float(node.threshold), col.kind == "integer", bool(node.strict))
     return simplify(If(Cond(kind, field, text), left, right))
 
@@ -477,6 +485,16 @@ def emit_exact_source(fit: Any, schema: Schema, *, name: str, docstring: str) ->
     tables = _Tables({f.name for f in schema.fields} | {name})
     python_type = schema.output.python_type
     body = _exact_block(fit, fit.tree, lambda leaf: _exact_leaf(fit, leaf, tables, imports, python_type))
+    assigned: list[Stmt] = []  # the values the code compares, under its own names, computed first
+    for derived in dict.fromkeys(fit.encoding.columns[n.column].category for n in fit.tree.internal()
+                                 if fit.encoding.columns[n.column].kind == "derived"):
+        if derived.name:
+            from ._exact_rules import table_nodes
+
+            text = tables.hoist(derived.expression.to_python(), table_nodes(derived.expression))
+            imports.update(["import math"] if "math." in text else [])
+            assigned.append(Stmt(f"{_name(derived.name, 'derived value name')} = {text}"))
+    body = (*assigned, *body)
     args = ", ".join(_annotated(f) for f in schema.fields)
     lines = [f"def {_identifier(name)}({args}):", *_docstring(docstring)]
     lines.extend(render(body, 1) or [INDENT + "pass"])

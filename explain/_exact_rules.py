@@ -34,8 +34,9 @@ from probes import ErrorInfo, Schema, Tolerance, Traces, call_with_path
 from probes._expressions import Expression, Table
 from probes._identity import unwrap
 
+from ._derived import derived_values
 from ._partition import Encoding, Node, errors, fit_partition, prune, route, snap
-from ._path_fit import FIT_ROWS, StandIn, combine_cells, fit_rows, is_number, reproduces, stand_in
+from ._path_fit import FIT_ROWS, StandIn, combine_cells, fit_rows, is_number, reproduces, rounding_hint, stand_in
 
 #: traced calls of the first sample drawn from the recorded calls (the rest from the domain)
 TRACE_SHARE = 0.5
@@ -47,6 +48,10 @@ ROUNDS = 2
 CELL_ROWS = 4
 #: combinations of categories a path is fitted per, at most
 MAX_CELLS = 24
+#: candidate partitions (plain, categories first) whose cuts are bisected when they are large
+SNAPPED_PARTITIONS = 2
+#: leaves up to which every candidate partition is bisected
+SMALL_PARTITION = 150
 
 
 class _OutOfTime(Exception):
@@ -150,7 +155,8 @@ class ExactReport:
         pieces = tuple({"kind": p.kind, "exact": p.exact, "source": p.describe(), "rows": p.rows,
                         "paths": len(p.paths)} for p in fit.pieces)
         cuts = tuple((fit.encoding.columns[n.column].field, float(n.threshold), bool(n.strict), bool(n.snapped))
-                     for n in fit.tree.internal() if fit.encoding.columns[n.column].kind in ("real", "integer"))
+                     for n in fit.tree.internal()
+                     if fit.encoding.columns[n.column].kind in ("real", "integer", "derived"))
         note = "; ".join(fit.notes)
         return cls(True, note, pieces, len(fit.tree.leaves()), fit.approximate_leaves, cuts, fit.calls,
                    fit.misrouted, len(fit.rows))
@@ -184,6 +190,7 @@ class _Oracle:
         self.sigs: list[str] = []
         self.calls = 0
         self.fits: dict[str, tuple[Expression | None, int]] = {}
+        self.rounding = rounding_hint(unwrap(fn))  # how the code rounds: ties are decided its way
 
     def call(self, row: Mapping[str, Any]) -> Any:
         if time.perf_counter() > self.deadline:
@@ -264,7 +271,8 @@ def _fit_cached(oracle: _Oracle, key: str, index: list[int], schema: Schema, qua
             return expression
         if expression is None and len(index) < 1.5 * n:
             return None
-    expression = fit_rows([oracle.rows[i] for i in index], [oracle.outputs[i] for i in index], schema, quantum)
+    expression = fit_rows([oracle.rows[i] for i in index], [oracle.outputs[i] for i in index], schema, quantum,
+                          rounding=oracle.rounding)
     oracle.fits[key] = (expression, len(index))
     return expression
 
@@ -308,18 +316,22 @@ def build_pieces(oracle: _Oracle, schema: Schema) -> tuple[list[Piece], np.ndarr
     n = len(oracle.rows)
     labels = np.full(n, -1)
     pieces: list[Piece] = []
-    by_error: dict[str, list[int]] = {}
+    by_error: dict[tuple[str, str], list[int]] = {}  # (type, path): each raise statement its own piece
     returning: list[int] = []
     for i, error in enumerate(oracle.errors):
         if error is not None:
-            by_error.setdefault(error.type, []).append(i)
+            by_error.setdefault((error.type, oracle.paths[i]), []).append(i)
         else:
             returning.append(i)
-    for index in by_error.values():
+    raised: dict[tuple[str, str], int] = {}  # (type, message) -> piece: one raise written once
+    for (kind, _), index in by_error.items():
         message = Counter(oracle.errors[i].message for i in index).most_common(1)[0][0]  # type: ignore[union-attr]
-        error = ErrorInfo(oracle.errors[index[0]].type, message)  # type: ignore[union-attr]
-        labels[index] = len(pieces)
-        pieces.append(Piece("raise", error=error, rows=len(index), paths={oracle.sigs[i] for i in index}))
+        k = raised.setdefault((kind, message), len(pieces))
+        if k == len(pieces):
+            pieces.append(Piece("raise", error=ErrorInfo(kind, message)))
+        labels[index] = k
+        pieces[k].rows += len(index)
+        pieces[k].paths |= {oracle.paths[i] for i in index}
     if schema.output.kind != "real":  # labels (and anything not a number): one piece per value
         by_value: dict[Any, list[int]] = {}
         for i in returning:
@@ -409,9 +421,9 @@ def piece_of(pieces: Sequence[Piece], oracle: _Oracle, row: Mapping[str, Any], l
     pc = oracle.call(row)
     if pc.error is not None:
         for k, p in enumerate(pieces):
-            if p.kind == "raise" and p.error is not None and p.error.type == pc.error.type:
+            if p.kind == "raise" and p.error is not None and p.error.type == pc.error.type and pc.path in p.paths:
                 return k
-        return ("raise", pc.error.type)
+        return ("raise", pc.error.type, pc.path)
     if labels:
         for k, p in enumerate(pieces):
             if p.kind == "constant" and _same_value(p.value, pc.output):
@@ -439,7 +451,6 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
     rng = np.random.default_rng(seed)
     oracle = _Oracle(fn, schema, deadline)
     notes: list[str] = []
-    encoding = Encoding(schema)
     recorded = [dict(kw) for kw in (traces.inputs if traces is not None else []) if schema.contains(kw)[0]]
     if math.isfinite(deadline):  # size the sample to the budget: a traced call costs 10-100x a plain one
         began = time.perf_counter()
@@ -458,6 +469,9 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
         notes.append(f"budget: first sample cut at {len(oracle.rows)} of {len(first)} calls")
     if len(oracle.rows) < 50:
         return f"budget: only {len(oracle.rows)} traced calls fitted in it"
+    # values the code compares (`weekday_hours > 40`): columns the partition may test
+    mixed = [oracle.rows[int(i)] for i in rng.permutation(len(oracle.rows))]
+    encoding = Encoding(schema, derived_values(fn, schema, mixed, deadline=deadline))
     try:
         _densify(oracle, schema, rng)
     except _OutOfTime:
@@ -501,7 +515,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
             own = [int(i) for i in members[id(leaf)] if labels[i] == leaf.piece]
             own = own or [int(i) for i in np.flatnonzero(labels == leaf.piece)]
             stand_ins[id(leaf)] = stand_in([oracle.rows[i] for i in own], [oracle.outputs[i] for i in own], schema,
-                                           tolerance)
+                                           tolerance, oracle.rounding)
     return ExactFit(pieces, tree, encoding, oracle.rows, labels, oracle.calls, notes, total, snapped, stand_ins,
                     members, misrouted)
 
@@ -520,12 +534,18 @@ def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list
     def covers(k: int, index: np.ndarray) -> bool:
         return pieces[k].kind == "expression" and _covers(pieces[k], [int(i) for i in index], oracle)
 
+    # every candidate is bisected where the trees are small; for large ones (a staircase along a
+    # boundary no single argument draws) the two with the fewest misrouted calls and leaves before
+    drafts = [prune(plain if not first else fit_partition(X, labels, seed, encoding.columns, first), X, covers)
+              for first in options]
+    drafts.sort(key=lambda tree: (errors(tree, X, labels, covers), len(tree.leaves())))
+    if len(drafts[0].leaves()) > SMALL_PARTITION:
+        drafts = drafts[:SNAPPED_PARTITIONS]
     best = None
-    for first in options:
-        tree = plain if not first else fit_partition(X, labels, seed, encoding.columns, first)
+    for tree in drafts:
         try:
             total, snapped = snap(tree, X, oracle.rows, encoding.columns,
-                                  lambda row: piece_of(pieces, oracle, row, is_label))
+                                  lambda row: piece_of(pieces, oracle, row, is_label), {f.name: f for f in schema.fields})
         except _OutOfTime:
             if best is not None:
                 break
@@ -535,8 +555,8 @@ def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list
         score = (errors(tree, X, labels, covers), total - snapped, len(tree.leaves()))
         if best is None or score < best[0]:
             best = (score, tree, total, snapped)
-        if score[:2] == (0, 0) and not first:
-            break  # the plain tree is right on every row, every cut bisected: nothing to gain
+        if score[:2] == (0, 0):
+            break  # right on every sampled call, every cut bisected
     notes.append(f"partition: {best[0][0]} of {len(labels)} sampled calls in a leaf that does not reproduce them"
                  if best[0][0] else "")  # type: ignore[index]
     return best[1], best[2], best[3], best[0][0]  # type: ignore[index]

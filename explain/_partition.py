@@ -46,32 +46,55 @@ class Node:
 
 @dataclass(frozen=True)
 class Column:
-    """One encoded column: a number (`real`/`integer`), a boolean, or one category's flag."""
+    """One encoded column: a number (`real`/`integer`), a boolean, one category's flag, or a
+    value the code compares (`derived`: `category` holds the `_derived.Derived`)."""
 
     field: str
-    kind: str  # "real", "integer", "boolean", "category"
+    kind: str  # "real", "integer", "boolean", "category", "derived"
     category: Any = None
 
 
 class Encoding:
-    """Rows (kwargs dicts) as a float matrix: numbers raw, booleans 0/1, categories one-hot."""
+    """Rows (kwargs dicts) as a float matrix: numbers raw, booleans 0/1, categories one-hot,
+    then the derived values."""
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, derived: Sequence[Any] = ()) -> None:
         self.columns: list[Column] = []
         for f in schema.fields:
             if f.kind in ("real", "integer", "boolean"):
                 self.columns.append(Column(f.name, f.kind))
             else:
                 self.columns.extend(Column(f.name, "category", c) for c in f.categories)
+        self.columns.extend(Column(d.text, "derived", d) for d in derived)
 
     def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         X = np.zeros((len(rows), len(self.columns)))
         for j, col in enumerate(self.columns):
             if col.kind == "category":
                 X[:, j] = [1.0 if _same(r[col.field], col.category) else 0.0 for r in rows]
+            elif col.kind == "derived":
+                X[:, j] = derived_column(col.category.expression, rows)
             else:
                 X[:, j] = [float(r[col.field]) for r in rows]
         return X
+
+
+def derived_column(expression: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """A derived value on every row (0 where it cannot be computed: an unseen table key)."""
+    if not len(rows):
+        return np.zeros(0)
+    try:
+        values = expression.evaluate({name: [r[name] for r in rows] for name in expression.names}, len(rows))
+    except Exception:
+        values = np.array([_at(expression, r) for r in rows])
+    return np.nan_to_num(np.asarray(values, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _at(expression: Any, row: Mapping[str, Any]) -> float:
+    try:
+        return float(expression.evaluate_row(row))
+    except Exception:
+        return math.nan
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -187,7 +210,7 @@ def _with(row: Mapping[str, Any], name: str, value: float, integer: bool) -> dic
 
 
 def snap(tree: Node, X: np.ndarray, rows: Sequence[Mapping[str, Any]], columns: Sequence[Column],
-         piece_at: Callable[[dict[str, Any]], Any]) -> tuple[int, int]:
+         piece_at: Callable[[dict[str, Any]], Any], fields: Mapping[str, Any] | None = None) -> tuple[int, int]:
     """Move every numeric cut to where `piece_at` (an oracle call) changes, top-down so each node's
     rows are routed by the snapped cuts above it; (cuts, cuts snapped). A cut already found on
     the same argument is tried first (two calls instead of a bisection)."""
@@ -202,6 +225,9 @@ def snap(tree: Node, X: np.ndarray, rows: Sequence[Mapping[str, Any]], columns: 
         if col.kind in ("real", "integer"):
             total += 1
             snapped += _snap_one(node, index, X, rows, col, piece_at, known)
+        elif col.kind == "derived" and fields is not None:
+            total += 1
+            snapped += _snap_derived(node, index, X, rows, col, piece_at, fields)
         left = goes_left(node, X[index, node.column])
         visit(node.left, index[left])  # type: ignore[arg-type]
         visit(node.right, index[~left])  # type: ignore[arg-type]
@@ -242,6 +268,60 @@ def _snap_one(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[Mappi
         return True
     node.threshold = _tidy(a, b)
     return False
+
+
+def _snap_derived(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[Mapping[str, Any]], col: Column,
+                  piece_at: Callable[[dict[str, Any]], Any], fields: Mapping[str, Any]) -> bool:
+    """A cut on a derived value: from a row of the node, move one argument the value reads until
+    the value crosses the cut (on a grid, no oracle), bisect that argument with the oracle, and
+    put the cut between the derived values either side (the rounder of the two)."""
+    values = X[index, node.column]
+    left, right = index[values <= node.threshold], index[values > node.threshold]
+    if not len(left) or not len(right):
+        return False
+    expression, t = col.category.expression, node.threshold
+    near_left = left[np.argsort(-X[left, node.column], kind="stable")][:SNAP_TRIES]
+    near_right = right[np.argsort(X[right, node.column], kind="stable")][:SNAP_TRIES]
+    for base in [int(i) for pair in zip(near_left, near_right) for i in pair][:SNAP_TRIES]:
+        row = rows[base]
+        for name in expression.names:
+            f = fields.get(name)
+            if f is None or f.kind not in ("real", "integer"):
+                continue
+            integer = f.kind == "integer"
+            grid = np.unique(np.round(np.linspace(f.low, f.high, 129))) if integer else np.linspace(f.low, f.high, 129)
+            d = derived_column(expression, [_with(row, name, g, integer) for g in grid])
+            crossing = np.flatnonzero((d[:-1] <= t) != (d[1:] <= t))
+            if not len(crossing):
+                continue
+            k = int(crossing[np.argmin(np.abs(grid[crossing] - float(row[name])))])
+            for m in (0, 1, 3, 7):  # the tree's cut may sit off the code's: widen until the piece differs
+                lo_row = _with(row, name, grid[max(k - m, 0)], integer)
+                hi_row = _with(row, name, grid[min(k + 1 + m, len(grid) - 1)], integer)
+                if piece_at(lo_row) != piece_at(hi_row):
+                    break
+            else:
+                continue
+            try:
+                found = bisect_threshold(piece_at, lo_row, hi_row, name)
+            except InvalidArgument:
+                continue
+            ends = derived_column(expression, [_with(row, name, found.low, integer),
+                                               _with(row, name, found.high, integer)])
+            low, high = float(min(ends)), float(max(ends))
+            if not low < high:
+                continue
+            node.threshold, node.strict = min(((low, False), (high, True)), key=lambda c: _digits(c[0]))
+            node.snapped = True
+            return True
+    node.threshold = _tidy(float(X[left, node.column].max()), float(X[right, node.column].min()))
+    return False
+
+
+def _digits(value: float) -> int:
+    """Significant digits of a float's repr (`93.0` -> 2, `92.9` -> 3): the rounder cut reads best."""
+    text = repr(float(value)).lstrip("-").replace(".", "").lstrip("0")
+    return len(text.rstrip("0")) if "e" not in text else 17
 
 
 def _tidy(a: float, b: float) -> float:

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from probes import Schema, Tolerance
-from probes._expressions import (Const, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
+from probes._expressions import (DECIMAL_EPS, Const, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
                                  fit_expression)
 
 #: least-squares solves per path (fit_expression's max_candidates)
@@ -53,10 +53,38 @@ def _kinds(schema: Schema) -> dict[str, str]:
     return {f.name: f.kind for f in schema.fields if f.kind in ("real", "integer", "boolean", "categorical")}
 
 
+def rounding_hint(fn: Any) -> str | None:
+    """The rounding the function's own code calls: 'half_up' for `ROUND_HALF_UP` (Decimal),
+    'half_even' for `round(...)` (or a plain `quantize`), else None."""
+    names = set(getattr(getattr(fn, "__code__", None), "co_names", ()))
+    if "ROUND_HALF_UP" in names:
+        return "half_up"
+    if "round" in names or "ROUND_HALF_EVEN" in names or "quantize" in names:
+        return "half_even"
+    return None
+
+
+def _prefer(expression: Expression, mode: str | None, rows: Sequence[Mapping[str, Any]],
+            outputs: Sequence[Any]) -> Expression:
+    """The same expression rounded the way the code rounds, where it reproduces the rows too: on
+    rows without a tie, Python's `round` and a floor of a value half a cent lower agree, and only
+    the code's own rounding is right on the ties it meets later."""
+    root = expression.root
+    if mode is None or not isinstance(root, Round) or root.mode == mode:
+        return expression
+    q = float(root.quantum)
+    shift = {"floor": q / 2, "ceil": -q / 2}.get(root.mode, 0.0)
+    inner = Sum((root.arg, Const(shift))) if shift else root.arg
+    inner = _expand(inner) or inner
+    candidate = Expression(Round(inner, q, mode, DECIMAL_EPS if mode == "half_up" else 0.0), expression.rows)
+    return candidate if reproduces(candidate, rows, outputs) else expression
+
+
 def fit_rows(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: Schema, quantum: Any, *,
-             retries: bool = True) -> Expression | None:
+             retries: bool = True, rounding: str | None = None) -> Expression | None:
     """An expression reproducing every row, or None: `fit_expression` on a sample of FIT_ROWS rows,
-    then (with `retries`) on another sample with the numbers centred, then on a larger one."""
+    then (with `retries`) on another sample with the numbers centred, then on a larger one;
+    rounded the `rounding` way (`rounding_hint`) where that reproduces the rows as well."""
     kinds = _kinds(schema)
     n = len(rows)
     rng = np.random.default_rng(n)
@@ -84,7 +112,7 @@ def fit_rows(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
             options = [found]
         for expression in options:
             if len(index) == n and not shifts or reproduces(expression, rows, outputs):
-                return expression
+                return _prefer(expression, rounding, rows, outputs)
     return None
 
 
@@ -239,7 +267,7 @@ class StandIn:
 
 
 def stand_in(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: Schema,
-             tolerance: Tolerance) -> StandIn | None:
+             tolerance: Tolerance, rounding: str | None = None) -> StandIn | None:
     """The best of: exact expressions of small random samples of the rows (a path exact but for a
     few float ties), the most common output, and least squares (an intercept per category of the
     first categorical argument, a slope per number), each rounded to the output's grid; by rows
@@ -255,13 +283,13 @@ def stand_in(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
     cats = [f.name for f in schema.fields if f.kind in ("categorical", "boolean")]
     columns = {f.name: [r[f.name] for r in rows] for f in schema.fields}
     candidates: list[Node] = [Const(float(Counter(y.tolist()).most_common(1)[0][0]))]
-    whole = fit_rows(rows, outputs, schema, schema.output.quantum or "auto") if n >= 8 else None
+    whole = fit_rows(rows, outputs, schema, schema.output.quantum or "auto", rounding=rounding) if n >= 8 else None
     if whole is not None:  # the leaf holds a part of the path one expression reproduces
         return StandIn(whole, n, n, True)
     for _ in range(3 if n >= 8 else 0):
         pick = [int(k) for k in rng.choice(n, size=min(n, 40), replace=False)]
         found = fit_rows([rows[k] for k in pick], [outputs[k] for k in pick], schema,
-                         schema.output.quantum or "auto", retries=False)
+                         schema.output.quantum or "auto", retries=False, rounding=rounding)
         if found is not None:
             candidates.append(found.root)
     X = np.asarray([[float(v) for v in columns[name]] for name in names]).T.reshape(n, len(names))

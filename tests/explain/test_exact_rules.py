@@ -181,3 +181,27 @@ def test_exact_false_keeps_the_tree() -> None:
     rules = distill(bracket_tax, schema=Schema.from_function(bracket_tax, income=(0.0, 200000.0)),
                     tolerance=CENTS, n_samples=300, fidelity_samples=200, exact=False, max_leaves=8)
     assert rules.exact is None and rules._fitted is not None and rules.complexity.leaves <= 8
+
+
+# -- a derived value the code compares -----------------------------------------------------------------
+
+def grade(exam: float, project: float) -> str:
+    score = round(0.6 * exam + 0.4 * project, 1)
+    if exam < 40:
+        return "F"
+    if score >= 85:
+        return "A"
+    if score >= 70:
+        return "B"
+    return "C" if score >= 50 else "F"
+
+
+def test_a_derived_value_is_computed_under_its_name_and_cut_where_the_code_cuts() -> None:
+    schema = Schema.from_function(grade, exam=(0.0, 100.0), project=(0.0, 100.0))
+    rules = distill(grade, schema=schema, n_samples=800, fidelity_samples=400)
+    assert rules.exact.used and rules.exact.exact, rules.source
+    assert "score = round(0.6 * exam + 0.4 * project, 1)" in rules.source
+    for cut in ("score < 85.0", "score < 70.0", "score < 50.0", "exam < 40.0"):
+        assert cut in rules.source, rules.source
+    assert rules.complexity.leaves <= 6
+    assert rules.fidelity_domain.agreement == 1.0
