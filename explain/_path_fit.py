@@ -29,6 +29,9 @@ FIT_CANDIDATES = 600
 FIT_ROWS = 300
 #: least-squares solves of a retry (the simple structures come first)
 RETRY_CANDIDATES = 200
+#: significant digits a coefficient of an accepted expression may have (business rules' rates and
+#: prices are short decimals; a longer one is a least-squares estimate fitting the rows by luck)
+SHORT_DIGITS = 10
 
 
 def is_number(value: Any) -> bool:
@@ -111,9 +114,25 @@ def fit_rows(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
         else:
             options = [found]
         for expression in options:
+            if not _short(expression.root):
+                continue  # least-squares coefficients left unsnapped: right on these rows only by luck
             if len(index) == n and not shifts or reproduces(expression, rows, outputs):
                 return _prefer(expression, rounding, rows, outputs)
     return None
+
+
+def _short(node: Node) -> bool:
+    """Whether every coefficient is a short decimal (at most SHORT_DIGITS significant digits)."""
+    values: list[float] = []
+    if isinstance(node, Const):
+        values.append(float(node.value))
+    elif isinstance(node, Table):
+        values.extend(float(v) for _, v in node.entries)
+    for value in values:
+        digits = repr(abs(value)).replace(".", "").lstrip("0").split("e")[0].rstrip("0")
+        if len(digits) > SHORT_DIGITS:
+            return False
+    return all(_short(child) for child in node.children())
 
 
 def _shifts(rows: Sequence[Mapping[str, Any]], index: Sequence[int], schema: Schema) -> dict[str, float]:
@@ -286,8 +305,8 @@ def stand_in(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
     whole = fit_rows(rows, outputs, schema, schema.output.quantum or "auto", rounding=rounding) if n >= 8 else None
     if whole is not None:  # the leaf holds a part of the path one expression reproduces
         return StandIn(whole, n, n, True)
-    for _ in range(3 if n >= 8 else 0):
-        pick = [int(k) for k in rng.choice(n, size=min(n, 40), replace=False)]
+    for _ in range(5 if n >= 8 else 0):  # small samples: some miss the few rows no expression fits (float ties)
+        pick = [int(k) for k in rng.choice(n, size=min(n, max(12, min(40, n // 3))), replace=False)]
         found = fit_rows([rows[k] for k in pick], [outputs[k] for k in pick], schema,
                          schema.output.quantum or "auto", retries=False, rounding=rounding)
         if found is not None:
@@ -314,9 +333,9 @@ def stand_in(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
         except Exception:
             continue
         agree = int(np.sum(error <= tolerance.bound(y)))
-        score = (agree, -float(np.nanmean(error)))
+        score = (agree, _short(node), -float(np.nanmean(error)))  # then the one that reads like the code
         if best is None or score > best[0]:
-            best = (score, StandIn(expression, agree, n))
+            best = (score, StandIn(expression, agree, n, agree == n and reproduces(expression, rows, outputs)))
     return None if best is None else best[1]
 
 
