@@ -3,21 +3,26 @@
 Rule code (fee tables, brackets, tiered rates) is exact arithmetic on every branch path, and
 neuroswap sees the path of every oracle call, so the rules can be the code's own pieces:
 
-1. oracle rows (the schema's domain and the recorded calls), each labelled by `call_with_path`;
-2. pieces: raising calls by exception type; returning calls by `.path`, each path's rows fitted
-   with `fit_expression` (split by `.signature` where one expression does not reproduce the whole
-   path: a loop over a bracket table); pieces whose expression reproduces another's rows merge;
-   a label output's pieces are its labels;
-3. the partition: a decision tree over the arguments (numbers raw, categories one-hot) that
-   classifies the piece, refined where it is thin;
-4. every numeric cut bisected with the oracle to the adjacent floats where the piece changes
-   (`bisect_threshold`), so the rules say `weight_kg <= 30`, wherever the 30 lives in the code;
-5. leaves whose sibling's expression reproduces their rows merge; a piece no expression
-   reproduces gets a small least-squares stand-in, marked approximate.
+1. oracle rows (the schema's domain and the recorded calls), each labelled by `call_with_path`
+   (`_oracle`), thin paths sampled again;
+2. pieces: a raise per raising path (its type and message); returning calls grouped by `.path`,
+   each group fitted with an exact expression (`_path_fit.fit_rows`), split by `.signature`
+   where one expression does not reproduce the path (a loop over a bracket table), then per
+   combination of categories (combined back into tables where the cells agree in form); pieces
+   whose expression reproduces another's rows merge; a label output's pieces are its labels;
+3. values the code compares (`weekday_hours > 40`, `weighted >= 93`) become columns too, where an
+   exact expression of the arguments gives them (`_derived`);
+4. the partition (`_partition`): decision trees classifying the piece, plain or testing categories
+   first, refined near their cuts; every numeric cut bisected with the oracle to the adjacent
+   floats where the piece changes (`bisect_threshold`), so the rules say `weight_kg <= 30.0`
+   wherever the 30 lives in the code; the candidate misrouting fewest sampled calls kept;
+5. leaves whose sibling's expression reproduces their rows merge; a leaf of a piece no expression
+   reproduces gets a stand-in fitted on its own calls: exact there when one expression holds on
+   the leaf (a day of a per-day fee), else marked `# approximate` in the source.
 
-`learn_exact` returns None with the reason where the code cannot be traced (a builtin, a C
-function, a `functools.partial`), or where tracing finds no exact piece; distill then falls back
-to the tree. Emission is `_codegen.emit_exact_source`.
+`learn_exact` returns the reason instead where the code cannot be traced (a builtin, a C function,
+a `functools.partial`) or no path is reproduced exactly; distill then falls back to the tree.
+Emission is `_codegen.emit_exact_source`.
 """
 
 from __future__ import annotations
@@ -30,32 +35,25 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from probes import ErrorInfo, Schema, Tolerance, Traces, call_with_path
+from probes import ErrorInfo, Schema, Tolerance, Traces
 from probes._expressions import Expression, Table
 from probes._identity import unwrap
 
 from ._derived import derived_values
+from ._oracle import CELL_ROWS, Oracle, OutOfTime, densify, jitter, repair, slab_rows, value_key
 from ._partition import Encoding, Node, errors, fit_partition, prune, route, snap
-from ._path_fit import FIT_ROWS, StandIn, combine_cells, fit_rows, is_number, reproduces, rounding_hint, stand_in
+from ._path_fit import StandIn, combine_cells, fit_rows, is_number, reproduces, stand_in
 
 #: traced calls of the first sample drawn from the recorded calls (the rest from the domain)
 TRACE_SHARE = 0.5
-#: rows a path needs before its expression is trusted; thinner paths are densified first
-MIN_FIT_ROWS = 12
 #: refinement rounds (fit the partition, sample near its cuts and in thin leaves, refit)
 ROUNDS = 2
-#: rows per combination of categories a path that no expression reproduces is given before a refit
-CELL_ROWS = 4
 #: combinations of categories a path is fitted per, at most
 MAX_CELLS = 24
 #: candidate partitions (plain, categories first) whose cuts are bisected when they are large
 SNAPPED_PARTITIONS = 2
 #: leaves up to which every candidate partition is bisected
 SMALL_PARTITION = 150
-
-
-class _OutOfTime(Exception):
-    """The budget's deadline passed: stop querying, keep what was learned."""
 
 
 @dataclass
@@ -178,73 +176,9 @@ def traceable(fn: Callable[..., Any]) -> str | None:
     return None
 
 
-class _Oracle:
-    """Traced calls of the legacy function, kept as rows with their outcome and path."""
-
-    def __init__(self, fn: Callable[..., Any], schema: Schema, deadline: float) -> None:
-        self.fn, self.schema, self.deadline = fn, schema, deadline
-        self.rows: list[dict[str, Any]] = []
-        self.outputs: list[Any] = []
-        self.errors: list[ErrorInfo | None] = []
-        self.paths: list[str] = []
-        self.sigs: list[str] = []
-        self.calls = 0
-        self.fits: dict[str, tuple[Expression | None, int]] = {}
-        self.rounding = rounding_hint(unwrap(fn))  # how the code rounds: ties are decided its way
-
-    def call(self, row: Mapping[str, Any]) -> Any:
-        if time.perf_counter() > self.deadline:
-            raise _OutOfTime()
-        self.calls += 1
-        return call_with_path(self.fn, row)
-
-    def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        for row in rows:
-            pc = self.call(row)
-            self.rows.append(row)
-            self.outputs.append(pc.output)
-            self.errors.append(pc.error)
-            self.paths.append(pc.path)
-            self.sigs.append(pc.signature)
-
-
-# -- sampling ----------------------------------------------------------------------------------
-
-def _jitter(base: Mapping[str, Any], schema: Schema, rng: np.random.Generator, scale: float,
-            only: str | None = None) -> dict[str, Any]:
-    """`base` with some numeric arguments moved by up to `scale` of their span (`only`: just that)."""
-    row = dict(base)
-    numeric = [f for f in schema.fields if f.kind in ("real", "integer") and (only is None or f.name == only)]
-    if not numeric:
-        return row
-    chosen = [f for f in numeric if rng.random() < 0.5] or [numeric[int(rng.integers(len(numeric)))]]
-    for f in chosen:
-        span = float(f.high - f.low)
-        value = float(row[f.name]) + rng.uniform(-scale, scale) * span
-        value = min(max(value, float(f.low)), float(f.high))
-        row[f.name] = int(round(value)) if f.kind == "integer" else value
-    return row
-
-
-def _slab_rows(oracle: _Oracle, encoding: Encoding, schema: Schema, cut_rows: list[tuple[int, float, np.ndarray]],
-               per_cut: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Rows near each numeric cut: node rows with the cut argument drawn close to the cut."""
-    out = []
-    for j, t, members in cut_rows:
-        col = encoding.columns[j]
-        f = schema[col.field]
-        width = 0.01 * float(f.high - f.low)
-        for i in rng.choice(members, size=min(per_cut, len(members)), replace=False):
-            row = dict(oracle.rows[int(i)])
-            value = min(max(t + rng.uniform(-width, width), float(f.low)), float(f.high))
-            row[col.field] = int(round(value)) if f.kind == "integer" else value
-            out.append(row)
-    return out
-
-
 # -- pieces ------------------------------------------------------------------------------------
 
-def _value_pieces(oracle: _Oracle, schema: Schema, members: dict[str, list[int]],
+def _value_pieces(oracle: Oracle, schema: Schema, members: dict[str, list[int]],
                   quantum: Any) -> list[tuple[Piece, list[int]]]:
     """Per group of returning rows: a constant, an exact expression, or an approximate piece."""
     found: list[tuple[Piece, list[int]]] = []
@@ -261,7 +195,7 @@ def _value_pieces(oracle: _Oracle, schema: Schema, members: dict[str, list[int]]
     return found
 
 
-def _fit_cached(oracle: _Oracle, key: str, index: list[int], schema: Schema, quantum: Any) -> Expression | None:
+def _fit_cached(oracle: Oracle, key: str, index: list[int], schema: Schema, quantum: Any) -> Expression | None:
     """A group's expression, re-fitted only when the rows added since refute it (or, where none
     was found, when the group grew by half)."""
     cached = oracle.fits.get(key)
@@ -277,13 +211,13 @@ def _fit_cached(oracle: _Oracle, key: str, index: list[int], schema: Schema, qua
     return expression
 
 
-def _fit_cells(oracle: _Oracle, key: str, index: list[int], schema: Schema,
+def _fit_cells(oracle: Oracle, key: str, index: list[int], schema: Schema,
                quantum: Any) -> list[tuple[Piece, list[int]]] | None:
     """A path no one expression reproduces, fitted per combination of its categories (a joint
     table of intercepts and slopes can snap one cell wrongly): one expression with tables where
     the cells combine (`combine_cells`), else a piece per cell; None without categories."""
     cats = [f.name for f in schema.fields if f.kind in ("categorical", "boolean")
-            and len({_key(oracle.rows[i][f.name]) for i in index}) > 1]
+            and len({value_key(oracle.rows[i][f.name]) for i in index}) > 1]
     if not 1 <= len(cats) <= 3:
         return None
     cells: dict[tuple, list[int]] = {}
@@ -311,7 +245,7 @@ def _same_value(a: Any, b: Any) -> bool:
         return False
 
 
-def build_pieces(oracle: _Oracle, schema: Schema) -> tuple[list[Piece], np.ndarray]:
+def build_pieces(oracle: Oracle, schema: Schema) -> tuple[list[Piece], np.ndarray]:
     """Pieces and the piece of every row (see the module docstring, step 2)."""
     n = len(oracle.rows)
     labels = np.full(n, -1)
@@ -335,7 +269,7 @@ def build_pieces(oracle: _Oracle, schema: Schema) -> tuple[list[Piece], np.ndarr
     if schema.output.kind != "real":  # labels (and anything not a number): one piece per value
         by_value: dict[Any, list[int]] = {}
         for i in returning:
-            by_value.setdefault(_key(oracle.outputs[i]), []).append(i)
+            by_value.setdefault(value_key(oracle.outputs[i]), []).append(i)
         for index in by_value.values():
             labels[index] = len(pieces)
             pieces.append(Piece("constant", value=oracle.outputs[index[0]], rows=len(index),
@@ -371,15 +305,7 @@ def build_pieces(oracle: _Oracle, schema: Schema) -> tuple[list[Piece], np.ndarr
     return pieces, labels
 
 
-def _key(value: Any) -> Any:
-    try:
-        hash(value)
-        return (type(value).__name__, value)
-    except TypeError:
-        return (type(value).__name__, repr(value))
-
-
-def _merge(groups: list[tuple[Piece, list[int]]], oracle: _Oracle) -> list[tuple[Piece, list[int]]]:
+def _merge(groups: list[tuple[Piece, list[int]]], oracle: Oracle) -> list[tuple[Piece, list[int]]]:
     """Pieces whose expression (or constant) also reproduces another piece's rows absorb it,
     largest first: fewer pieces, a smaller partition."""
     order = sorted(range(len(groups)), key=lambda k: -len(groups[k][1]))
@@ -403,11 +329,11 @@ def _merge(groups: list[tuple[Piece, list[int]]], oracle: _Oracle) -> list[tuple
     return merged
 
 
-def _reproduces(expression: Expression, oracle: _Oracle, index: Sequence[int]) -> bool:
+def _reproduces(expression: Expression, oracle: Oracle, index: Sequence[int]) -> bool:
     return reproduces(expression, [oracle.rows[i] for i in index], [oracle.outputs[i] for i in index])
 
 
-def _covers(piece: Piece, index: Sequence[int], oracle: _Oracle) -> bool:
+def _covers(piece: Piece, index: Sequence[int], oracle: Oracle) -> bool:
     if piece.kind == "constant":
         return all(_same_value(oracle.outputs[i], piece.value) for i in index)
     if piece.kind == "expression" and piece.expression is not None:
@@ -415,7 +341,7 @@ def _covers(piece: Piece, index: Sequence[int], oracle: _Oracle) -> bool:
     return False
 
 
-def piece_of(pieces: Sequence[Piece], oracle: _Oracle, row: Mapping[str, Any], labels: bool) -> Any:
+def piece_of(pieces: Sequence[Piece], oracle: Oracle, row: Mapping[str, Any], labels: bool) -> Any:
     """The piece a fresh call takes: by error type, by label (`labels`), else by signature, then
     path; an unseen path is its own key, so bisection stops at it too."""
     pc = oracle.call(row)
@@ -428,7 +354,7 @@ def piece_of(pieces: Sequence[Piece], oracle: _Oracle, row: Mapping[str, Any], l
         for k, p in enumerate(pieces):
             if p.kind == "constant" and _same_value(p.value, pc.output):
                 return k
-        return ("value", _key(pc.output))
+        return ("value", value_key(pc.output))
     for key in (pc.signature, pc.path):
         for k, p in enumerate(pieces):
             if key in p.paths and p.holds_for(row):
@@ -449,7 +375,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
     if any(f.kind == "vector" for f in schema.fields):
         return "vector arguments: exact rules cover numbers, booleans and categories"
     rng = np.random.default_rng(seed)
-    oracle = _Oracle(fn, schema, deadline)
+    oracle = Oracle(fn, schema, deadline)
     notes: list[str] = []
     recorded = [dict(kw) for kw in (traces.inputs if traces is not None else []) if schema.contains(kw)[0]]
     if math.isfinite(deadline):  # size the sample to the budget: a traced call costs 10-100x a plain one
@@ -465,7 +391,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
         first += [recorded[int(k)] for k in pick]
     try:
         oracle.add(first)
-    except _OutOfTime:
+    except OutOfTime:
         notes.append(f"budget: first sample cut at {len(oracle.rows)} of {len(first)} calls")
     if len(oracle.rows) < 50:
         return f"budget: only {len(oracle.rows)} traced calls fitted in it"
@@ -473,14 +399,14 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
     mixed = [oracle.rows[int(i)] for i in rng.permutation(len(oracle.rows))]
     encoding = Encoding(schema, derived_values(fn, schema, mixed, deadline=deadline))
     try:
-        _densify(oracle, schema, rng)
-    except _OutOfTime:
+        densify(oracle, schema, rng)
+    except OutOfTime:
         notes.append("budget: thin paths left as found")
     pieces, labels = build_pieces(oracle, schema)
     if any(not p.exact for p in pieces):
         try:
-            _repair(oracle, schema, rng, pieces, labels)
-        except _OutOfTime:
+            repair(oracle, schema, rng, pieces, labels)
+        except OutOfTime:
             notes.append("budget: paths without an exact expression not sampled again")
         pieces, labels = build_pieces(oracle, schema)
     if schema.output.kind == "real" and not any(p.kind in ("expression", "constant") for p in pieces):
@@ -491,15 +417,15 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
         members = route(tree, X)
         cuts = [(n.column, n.threshold, members[id(n)]) for n in tree.internal()
                 if encoding.columns[n.column].kind in ("real", "integer")]
-        extra = _slab_rows(oracle, encoding, schema, cuts, max(2, n_samples // (4 * max(len(cuts), 1))), rng)
+        extra = slab_rows(oracle, encoding, schema, cuts, max(2, n_samples // (4 * max(len(cuts), 1))), rng)
         for leaf in tree.leaves():
             if len(members[id(leaf)]) < 5:
-                extra += [_jitter(oracle.rows[int(i)], schema, rng, 0.01) for i in members[id(leaf)] for _ in range(4)]
+                extra += [jitter(oracle.rows[int(i)], schema, rng, 0.01) for i in members[id(leaf)] for _ in range(4)]
         if not extra:
             break
         try:
             oracle.add(extra)
-        except _OutOfTime:
+        except OutOfTime:
             notes.append(f"budget: refinement round {r + 1} of {ROUNDS} cut short")
             break
         finally:
@@ -520,7 +446,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
                     members, misrouted)
 
 
-def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list[Piece], oracle: _Oracle,
+def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list[Piece], oracle: Oracle,
                     schema: Schema, encoding: Encoding, seed: int,
                     notes: list[str]) -> tuple[Node, int, int, int]:
     """The plain tree, or one testing categories first (all of them, or one), whichever leaves the
@@ -546,7 +472,7 @@ def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list
         try:
             total, snapped = snap(tree, X, oracle.rows, encoding.columns,
                                   lambda row: piece_of(pieces, oracle, row, is_label), {f.name: f for f in schema.fields})
-        except _OutOfTime:
+        except OutOfTime:
             if best is not None:
                 break
             total, snapped = len(tree.internal()), 0
@@ -560,54 +486,6 @@ def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list
     notes.append(f"partition: {best[0][0]} of {len(labels)} sampled calls in a leaf that does not reproduce them"
                  if best[0][0] else "")  # type: ignore[index]
     return best[1], best[2], best[3], best[0][0]  # type: ignore[index]
-
-
-def _densify(oracle: _Oracle, schema: Schema, rng: np.random.Generator) -> None:
-    """Paths seen on fewer than MIN_FIT_ROWS rows: more rows near theirs, so their expression
-    is fitted on evidence, not interpolated."""
-    counts = Counter(oracle.paths[i] for i, e in enumerate(oracle.errors) if e is None)
-    for path, count in list(counts.items()):
-        if count < MIN_FIT_ROWS:
-            _grow(oracle, schema, rng, [i for i, p in enumerate(oracle.paths) if p == path], MIN_FIT_ROWS,
-                  lambda i, path=path: oracle.paths[i] == path)
-
-
-def _grow(oracle: _Oracle, schema: Schema, rng: np.random.Generator, seeds: list[int], target: int,
-          same: Callable[[int], bool]) -> None:
-    """Jitter the numbers of `seeds` rows until `target` rows satisfy `same` (new rows on other
-    paths are kept too: every traced call is evidence)."""
-    seeds, count = list(seeds), len(seeds)
-    for attempt in range(8 * max(target - count, 0)):
-        if count >= target:
-            break
-        base = oracle.rows[seeds[int(rng.integers(len(seeds)))]]
-        oracle.add([_jitter(base, schema, rng, (0.002, 0.01, 0.05)[attempt % 3])])
-        if same(len(oracle.rows) - 1):
-            count += 1
-            seeds.append(len(oracle.rows) - 1)
-
-
-def _repair(oracle: _Oracle, schema: Schema, rng: np.random.Generator, pieces: Sequence[Piece],
-            labels: np.ndarray) -> None:
-    """Rows for the approximate pieces: CELL_ROWS per combination of categories (a table needs
-    them all), and twice the rows (tighter least squares), before they are fitted again."""
-    cats = [f.name for f in schema.fields if f.kind in ("categorical", "boolean")]
-    for k, piece in enumerate(pieces):
-        if piece.exact:
-            continue
-        index = [int(i) for i in np.flatnonzero(labels == k)]
-        cells: dict[Any, list[int]] = {}
-        for i in index:
-            cells.setdefault(tuple(_key(oracle.rows[i][c]) for c in cats), []).append(i)
-        keys = set(piece.paths)
-        for cell, members in cells.items():
-            if len(members) < CELL_ROWS:
-                _grow(oracle, schema, rng, members, CELL_ROWS, lambda i, c=cell: oracle.errors[i] is None and (
-                    oracle.paths[i] in keys or oracle.sigs[i] in keys) and tuple(
-                    _key(oracle.rows[i][n]) for n in cats) == c)
-        if len(index) < 2 * FIT_ROWS:
-            _grow(oracle, schema, rng, index, 2 * len(index), lambda i: oracle.errors[i] is None and (
-                oracle.paths[i] in keys or oracle.sigs[i] in keys))
 
 
 def table_nodes(expression: Expression) -> list[Table]:

@@ -1,0 +1,152 @@
+"""The traced oracle of exact rules and where it is asked: calls of the legacy function kept as rows
+with their outcome, branch path and signature (`call_with_path`); rows near a partition's cuts;
+more rows for paths seen too rarely to fit, or that no expression reproduced yet (per combination
+of categories, and twice as many for tighter least squares). Used by `_exact_rules`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from probes import ErrorInfo, Schema, call_with_path
+from probes._expressions import Expression
+from probes._identity import unwrap
+
+from ._partition import Encoding
+from ._path_fit import FIT_ROWS, rounding_hint
+
+#: rows a path needs before its expression is trusted; thinner paths are densified first
+MIN_FIT_ROWS = 12
+#: rows per combination of categories a path that no expression reproduces is given before a refit
+CELL_ROWS = 4
+
+
+class OutOfTime(Exception):
+    """The budget's deadline passed: stop querying, keep what was learned."""
+
+
+class Oracle:
+    """Traced calls of the legacy function, kept as rows with their outcome and path."""
+
+    def __init__(self, fn: Callable[..., Any], schema: Schema, deadline: float) -> None:
+        self.fn, self.schema, self.deadline = fn, schema, deadline
+        self.rows: list[dict[str, Any]] = []
+        self.outputs: list[Any] = []
+        self.errors: list[ErrorInfo | None] = []
+        self.paths: list[str] = []
+        self.sigs: list[str] = []
+        self.calls = 0
+        self.fits: dict[str, tuple[Expression | None, int]] = {}
+        self.rounding = rounding_hint(unwrap(fn))  # how the code rounds: ties are decided its way
+
+    def call(self, row: Mapping[str, Any]) -> Any:
+        if time.perf_counter() > self.deadline:
+            raise OutOfTime()
+        self.calls += 1
+        return call_with_path(self.fn, row)
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            pc = self.call(row)
+            self.rows.append(row)
+            self.outputs.append(pc.output)
+            self.errors.append(pc.error)
+            self.paths.append(pc.path)
+            self.sigs.append(pc.signature)
+
+
+
+# -- sampling ----------------------------------------------------------------------------------
+
+def jitter(base: Mapping[str, Any], schema: Schema, rng: np.random.Generator, scale: float,
+            only: str | None = None) -> dict[str, Any]:
+    """`base` with some numeric arguments moved by up to `scale` of their span (`only`: just that)."""
+    row = dict(base)
+    numeric = [f for f in schema.fields if f.kind in ("real", "integer") and (only is None or f.name == only)]
+    if not numeric:
+        return row
+    chosen = [f for f in numeric if rng.random() < 0.5] or [numeric[int(rng.integers(len(numeric)))]]
+    for f in chosen:
+        span = float(f.high - f.low)
+        value = float(row[f.name]) + rng.uniform(-scale, scale) * span
+        value = min(max(value, float(f.low)), float(f.high))
+        row[f.name] = int(round(value)) if f.kind == "integer" else value
+    return row
+
+
+def slab_rows(oracle: Oracle, encoding: Encoding, schema: Schema, cut_rows: list[tuple[int, float, np.ndarray]],
+               per_cut: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Rows near each numeric cut: node rows with the cut argument drawn close to the cut."""
+    out = []
+    for j, t, members in cut_rows:
+        col = encoding.columns[j]
+        f = schema[col.field]
+        width = 0.01 * float(f.high - f.low)
+        for i in rng.choice(members, size=min(per_cut, len(members)), replace=False):
+            row = dict(oracle.rows[int(i)])
+            value = min(max(t + rng.uniform(-width, width), float(f.low)), float(f.high))
+            row[col.field] = int(round(value)) if f.kind == "integer" else value
+            out.append(row)
+    return out
+
+
+def value_key(value: Any) -> Any:
+    try:
+        hash(value)
+        return (type(value).__name__, value)
+    except TypeError:
+        return (type(value).__name__, repr(value))
+
+
+def densify(oracle: Oracle, schema: Schema, rng: np.random.Generator) -> None:
+    """Paths seen on fewer than MIN_FIT_ROWS rows: more rows near theirs, so their expression
+    is fitted on evidence, not interpolated."""
+    counts = Counter(oracle.paths[i] for i, e in enumerate(oracle.errors) if e is None)
+    for path, count in list(counts.items()):
+        if count < MIN_FIT_ROWS:
+            _grow(oracle, schema, rng, [i for i, p in enumerate(oracle.paths) if p == path], MIN_FIT_ROWS,
+                  lambda i, path=path: oracle.paths[i] == path)
+
+
+def _grow(oracle: Oracle, schema: Schema, rng: np.random.Generator, seeds: list[int], target: int,
+          same: Callable[[int], bool]) -> None:
+    """Jitter the numbers of `seeds` rows until `target` rows satisfy `same` (new rows on other
+    paths are kept too: every traced call is evidence)."""
+    seeds, count = list(seeds), len(seeds)
+    for attempt in range(8 * max(target - count, 0)):
+        if count >= target:
+            break
+        base = oracle.rows[seeds[int(rng.integers(len(seeds)))]]
+        oracle.add([jitter(base, schema, rng, (0.002, 0.01, 0.05)[attempt % 3])])
+        if same(len(oracle.rows) - 1):
+            count += 1
+            seeds.append(len(oracle.rows) - 1)
+
+
+def repair(oracle: Oracle, schema: Schema, rng: np.random.Generator, pieces: Sequence[Any],
+            labels: np.ndarray) -> None:
+    """Rows for the approximate pieces: CELL_ROWS per combination of categories (a table needs
+    them all), and twice the rows (tighter least squares), before they are fitted again."""
+    cats = [f.name for f in schema.fields if f.kind in ("categorical", "boolean")]
+    for k, piece in enumerate(pieces):
+        if piece.exact:
+            continue
+        index = [int(i) for i in np.flatnonzero(labels == k)]
+        cells: dict[Any, list[int]] = {}
+        for i in index:
+            cells.setdefault(tuple(value_key(oracle.rows[i][c]) for c in cats), []).append(i)
+        keys = set(piece.paths)
+        for cell, members in cells.items():
+            if len(members) < CELL_ROWS:
+                _grow(oracle, schema, rng, members, CELL_ROWS, lambda i, c=cell: oracle.errors[i] is None and (
+                    oracle.paths[i] in keys or oracle.sigs[i] in keys) and tuple(
+                    value_key(oracle.rows[i][n]) for n in cats) == c)
+        if len(index) < 2 * FIT_ROWS:
+            _grow(oracle, schema, rng, index, 2 * len(index), lambda i: oracle.errors[i] is None and (
+                oracle.paths[i] in keys or oracle.sigs[i] in keys))
+
+
