@@ -428,6 +428,8 @@ class _Tables:
 def _exact_leaf(fit: Any, leaf: Any, tables: _Tables, imports: set[str], python_type: str) -> tuple[Stmt, ...]:
     from ._exact_rules import table_nodes
 
+    if leaf.piece < 0:  # a region no sampled call reached
+        return (Stmt('raise RuntimeError("no sampled call of the legacy function reached this region")'),)
     piece = fit.pieces[leaf.piece]
     if piece.kind == "raise":
         return (Stmt(_raise_text(piece.error, imports)),)

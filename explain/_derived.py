@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 from probes import Schema
 from probes._expressions import Const, Expression, Product, Sum, Var
 from probes._identity import kwargs_caller, unwrap
@@ -41,7 +43,7 @@ class Derived:
     `a - b`); `name` the local to assign (empty for a difference of two arguments)."""
 
     text: str
-    expression: Expression
+    expression: Any  # an Expression, or a Ratio
     name: str = ""
     pair: tuple[str, str] | None = None
 
@@ -97,6 +99,8 @@ def derived_values(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mappin
         index = sorted(values)
         expression = fit_rows([rows[i] for i in index], [values[i] for i in index], schema, "auto",
                               rounding=rounding_hint(inner))
+        if expression is None:
+            expression = ratio_of([rows[i] for i in index], [values[i] for i in index], sorted(numeric))
         if expression is None or not expression.names or isinstance(expression.root, (Var, Const)):
             continue  # not reproduced, or a plain argument / constant: nothing a test on one argument lacks
         if len(set(expression.names) & numeric) < 2:
@@ -104,6 +108,62 @@ def derived_values(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mappin
         taken.add(name)
         found.append(Derived(name, expression, name=name))
     return found
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """`a / b`, `a / b ** 2`, `a / (b / s) ** 2` or `a * b` of two numeric arguments: the ratios
+    rule code compares (a body-mass index, a rate per unit) that the expression grammar lacks.
+    Evaluated with the code's own operations, so the value is the code's to the last bit."""
+
+    form: str  # "div", "div_sq", "mul"
+    a: str
+    b: str
+    scale: float = 1.0
+
+    @property
+    def root(self) -> "Ratio":
+        return self
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted({self.a, self.b}))
+
+    def children(self) -> tuple[()]:
+        return ()
+
+    def evaluate(self, columns: Mapping[str, Any], n: int | None = None) -> np.ndarray:
+        a, b = (np.asarray(columns[k], dtype=float) for k in (self.a, self.b))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.form == "mul":
+                return a * b
+            if self.form == "div":
+                return a / b
+            return a / ((b / self.scale) if self.scale != 1 else b) ** 2
+
+    def evaluate_row(self, row: Mapping[str, Any]) -> float:
+        return float(self.evaluate({k: [row[k]] for k in self.names})[0])
+
+    def to_python(self) -> str:
+        if self.form == "mul":
+            return f"{self.a} * {self.b}"
+        if self.form == "div":
+            return f"{self.a} / {self.b}"
+        inner = f"({self.b} / {int(self.scale) if self.scale.is_integer() else self.scale})" if self.scale != 1 else self.b
+        return f"{self.a} / {inner} ** 2"
+
+
+def ratio_of(rows: Sequence[Mapping[str, Any]], values: Sequence[float], numeric: Sequence[str]) -> Ratio | None:
+    """The ratio of two arguments that gives `values` on every row to the last bit, or None."""
+    y = np.asarray(values, dtype=float)
+    forms = [Ratio("div", a, b) for a in numeric for b in numeric if a != b]
+    forms += [Ratio("div_sq", a, b, s) for a in numeric for b in numeric if a != b for s in (1.0, 10.0, 100.0, 1000.0)]
+    forms += [Ratio("mul", a, b) for a in numeric for b in numeric if a < b]
+    columns = {name: [r[name] for r in rows] for name in numeric}
+    for form in forms:
+        if np.array_equal(form.evaluate(columns, len(rows)), y):
+            return form
+    return None
 
 
 def _trace(fn: Callable[..., Any], code: Any, wanted: Mapping[int, set[str]], rows: Sequence[Mapping[str, Any]],

@@ -106,7 +106,7 @@ class ExactFit:
     def leaf_exact(self, leaf: Node) -> bool:
         """An exact piece, or an approximate piece's stand-in that reproduces all the leaf's calls."""
         found = self.stand_ins.get(id(leaf))
-        return self.pieces[leaf.piece].exact or (found is not None and found.exact)
+        return leaf.piece >= 0 and (self.pieces[leaf.piece].exact or (found is not None and found.exact))
 
     @property
     def approximate_leaves(self) -> int:
@@ -437,7 +437,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
     members = route(tree, X)
     stand_ins: dict[int, StandIn | None] = {}
     for leaf in tree.leaves():
-        if not pieces[leaf.piece].exact:
+        if leaf.piece >= 0 and not pieces[leaf.piece].exact:
             own = [int(i) for i in members[id(leaf)] if labels[i] == leaf.piece]
             own = own or [int(i) for i in np.flatnonzero(labels == leaf.piece)]
             stand_ins[id(leaf)] = stand_in([oracle.rows[i] for i in own], [oracle.outputs[i] for i in own], schema,

@@ -311,11 +311,24 @@ def _snap_derived(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[M
             low, high = float(min(ends)), float(max(ends))
             if not low < high:
                 continue
-            node.threshold, node.strict = min(((low, False), (high, True)), key=lambda c: _digits(c[0]))
+            # the code compares with the roundest number between the values either side: `bmi < 30.0`
+            # (low 29.999999999999996, high 30.000000000000004), `weekday_hours <= 40.0` (low 40.0)
+            strict, inclusive = _roundest(low, high, False, True), _roundest(low, high, True, False)
+            node.threshold, node.strict = (strict, True) if _digits(strict) <= _digits(inclusive) else (inclusive, False)
             node.snapped = True
             return True
     node.threshold = _tidy(float(X[left, node.column].max()), float(X[right, node.column].min()))
     return False
+
+
+def _roundest(low: float, high: float, with_low: bool, with_high: bool) -> float:
+    """The number with the fewest significant digits between `low` and `high` (ends included as asked)."""
+    for digits in range(1, 18):
+        for value in (low, high, (low + high) / 2):
+            candidate = float(f"{value:.{digits}g}")
+            if (low < candidate or with_low and candidate == low) and (candidate < high or with_high and candidate == high):
+                return candidate
+    return high if with_high else low
 
 
 def _digits(value: float) -> int:

@@ -313,8 +313,11 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
     if exact and is_surrogate(the_teacher):
         exact_report = ExactReport.fallback("the teacher is a surrogate: it has no branch paths to trace")
     elif exact:
-        found = learn_exact(the_teacher, schema, traces=traces, n_samples=int(n_samples), seed=seed,
-                            tolerance=tolerance, deadline=budget.learn_end if budget is not None else math.inf)
+        try:
+            found = learn_exact(the_teacher, schema, traces=traces, n_samples=int(n_samples), seed=seed,
+                                tolerance=tolerance, deadline=budget.learn_end if budget is not None else math.inf)
+        except Exception as exc:  # the tree still answers; the note says what went wrong
+            found = f"tracing the paths failed ({type(exc).__name__}: {exc})"[:300]
         if isinstance(found, ExactFit):
             if budget is not None:
                 budget.cut.extend(note for note in found.notes if note.startswith("budget:"))
