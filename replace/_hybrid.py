@@ -255,6 +255,9 @@ def fit_exact_paths(surrogate: Any, pool: Any, val: np.ndarray, test: tuple[Any,
         tested = _value_rows(test_outputs, test_errors, in_test.get(bucket, []))
         entry: dict[str, Any] = {"status": "neural", "rows": len(train), "held_out": len(held) + len(tested)}
         report[bucket] = entry
+        if members and not train and not held:
+            entry["reason"] = "its rows raise (the outcome head answers them)"
+            continue
         if len(train) < MIN_FIT_ROWS or entry["held_out"] < MIN_HELD_OUT:
             entry["reason"] = (f"too few rows ({len(train)} to fit, {entry['held_out']} held out; needs "
                                f"{MIN_FIT_ROWS} and {MIN_HELD_OUT})")
