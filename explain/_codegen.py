@@ -493,9 +493,14 @@ def emit_exact_source(fit: Any, schema: Schema, *, name: str, docstring: str) ->
         if derived.name:
             from ._exact_rules import table_nodes
 
+            local = _name(derived.name, "derived value name")
+            if hasattr(derived.expression, "terms"):  # a scorecard: points added up one line per argument
+                first, *rest = derived.expression.terms()
+                assigned += [Stmt(f"{local} = {first}"), *(Stmt(f"{local} += {term}") for term in rest)]
+                continue
             text = tables.hoist(derived.expression.to_python(), table_nodes(derived.expression))
             imports.update(["import math"] if "math." in text else [])
-            assigned.append(Stmt(f"{_name(derived.name, 'derived value name')} = {text}"))
+            assigned.append(Stmt(f"{local} = {text}"))
     body = (*assigned, *body)
     args = ", ".join(_annotated(f) for f in schema.fields)
     lines = [f"def {_identifier(name)}({args}):", *_docstring(docstring)]

@@ -30,6 +30,7 @@ from probes._identity import kwargs_caller, unwrap
 from probes._paths import _code_info
 
 from ._path_fit import fit_rows, rounding_hint
+from ._scorecard import scorecard_of
 
 #: calls traced for their locals (each reads the frame at every branch line)
 TRACED_ROWS = 1500
@@ -101,9 +102,12 @@ def derived_values(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mappin
                               rounding=rounding_hint(inner))
         if expression is None:
             expression = ratio_of([rows[i] for i in index], [values[i] for i in index], sorted(numeric))
+        if expression is None and _plain_categories(schema) and all(float(values[i]).is_integer() for i in index):
+            expression = scorecard_of([rows[i] for i in index], [values[i] for i in index], schema,
+                                      _probe(fn, code, line, name, deadline))
         if expression is None or not expression.names or isinstance(expression.root, (Var, Const)):
             continue  # not reproduced, or a plain argument / constant: nothing a test on one argument lacks
-        if len(set(expression.names) & numeric) < 2:
+        if len(expression.names) < 2 or (len(set(expression.names) & numeric) < 2 and not hasattr(expression, "bins")):
             continue  # a function of one number: its cuts are cuts on that number
         taken.add(name)
         found.append(Derived(name, expression, name=name))
@@ -164,6 +168,22 @@ def ratio_of(rows: Sequence[Mapping[str, Any]], values: Sequence[float], numeric
         if np.array_equal(form.evaluate(columns, len(rows)), y):
             return form
     return None
+
+
+def _plain_categories(schema: Schema) -> bool:
+    """Categories a scorecard's table can write as literals (str, int, bool, None)."""
+    return all(isinstance(c, (str, int, bool, type(None))) for f in schema.fields if f.kind == "categorical"
+               for c in f.categories)
+
+
+def _probe(fn: Callable[..., Any], code: Any, line: int, name: str,
+           deadline: float) -> Callable[[Mapping[str, Any]], float | None]:
+    """The value of local `name` at `line` on a fresh call of `fn` (None where not reached)."""
+    def probe(row: Mapping[str, Any]) -> float | None:
+        seen = _trace(fn, code, {line: {name}}, [row], deadline)
+        return seen.get((line, name), {}).get(0)
+
+    return probe
 
 
 def _trace(fn: Callable[..., Any], code: Any, wanted: Mapping[int, set[str]], rows: Sequence[Mapping[str, Any]],

@@ -274,43 +274,25 @@ def _snap_derived(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[M
                   piece_at: Callable[[dict[str, Any]], Any], fields: Mapping[str, Any]) -> bool:
     """A cut on a derived value: from a row of the node, move one argument the value reads until
     the value crosses the cut (on a grid, no oracle), bisect that argument with the oracle, and
-    put the cut between the derived values either side (the rounder of the two)."""
+    take the derived values either side; every argument narrows that bracket (a score that jumps
+    by 2 along one argument steps by 1 along another); the cut is the roundest number in it."""
     values = X[index, node.column]
     left, right = index[values <= node.threshold], index[values > node.threshold]
     if not len(left) or not len(right):
         return False
-    expression, t = col.category.expression, node.threshold
     near_left = left[np.argsort(-X[left, node.column], kind="stable")][:SNAP_TRIES]
     near_right = right[np.argsort(X[right, node.column], kind="stable")][:SNAP_TRIES]
     for base in [int(i) for pair in zip(near_left, near_right) for i in pair][:SNAP_TRIES]:
-        row = rows[base]
-        for name in expression.names:
-            f = fields.get(name)
-            if f is None or f.kind not in ("real", "integer"):
-                continue
-            integer = f.kind == "integer"
-            grid = np.unique(np.round(np.linspace(f.low, f.high, 129))) if integer else np.linspace(f.low, f.high, 129)
-            d = derived_column(expression, [_with(row, name, g, integer) for g in grid])
-            crossing = np.flatnonzero((d[:-1] <= t) != (d[1:] <= t))
-            if not len(crossing):
-                continue
-            k = int(crossing[np.argmin(np.abs(grid[crossing] - float(row[name])))])
-            for m in (0, 1, 3, 7):  # the tree's cut may sit off the code's: widen until the piece differs
-                lo_row = _with(row, name, grid[max(k - m, 0)], integer)
-                hi_row = _with(row, name, grid[min(k + 1 + m, len(grid) - 1)], integer)
-                if piece_at(lo_row) != piece_at(hi_row):
-                    break
-            else:
-                continue
-            try:
-                found = bisect_threshold(piece_at, lo_row, hi_row, name)
-            except InvalidArgument:
-                continue
-            ends = derived_column(expression, [_with(row, name, found.low, integer),
-                                               _with(row, name, found.high, integer)])
-            low, high = float(min(ends)), float(max(ends))
-            if not low < high:
-                continue
+        brackets: dict[Any, list[float]] = {}  # (piece below, piece above) -> [low, high]
+        found = [_derived_bracket(rows[base], name, col.category.expression, node.threshold, piece_at, fields)
+                 for name in col.category.expression.names]
+        for pair, low, high in [b for b in found if b is not None] + _category_brackets(
+                rows[base], col.category.expression, piece_at, fields):
+            bracket = brackets.setdefault(pair, [low, high])
+            if max(bracket[0], low) < min(bracket[1], high):
+                bracket[:] = [max(bracket[0], low), min(bracket[1], high)]
+        if brackets:
+            low, high = next(iter(brackets.values()))
             # the code compares with the roundest number between the values either side: `bmi < 30.0`
             # (low 29.999999999999996, high 30.000000000000004), `weekday_hours <= 40.0` (low 40.0)
             strict, inclusive = _roundest(low, high, False, True), _roundest(low, high, True, False)
@@ -319,6 +301,65 @@ def _snap_derived(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[M
             return True
     node.threshold = _tidy(float(X[left, node.column].max()), float(X[right, node.column].min()))
     return False
+
+
+def _category_brackets(row: Mapping[str, Any], expression: Any, piece_at: Callable[[dict[str, Any]], Any],
+                       fields: Mapping[str, Any]) -> list[tuple[Any, float, float]]:
+    """Brackets from switching a category or flag the derived value reads (a region's loading
+    steps the score by 1 where age steps it by 2): the row against each other value."""
+    if not any(getattr(fields.get(n), "kind", "") in ("categorical", "boolean") for n in expression.names):
+        return []
+    here = float(derived_column(expression, [row])[0])
+    piece = piece_at(dict(row))
+    out = []
+    for name in expression.names:
+        f = fields.get(name)
+        if f is None or f.kind not in ("categorical", "boolean"):
+            continue
+        for value in f.categories:
+            other = dict(row)
+            other[name] = value
+            there = float(derived_column(expression, [other])[0])
+            if there == here:
+                continue
+            piece_there = piece_at(other)
+            if piece_there != piece:
+                low, high = sorted((here, there))
+                out.append(((piece, piece_there) if here < there else (piece_there, piece), low, high))
+    return out
+
+
+def _derived_bracket(row: Mapping[str, Any], name: str, expression: Any, t: float,
+                     piece_at: Callable[[dict[str, Any]], Any],
+                     fields: Mapping[str, Any]) -> tuple[Any, float, float] | None:
+    """((piece below, piece above), low, high): the derived values either side of where the piece
+    changes as argument `name` moves the value across `t`; None where it does not cross or change."""
+    f = fields.get(name)
+    if f is None or f.kind not in ("real", "integer"):
+        return None
+    integer = f.kind == "integer"
+    grid = np.unique(np.round(np.linspace(f.low, f.high, 129))) if integer else np.linspace(f.low, f.high, 129)
+    d = derived_column(expression, [_with(row, name, g, integer) for g in grid])
+    crossing = np.flatnonzero((d[:-1] <= t) != (d[1:] <= t))
+    if not len(crossing):
+        return None
+    k = int(crossing[np.argmin(np.abs(grid[crossing] - float(row[name])))])
+    for m in (0, 1, 3, 7):  # the tree's cut may sit off the code's: widen until the piece differs
+        lo_row = _with(row, name, grid[max(k - m, 0)], integer)
+        hi_row = _with(row, name, grid[min(k + 1 + m, len(grid) - 1)], integer)
+        if piece_at(lo_row) != piece_at(hi_row):
+            break
+    else:
+        return None
+    try:
+        found = bisect_threshold(piece_at, lo_row, hi_row, name)
+    except InvalidArgument:
+        return None
+    ends = derived_column(expression, [_with(row, name, found.low, integer), _with(row, name, found.high, integer)])
+    if ends[0] == ends[1]:
+        return None
+    below, above = (found.below, found.above) if ends[0] < ends[1] else (found.above, found.below)
+    return (below, above), float(min(ends)), float(max(ends))
 
 
 def _roundest(low: float, high: float, with_low: bool, with_high: bool) -> float:

@@ -205,3 +205,52 @@ def test_a_derived_value_is_computed_under_its_name_and_cut_where_the_code_cuts(
         assert cut in rules.source, rules.source
     assert rules.complexity.leaves <= 6
     assert rules.fidelity_domain.agreement == 1.0
+
+
+def body_class(height_cm: float, weight_kg: float) -> str:
+    bmi = weight_kg / (height_cm / 100) ** 2
+    if bmi < 18.5:
+        return "under"
+    if bmi < 25:
+        return "normal"
+    return "over"
+
+
+def test_a_compared_ratio_is_computed_the_code_s_way() -> None:
+    schema = Schema.from_function(body_class, height_cm=(140.0, 200.0), weight_kg=(40.0, 120.0))
+    rules = distill(body_class, schema=schema, n_samples=800, fidelity_samples=400)
+    assert rules.exact.exact, rules.source
+    assert "bmi = weight_kg / (height_cm / 100) ** 2" in rules.source
+    assert "bmi < 18.5" in rules.source and "bmi < 25.0" in rules.source
+    assert rules.complexity.leaves == 3 and rules.fidelity_domain.agreement == 1.0
+
+
+LOADING = {"N": 0, "S": 1, "E": 2}
+
+
+def risk(age: int, smoker: bool, region: str) -> str:
+    points = 0
+    if age < 30:
+        points += 0
+    elif age < 50:
+        points += 2
+    else:
+        points += 4
+    if smoker:
+        points += 3
+    points += LOADING[region]
+    if points <= 2:
+        return "low"
+    if points <= 5:
+        return "mid"
+    return "high"
+
+
+def test_a_scorecard_is_added_up_like_the_code_and_cut_where_it_decides() -> None:
+    schema = Schema.from_function(risk, age=(18, 90), region=list(LOADING))
+    rules = distill(risk, schema=schema, n_samples=600, fidelity_samples=400)
+    assert rules.exact.exact, rules.source
+    assert "points += (0 if age <= 29 else 2 if age <= 49 else 4)" in rules.source
+    assert "points += (3 if smoker else 0)" in rules.source and "[region]" in rules.source
+    assert "points < 3.0" in rules.source or "points <= 2.0" in rules.source
+    assert rules.complexity.leaves == 3 and rules.fidelity_domain.agreement == 1.0
