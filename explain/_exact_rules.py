@@ -433,7 +433,6 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
             X = encoding.encode(oracle.rows)
             tree = fit_partition(X, labels, seed)
     tree, total, snapped, misrouted = _best_partition(tree, X, labels, pieces, oracle, schema, encoding, seed, notes)
-    notes = [note for note in notes if note]
     members = route(tree, X)
     stand_ins: dict[int, StandIn | None] = {}
     for leaf in tree.leaves():
@@ -483,8 +482,6 @@ def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list
             best = (score, tree, total, snapped)
         if score[:2] == (0, 0):
             break  # right on every sampled call, every cut bisected
-    notes.append(f"partition: {best[0][0]} of {len(labels)} sampled calls in a leaf that does not reproduce them"
-                 if best[0][0] else "")  # type: ignore[index]
     return best[1], best[2], best[3], best[0][0]  # type: ignore[index]
 
 

@@ -364,7 +364,7 @@ def _exact_doc_text(who: str, fidelity: Mapping[str, Fidelity], report: ExactRep
         lines.append(f"The partition misroutes {report.misrouted} of the {report.rows} sampled calls (a boundary "
                      "the tests on single arguments do not draw exactly).")
     if report.note:
-        lines.append(f"Cut short: {report.note}.")
+        lines.append(f"Notes: {report.note}.")
     return "\n".join(lines)
 
 
