@@ -11,6 +11,7 @@ agreement, wall seconds of each fit, and single-call time against the original.
     python bench/hybrid.py                                  # default functions, 20 s budget, 20,000 inputs
     python bench/hybrid.py --budget 8 --only shipping_fee parking_fee --n-eval 5000
     python bench/hybrid.py --quick                          # 5 s budget, 2,000 inputs (smoke run)
+    python bench/hybrid.py --only shipping_fee --options '{"max_experts": 64}' --out hybrid_max_experts64.json
 
 Writes bench/results/hybrid.json (hybrid_quick.json with --quick, or --out NAME) and prints a
 markdown table.
@@ -42,7 +43,7 @@ MODES = ("auto", "off")
 
 
 def run_one(name: Any, budget: float, seed: int = 0, *, n_traces: int = 3000, n_eval: int = 20000,
-            timing_rows: int = 300, progress: bool = False) -> dict[str, Any]:
+            timing_rows: int = 300, progress: bool = False, options: dict[str, Any] | None = None) -> dict[str, Any]:
     entry = _entry(name)
     fn, tolerance = entry.function, entry.tolerance
     say = (lambda msg: print(f"[hybrid] {entry.name}: {msg}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
@@ -52,14 +53,15 @@ def run_one(name: Any, budget: float, seed: int = 0, *, n_traces: int = 3000, n_
     rows = {"production": entry.generate_inputs(n_eval, seed=seed + 1), "domain": schema.sample(n_eval, seed=seed + 2)}
     reference = {d: _outcomes(fn, r) for d, r in rows.items()}
     result: dict[str, Any] = {"function": entry.name, "kind": kind, "tolerance": tolerance.to_dict(), "budget_s": budget,
-                              "seed": seed, "n_traces": n_traces, "n_eval": n_eval, "modes": {}}
+                              "seed": seed, "n_traces": n_traces, "n_eval": n_eval, "options": options or {},
+                              "modes": {}}
     surrogates = {}
     for mode in MODES:
         say(f"fit exact={mode} (budget {budget} s, work clock)")
         started = time.monotonic()
         try:
             surrogate = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget, seed=seed,
-                            budget_clock="work", progress=False, exact=mode)
+                            budget_clock="work", progress=False, exact=mode, **(options or {}))
         except Exception as exc:  # noqa: BLE001 - a benchmark row records the failure
             result["modes"][mode] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
             continue
@@ -139,16 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=list(DEFAULT_FUNCTIONS))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--options", default="{}", help='more fit options for both modes, as JSON: \'{"max_experts": 64}\'')
     args = parser.parse_args(argv)
+    options = json.loads(args.options)
     if args.quick:
         args.budget, args.n_eval = 5.0, 2000
     out = ROOT / "bench" / "results" / (args.out or ("hybrid_quick.json" if args.quick else "hybrid.json"))
-    results: dict[str, Any] = {"budget_s": args.budget, "seed": args.seed, "n_eval": args.n_eval,
+    results: dict[str, Any] = {"budget_s": args.budget, "seed": args.seed, "n_eval": args.n_eval, "options": options,
                                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                                            "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
                                "functions": []}
     for name in args.only:
-        results["functions"].append(run_one(name, args.budget, args.seed, n_eval=args.n_eval, progress=True))
+        results["functions"].append(run_one(name, args.budget, args.seed, n_eval=args.n_eval, progress=True,
+                                            options=options))
         out.write_text(json.dumps(results, indent=1, default=_json_default))  # partial results survive a crash
     table = to_markdown(results)
     results["markdown"] = table
