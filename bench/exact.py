@@ -17,6 +17,11 @@ side by side in one loop.
     python bench/exact.py --budget 20 --out exact_before.json
     python bench/exact.py --quick            # 5 s budgets, 2,000 evaluation inputs: a smoke run
     python bench/exact.py --only income_tax weekly_pay --seed 1
+    python bench/exact.py --models rules --budget 20 --out exact_rules.json   # rules alone (no fit)
+
+`--models` picks a subset of surrogate, rules, tree, hgb, gplearn (default all). The peers train
+on the surrogate's rows, so asking for a peer fits the surrogate too (it is judged only if asked
+for); rules alone never call fit.
 
 Writes bench/results/exact.json (exact_quick.json with --quick, or --out NAME) and prints a
 markdown table.
@@ -239,9 +244,16 @@ def single_call_us(functions: dict[str, Callable[..., Any]], rows: Sequence[dict
 
 def run_one(name: str | SuiteEntry, budget: float = 60.0, seed: int = 0, *, n_traces: int = 3000,
             n_eval: int = 20000, peers: Sequence[str] = PEERS, timing_rows: int = 300,
-            progress: bool = False) -> dict[str, Any]:
+            progress: bool = False, models: Sequence[str] = MODELS) -> dict[str, Any]:
     """Fit, distill, train the peers and judge them all on fresh production and domain inputs,
-    for one suite function (a name in case_studies.rules.SUITE, or a SuiteEntry)."""
+    for one suite function (a name in case_studies.rules.SUITE, or a SuiteEntry). `models` limits
+    what is built and judged; a peer asked for still needs the surrogate's training rows."""
+    wanted = tuple(models)  # `models` below is the row's dict of results
+    unknown = [m for m in wanted if m not in MODELS]
+    if unknown:
+        raise ValueError(f"models={list(wanted)!r} : each must be one of {', '.join(MODELS)}")
+    peers = [p for p in peers if p in wanted]
+    need_fit = "surrogate" in wanted or bool(peers)
     entry = _entry(name)
     fn, tolerance = entry.function, entry.tolerance
     say = (lambda msg: print(f"[exact] {entry.name}: {msg}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
@@ -260,16 +272,18 @@ def run_one(name: str | SuiteEntry, budget: float = 60.0, seed: int = 0, *, n_tr
     }
     models: dict[str, Any] = row["models"]
 
-    say(f"fit (budget {budget} s, work clock)")
     surrogate = None
-    started = time.monotonic()
-    try:
-        surrogate = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget, seed=seed,
-                        budget_clock="work", progress=False)
-    except Exception as exc:
-        models["surrogate"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-    fit_seconds = time.monotonic() - started
-    if surrogate is not None:
+    if need_fit:
+        say(f"fit (budget {budget} s, work clock)" + ("" if "surrogate" in wanted else " for the peers' rows"))
+        started = time.monotonic()
+        try:
+            surrogate = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget, seed=seed,
+                            budget_clock="work", progress=False)
+        except Exception as exc:
+            if "surrogate" in wanted:
+                models["surrogate"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        fit_seconds = time.monotonic() - started
+    if surrogate is not None and "surrogate" in wanted:
         entry_row: dict[str, Any] = {"seconds": round(fit_seconds, 2), "architecture": surrogate.architecture,
                                      "oracle_calls": surrogate.metrics.oracle_calls,
                                      "training_rows": surrogate.metrics.training_rows,
@@ -280,13 +294,14 @@ def run_one(name: str | SuiteEntry, budget: float = 60.0, seed: int = 0, *, n_tr
             entry_row[d] = _judge(kind, reference[d], cand, tolerance)
         models["surrogate"] = entry_row
 
-    say("distill (defaults)")
     rules = None
-    started = time.monotonic()
-    try:
-        rules = distill(fn, schema=schema, traces=traces, tolerance=tolerance)
-    except Exception as exc:
-        models["rules"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    if "rules" in wanted:
+        say("distill (defaults)")
+        started = time.monotonic()
+        try:
+            rules = distill(fn, schema=schema, traces=traces, tolerance=tolerance)
+        except Exception as exc:
+            models["rules"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     if rules is not None:
         entry_row = {"seconds": round(time.monotonic() - started, 2), "variant": rules.variant,
                      "lines": rules.complexity.lines, "leaves": rules.complexity.leaves,
@@ -330,7 +345,7 @@ def run_one(name: str | SuiteEntry, budget: float = 60.0, seed: int = 0, *, n_tr
             for d in DISTRIBUTIONS:
                 entry_row[d] = _judge(kind, reference[d], peer.predict(X_eval[d]), tolerance)
             models[family] = entry_row
-    elif surrogate is None:
+    elif peers:
         for family in peers:
             models.setdefault(family, {"skipped": "no surrogate, so no training rows to share"})
 
@@ -340,7 +355,7 @@ def run_one(name: str | SuiteEntry, budget: float = 60.0, seed: int = 0, *, n_tr
 
     say("single-call timing")
     timed: dict[str, Callable[..., Any]] = {"original": fn}
-    if surrogate is not None:
+    if surrogate is not None and "surrogate" in wanted:
         timed["surrogate"] = surrogate
     if rules is not None:
         timed["rules"] = rules.function
@@ -370,6 +385,8 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     rows = results["functions"]
     out = {}
     for m in MODELS:
+        if not any(m in r["models"] for r in rows):  # not asked for (--models)
+            continue
         judged = [r for r in rows if "production" in r["models"].get(m, {})]
         out[m] = {"exact": sum(bool(r["models"][m].get("exact")) for r in judged), "judged": len(judged),
                   "of": len(rows)}
@@ -426,6 +443,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="5 s budgets and 2,000 evaluation inputs (smoke run)")
     parser.add_argument("--only", nargs="*", default=None, help="suite function names to run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, metavar="MODEL",
+                        help=f"models to build and judge (default all: {' '.join(MODELS)}); a peer needs the "
+                             "surrogate's training rows, so it fits the surrogate even when that is not judged")
     parser.add_argument("--n-eval", type=int, default=None, help="inputs per distribution (default 20000)")
     parser.add_argument("--out", default=None,
                         help="results file name under bench/results (default exact.json, exact_quick.json)")
@@ -441,7 +461,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         _entry(name)
     results: dict[str, Any] = {
         "bench": "exact", "quick": args.quick, "budget_s": budget, "budget_clock": "work", "seed": args.seed,
-        "n_traces": 3000, "n_eval": n_eval,
+        "n_traces": 3000, "n_eval": n_eval, "models": list(args.models),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch_threads": 1},
         "gplearn": _gplearn_status(), "fairness": FAIRNESS, "functions": [],
     }
@@ -449,7 +469,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in names:
         print(f"[exact] {name} ...", file=sys.stderr, flush=True)
         t0 = time.monotonic()
-        results["functions"].append(run_one(name, budget, args.seed, n_eval=n_eval, progress=not args.quiet))
+        results["functions"].append(run_one(name, budget, args.seed, n_eval=n_eval, progress=not args.quiet,
+                                               models=args.models))
         print(f"[exact] {name} done in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     results["wall_s"] = round(time.monotonic() - started, 1)
     results["summary"] = summary(results)

@@ -63,3 +63,21 @@ def test_run_one_gives_the_json_structure():
     assert set(counts) == set(MODELS) and counts["rules"]["of"] == 1
     table = to_markdown(results)
     assert "| tiny_fee |" in table and "Exact on both distributions" in table
+
+
+def test_run_one_builds_only_the_models_asked_for():
+    """--models rules never fits; a peer alone fits the surrogate for its rows but judges only itself."""
+    row = run_one(TINY, budget=3.0, seed=0, n_traces=200, n_eval=300, timing_rows=20, models=("rules",))
+    assert set(row["models"]) == {"rules"} and "production" in row["models"]["rules"]
+    assert set(row["single_call_us"]) == {"original", "rules"}
+    counts = summary({"functions": [row]})
+    assert set(counts) == {"rules"}
+    row = run_one(TINY, budget=3.0, seed=0, n_traces=200, n_eval=300, timing_rows=20, models=("tree",))
+    assert set(row["models"]) == {"tree"} and "production" in row["models"]["tree"]
+    assert set(row["single_call_us"]) == {"original"}
+    try:
+        run_one(TINY, budget=3.0, models=("forest",))
+    except ValueError as exc:
+        assert "forest" in str(exc)
+    else:
+        raise AssertionError("an unknown model was accepted")
