@@ -179,15 +179,8 @@ class OneRowScorer:
             output = None if d.raises[0] else (d.outputs[0].item() if isinstance(d.outputs[0], np.generic)
                                                else d.outputs[0])
             return OnePrediction(output, d.errors[0], float(d.spread[0])), float(rows.score[0])
-        feats: list[float] = []
+        feats = sur._encode_one(kwargs)
         defaults = sur._defaults
-        for enc, name in zip(sur._enc_free, sur._names):
-            if name in kwargs:
-                enc(kwargs[name], feats)
-            elif name in defaults:
-                enc(defaults[name], feats)
-            else:
-                raise TypeError(f"{sur.__name__}() missing argument {name!r}")
         x = np.array(feats)
         raw, index = sur._one.raw(feats)
         output, error, spread = sur._decode_one(raw)

@@ -257,6 +257,16 @@ class Surrogate:
         """The answer for one call's arguments, with spread and path; no domain check
         (the caller checks with `self.schema.contains`). Values that cannot be encoded at all
         (unknown category, NaN, wrong type) still raise OutOfDomainError."""
+        feats = self._encode_one(kwargs)
+        raw, index = self._one.raw(feats)
+        output, error, spread = self._decode_one(raw)
+        if self._exact is not None:
+            output, error, spread = _hybrid.one(self, index, output, error, spread, kwargs)
+        return OnePrediction(output, error, spread, self._path_ids[index] if self._gate is not None else None)
+
+    def _encode_one(self, kwargs: Mapping[str, Any]) -> list[float]:
+        """One call's arguments as the network's input features (defaults filled in), the single
+        encoding shared by `predict_one`, `_reference_one` and the guard's scorer."""
         feats: list[float] = []
         defaults = self._defaults
         for enc, name in zip(self._enc_free, self._names):
@@ -266,18 +276,11 @@ class Surrogate:
                 enc(defaults[name], feats)
             else:
                 raise TypeError(f"{self.__name__}() missing argument {name!r}")
-        raw, index = self._one.raw(feats)
-        output, error, spread = self._decode_one(raw)
-        if self._exact is not None:
-            output, error, spread = _hybrid.one(self, index, output, error, spread, kwargs)
-        return OnePrediction(output, error, spread, self._path_ids[index] if self._gate is not None else None)
+        return feats
 
     def _reference_one(self, kwargs: Mapping[str, Any]) -> OnePrediction:
         """`predict_one` by the reference float64 evaluation (tests pin the fast path to it)."""
-        feats: list[float] = []
-        for enc, name in zip(self._enc_free, self._names):
-            enc(kwargs[name] if name in kwargs else self._defaults[name], feats)
-        x = np.array(feats)
+        x = np.array(self._encode_one(kwargs))
         path, index = None, 0
         if self._ens is not None:
             raw = self._ens.one(x)
