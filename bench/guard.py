@@ -28,6 +28,8 @@ certified vs sgr_spread, and the live audit's numbers from bench/results/guard_t
                                                # two cores shared with other jobs)
     python bench/guard.py --quick              # smoke run (small fits and samples)
     python bench/guard.py --only shipping_fee inversek2j --budget 20 --seed 1 --out guard_seed1.json
+    python bench/guard.py --budget 20 --traces 10000 --out guard_10k.json   # enough held out for 0.1%
+    python bench/guard.py --budget 20 --fit-option exact='"off"' --out guard_neural.json
 
 Writes bench/results/guard.json (guard_quick.json with --quick) and the markdown tables beside it
 (guard.md), and prints them.
@@ -426,8 +428,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-fresh", type=int, default=None, help="grown sample at rate 0.001 (default 100000)")
     parser.add_argument("--max-extra-s", type=float, default=240.0,
                         help="most seconds of the original's calls spent growing the sample")
+    parser.add_argument("--traces", type=int, default=None,
+                        help="recorded calls per study (default 4000, quick 1000); fit holds 40%% of them out "
+                             "as the production calibration, and 0.1%% needs about 3,000 of those")
+    parser.add_argument("--fit-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra fit option for every study (JSON value), e.g. exact='\"off\"'")
     parser.add_argument("--out", default=None, help="file name under bench/results (default guard.json)")
     args = parser.parse_args(argv)
+    fit_options: dict[str, Any] = {}
+    for item in args.fit_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--fit-option {item!r}: expected KEY=VALUE, e.g. exact=\"off\"")
+        try:
+            fit_options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            fit_options[key] = value
     unknown = [n for n in args.only or () if n not in STUDIES]
     if unknown:
         parser.error(f"unknown study {unknown[0]!r}; known: {', '.join(STUDIES)}")
@@ -436,13 +452,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     quick = args.quick
     budget = args.budget or (8.0 if quick else 45.0)
-    n_traces = 1000 if quick else 4000
+    n_traces = args.traces or (1000 if quick else 4000)
     n_fresh = args.fresh or (3000 if quick else 20_000)
     max_fresh = args.max_fresh or (10_000 if quick else 100_000)
     results: dict[str, Any] = {
         "bench": "guard", "quick": quick, "budget_s": budget, "budget_clock": "work", "seed": args.seed,
         "n_traces": n_traces, "n_fresh": n_fresh, "max_fresh": max_fresh, "rates": list(RATES),
-        "confidence": CONFIDENCE, "alpha": ALPHA, "gates": list(GATES),
+        "confidence": CONFIDENCE, "alpha": ALPHA, "gates": list(GATES), "fit_options": fit_options,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch_threads": 1},
         "code": _code_version(), "studies": [],
     }
@@ -452,7 +468,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             continue
         print(f"[guard] {name} ...", file=sys.stderr, flush=True)
         row = run_study(name, budget_s=budget, n_traces=n_traces, seed=args.seed, n_fresh=n_fresh,
-                        max_fresh=max_fresh, max_extra_s=args.max_extra_s)
+                        max_fresh=max_fresh, max_extra_s=args.max_extra_s, fit_options=fit_options)
         print(f"[guard] {name}: fit {row['fit_wall_s']} s, gates {row['seconds']} s", file=sys.stderr, flush=True)
         results["studies"].append(row)
     trip_path = ROOT / "bench" / "results" / "guard_trip.json"
