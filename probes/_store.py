@@ -1,4 +1,4 @@
-"""Where recorded calls live: a small abstract store with SQLite and in-memory backends.
+"""Where recorded calls live: a small abstract store with SQLite, PostgreSQL and in-memory backends.
 
 The recorder only needs `add` (one batch of encoded rows) and readers only need `load`,
 `functions` and `count`, so a backend is a few methods (MonkeyType's `db/base.py` shape).
@@ -15,7 +15,7 @@ import re
 import json
 import os
 import warnings
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
 from urllib.parse import parse_qs, unquote, urlparse
 
 from . import _encoding
@@ -23,6 +23,9 @@ from ._errors import CorruptStoreError, StoreError
 from ._identity import function_name, source_hash as current_source_hash
 from ._traces import ErrorInfo, Traces
 from ._validation import bad_argument, check_flag
+
+if TYPE_CHECKING:
+    from ._retention import PruneRule, StoreStats
 
 #: environment variable naming the default store (a path or URI).
 STORE_ENV = "NEUROSWAP_STORE"
@@ -95,25 +98,36 @@ class TraceStore(abc.ABC):
     # -- opening ----------------------------------------------------------------------------
     @staticmethod
     def open(uri: "str | os.PathLike[str] | TraceStore | None" = None, **options: Any) -> "TraceStore":
-        """Open `sqlite:///path.db`, a plain path, or `memory://[name]`.
+        """Open `sqlite:///path.db`, a plain path, `memory://[name]`, or `postgresql://user:pw@host/db`.
 
         With no argument: `$NEUROSWAP_STORE`, else `./neuroswap_traces.db`. `options` go to the
-        backend (`SQLiteStore(readonly=..., timeout_s=...)`). `trusted_modules=("mypkg.types",
-        ...)` lists the modules `load` may import to rebuild enum, dataclass and namedtuple
-        values (classes of modules already imported need no listing). A `TraceStore` is
-        returned as is, with its own options.
+        backend (`SQLiteStore(readonly=..., timeout_s=...)`, `PostgresStore(connect_timeout_s=...)`).
+        `trusted_modules=("mypkg.types", ...)` lists the modules `load` may import to rebuild enum,
+        dataclass and namedtuple values (classes of modules already imported need no listing). A
+        `TraceStore` is returned as is, with its own options.
         """
         trusted = _encoding.trusted_set(options.pop("trusted_modules", None))
-        unknown = [name for name in options if name not in SQLITE_OPTIONS]
+        unknown = [name for name in options if name not in SQLITE_OPTIONS + POSTGRES_OPTIONS]
         if unknown:
             raise bad_argument(unknown[0], options[unknown[0]], "is not an option of TraceStore.open",
-                               f"Options are: trusted_modules, {', '.join(SQLITE_OPTIONS)}")
+                               f"Options are: trusted_modules, {', '.join(SQLITE_OPTIONS + POSTGRES_OPTIONS)}")
         if isinstance(uri, TraceStore):
             return uri
         kind, target, query = parse_uri(uri, "uri")
+        wrong = [name for name in options if name not in (POSTGRES_OPTIONS if kind == "postgresql" else SQLITE_OPTIONS)]
+        if kind == "postgresql" and wrong:
+            raise bad_argument(wrong[0], options[wrong[0]], "is an option of a SQLite store, not of postgresql://",
+                               f"Options of a PostgreSQL store are: trusted_modules, {', '.join(POSTGRES_OPTIONS)}")
+        if kind == "postgresql":
+            from ._store_postgres import PostgresStore
+
+            return PostgresStore(target, trusted_modules=trusted, **options)
+        if kind == "sqlite" and wrong:
+            raise bad_argument(wrong[0], options[wrong[0]], "is an option of a PostgreSQL store, not of SQLite",
+                               f"Options of a SQLite store are: trusted_modules, {', '.join(SQLITE_OPTIONS)}")
         if kind == "memory" and options:
             name = next(iter(options))
-            raise bad_argument(name, options[name], "is an option of a SQLite store, not of memory://",
+            raise bad_argument(name, options[name], "is an option of a SQLite or PostgreSQL store, not of memory://",
                                "Leave it out, or open a file ('sqlite:///traces.db')")
         if kind == "memory":
             from ._store_memory import MemoryStore
@@ -151,6 +165,29 @@ class TraceStore(abc.ABC):
 
     def _commit(self) -> None:
         """Make every added record durable (backends that buffer override this)."""
+
+    def _prune(self, rule: "PruneRule") -> int:
+        raise StoreError(f"{type(self).__name__} cannot prune traces. Use a memory, SQLite or PostgreSQL store")
+
+    def _stats(self) -> "StoreStats":
+        raise StoreError(f"{type(self).__name__} cannot report stats. Use a memory, SQLite or PostgreSQL store")
+
+    # -- retention ----------------------------------------------------------------------------
+    def prune(self, function: Any, *, keep_last: int | None = None, older_than: Any = None,
+              source_hash: str = ANY_VERSION) -> int:
+        """Delete old traces of `function` (a function, `"module:qualname"`, or `"*"` for each
+        function in turn) so a store left recording does not grow without end; returns how many
+        went. `keep_last=N` keeps its N newest traces (by insertion), `older_than=` (a datetime,
+        or a timedelta back from now) drops traces recorded before then (traces without a
+        timestamp stay). Every version unless `source_hash` names one. A SQLite file keeps its
+        size until `VACUUM`; PostgreSQL reuses the space after its autovacuum."""
+        from ._retention import check_prune
+
+        return self._prune(check_prune(function, keep_last, older_than, source_hash, self._name_of))
+
+    def stats(self) -> "StoreStats":
+        """Traces, functions and versions held, the recorded time span, and the space taken."""
+        return self._stats()
 
     # -- shared behaviour -------------------------------------------------------------------
     def flush(self, timeout: float | None = 30.0) -> bool:
@@ -317,19 +354,25 @@ def _short(text: str, limit: int = 200) -> str:
 
 #: What `TraceStore.open` passes on to a SQLite store.
 SQLITE_OPTIONS = ("readonly", "timeout_s", "durable")
+#: What `TraceStore.open` passes on to a PostgreSQL store.
+POSTGRES_OPTIONS = ("connect_timeout_s",)
 
 
 def parse_uri(uri: "str | os.PathLike[str] | None", name: str = "store") -> tuple[str, str, dict[str, str]]:
-    """`(kind, target, query)` for a store URI or path; kind is "sqlite" or "memory". Errors name
-    the argument `name` the caller took the URI as."""
+    """`(kind, target, query)` for a store URI or path; kind is "sqlite", "memory" or "postgresql"
+    (whose target is the whole URI, for libpq). Errors name the argument `name` the caller took
+    the URI as."""
     if uri is None:
         uri = os.environ.get(STORE_ENV) or DEFAULT_STORE
     if isinstance(uri, os.PathLike):
         uri = os.fspath(uri)
     if not isinstance(uri, str) or not uri:
-        raise bad_argument(name, uri, "must be a TraceStore, a path, 'sqlite:///path.db' or 'memory://'")
+        raise bad_argument(name, uri, "must be a TraceStore, a path, 'sqlite:///path.db', 'postgresql://...' "
+                           "or 'memory://'")
     if uri.startswith("memory://"):
         return "memory", uri[len("memory://"):], {}
+    if uri.startswith(("postgresql://", "postgres://")):
+        return "postgresql", uri, {}
     if uri.startswith("sqlite://"):
         # SQLAlchemy's convention: sqlite:///relative.db and sqlite:////absolute/path.db
         parsed = urlparse(uri)
@@ -341,7 +384,8 @@ def parse_uri(uri: "str | os.PathLike[str] | None", name: str = "store") -> tupl
         query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
         return "sqlite", path, query
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", uri):
-        raise bad_argument(name, uri, "has an unknown scheme", "Use a path, 'sqlite:///path.db' or 'memory://'")
+        raise bad_argument(name, uri, "has an unknown scheme",
+                           "Use a path, 'sqlite:///path.db', 'postgresql://user@host/db' or 'memory://'")
     return "sqlite", uri, {}
 
 

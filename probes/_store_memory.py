@@ -10,6 +10,7 @@ import itertools
 import threading
 from typing import Any, Iterator, Sequence
 
+from ._retention import PruneRule, StoreStats
 from ._store import FunctionSummary, TraceRecord, TraceStore
 
 _NAMED: dict[str, "MemoryStore"] = {}
@@ -63,6 +64,36 @@ class MemoryStore(TraceStore):
         for record in snapshot:
             if record.function == name and (source_hashes is None or record.source_hash in source_hashes):
                 yield record
+
+    def _prune(self, rule: PruneRule) -> int:
+        with self._lock:
+            chosen: dict[str, list[int]] = {}
+            for index, r in enumerate(self._records):
+                if (rule.function is None or r.function == rule.function) and (
+                        rule.source_hash is None or r.source_hash == rule.source_hash):
+                    chosen.setdefault(r.function, []).append(index)
+            drop: set[int] = set()
+            for indexes in chosen.values():
+                if rule.keep_last is not None:
+                    drop.update(indexes[:max(0, len(indexes) - rule.keep_last)])
+                else:
+                    drop.update(i for i in indexes if self._records[i].timestamp is not None
+                                and self._records[i].timestamp < rule.cutoff)
+            if drop:
+                self._records = [r for i, r in enumerate(self._records) if i not in drop]
+            return len(drop)
+
+    def _stats(self) -> StoreStats:
+        with self._lock:
+            snapshot = list(self._records)
+        by_function: dict[str, int] = {}
+        for r in snapshot:
+            by_function[r.function] = by_function.get(r.function, 0) + 1
+        stamps = [r.timestamp for r in snapshot if r.timestamp is not None]
+        size = sum(len(r.inputs) + len(r.output or "") + len(r.error_type or "") + len(r.error_message or "")
+                   for r in snapshot)
+        return StoreStats("memory", self.uri, len(snapshot), len(by_function), len(self.functions()),
+                          min(stamps, default=None), max(stamps, default=None), size, dict(sorted(by_function.items())))
 
     def clear(self) -> None:
         """Forget every trace."""

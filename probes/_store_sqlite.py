@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from ._encoding import trusted_set
 from ._errors import CorruptStoreError, StoreError
+from ._retention import PruneRule, StoreStats
 from ._store import FunctionSummary, TraceRecord, TraceStore
 from ._validation import check_flag, check_number
 
@@ -341,6 +342,59 @@ class SQLiteStore(TraceStore):
                     yield TraceRecord(name, hash_of[fid], inputs, output, error_type, error_message, duration_s, timestamp)
         except sqlite3.Error as exc:
             raise self._store_error(exc) from exc
+
+    # -- retention ------------------------------------------------------------------------------
+    def _prune(self, rule: PruneRule) -> int:
+        if self.readonly:
+            raise StoreError(f"{self.path} was opened read-only : traces cannot be pruned. Open it without mode=ro")
+        clauses, params = ["1"], []
+        if rule.function is not None:
+            clauses.append("name = ?")
+            params.append(rule.function)
+        if rule.source_hash is not None:
+            clauses.append("source_hash = ?")
+            params.append(rule.source_hash)
+
+        def delete(connection: sqlite3.Connection) -> int:
+            connection.execute("BEGIN IMMEDIATE")
+            groups: dict[str, list[int]] = {}
+            for fid, name in connection.execute(
+                    "SELECT id, name FROM functions WHERE " + " AND ".join(clauses), params).fetchall():
+                groups.setdefault(name, []).append(fid)
+            deleted = 0
+            for fids in groups.values():  # function rows stay: a recorder elsewhere may hold their ids
+                marks = ",".join("?" * len(fids))
+                if rule.keep_last is not None:
+                    cursor = connection.execute(
+                        f"DELETE FROM traces WHERE function_id IN ({marks}) AND id <= (SELECT id FROM traces "
+                        f"WHERE function_id IN ({marks}) ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                        [*fids, *fids, rule.keep_last])
+                else:
+                    cursor = connection.execute(
+                        f"DELETE FROM traces WHERE function_id IN ({marks}) AND timestamp < ?", [*fids, rule.cutoff])
+                deleted += max(cursor.rowcount, 0)
+            connection.execute("COMMIT")
+            return deleted
+
+        return self._retry(delete)
+
+    def _stats(self) -> StoreStats:
+        def query(connection: sqlite3.Connection) -> tuple[Any, ...]:
+            total, oldest, newest = connection.execute(
+                "SELECT COUNT(*), MIN(timestamp), MAX(timestamp) FROM traces").fetchone()
+            versions = connection.execute(
+                "SELECT f.name, COUNT(t.id) FROM functions f JOIN traces t ON t.function_id = f.id "
+                "GROUP BY f.id ORDER BY f.name").fetchall()
+            return total, oldest, newest, versions
+
+        total, oldest, newest, versions = self._retry(query)
+        by_function: dict[str, int] = {}
+        for name, count in versions:
+            by_function[name] = by_function.get(name, 0) + int(count)
+        size = sum(os.path.getsize(self.path + suffix) for suffix in ("", "-wal", "-shm")
+                   if os.path.exists(self.path + suffix))
+        return StoreStats("sqlite", self.uri, int(total), len(by_function), len(versions), oldest, newest, size,
+                          by_function)
 
     def _commit(self) -> None:
         # every batch is committed by `add`; a checkpoint moves the WAL into the main file
