@@ -279,6 +279,19 @@ class TraceStore(abc.ABC):
         return Traces(inputs, outputs, errors, function=name, source_hash=version,
                       durations=durations, timestamps=timestamps, skipped=skipped)
 
+    def export_parquet(self, folder: "str | os.PathLike[str]", partition_by: Sequence[str] = ("function", "day"),
+                       function: Any = None, *, overwrite: bool = False, rows_per_file: int = 100_000) -> Any:
+        """Write the traces (every function, or `function`: one or a list; every version) as a
+        Hive-partitioned Parquet dataset (`function=.../day=YYYY-MM-DD/part-*.parquet`) that DuckDB,
+        Spark, pandas and `Traces.from_parquet` read. A non-empty `folder` is refused unless
+        `overwrite=True`, which replaces an earlier export only. Returns a `ParquetExport`;
+        see `probes._parquet` for the columns. Needs pyarrow (`pip install "neuroswap[parquet]"`).
+        """
+        from ._parquet import export_parquet
+
+        return export_parquet(self, folder, partition_by=partition_by, function=function, overwrite=overwrite,
+                              rows_per_file=rows_per_file)
+
     def _choose_versions(self, function: Any, source_hash: str | None) -> tuple[str, list[str] | None]:
         if isinstance(function, str):
             if ":" not in function:

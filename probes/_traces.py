@@ -305,29 +305,60 @@ class Traces:
         pa = require("pyarrow", "parquet")
         import pyarrow.parquet as pq
 
-        def plain(value: Any) -> Any:
-            if isinstance(value, (NonReplayable, Redacted)):
-                return repr(value)
-            if isinstance(value, np.generic):
-                return value.item()
-            if isinstance(value, np.ndarray):
-                return value.tolist()
-            if isinstance(value, (str, int, float, bool)) or value is None:
-                return value
-            if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
-                return [float(v) for v in value]
-            return repr(value)
-
-        def column(values: list[Any]) -> list[Any]:
-            converted = [plain(v) for v in values]
-            kinds = {type(v) for v in converted if v is not None}
-            if len(kinds) > 1 and not kinds <= {int, float}:  # mixed column: one string type
-                return [None if v is None else str(v) for v in converted]
-            return converted
-
-        table: dict[str, list[Any]] = {name: column([kw.get(name) for kw in self.inputs]) for name in self.names}
-        table["output"] = column(list(self.outputs))
+        table: dict[str, list[Any]] = {name: parquet_column([kw.get(name) for kw in self.inputs]) for name in self.names}
+        table["output"] = parquet_column(list(self.outputs))
         table["error_type"] = [e.type if e else None for e in self.errors]
         table["error_message"] = [e.message if e else None for e in self.errors]
         table["duration_s"] = list(self.durations)
         pq.write_table(pa.table(table), path)
+
+    @classmethod
+    def from_parquet(
+        cls,
+        folder: Any,
+        function: Any,
+        *,
+        source_hash: str | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        dedupe: bool = True,
+        trusted_modules: Iterable[str] | None = None,
+    ) -> "Traces":
+        """The calls of `function` read from a dataset `TraceStore.export_parquet` wrote, so that
+        `fit` (and each rank of `fit_distributed`) trains from files rather than from a store.
+
+        `function`, `source_hash`, `dedupe` and `trusted_modules` mean what they mean for
+        `TraceStore.load`; decoding runs no code. With `rank` and `world_size` this process reads
+        only its own share of the function's files (a deterministic split by file; see
+        `probes._parquet.read_traces`).
+        """
+        from ._parquet import read_traces
+
+        return read_traces(folder, function, source_hash=source_hash, rank=rank, world_size=world_size,
+                           dedupe=dedupe, trusted_modules=trusted_modules)
+
+
+def parquet_value(value: Any) -> Any:
+    """A recorded value as a plain Parquet cell: numbers, text, bools, None, a list of floats for
+    a numeric vector, else its repr (markers and unknown objects are shown, never rebuilt)."""
+    if isinstance(value, (NonReplayable, Redacted)):
+        return repr(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+        return [float(v) for v in value]
+    return repr(value)
+
+
+def parquet_column(values: list[Any]) -> list[Any]:
+    """`parquet_value` of each value; a column mixing kinds (other than ints with floats)
+    becomes text throughout, so that it has one Parquet type."""
+    converted = [parquet_value(v) for v in values]
+    kinds = {type(v) for v in converted if v is not None}
+    if len(kinds) > 1 and not kinds <= {int, float}:  # mixed column: one string type
+        return [None if v is None else str(v) for v in converted]
+    return converted
