@@ -31,6 +31,8 @@ from ._record import RecorderStats, record
 from ._store import FunctionSummary, MixedVersionsWarning, TraceStore
 from ._store_memory import MemoryStore
 from ._store_sqlite import SQLiteStore
+from ._store_postgres import PostgresStore
+from ._retention import StoreStats
 
 __all__ = [
     "Comparison",
@@ -50,6 +52,8 @@ __all__ = [
     "MixedVersionsWarning",
     "RecorderStats",
     "SQLiteStore",
+    "PostgresStore",
+    "StoreStats",
     "TraceStore",
     "record",
     "CorruptStoreError",
