@@ -267,11 +267,15 @@ class _Comm:
 # -- data ---------------------------------------------------------------------------------------
 def _load(store: Any, fn: Callable[..., Any], *, rank: int = 0, world: int = 1) -> Traces:
     """The traces of `fn` in `store`, every version, de-duplicated like `TraceStore.load`;
-    with `world > 1` only the rows `i % world == rank` of that sequence are decoded."""
+    with `world > 1` only the rows `i % world == rank` of that sequence are decoded. A folder
+    `export_parquet` wrote is read with `Traces.from_parquet`: with `world > 1`, this rank's files."""
     from probes import TraceStore
     from probes import _encoding
     from probes._store import decode_inputs
 
+    if _is_parquet(store):
+        return Traces.from_parquet(store, fn, source_hash="*", rank=rank if world > 1 else None,
+                                   world_size=world if world > 1 else None)
     opened = TraceStore.open(store)
     try:
         if world <= 1:
@@ -297,6 +301,12 @@ def _load(store: Any, fn: Callable[..., Any], *, rank: int = 0, world: int = 1) 
     finally:
         if opened is not store:
             opened.close()
+
+
+def _is_parquet(store: Any) -> bool:
+    from probes._parquet import is_parquet_export
+
+    return is_parquet_export(store)
 
 
 def _label(fn: Callable[..., Any], rows: list[dict[str, Any]]) -> tuple[list[Any], list[ErrorInfo | None]]:
@@ -410,8 +420,10 @@ def fit_distributed(
 
     Run it in every process of a torchrun job (or a process group you initialised); in a
     single process it trains alone. `traces` (the full set, identical on every rank) or `store`
-    (a TraceStore or URI that every rank reads). `oracle_samples`: extra inputs drawn from the
-    schema and labelled by calling `fn`, split over the ranks (each draws its own share).
+    (a TraceStore or URI that every rank reads, or a folder `TraceStore.export_parquet` wrote:
+    rank 0 reads it all to describe the domain, and each rank trains on its own files).
+    `oracle_samples`: extra inputs drawn from the schema and labelled by calling `fn`, split
+    over the ranks (each draws its own share).
     `batch_size` is the global batch (split over the ranks), so results do not depend on the
     number of processes beyond noise. `budget_s` bounds the training time (every rank stops
     at the same epoch); `epochs` and `patience` bound it too. Rank 0 saves to `out`.
@@ -487,14 +499,16 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
     # 1. rank 0 describes the domain and fits the encoders on the full traces; others receive them.
     #    The shard of rank r is rows i % world == r of the de-duplicated traces (ranks > 0 decode
     #    only those); calls with redacted or unencodable arguments are then dropped.
+    #    A Parquet export is split by file instead: every rank (rank 0 too) trains on its own files.
     shard: Traces | None = None
     if traces is None and store is not None:
         if env.is_main:
             traces = _load(store, fn)
-        else:
+        if not env.is_main or (world > 1 and _is_parquet(store)):
             shard = _load(store, fn, rank=rank, world=world)
     if traces is not None:
-        shard = traces.subset(range(rank, len(traces), world)) if world > 1 else traces
+        if shard is None:
+            shard = traces.subset(range(rank, len(traces), world)) if world > 1 else traces
         traces = traces.subset(np.flatnonzero(traces.replayable)) if len(traces) else traces
     if shard is not None and len(shard):
         shard = shard.subset(np.flatnonzero(shard.replayable))
@@ -708,7 +722,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replace.train_distributed",
                                      description="Train a neuroswap surrogate with DDP on sharded traces.")
     parser.add_argument("--function", required=True, help="the legacy function, as module:qualname")
-    parser.add_argument("--store", default=None, help="trace store URI (sqlite:///traces.db)")
+    parser.add_argument("--store", default=None,
+                        help="trace store URI (sqlite:///traces.db), or a folder store.export_parquet wrote")
     parser.add_argument("--out", required=True, help="directory to save the surrogate in (rank 0)")
     parser.add_argument("--architecture", default=None,
                         help="WIDTHxDEPTH[xMEMBERS] (default 64x2x3), or 'search' to let fit choose on rank 0")
