@@ -86,8 +86,8 @@ def decode_inputs(text: str, *, trusted_modules: "Iterable[str] | None" = None) 
 class TraceStore(abc.ABC):
     """Abstract trace store. Open one with `TraceStore.open(uri)`.
 
-    Backends implement `add`, `functions`, `count`, `close` and `_rows`; `load` (decoding,
-    de-duplication, version choice) is shared.
+    Backends implement `add`, `functions`, `count`, `close` and `_rows` (and `_prune`, `_stats`
+    for retention); `load` (decoding, de-duplication, version choice) is shared.
     """
 
     uri: str = ""

@@ -64,7 +64,9 @@ class PostgresStore(TraceStore):
 
     Many threads, processes and hosts may write at once: each `add` is one transaction, and
     rows are told apart by a server-side sequence. `connect_timeout_s` bounds each connection
-    attempt. `trusted_modules` is as for every store (see `TraceStore.load`).
+    attempt; TCP keepalives and `tcp_user_timeout` make a server that stops answering an error
+    within about a minute instead of a writer stuck for ever (libpq parameters in the URI win).
+    `trusted_modules` is as for every store (see `TraceStore.load`).
     """
 
     def __init__(self, uri: str, *, connect_timeout_s: float = 5.0, trusted_modules: Any = None) -> None:
@@ -81,6 +83,16 @@ class PostgresStore(TraceStore):
         self._pid = os.getpid()
         self._function_ids: dict[tuple[str, str], int] = {}
         self._closed = False
+        try:
+            given = self._psycopg.conninfo.conninfo_to_dict(uri)
+        except self._psycopg.Error as exc:
+            raise StoreError(f"{redact(uri)} is not a PostgreSQL URI libpq reads : {self._clean(exc)}. "
+                             "Use postgresql://user:password@host:port/dbname") from None
+        defaults = {"connect_timeout": max(2, round(self.connect_timeout_s)), "application_name": "neuroswap",
+                    "keepalives": 1, "keepalives_idle": 15, "keepalives_interval": 5, "keepalives_count": 3,
+                    "tcp_user_timeout": 60_000}
+        self._connect_options = {key: value for key, value in defaults.items()
+                                 if key not in given or key == "connect_timeout"}
         try:
             self._run(self._initialise)
         except BaseException:
@@ -99,9 +111,7 @@ class PostgresStore(TraceStore):
         connection = getattr(self._local, "connection", None)
         if connection is None or connection.closed:
             try:
-                connection = self._psycopg.connect(self.uri, autocommit=True,
-                                                   connect_timeout=max(1, round(self.connect_timeout_s)),
-                                                   application_name="neuroswap")
+                connection = self._psycopg.connect(self.uri, autocommit=True, **self._connect_options)
             except self._psycopg.Error as exc:
                 raise StoreError(f"{redact(self.uri)} cannot be reached : {self._clean(exc)}. Check that the "
                                  "server runs and accepts this user, or pass another URI") from None
@@ -113,7 +123,7 @@ class PostgresStore(TraceStore):
     def _clean(self, exc: BaseException) -> str:
         text = " ".join(str(exc).split())
         try:
-            password = self._psycopg.conninfo.conninfo_to_dict(self.uri).get("password")
+            password = self._psycopg.conninfo.conninfo_to_dict(getattr(self, "uri", "")).get("password")
         except Exception:  # noqa: BLE001 - a malformed URI: libpq's own message says so
             password = None
         return text.replace(str(password), "***") if password else text

@@ -153,6 +153,25 @@ def test_stats_name_the_redacted_uri(postgres_server):
     store.close()
 
 
+def test_a_lost_connection_is_replaced_on_the_next_call(postgres_uri):
+    store = PostgresStore(postgres_uri)
+    store.add([rec(x=1)])
+    sql(postgres_uri, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = 'neuroswap' AND datname = current_database()")
+    try:
+        store.add([rec(x=2)])  # may fail once (the recorder retries a failed batch)
+    except StoreError as exc:
+        assert "127.0.0.1" in str(exc)
+        store.add([rec(x=2)])
+    assert [kw["x"] for kw in store.load("m:f").inputs] == [1, 2]
+    store.close()
+
+
+def test_a_uri_libpq_cannot_read_is_refused_by_name():
+    with pytest.raises(StoreError, match=r"postgresql://a:\*\*\*@h/d\?bogus=1 is not a PostgreSQL URI"):
+        TraceStore.open("postgresql://a:pw@h/d?bogus=1")
+
+
 def test_missing_psycopg_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(MissingDependencyError, match=r"neuroswap\[postgres\]"):
