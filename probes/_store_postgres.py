@@ -152,6 +152,10 @@ class PostgresStore(TraceStore):
 
     # -- schema -------------------------------------------------------------------------------
     def _initialise(self, connection: Any) -> None:
+        encoding = connection.execute("SHOW server_encoding").fetchone()[0]
+        if encoding.upper() not in ("UTF8", "UTF-8"):  # traces hold any text; LATIN1 or SQL_ASCII would lose some
+            raise StoreError(f"{redact(self.uri)} : the database's encoding is {encoding}, and traces need UTF8. "
+                             "Create one with CREATE DATABASE traces ENCODING 'UTF8' TEMPLATE template0")
         if self._identify(connection) == "ours":
             return
         with connection.transaction():

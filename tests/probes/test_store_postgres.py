@@ -108,6 +108,15 @@ def test_foreign_schema_is_refused_and_left_untouched(postgres_uri):
     assert sql(postgres_uri, "SELECT a FROM neuroswap.things") == [(1,)]
 
 
+def test_a_database_that_is_not_utf8_is_refused(postgres_server):
+    sql(postgres_server.admin_uri, "CREATE DATABASE latin ENCODING 'LATIN1' TEMPLATE template0 "
+                                   "LC_COLLATE 'C' LC_CTYPE 'C'")
+    uri = postgres_server.admin_uri.rsplit("/", 1)[0] + "/latin"
+    with pytest.raises(StoreError, match="encoding is LATIN1, and traces need UTF8"):
+        TraceStore.open(uri)
+    assert sql(uri, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'neuroswap'") == [(0,)]
+
+
 def test_newer_schema_is_refused(postgres_uri):
     PostgresStore(postgres_uri).close()
     sql(postgres_uri, "UPDATE neuroswap.meta SET value = '99' WHERE key = 'schema_version'")
