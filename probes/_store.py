@@ -127,7 +127,8 @@ class TraceStore(abc.ABC):
                                f"Options of a SQLite store are: trusted_modules, {', '.join(SQLITE_OPTIONS)}")
         if kind == "memory" and options:
             name = next(iter(options))
-            raise bad_argument(name, options[name], "is an option of a SQLite or PostgreSQL store, not of memory://",
+            backend = "PostgreSQL" if name in POSTGRES_OPTIONS else "SQLite"
+            raise bad_argument(name, options[name], f"is an option of a {backend} store, not of memory://",
                                "Leave it out, or open a file ('sqlite:///traces.db')")
         if kind == "memory":
             from ._store_memory import MemoryStore

@@ -70,9 +70,9 @@ class PostgresStore(TraceStore):
     """
 
     def __init__(self, uri: str, *, connect_timeout_s: float = 5.0, trusted_modules: Any = None) -> None:
-        self._psycopg = require("psycopg", "postgres")
         check_number("connect_timeout_s", connect_timeout_s, low=0, low_inclusive=False,
                      fix="Pass the seconds one connection attempt may take, e.g. connect_timeout_s=5")
+        self._psycopg = require("psycopg", "postgres")
         self.trusted_modules = trusted_set(trusted_modules)
         self.uri = uri
         self.connect_timeout_s = float(connect_timeout_s)

@@ -9,6 +9,7 @@ called: a bad value that gets past validation shows up as that, not as a slow ru
 
 from __future__ import annotations
 
+import datetime
 import functools
 import math
 import tempfile
@@ -163,7 +164,18 @@ def call_record(name: str, value: Any) -> Any:
 def call_open(name: str, value: Any) -> Any:
     if name == "uri":
         return TraceStore.open(value)
+    if name == "connect_timeout_s":  # refused before any connection is tried
+        return TraceStore.open("postgresql://nobody@127.0.0.1:1/none", **{name: value})
     return TraceStore.open(str(WORK_DIR / "traces.db"), **{name: value})
+
+
+def call_prune(name: str, value: Any) -> Any:
+    store = TraceStore.open("memory://bad-arguments")
+    if name == "function":
+        return store.prune(value, keep_last=1)
+    if name == "source_hash":
+        return store.prune("m:q", keep_last=1, source_hash=value)
+    return store.prune("m:q", **{name: value})
 
 
 def call_load(name: str, value: Any) -> Any:
@@ -299,6 +311,15 @@ CASES: dict[str, tuple[Callable[[str, Any], Any], dict[str, st.SearchStrategy[An
         "readonly": flag(),
         "durable": flag(),
         "no_such_option": st.sampled_from([1, None, "x", True]),
+        "connect_timeout_s": real(lambda v: 0 < v < math.inf),
+    }),
+    "store.prune": (call_prune, {
+        "function": st.sampled_from([123, "no_colon", None, [shipping], Opaque(), b"m:q"]),
+        "keep_last": COUNT.filter(lambda v: v is not None),
+        "older_than": st.sampled_from(["yesterday", 1_700_000_000, 0.5, datetime.date(2024, 1, 1),
+                                       datetime.timedelta(days=-1), Opaque(), True, b"x",
+                                       [datetime.timedelta(days=1)]]),
+        "source_hash": st.sampled_from([123, ["*"], Opaque(), b"*", True, ""]),
     }),
     "store.load": (call_load, {
         "function": st.sampled_from([123, "no_colon", None, [shipping], Opaque(), b"m:q"]),
@@ -562,6 +583,7 @@ def test_the_sweep_covers_every_documented_parameter() -> None:
 
     targets = {
         "record": record.__call__, "TraceStore.open": TraceStore.open, "store.load": TraceStore.load,
+        "store.prune": TraceStore.prune,
         "fit": fit, "swap": swap, "verify": verify, "mine_edge_cases": mine_edge_cases, "distill": distill,
         "attribute": attribute, "report": report, "Surrogate.load": Surrogate.load,
         "Surrogate.predict_batch": Surrogate.predict_batch,
