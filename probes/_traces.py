@@ -330,9 +330,9 @@ class Traces:
         `function`, `source_hash`, `dedupe` and `trusted_modules` mean what they mean for
         `TraceStore.load`; decoding runs no code. With `rank` and `world_size` this process reads
         only its own share of the function's files (a deterministic split by file; see
-        `probes._parquet.read_traces`).
+        `probes._parquet_read`).
         """
-        from ._parquet import read_traces
+        from ._parquet_read import read_traces
 
         return read_traces(folder, function, source_hash=source_hash, rank=rank, world_size=world_size,
                            dedupe=dedupe, trusted_modules=trusted_modules)

@@ -304,7 +304,7 @@ def _load(store: Any, fn: Callable[..., Any], *, rank: int = 0, world: int = 1) 
 
 
 def _is_parquet(store: Any) -> bool:
-    from probes._parquet import is_parquet_export
+    from probes._parquet_read import is_parquet_export
 
     return is_parquet_export(store)
 

@@ -33,7 +33,8 @@ from probes import (  # noqa: E402
     source_hash,
 )
 from probes import _encoding  # noqa: E402
-from probes._parquet import MARKER, rank_files, split_parts  # noqa: E402
+from probes._parquet import MARKER  # noqa: E402
+from probes._parquet_read import rank_files, split_parts  # noqa: E402
 from probes._store import SkippedTracesWarning, TraceRecord, encode_inputs  # noqa: E402
 
 DAY = 86_400.0
