@@ -28,7 +28,7 @@ from probes import Comparison, ErrorInfo, Schema, Tolerance
 
 #: Keys every row carries (the CLI prints STUDY_COLUMNS, a subset of these).
 ROW_KEYS = (
-    "study", "agreement", "agreement_ci", "max_error", "passed",
+    "study", "agreement", "agreement_ci", "max_error", "passed", "verify_status",
     "axbench_error", "published_npu_error", "published_source",
     "rules_agreement", "rules_agreement_domain", "rules_agreement_operational", "rules_leaves",
     "batch_speedup", "single_call_speedup", "batch_rows", "original_us_per_call", "surrogate_us_per_call",
@@ -559,6 +559,7 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
             row["agreement_ci"] = [float(v) for v in final_report.agreement_ci]
             row["max_error"] = _float(final_report.max_error)
             row["passed"] = bool(final_report.passed)
+            row["verify_status"] = str(getattr(final_report, "status", "passed" if final_report.passed else "failed"))
             row["verify_views"] = {k: _float(getattr(v, "agreement", None))
                                    for k, v in getattr(final_report, "views", {}).items()}
             row["counterexamples"] = [

@@ -97,7 +97,7 @@ def format_row(row: Mapping[str, Any]) -> list[str]:
         if row.get("surrogate_fresh_agreement") is not None:
             baselines += f" (ours {_pct(row['surrogate_fresh_agreement'])})"
     passed = row.get("passed")
-    verdict = "-" if passed is None else ("passed" if passed else "failed")
+    verdict = row.get("verify_status") or ("-" if passed is None else ("passed" if passed else "failed"))
     wall = _num(row.get("wall_s"))
     return [str(row.get("study")), agreement, _err(row.get("max_error")), axbench, rules, speed, baselines,
             _served_error(row), _pct(row.get("guarded_coverage")), verdict, "-" if wall is None else f"{wall:.0f}"]

@@ -123,6 +123,12 @@ def test_markdown_table_renders_rows_and_skips():
     assert "a report (disabled)" in table
 
 
+def test_markdown_table_says_inconclusive_not_failed():
+    """verify with too few judged inputs is inconclusive: `passed` is False, the table says why."""
+    row = {"study": "c", "passed": False, "verify_status": "inconclusive", "skipped": {}}
+    assert "| inconclusive |" in markdown_table(jsonable([row]))
+
+
 def test_every_study_has_run():
     for name, module in STUDIES.items():
         assert callable(getattr(module, "run", None)), name
