@@ -95,11 +95,10 @@ def _fill(store: TraceStore, n: int = 90) -> TraceStore:
     return store
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request: Any, tmp_path: Path) -> TraceStore:
-    opened = TraceStore.open(tmp_path / "traces.db") if request.param == "sqlite" else MemoryStore()
-    yield _fill(opened)
-    opened.close()
+@pytest.fixture
+def store(any_store: TraceStore) -> TraceStore:
+    """Every backend in turn (memory, SQLite, PostgreSQL where its server can run), filled."""
+    return _fill(any_store)
 
 
 def _same(a: Traces, b: Traces) -> None:
@@ -395,6 +394,19 @@ def test_fit_trains_from_parquet(tmp_path: Path) -> None:
                         tolerance=Tolerance(abs=0.05), ensemble_size=1, widths=(16,), depths=(1,))
     assert surrogate.schema.names == ["x", "y"] and surrogate.metrics.oracle_calls == 0
     assert np.isfinite(surrogate(x=0.5, y=0.5))
+
+
+def test_fit_distributed_reads_a_parquet_folder_in_one_process(tmp_path: Path) -> None:
+    from probes import Tolerance
+    from replace._distributed import fit_distributed
+
+    rng = np.random.default_rng(2)
+    store = MemoryStore()
+    store.add(_records(smooth, [{"x": float(a), "y": float(b)} for a, b in rng.uniform(0, 1, (120, 2))], T0, 60.0))
+    store.export_parquet(tmp_path / "out")
+    surrogate = fit_distributed(smooth, store=str(tmp_path / "out"), architecture="8x1x1", epochs=3, patience=3,
+                                polish_steps=0, tolerance=Tolerance(abs=0.05), seed=0)
+    assert surrogate.metrics.training_rows == 120
 
 
 def _rank_worker(rank: int, world: int, init_file: str, folder: str, results: str) -> None:
