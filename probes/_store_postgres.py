@@ -3,8 +3,8 @@
 A SQLite file serves one host; a fleet needs a server every host reaches. The tables live in
 their own schema (`neuroswap`) so they sit beside an application's tables without clashing;
 a `meta` table carries a magic string and a schema version, so a foreign or newer layout is
-refused rather than written to. Each batch is one transaction whose rows go in by `COPY`
-(one round trip), so a committed batch survives the death of the process that wrote it.
+refused rather than written to. Each batch is one transaction whose rows go in by binary
+`COPY` (one round trip), so a committed batch survives the death of the process that wrote it.
 Connections are per thread and never cross a fork. Opening fails within `connect_timeout_s`
 with the URI (password redacted) in the message, never a hang.
 """
@@ -31,6 +31,8 @@ SCHEMA = "neuroswap"
 _CREATE_LOCK = 0x4E535750
 #: rows fetched per round trip while loading.
 _PAGE = 5000
+#: the traces columns `add` copies, in order.
+_COPY_TYPES = ["int8", "text", "text", "text", "text", "float8", "float8"]
 
 _TABLES = f"""
 CREATE SCHEMA IF NOT EXISTS {SCHEMA};
@@ -212,7 +214,8 @@ class PostgresStore(TraceStore):
             ids = self._function_ids
             with connection.transaction(), connection.cursor() as cursor, cursor.copy(
                     f"COPY {SCHEMA}.traces (function_id, inputs, output, error_type, error_message, duration_s,"
-                    " timestamp) FROM STDIN") as copy:
+                    " timestamp) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_COPY_TYPES)  # binary COPY: about half the client CPU of text per row
                 for r in records:
                     copy.write_row((ids[(r.function, r.source_hash)], r.inputs, r.output, _text(r.error_type),
                                     _text(r.error_message), r.duration_s, r.timestamp))
