@@ -135,8 +135,8 @@ def _kind(value: Any) -> str | None:
         return "int" if _INT64[0] <= value < _INT64[1] else "bigint"
     if isinstance(value, float):
         return "float"
-    if isinstance(value, list):
-        return "list"
+    if isinstance(value, list):  # a flat numeric vector; a nested or mixed list (a 2-D array) is text
+        return "list" if all(isinstance(v, (int, float)) for v in value) else "text"
     return "text"
 
 
@@ -165,6 +165,8 @@ def _cell(value: Any, kind: str) -> Any:
         return str(value)
     if kind == "float" and found in ("int", "float"):
         return float(value)
+    if kind == "list" and found == "list":
+        return [float(v) for v in value]
     return value if found == kind else None
 
 
