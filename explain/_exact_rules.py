@@ -36,16 +36,18 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from probes import ErrorInfo, Schema, Tolerance, Traces
-from probes._expressions import Expression, Table
+from probes._expressions import Expression, Table, orderings
 from probes._identity import unwrap
 
 from ._derived import derived_values
-from ._oracle import CELL_ROWS, Oracle, OutOfTime, densify, jitter, repair, slab_rows, value_key
+from ._oracle import CELL_ROWS, Oracle, OutOfTime, densify, grid_rows, jitter, repair, slab_rows, value_key
 from ._partition import Encoding, Node, errors, fit_partition, prune, route, snap
 from ._path_fit import StandIn, combine_cells, fit_rows, is_number, reproduces, stand_in
 
 #: traced calls of the first sample drawn from the recorded calls (the rest from the domain)
 TRACE_SHARE = 0.5
+#: share of the first sample repeated with its real arguments rounded to short decimals (ties)
+GRID_SHARE = 0.25
 #: refinement rounds (fit the partition, sample near its cuts and in thin leaves, refit)
 ROUNDS = 2
 #: combinations of categories a path is fitted per, at most
@@ -207,7 +209,24 @@ def _fit_cached(oracle: Oracle, key: str, index: list[int], schema: Schema, quan
             return None
     expression = fit_rows([oracle.rows[i] for i in index], [oracle.outputs[i] for i in index], schema, quantum,
                           rounding=oracle.rounding)
+    if expression is not None:
+        expression = _tie_order(expression, oracle, key, index)
     oracle.fits[key] = (expression, len(index))
+    return expression
+
+
+def _tie_order(expression: Expression, oracle: Oracle, key: str, index: list[int]) -> Expression:
+    """The order of operations (`orderings`) that also gives the path's calls on short-decimal
+    inputs, where the rounding meets ties only the code's own order decides; unchanged where
+    none does (the code's float sums are not always one of them)."""
+    ties = [(row, out) for row, out, path, sig in oracle.ties if key in (path, sig) and is_number(out)]
+    if not ties or reproduces(expression, [r for r, _ in ties], [o for _, o in ties]):
+        return expression
+    rows = [oracle.rows[i] for i in index] + [r for r, _ in ties]
+    outputs = [oracle.outputs[i] for i in index] + [o for _, o in ties]
+    for other in orderings(expression)[1:]:
+        if reproduces(other, rows, outputs):
+            return other
     return expression
 
 
@@ -384,8 +403,14 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
         for row in probe:
             oracle.call(row)
         cost = (time.perf_counter() - began) / len(probe)
-        n_samples = min(n_samples, max(50, int(0.25 * (deadline - time.perf_counter()) / cost / (1 + TRACE_SHARE))))
+        n_samples = min(n_samples, max(50, int(0.25 * (deadline - time.perf_counter()) / cost
+                                                     / (1 + TRACE_SHARE + GRID_SHARE))))
     first = schema.sample(n_samples, rng=rng)
+    if schema.output.kind == "real":
+        try:
+            oracle.add_ties(grid_rows(first[: int(n_samples * GRID_SHARE)], schema, rng))
+        except OutOfTime:
+            notes.append("budget: no calls on short-decimal inputs (the order of operations on ties)")
     if recorded:
         pick = rng.permutation(len(recorded))[: int(n_samples * TRACE_SHARE)]
         first += [recorded[int(k)] for k in pick]

@@ -41,6 +41,9 @@ class Oracle:
         self.sigs: list[str] = []
         self.calls = 0
         self.fits: dict[str, tuple[Expression | None, int]] = {}
+        # calls on short-decimal inputs (`grid_rows`), kept apart: they pick the code's order of
+        # operations among expressions that reproduce a path, and never refute one
+        self.ties: list[tuple[dict[str, Any], Any, str, str]] = []  # (row, output, path, signature)
         self.rounding = rounding_hint(unwrap(fn))  # how the code rounds: ties are decided its way
 
     def call(self, row: Mapping[str, Any]) -> Any:
@@ -48,6 +51,12 @@ class Oracle:
             raise OutOfTime()
         self.calls += 1
         return call_with_path(self.fn, row)
+
+    def add_ties(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            pc = self.call(row)
+            if pc.error is None:
+                self.ties.append((row, pc.output, pc.path, pc.signature))
 
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows:
@@ -76,6 +85,21 @@ def jitter(base: Mapping[str, Any], schema: Schema, rng: np.random.Generator, sc
         value = min(max(value, float(f.low)), float(f.high))
         row[f.name] = int(round(value)) if f.kind == "integer" else value
     return row
+
+
+def grid_rows(rows: Sequence[Mapping[str, Any]], schema: Schema, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """`rows` with their real arguments rounded to whole numbers, tenths or cents, as people type
+    them: products of short decimals meet the output's rounding ties, where only the code's own
+    order of operations gives its answer, and uniform floats almost never do."""
+    real = [f for f in schema.fields if f.kind == "real"]
+    out = []
+    for base in rows:
+        row = dict(base)
+        for f in real:
+            row[f.name] = round(float(row[f.name]), int(rng.integers(0, 3)))
+        if schema.contains(row)[0]:
+            out.append(row)
+    return out
 
 
 def slab_rows(oracle: Oracle, encoding: Encoding, schema: Schema, cut_rows: list[tuple[int, float, np.ndarray]],

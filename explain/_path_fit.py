@@ -21,7 +21,7 @@ import numpy as np
 
 from probes import Schema, Tolerance
 from probes._expressions import (DECIMAL_EPS, Const, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
-                                 fit_expression)
+                                 fit_expression, orderings)
 
 #: least-squares solves per path (fit_expression's max_candidates)
 FIT_CANDIDATES = 600
@@ -118,6 +118,10 @@ def fit_rows(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
                 continue  # least-squares coefficients left unsnapped: right on these rows only by luck
             if len(index) == n and not shifts or reproduces(expression, rows, outputs):
                 return _prefer(expression, rounding, rows, outputs)
+            # right on the fitted sample, wrong on a tie it lacked: the code multiplies in another order
+            for other in orderings(expression)[1:]:
+                if reproduces(other, rows, outputs):
+                    return _prefer(other, rounding, rows, outputs)
     return None
 
 

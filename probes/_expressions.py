@@ -768,34 +768,47 @@ class _Target:
         return None
 
 
-def _reordered(node: Node, coefficient_last: bool, rotation: int) -> Node:
+def _reordered(node: Node, position: int, rotation: int) -> Node:
+    """`node` with each product's arguments rotated and its coefficients put at `position` among
+    them (0 first, -1 last, 2 after two arguments: `qty * price * rate[kind] * weeks`)."""
     if isinstance(node, Product):
         coefficients = [f for f in node.factors if isinstance(f, (Const, Table))]
-        others = [_reordered(f, coefficient_last, rotation) for f in node.factors if not isinstance(f, (Const, Table))]
+        others = [_reordered(f, position, rotation) for f in node.factors if not isinstance(f, (Const, Table))]
         if others:
             r = rotation % len(others)
             others = others[r:] + others[:r]
-        return Product(tuple(others + coefficients if coefficient_last else coefficients + others))
+        at = len(others) if position < 0 else min(position, len(others))
+        return Product(tuple(others[:at] + coefficients + others[at:]))
     if isinstance(node, Div):
-        return Div(_reordered(node.num, coefficient_last, rotation), node.den)
+        return Div(_reordered(node.num, position, rotation), node.den)
     if isinstance(node, Sum):
-        return Sum(tuple(_reordered(t, coefficient_last, rotation) for t in node.terms))
+        return Sum(tuple(_reordered(t, position, rotation) for t in node.terms))
     if isinstance(node, MinMax):
-        return MinMax(node.op, tuple(_reordered(a, coefficient_last, rotation) for a in node.args))
+        return MinMax(node.op, tuple(_reordered(a, position, rotation) for a in node.args))
     return node
 
 
 def _orderings(node: Node) -> list[Node]:
     """`node` and the same expression with its products' factors in other orders (distinct)."""
     found, seen = [node], {node.source()}
-    for coefficient_last in (False, True):
+    for position in (0, -1, 2):
         for rotation in range(3):
-            other = _reordered(node, coefficient_last, rotation)
+            other = _reordered(node, position, rotation)
             text = other.source()
             if text not in seen:
                 seen.add(text)
                 found.append(other)
     return found
+
+
+def orderings(expression: "Expression") -> list["Expression"]:
+    """`expression` and the same with its products' factors in the other orders code writes
+    them, the rounding kept: on rows where the rounding meets a tie only the code's order is
+    right, so a caller that sees more rows than the fit did picks among these."""
+    root = expression.root
+    if isinstance(root, Round):
+        return [Expression(Round(o, root.quantum, root.mode, root.eps), expression.rows) for o in _orderings(root.arg)]
+    return [Expression(o, expression.rows) for o in _orderings(root)]
 
 
 def _monomials(names: Sequence[str], degree: int) -> list[tuple[str, ...]]:
@@ -1190,6 +1203,8 @@ def _step_features(data: _Data, y: np.ndarray, quantum: float | None) -> list[tu
         inner = _step_inner(name, intervals)
         if inner is not None:
             inners.append((name, inner, True))
+    for name in [k for k, node in data.nodes.items() if isinstance(node, Var)]:
+        inners += [(name, inner, True) for inner in _support_steps(name, data.numeric[name])]
     # where other arguments move the output too, steps do not show in one argument's order:
     # try the usual units (per started kg, per quarter hour, per 100), counted from the
     # multiple of the unit just below the path's smallest value
@@ -1206,6 +1221,34 @@ def _step_features(data: _Data, y: np.ndarray, quantum: float | None) -> list[tu
             if not any(node == Call(fn, inner) for _, node, _ in found):
                 found.append((f"\0{fn}:{len(found)}:{name}", Call(fn, inner), shown))
     return found
+
+
+def _support_steps(name: str, x: np.ndarray) -> list[Node]:
+    """Steps a path's own rows show by the values they take: a whole-number argument reaching
+    only some residues of a period (`days % 7 >= 3` leaves days 3-6 of each week) counts that
+    period, `floor((x - r0) / w)` and the same plus one, where r0 starts the residues it holds."""
+    if not np.all(x == np.round(x)):
+        return []
+    values = np.unique(x.astype(np.int64))
+    for w in range(2, 61):
+        if values.size < 3 * w or (values[-1] - values[0]) < 3 * w:
+            break  # too few values to tell a period
+        residues = np.unique(values % w)
+        if residues.size >= w:
+            continue
+        # the residues held must be one run around the cycle (3, 4, 5, 6 of 7; or 5, 6, 0 of 7)
+        held = np.zeros(w, dtype=bool)
+        held[residues] = True
+        starts = [r for r in range(w) if held[r] and not held[(r - 1) % w]]
+        if len(starts) != 1:
+            continue
+        r0 = starts[0]
+        found: list[Node] = []
+        for x0 in (r0, r0 - w):
+            inner: Node = Var(name) if x0 == 0 else Sum((Var(name), Const(-float(x0))))
+            found.append(Div(inner, Const(float(w))))
+        return found
+    return []
 
 
 def _step_inner(name: str, intervals: list[list[float]]) -> Node | None:
@@ -1260,8 +1303,9 @@ def _search(data: _Data, y: np.ndarray, quantum: float | None, rtol: float, max_
             if node is None:
                 continue
             # the same steps counted the other way (floor for ceil) may read simpler
-            for other_name, other, other_data, _ in features[index + 1:]:
-                if isinstance(other, Call) and isinstance(feature, Call) and other.arg == feature.arg:
+            for other_name, other, other_data, other_shown in features[index + 1:]:
+                if isinstance(other, Call) and isinstance(feature, Call) and (other.arg == feature.arg or (
+                        shown and other_shown and other.names() == feature.names())):
                     twin = _fit_sums(other_data, y, quantum, rtol, high, budget, min_degree=low, require=other_name)
                     if twin is not None and twin.complexity < node.complexity:
                         node = twin

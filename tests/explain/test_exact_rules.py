@@ -254,3 +254,22 @@ def test_a_scorecard_is_added_up_like_the_code_and_cut_where_it_decides() -> Non
     assert "points += (3 if smoker else 0)" in rules.source and "[region]" in rules.source
     assert "points < 3.0" in rules.source or "points <= 2.0" in rules.source
     assert rules.complexity.leaves == 3 and rules.fidelity_domain.agreement == 1.0
+
+
+# -- ties: the code's order of operations -------------------------------------------------------
+
+def interest_fee(amount: float, weeks: int) -> float:
+    return round(5 + amount * weeks * 0.015, 2)
+
+
+def test_rules_multiply_in_the_code_order_on_cent_inputs() -> None:
+    """Uniform floats never meet a rounding tie; amounts in cents do (294.6 x 5 weeks), and only
+    the code's order (amount * weeks * rate) gives its cent there: calls on short-decimal inputs
+    pick it among the orders that reproduce the path."""
+    schema = Schema.from_function(interest_fee, amount=(1.0, 500.0), weeks=(1, 10))
+    rules = distill(interest_fee, schema=schema, tolerance=CENTS, n_samples=800, fidelity_samples=200)
+    assert rules.exact.used and rules.exact.exact, rules.source
+    rng = np.random.default_rng(1)
+    rows = [{"amount": round(float(rng.uniform(1, 500)), 2), "weeks": int(rng.integers(1, 11))} for _ in range(20000)]
+    wrong = [r for r in rows if rules.function(**r) != interest_fee(**r)]
+    assert not wrong, (wrong[:3], rules.source)

@@ -263,3 +263,41 @@ def test_fit_groups_fits_each_signature_and_skips_error_rows():
                        {"income": "real"}, min_rows=3)
     assert {k: (e.to_python() if e else None) for k, e in found.items()} == {
         calls[0].signature: None, calls[2].signature: "0.1 * income - 1000", calls[5].signature: "0.2 * income - 5000"}
+
+
+def test_a_period_shown_only_by_the_days_a_path_reaches_is_a_step():
+    """`days % 7 >= 3` leaves days 3-6 of each week on the path: the week count is
+    floor((days + 4) / 7), one factor of the interest term, though no step shows along days."""
+    rng = np.random.default_rng(3)
+    days = [int(d) for d in rng.integers(6, 180, 900) if d % 7 >= 3][:300]
+    amount = [round(float(a), 2) for a in rng.uniform(20.0, 400.0, len(days))]
+    kind = [str(k) for k in rng.choice(["CONSUMER", "BUSINESS"], len(days))]
+    rate, admin = {"CONSUMER": 0.01, "BUSINESS": 0.015}, {"CONSUMER": 5.0, "BUSINESS": 15.0}
+    y = [round(admin[k] + a * rate[k] * (d // 7 + 1), 2) for d, a, k in zip(days, amount, kind)]
+    found = fit_expression({"days": days, "amount": amount, "kind": kind}, y,
+                           {"days": "integer", "amount": "real", "kind": "categorical"}, quantum=0.01)
+    assert found is not None
+    assert "math.floor((days + 4) / 7)" in found.to_python()
+    assert np.array_equal(found.evaluate({"days": days, "amount": amount, "kind": kind}), np.asarray(y))
+
+
+def test_the_code_order_of_a_product_is_picked_on_rows_the_fit_did_not_see():
+    """`amount * weeks * 0.015` and `0.015 * amount * weeks` differ after round() on ties
+    (294.6 x 5); fit_rows fits on a sample, then picks the order that reproduces every row."""
+    from explain._path_fit import fit_rows
+    from probes import Schema
+    from probes._expressions import orderings
+
+    def fee(amount: float, weeks: int) -> float:
+        return round(5 + amount * weeks * 0.015, 2)
+
+    rng = np.random.default_rng(0)
+    rows = [{"amount": round(float(rng.uniform(1, 500)), 2), "weeks": int(rng.integers(1, 11))} for _ in range(3000)]
+    rows += [{"amount": 294.6, "weeks": 5}, {"amount": 378.5, "weeks": 10}]  # ties the orders round apart
+    outputs = [fee(**r) for r in rows]
+    schema = Schema.from_function(fee, amount=(1.0, 500.0), weeks=(1, 10))
+    found = fit_rows(rows, outputs, schema, 0.01)
+    assert found is not None
+    assert [found.evaluate_row(r) for r in rows[-2:]] == outputs[-2:]
+    assert len(orderings(found)) >= 2  # the orders tried, its rounding kept
+    assert all(isinstance(o.root, Round) for o in orderings(found))
