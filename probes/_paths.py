@@ -261,3 +261,49 @@ def call_with_path(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> PathCal
 def paths_of(fn: Callable[..., Any], inputs: Iterable[Mapping[str, Any]]) -> list[PathCall]:
     """`call_with_path` over many inputs."""
     return [call_with_path(fn, kwargs) for kwargs in inputs]
+
+
+class PathNames:
+    """Readable names of branch paths: per path id, the branch outcomes its calls took, in source
+    terms (`minutes <= 30: False, fee > cap: True`), with loop counts where a condition was
+    tested more than once (`price > limit: False ×2, True`; a range when calls of the same path
+    looped a different number of times: `×1-3`). A helper's conditions are prefixed by its name."""
+
+    def __init__(self, main: str = "") -> None:
+        self.main = main
+        # path -> {(function, line, condition, outcome): [low, high]} in the order first taken
+        self._seen: dict[str, dict[tuple[str, int, str, bool], list[int]]] = {}
+
+    def add(self, path: str, branches: Iterable[Branch]) -> None:
+        seen = self._seen.setdefault(path, {})
+        counted = dict.fromkeys(seen, 0)
+        for branch in branches:
+            key = (branch.function, branch.line, branch.condition, bool(branch.outcome))
+            counted[key] = counted.get(key, 0) + int(branch.count)
+        for key, count in counted.items():
+            span = seen.get(key)
+            if span is None:
+                seen[key] = [count, count]
+            else:
+                span[0], span[1] = min(span[0], count), max(span[1], count)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._seen
+
+    def name(self, path: str) -> str:
+        """The path's branch outcomes ('' when none was seen: a path without a condition)."""
+        seen = self._seen.get(path, {})
+        tests: dict[tuple[str, int, str], list[str]] = {}
+        for (function, line, condition, outcome), (low, high) in seen.items():
+            if high == 0:
+                continue
+            outcomes = tests.setdefault((function, line, condition), [])
+            times = "" if high == 1 and low == 1 else (f" ×{high}" if low == high else f" ×{low}-{high}")
+            outcomes.append(f"{outcome}{times}")
+        parts = []
+        for (function, line, condition), outcomes in tests.items():
+            text = condition or f"line {line}"
+            if function and self.main and function != self.main:
+                text = f"{function}(): {text}"
+            parts.append(f"{text}: {', '.join(outcomes)}")
+        return ", ".join(parts)

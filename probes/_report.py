@@ -262,6 +262,16 @@ class EquivalenceReport:
     schema: dict[str, Any] = field(default_factory=dict)  # Schema.to_dict() of the domain checked
     reason: str = ""  # why the status is what it is, in a sentence
     inconclusive: bool = False  # no disagreement seen, but no verdict either (see `reason`)
+    #: per path id (per-path table and counterexamples): its branch outcomes in source terms
+    #: (`minutes <= 30: False, day == 'sunday': True`, loop counts as `×2`); '' for a path
+    #: that tests no condition
+    path_names: dict[str, str] = field(default_factory=dict)
+
+    def path_name(self, path: str) -> str:
+        """What path `path` means: its branch outcomes, or the id itself when they are unknown."""
+        if path in self.path_names:
+            return self.path_names[path] or "no condition tested"
+        return path
 
     @property
     def status(self) -> str:
@@ -313,22 +323,30 @@ class EquivalenceReport:
         if self.counterexamples:
             lines += ["", "## Counterexamples (worst first)", ""]
             for index, case in enumerate(self.counterexamples, 1):
-                how = ", ".join(x for x in (case.view, "shrunk" if case.shrunk else "", f"path {case.path}" if case.path else "") if x)
-                lines += [f"{index}. {case.reason or 'disagreement'}, error {_num(case.error)} ({how})", "",
+                how = ", ".join(x for x in (case.view, "shrunk" if case.shrunk else "") if x)
+                lines += [f"{index}. {case.reason or 'disagreement'}, error {_num(case.error)} ({how})", ""]
+                if case.path:
+                    lines += [f"   path: {self.path_name(case.path)}"
+                              + (f" (`{case.path}`)" if case.path in self.path_names else ""), ""]
+                lines += [
                           "```python", case.call(fn),
                           f"# original:  {case.expected_outcome}",
                           f"# candidate: {case.actual_outcome}", "```", ""]
         if self.paths:
             lines += ["", "## Agreement per branch path of the original", "",
-                      "| path | inputs | disagree | agreement |", "|---|---:|---:|---:|"]
+                      "Each path is named by the branch outcomes its calls took in the original's source "
+                      "(×n: a loop tested that condition n times).", "",
+                      "| branch outcomes | id | inputs | disagree | agreement |", "|---|---|---:|---:|---:|"]
             ranked = sorted(self.paths.items(), key=lambda kv: (kv[1].get("agreement") or 0, -kv[1]["n"], kv[0]))
             for path, stats in ranked[:max_paths]:
-                lines.append(f"| {path} | {stats['n']} | {stats['disagreements']} | {_pct(stats.get('agreement'))} |")
+                name = self.path_name(path) if path in self.path_names else "(not recorded)"
+                lines.append(f"| {_cell(name)} | `{path}` | {stats['n']} | {stats['disagreements']} | "
+                             f"{_pct(stats.get('agreement'))} |")
             if len(ranked) > max_paths:
                 rest = ranked[max_paths:]
                 n_rest = sum(s["n"] for _, s in rest)
                 bad = sum(s["disagreements"] for _, s in rest)
-                lines.append(f"| {len(rest)} more paths | {n_rest} | {bad} | "
+                lines.append(f"| {len(rest)} more paths | | {n_rest} | {bad} | "
                              f"{_pct(1 - bad / n_rest if n_rest else None)} |")
         stats = self.statistics
         if stats:
@@ -348,7 +366,7 @@ class EquivalenceReport:
             "nondeterminism": self.nondeterminism, "nondeterministic_inputs": self.nondeterministic_inputs,
             "nondeterminism_checked": self.nondeterminism_checked,
             "comparison": self.comparison.to_dict(), "statistics": encode_value(self.statistics),
-            "schema": self.schema,
+            "schema": self.schema, "path_names": dict(self.path_names),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -370,6 +388,7 @@ class EquivalenceReport:
             statistics=decode_value(data.get("statistics", {})), schema=data.get("schema", {}),
             reason=data.get("reason", ""),
             inconclusive=bool(data.get("inconclusive", False)) and not bool(data["passed"]),
+            path_names={str(k): str(v) for k, v in dict(data.get("path_names", {})).items()},
         )
 
     @classmethod
@@ -391,6 +410,11 @@ def _num(value: float | None) -> str:
     if isinstance(value, float) and math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.4g}"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (a `|` in a condition would split the row)."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _stat(value: Any) -> str:

@@ -31,7 +31,7 @@ from . import _clock
 from ._identity import kwargs_caller
 from ._compare import Comparison, Verdict, call
 from ._identity import function_name, source_hash, unwrap
-from ._paths import call_with_path
+from ._paths import PathNames, call_with_path
 from ._report import Counterexample, EquivalenceReport, ViewStats, wilson_interval
 from ._schema import Field, Schema
 from ._tolerance import Tolerance
@@ -356,6 +356,8 @@ class Evaluator:
         self.candidate = candidate
         self.comparison = comparison
         self.paths = paths
+        #: readable branch outcomes of each path id seen (verify's per-path table names paths by them)
+        self.names = PathNames(getattr(unwrap(original), "__qualname__", ""))
         self.calls = 0
         self.meter = meter if meter is not None else Meter(_clock.WallClock())
 
@@ -366,6 +368,7 @@ class Evaluator:
         if self.paths:
             outcome = call_with_path(self.original, inputs)
             expected, expected_error, path = outcome.output, outcome.error, outcome.path
+            self.names.add(path, outcome.branches)
         else:
             (expected, expected_error), path = call(self.original, inputs), ""
         self.meter.original(traced=self.paths)
@@ -995,8 +998,10 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
         stats = path_stats.setdefault(record.path, {"n": 0, "disagreements": 0})
         stats["n"] += 1
         stats["disagreements"] += int(not record.verdict.agree)
-    for stats in path_stats.values():
+    for path, stats in path_stats.items():
         stats["agreement"] = 1 - stats["disagreements"] / stats["n"]
+        if path in evaluator.names:
+            stats["branches"] = evaluator.names.name(path)
     if not evaluator.paths:
         path_stats = {}
         notes_paths = "branch paths not traced (a traced call of the original is too slow); counterexamples carry theirs"
@@ -1018,7 +1023,9 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
                 cut.append("counterexample-paths")
                 traced += counterexamples[len(traced):]
                 break
-            traced.append(dataclasses.replace(case, path=call_with_path(original, case.inputs).path))
+            outcome = call_with_path(original, case.inputs)
+            evaluator.names.add(outcome.path, outcome.branches)
+            traced.append(dataclasses.replace(case, path=outcome.path))
             meter.original(traced=True)
         counterexamples = traced
     disagreements = sum(1 for r in all_counted if not r.verdict.agree)
@@ -1104,6 +1111,9 @@ def _verify(original: Callable[..., Any], candidate: Callable[..., Any], *, sche
         function=function_name(original), candidate=_name(candidate), passed=passed, agreement=agreement,
         agreement_ci=wilson_interval(k, len(pooled)), max_error=float(max_error),
         counterexamples=tuple(counterexamples), views=views, paths=path_stats,
+        path_names={path: evaluator.names.name(path) for path in
+                    dict.fromkeys([*path_stats, *(c.path for c in counterexamples if c.path)])
+                    if path in evaluator.names},
         nondeterminism=(flaky_in_sample / checked_in_sample) if checked_in_sample else 0.0,
         nondeterministic_inputs=flaky_total, nondeterminism_checked=checked_in_sample + rechecked,
         comparison=comparison, statistics=statistics, schema=schema.to_dict(),

@@ -142,3 +142,273 @@ def test_verify_help_documents_the_exit_codes(runner):
     result = runner.invoke(cli, ["verify", "--help"])
     assert result.exit_code == 0
     assert "3 inconclusive" in result.output and "--min-examples" in result.output and "--budget" in result.output
+
+
+# -- options every command shares ----------------------------------------------------------------
+COMMANDS = [["demo"], ["case-study"], ["traces", "list"], ["traces", "show"], ["traces", "export"], ["fit"],
+            ["verify"], ["guard"], ["distill"], ["report"]]
+READS_TRACES = [c for c in COMMANDS]  # every command reads traces (the case studies record their own)
+FITS_OR_JUDGES = [["fit"], ["verify"], ["guard"], ["distill"], ["report"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_an_example_and_json(runner, command):
+    result = runner.invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example:" in result.output and "neuroswap " + " ".join(command) in result.output
+    assert "--json" in result.output
+
+
+@pytest.mark.parametrize("command", READS_TRACES, ids=" ".join)
+def test_every_command_that_reads_traces_takes_store(runner, command):
+    text = runner.invoke(cli, [*command, "--help"]).output
+    assert "--store" in text
+
+
+@pytest.mark.parametrize("command", FITS_OR_JUDGES, ids=" ".join)
+def test_every_command_that_fits_or_judges_takes_the_tolerance(runner, command):
+    text = runner.invoke(cli, [*command, "--help"]).output
+    assert "--abs" in text and "--rel" in text
+
+
+def test_the_default_store_is_env_then_file_and_a_missing_one_names_the_fix(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEUROSWAP_STORE", raising=False)
+    missing = runner.invoke(cli, ["traces", "list"])
+    assert missing.exit_code == 2
+    assert "neuroswap_traces.db" in missing.output and "--store" in missing.output
+    assert not (tmp_path / "neuroswap_traces.db").exists()  # reading never creates a store
+    monkeypatch.setenv("NEUROSWAP_STORE", str(tmp_path / "elsewhere.db"))
+    named = runner.invoke(cli, ["traces", "list"])
+    assert named.exit_code == 2 and "$NEUROSWAP_STORE" in named.output and "elsewhere.db" in named.output
+
+    from probes import TraceStore, record
+
+    store = TraceStore.open(str(tmp_path / "elsewhere.db"))
+    recorded = record(store=store)(_price)
+    for x in range(5):
+        recorded(x=float(x), kind="a")
+    record.flush()
+    listed = runner.invoke(cli, ["traces", "list", "--json", "-"])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == [{"function": f"{__name__}:_price",
+                                          "source_hash": json.loads(listed.stdout)[0]["source_hash"], "traces": 5}]
+    assert "1 recorded function(s), 5 traces" in listed.stderr  # the words move to stderr with --json -
+    shown = runner.invoke(cli, ["traces", "show", f"{__name__}:_price", "--limit", "2", "--json",
+                                str(tmp_path / "t.json")])
+    assert shown.exit_code == 0, shown.output
+    assert len(json.loads((tmp_path / "t.json").read_text())) == 2
+
+
+def test_bad_json_path_names_the_argument(runner, stand_in, tmp_path):
+    result = runner.invoke(cli, ["verify", "m:price", "sur", "--max-examples", "20", "--min-examples", "20",
+                                 "--json", str(tmp_path / "no" / "such" / "dir" / "v.json")])
+    assert result.exit_code == 2 and "--json=" in result.output and "'-'" in result.output
+
+
+# -- verify: verdict first, vertical table, JSON, paths named by their branch outcomes -------------
+def _first_line(text):
+    return next(line for line in text.splitlines() if line.strip())
+
+
+def test_verify_prints_a_verdict_then_a_vertical_table(runner, stand_in, tmp_path):
+    result = runner.invoke(cli, ["verify", "m:price", "sur", "--max-examples", "30", "--min-examples", "20"])
+    assert result.exit_code == 0, result.output
+    assert _first_line(result.output).startswith("PASSED: agrees on 100.00% of 30 sampled inputs within")
+    lines = result.output.splitlines()
+    for key in ("policy", "domain view", "search view", "operational view"):
+        row = next(line for line in lines if line.strip().startswith(key))
+        assert len(row.split()) > 2  # one fact per line: key, then its value on the same line
+    assert "| view |" not in result.output  # no wide Markdown table on the terminal
+
+
+def test_verify_json_to_stdout_and_file_keeps_its_meaning(runner, stand_in, tmp_path):
+    args = ["verify", "m:price", "sur", "--max-examples", "20", "--min-examples", "20"]
+    to_stdout = runner.invoke(cli, [*args, "--json", "-"])
+    assert to_stdout.exit_code == 0
+    data = json.loads(to_stdout.stdout)  # stdout holds the JSON only
+    assert data["status"] == "passed" and data["passed"] is True and "views" in data
+    assert _first_line(to_stdout.stderr).startswith("PASSED")
+    to_file = runner.invoke(cli, [*args, "--json", str(tmp_path / "v.json"), "--markdown", str(tmp_path / "v.md")])
+    from probes import EquivalenceReport
+
+    back = EquivalenceReport.from_json((tmp_path / "v.json").read_text())
+    assert back.status == "passed" and to_file.exit_code == 0
+    assert (tmp_path / "v.md").read_text().startswith("# Equivalence")
+
+
+def test_verify_names_paths_by_their_branch_outcomes(runner, stand_in, tmp_path):
+    class Wrong(_StandIn):
+        def __call__(self, x, kind):
+            return _price(x, kind) + (1.0 if kind == "a" and x > 5.0 else 0.0)
+
+    stand_in["candidate"] = Wrong()
+    result = runner.invoke(cli, ["verify", "m:price", "sur", "--max-examples", "40",
+                                 "--markdown", str(tmp_path / "v.md"), "--json", str(tmp_path / "v.json")])
+    assert result.exit_code == 1, result.output
+    assert _first_line(result.output).startswith("FAILED")
+    wrong_path = 'x <= 5.0: False, kind == "a": True'
+    assert f"0.0% of" in result.output and wrong_path in result.output  # the per-path lines
+    assert f"path: {wrong_path}" in result.output  # each counterexample says which path
+    markdown = (tmp_path / "v.md").read_text()
+    row = next(line for line in markdown.splitlines() if line.startswith(f"| {wrong_path} |"))
+    assert "0.00%" in row
+    data = json.loads((tmp_path / "v.json").read_text())
+    assert wrong_path in data["path_names"].values()
+    assert any(stats.get("branches") == wrong_path for stats in data["paths"].values())
+
+
+def _tiered(amount: float) -> float:
+    fee = 0.0
+    for limit in (10.0, 20.0, 30.0):
+        if amount <= limit:
+            break
+        fee += 1.0
+    return fee
+
+
+def test_path_names_count_loop_iterations():
+    from probes._paths import PathNames, call_with_path
+
+    names = PathNames("_tiered")
+    for amount in (15.0, 25.0):  # same set of branch outcomes (one path id), 1 and 2 misses of the loop
+        call = call_with_path(_tiered, {"amount": amount})
+        names.add(call.path, call.branches)
+    assert names.name(call.path) == "amount <= limit: False ×1-2, True"
+    far = call_with_path(_tiered, {"amount": 50.0})
+    names.add(far.path, far.branches)
+    assert names.name(far.path) == "amount <= limit: False ×3"
+    near = call_with_path(_tiered, {"amount": 1.0})
+    names.add(near.path, near.branches)
+    assert names.name(near.path) == "amount <= limit: True"
+
+
+def test_verify_markdown_of_an_old_report_keeps_the_id(stand_in):
+    from probes import EquivalenceReport, verify
+
+    report = verify(_price, _StandIn(offset=1.0), schema=_StandIn().schema, max_examples=20)
+    old = EquivalenceReport.from_dict({**report.to_dict(), "path_names": {}})  # written before paths had names
+    assert "(not recorded)" in old.to_markdown()
+    assert "kind == \"a\"" in report.to_markdown()
+
+
+# -- a user's own module: fit, guard, distill with --store, each with a verdict and --json -----------
+PARKING = '''
+def parking_fee(minutes: float, resident: bool) -> float:
+    if minutes <= 30:
+        return 0.0
+    fee = 0.08 * (minutes - 30)
+    if resident:
+        fee = fee / 2
+    if fee > 12.0:
+        fee = 12.0
+    return fee
+'''
+
+
+@pytest.fixture(scope="module")
+def parking(tmp_path_factory):
+    """A module of the user's, 600 recorded calls in a store of its own, and a 2-second fit of it."""
+    import random
+    import sys
+
+    from probes import TraceStore, record
+
+    folder = tmp_path_factory.mktemp("user")
+    (folder / "cli_parking_rules.py").write_text(PARKING)
+    sys.path.insert(0, str(folder))
+    import cli_parking_rules
+
+    uri = f"sqlite:///{folder / 'traces.db'}"
+    recorded = record(store=TraceStore.open(uri))(cli_parking_rules.parking_fee)
+    rng = random.Random(0)
+    for _ in range(600):
+        recorded(minutes=rng.uniform(0, 400), resident=rng.random() < 0.3)
+    record.flush()
+    fitted = CliRunner().invoke(cli, ["fit", "cli_parking_rules:parking_fee", "--store", uri, "--out",
+                                      str(folder / "parking.surrogate"), "--budget", "2", "--json",
+                                      str(folder / "fit.json")])
+    yield {"folder": folder, "uri": uri, "fn": "cli_parking_rules:parking_fee", "fit": fitted,
+           "surrogate": str(folder / "parking.surrogate")}
+    sys.path.remove(str(folder))
+
+
+def test_fit_prints_a_verdict_a_vertical_table_and_json(parking):
+    fitted = parking["fit"]
+    assert fitted.exit_code == 0, fitted.output
+    first = _first_line(fitted.output)
+    assert first.startswith("agrees with parking_fee on ") and "fresh inputs within" in first
+    assert "(95% CI " in first and "guarded: " in first
+    for key in ("saved to", "agreement", "max error", "tolerance", "branch paths", "guard at <= 1%", "wall time"):
+        assert any(line.strip().startswith(key) for line in fitted.output.splitlines()), key
+    assert "validati" not in fitted.output.replace("validation agreement", "")  # no folded headers
+    assert "next: neuroswap verify cli_parking_rules:parking_fee" in fitted.output
+    data = json.loads((parking["folder"] / "fit.json").read_text())
+    assert data["function"] == parking["fn"] and 0.0 <= data["metrics"]["agreement"] <= 1.0
+    assert len(data["agreement_ci"]) == 2
+
+
+def test_fit_needs_a_store_that_exists(runner, parking, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEUROSWAP_STORE", raising=False)
+    result = runner.invoke(cli, ["fit", parking["fn"], "--out", str(tmp_path / "s"), "--budget", "2"])
+    assert result.exit_code == 2 and "no such trace store file" in result.output and "--store" in result.output
+    bad = runner.invoke(cli, ["fit", parking["fn"], "--store", parking["uri"], "--out", "s", "--abs", "-1"])
+    assert bad.exit_code == 2 and "--abs=-1" in bad.output
+
+
+def test_guard_shows_coverage_per_rate_and_the_deploying_line(runner, parking, tmp_path):
+    result = runner.invoke(cli, ["guard", parking["fn"], parking["surrogate"], "--max-error-rate", "0.01",
+                                 "--max-error-rate", "0.05", "--json", str(tmp_path / "g.json")])
+    assert result.exit_code == 0, result.output
+    assert _first_line(result.output).startswith("guarded: serves ")
+    assert any(line.strip().startswith("at <= 1%") for line in result.output.splitlines())
+    assert any(line.strip().startswith("at <= 5%") for line in result.output.splitlines())
+    assert "from cli_parking_rules import parking_fee" in result.output
+    assert f"parking_fee = swap(parking_fee, Surrogate.load({parking['surrogate']!r}), \"guarded\", " \
+           "max_error_rate=" in result.output
+    data = json.loads((tmp_path / "g.json").read_text())
+    assert [c["max_error_rate"] for c in data["certificates"]] == [0.01, 0.05]
+    assert all(c["upper_bound"] <= c["max_error_rate"] for c in data["certificates"] if c["served"])
+    assert "swap(" in data["deploy"] and data["recalibrated"] is False
+    # the stored calibration and the certificate Python would compute agree
+    from replace import Surrogate
+
+    stored = Surrogate.load(parking["surrogate"]).calibration.certify(0.01, 0.95)
+    assert data["certificates"][0]["served"] == stored.served and data["certificates"][0]["n"] == stored.n
+
+
+def test_guard_recalibrates_on_recorded_traffic(runner, parking):
+    result = runner.invoke(cli, ["guard", parking["fn"], parking["surrogate"], "--recalibrate", "--store",
+                                 parking["uri"], "--limit", "300", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["recalibrated"] is True and data["rows_labelled"] == 300 and data["source"] == "user"
+    assert all(c["n"] == 300 for c in data["certificates"])
+    assert "calibration_inputs=rows" in data["deploy"] and parking["uri"] in data["deploy"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--max-error-rate", "2"], "--max-error-rate=2"),
+    (["--confidence", "1"], "--confidence=1"),
+    (["--abs", "0.1"], "--recalibrate"),
+    (["--limit", "5"], "--recalibrate"),
+])
+def test_guard_bad_arguments_name_the_fix(runner, parking, args, says):
+    result = runner.invoke(cli, ["guard", parking["fn"], parking["surrogate"], *args])
+    assert result.exit_code == 2 and says in result.output
+
+
+def test_distill_takes_store(runner, parking, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEUROSWAP_STORE", raising=False)
+    without = runner.invoke(cli, ["distill", parking["fn"]])
+    assert without.exit_code == 2 and "no such trace store file" in without.output
+    result = runner.invoke(cli, ["distill", parking["fn"], "--store", parking["uri"], "--budget", "5",
+                                 "--out", str(tmp_path / "rules.py"), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert "def parking_fee(" in data["source"] and data["out"] == str(tmp_path / "rules.py")
+    assert _first_line(result.stderr).startswith("rules agree with the function parking_fee on ")
+    assert "def parking_fee(" in (tmp_path / "rules.py").read_text()
+    assert "float rounding" in result.stderr
