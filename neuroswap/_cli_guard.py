@@ -89,13 +89,14 @@ def show(out: Output, *, function: str, surrogate_path: str, model: Any, certs: 
         if cert.serves:
             value = (f"serves {pct(cert.coverage)} ({cert.served:,} of {cert.n:,} rows); {cert.errors} wrong served "
                      f"({pct(cert.served_error, 2)}); certified served error <= {pct(cert.upper_bound, 2)}")
-            domain = cert.domain
-            if domain:
-                value += (f"; over the whole domain: serves {pct(domain.get('coverage'))}, served error "
-                          f"{pct(domain.get('served_error'), 2)}")
         else:
             value = f"serves nothing: {cert.reason or 'too few calibration rows'}"
         pairs.append((key, value))
+        domain = cert.domain
+        if cert.serves and domain:
+            pairs.append(("  whole domain", f"the same threshold serves {pct(domain.get('coverage'))} of "
+                                            f"{domain.get('n', 0):,} inputs drawn over the whole domain, served error "
+                                            f"{pct(domain.get('served_error'), 2)} (reported, not certified)"))
     out.table(pairs)
     chosen = min((c.max_error_rate for c in serving), default=rates[0] if rates else 0.01)
     code = deploy_line(function, surrogate_path, chosen, confidence, recalibrated, store)
