@@ -465,9 +465,10 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
     cex = _Section("Worst counterexamples")
     found = list(getattr(verification, "counterexamples", ()) or ())[:10] if verification is not None else []
     if found:
-        _table(cex, ["input", "original", "surrogate", "error", "view"],
+        _table(cex, ["input", "original", "surrogate", "error", "view", "branch path of the original"],
                [[", ".join(f"{k}={v!r}" for k, v in c.inputs.items()), _outcome(c.expected, c.expected_error),
-                 _outcome(c.actual, c.actual_error), _fmt(float(c.error)), getattr(c, "view", "")] for c in found])
+                 _outcome(c.actual, c.actual_error), _fmt(float(c.error)), getattr(c, "view", ""),
+                 _path_name(verification, getattr(c, "path", ""))] for c in found])
     else:
         order = np.argsort(-np.where(np.isfinite(errors), errors, np.inf))[:10]
         bad = [i for i in order if not judged.agree[i]]
@@ -479,6 +480,21 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
         else:
             _para(cex, "No disagreement found.")
     sections.append(cex)
+
+    # 6b. agreement per branch path, each named by its branch outcomes in the original's source
+    path_stats = dict(getattr(verification, "paths", {}) or {}) if verification is not None else {}
+    if path_stats:
+        per_path = _Section("Agreement per branch path")
+        _para(per_path, "probes.verify's sampled inputs, by the branch path the original took; each path is named "
+                        "by the outcomes of its conditions as written in the source (×n: a loop tested the "
+                        "condition n times). Worst first.")
+        ranked = sorted(path_stats.items(), key=lambda kv: (kv[1].get("agreement") or 0, -kv[1].get("n", 0), kv[0]))
+        _table(per_path, ["branch outcomes", "inputs", "disagree", "agreement"],
+               [[_path_name(verification, path), stats.get("n", 0), stats.get("disagreements", 0),
+                 _pct(stats.get("agreement"))] for path, stats in ranked[:20]])
+        if len(ranked) > 20:
+            _para(per_path, f"{len(ranked) - 20} more paths in the verification's JSON.")
+        sections.append(per_path)
 
     # 7. training curve
     train = _Section("Training")
@@ -508,6 +524,14 @@ def report(original: Callable[..., Any], surrogate: Any, *, traces: Traces | Non
 
     _write(target, name, sections)
     return target
+
+
+def _path_name(verification: Any, path: str) -> str:
+    """A path's branch outcomes (verify names them), else its id."""
+    if not path:
+        return ""
+    namer = getattr(verification, "path_name", None)
+    return namer(path) if callable(namer) else path
 
 
 def _outcome(value: Any, error: Any) -> str:

@@ -2,6 +2,7 @@
 that name the fix."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -412,3 +413,47 @@ def test_distill_takes_store(runner, parking, tmp_path, monkeypatch):
     assert _first_line(result.stderr).startswith("rules agree with the function parking_fee on ")
     assert "def parking_fee(" in (tmp_path / "rules.py").read_text()
     assert "float rounding" in result.stderr
+
+
+# -- case-study: a verdict and a vertical table per study; --json keeps its meaning (rows + .md) ----
+@pytest.fixture()
+def fake_study(monkeypatch):
+    import types
+
+    import neuroswap._cli as module
+
+    row = {"study": "fake", "agreement": 0.9812, "agreement_ci": [0.97, 0.99], "max_error": 0.5,
+           "passed": False, "verify_status": "inconclusive", "rules_agreement": 1.0, "rules_leaves": 4,
+           "batch_speedup": 12.0, "single_call_speedup": 0.5, "guarded_coverage": 0.41,
+           "guarded_served_error": 0.004, "report": "r/report.html"}
+    study = types.SimpleNamespace(DESCRIPTION="a stand-in study", run=lambda **kw: dict(row))
+    monkeypatch.setattr(module, "_import_case_studies", lambda: types.SimpleNamespace(STUDIES={"fake": study}))
+    return row
+
+
+def test_case_study_prints_a_verdict_and_a_vertical_table(runner, fake_study, tmp_path):
+    result = runner.invoke(cli, ["case-study", "fake", "--out", str(tmp_path), "--json", str(tmp_path / "rows.json")])
+    assert result.exit_code == 0, result.output
+    assert "fake: surrogate agrees on 98.12% of fresh inputs (95% CI 97.0% to 99.0%); verify inconclusive" in result.output
+    lines = result.output.splitlines()
+    assert any(line.strip().startswith("coverage at 1%") and "41" in line for line in lines)
+    assert any(line.strip().startswith("verify") and "inconclusive" in line for line in lines)
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert rows[0]["study"] == "fake" and rows[0]["verify_status"] == "inconclusive"
+    assert (tmp_path / "rows.md").read_text().startswith("| study |")  # the README's table, as before
+    to_stdout = runner.invoke(cli, ["case-study", "fake", "--out", str(tmp_path), "--json", "-"])
+    assert json.loads(to_stdout.stdout)[0]["agreement"] == 0.9812
+
+
+# -- report: verdict from the report's own verification, JSON of where it is -------------------------
+@pytest.mark.slow
+def test_report_prints_a_verdict_and_json(runner, parking, tmp_path):
+    result = runner.invoke(cli, ["report", parking["fn"], parking["surrogate"], "--store", parking["uri"],
+                                 "--out", str(tmp_path / "rep"), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["report"].endswith("report.html") and Path(data["report"]).exists()
+    assert _first_line(result.stderr).startswith("audit report of ")
+    assert "verify " in _first_line(result.stderr) and data["summary"]
+    markdown = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Agreement per branch path" in markdown and "minutes <= 30: True" in markdown
