@@ -303,6 +303,8 @@ def _exact_phrase(m: Any) -> str:
     seen = len(m.per_path or {})
     if "*" in exact:
         return f"{seen} seen; one exact expression answers every path"
+    if not seen and not exact:
+        return "no per-path figures (paths not traced in this fit; verify names and measures them)"
     return f"{seen} seen; {len(exact)} answered by an exact expression, the rest by the network"
 
 
@@ -372,7 +374,8 @@ def verify(function: str, surrogate: str, store: str | None, max_examples: int, 
                                         tolerance=tol, max_examples=max_examples, min_examples=min_examples,
                                         budget_s=budget, seed=seed))
     show = Output(json_path)
-    show_verify(show, report, function=function)
+    cert = _certificate(model, 0.01, 0.95)  # stored with the surrogate: nothing more is run
+    show_verify(show, report, function=function, guard=_guard_phrase(cert) if cert is not None else "")
     if markdown_path:
         Path(markdown_path).write_text(report.to_markdown())
         show.line(f"Markdown written to {markdown_path}")

@@ -20,8 +20,10 @@ def verdict_line(report: Any) -> str:
     return text
 
 
-def show_verify(out: Output, report: Any, *, function: str, max_paths: int = 12, max_cases: int = 5) -> None:
-    out.verdict(verdict_line(report), STATUS.get(report.status, "failed"))
+def show_verify(out: Output, report: Any, *, function: str, guard: str = "", max_paths: int = 12,
+                max_cases: int = 5) -> None:
+    """`guard`: what the surrogate's stored calibration certifies, appended to the verdict."""
+    out.verdict(verdict_line(report) + (f"; {guard}" if guard else ""), STATUS.get(report.status, "failed"))
     if report.reason:
         out.line(f"why {report.status}: {report.reason}")
     pairs: list[tuple[str, Any]] = [("function", report.function or function), ("candidate", report.candidate),
