@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ._cli_output import (EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE, Output, ci, describe_tolerance,
-                          fail, guarded, json_option, load_traces, num, open_store, pct, store_option, tolerance,
-                          tolerance_options)
+                          fail, guarded, json_option, load_traces, num, open_store, pct, store_option, store_origin,
+                          tolerance, tolerance_options)
 from ._cli_verify import show_verify
 
 __all__ = ["EXIT_FAILED", "EXIT_INCONCLUSIVE", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
@@ -185,8 +185,6 @@ def traces_list(store: str | None, json_path: str | None) -> None:
 
 
 def _default_store() -> str:
-    from ._cli_output import store_origin
-
     uri, origin = store_origin(None)
     return f"{uri} ({origin})"
 
@@ -435,7 +433,7 @@ def guard(function: str, surrogate: str, rates: tuple[float, ...], confidence: f
     data = _cli_guard.show(show, function=function, surrogate_path=surrogate, model=model, certs=certs,
                            source=source, rates=asked, confidence=confidence, recalibrated=recalibrate,
                            rows_used=len(rows) if rows is not None else None,
-                           store=store or _default_store().split(" (")[0], judged_at=tol)
+                           store=store_origin(store)[0], judged_at=tol)
     show.json(data)
 
 

@@ -199,6 +199,12 @@ def test_the_default_store_is_env_then_file_and_a_missing_one_names_the_fix(runn
                                 str(tmp_path / "t.json")])
     assert shown.exit_code == 0, shown.output
     assert len(json.loads((tmp_path / "t.json").read_text())) == 2
+    exported = runner.invoke(cli, ["traces", "export", f"{__name__}:_price", "--out", str(tmp_path / "t.jsonl"),
+                                   "--json", "-"])
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.stdout)["traces"] == 5 and len((tmp_path / "t.jsonl").read_text().splitlines()) == 5
+    wrong = runner.invoke(cli, ["traces", "export", f"{__name__}:_price", "--out", str(tmp_path / "t.csv")])
+    assert wrong.exit_code == 2 and "--out=" in wrong.output and ".jsonl" in wrong.output
 
 
 def test_bad_json_path_names_the_argument(runner, stand_in, tmp_path):
