@@ -51,11 +51,17 @@ def _import_case_studies() -> Any:
 
 
 def _load_function(name: str) -> Callable[..., Any]:
+    """The function itself. A module that records it (`@record(store=...)` above the def) gives
+    the recording wrapper: the commands call the function under it, so their oracle calls are
+    not written into the production traces."""
     from probes import resolve
 
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
-    return guarded(lambda: resolve(name))
+    target = guarded(lambda: resolve(name))
+    while getattr(target, "__neuroswap_record__", None) is not None and callable(getattr(target, "__wrapped__", None)):
+        target = target.__wrapped__
+    return target
 
 
 def _store(uri: str | None) -> Any:

@@ -463,3 +463,28 @@ def test_report_prints_a_verdict_and_json(runner, parking, tmp_path):
     assert "verify " in _first_line(result.stderr) and data["summary"]
     markdown = (tmp_path / "rep" / "report.md").read_text()
     assert "## Agreement per branch path" in markdown and "minutes <= 30: True" in markdown
+
+
+def test_a_recorded_function_is_called_without_recording(tmp_path, monkeypatch):
+    """`@record(store=...)` above the def: the commands call the function under the wrapper, so
+    fit's and verify's oracle calls never land in the production traces."""
+    from probes import TraceStore, record
+
+    import neuroswap._cli as module
+
+    uri = f"sqlite:///{tmp_path / 'prod.db'}"
+    (tmp_path / "cli_recorded_rules.py").write_text(
+        "from probes import record\n\n"
+        f"@record(store={uri!r})\n"
+        "def fee(x: float) -> float:\n"
+        "    return 2 * x if x > 1 else 0.0\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import cli_recorded_rules
+
+    cli_recorded_rules.fee(x=3.0)  # production traffic is recorded
+    record.flush()
+    fn = module._load_function("cli_recorded_rules:fee")
+    assert not hasattr(fn, "__neuroswap_record__") and fn(x=2.0) == 4.0 and fn(x=5.0) == 10.0
+    record.flush()
+    assert len(TraceStore.open(uri).load("cli_recorded_rules:fee")) == 1
