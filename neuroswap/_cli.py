@@ -30,7 +30,6 @@ from ._cli_verify import show_verify
 
 __all__ = ["EXIT_FAILED", "EXIT_INCONCLUSIVE", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
 
-console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
 
 _fail = fail

@@ -12,7 +12,7 @@ import math
 import warnings
 from typing import Any, Callable, Sequence
 
-from ._cli_output import Output, describe_tolerance, fail, num, pct
+from ._cli_output import Output, describe_tolerance, fail, pct
 
 
 def certificates(fn: Callable[..., Any], model: Any, rates: Sequence[float], confidence: float, *,
@@ -67,8 +67,8 @@ def show(out: Output, *, function: str, surrogate_path: str, model: Any, certs: 
     name = function.rpartition(":")[2]
     serving = [c for c in certs if c.serves]
     if not certs:
-        out.verdict(f"guarded: the surrogate has no calibration rows, so a guard would serve nothing. "
-                    f"Pass --recalibrate to label recorded traffic from the store", "inconclusive")
+        out.verdict("guarded: the surrogate has no calibration rows, so a guard would serve nothing. "
+                    "Pass --recalibrate to label recorded traffic from the store", "inconclusive")
     elif not serving:
         out.verdict(f"guarded: serves nothing at any asked rate ({', '.join(rate_text(r) for r in rates)}): "
                     f"{certs[-1].reason or 'too few calibration rows'}", "inconclusive")

@@ -255,7 +255,7 @@ def test_verify_names_paths_by_their_branch_outcomes(runner, stand_in, tmp_path)
     assert result.exit_code == 1, result.output
     assert _first_line(result.output).startswith("FAILED")
     wrong_path = 'x <= 5.0: False, kind == "a": True'
-    assert f"0.0% of" in result.output and wrong_path in result.output  # the per-path lines
+    assert "0.0% of" in result.output and wrong_path in result.output  # the per-path lines
     assert f"path: {wrong_path}" in result.output  # each counterexample says which path
     markdown = (tmp_path / "v.md").read_text()
     row = next(line for line in markdown.splitlines() if line.startswith(f"| {wrong_path} |"))
@@ -488,3 +488,11 @@ def test_a_recorded_function_is_called_without_recording(tmp_path, monkeypatch):
     assert not hasattr(fn, "__neuroswap_record__") and fn(x=2.0) == 4.0 and fn(x=5.0) == 10.0
     record.flush()
     assert len(TraceStore.open(uri).load("cli_recorded_rules:fee")) == 1
+
+
+def test_guard_without_calibration_says_so_and_how_to_get_one(runner, stand_in):
+    result = runner.invoke(cli, ["guard", "m:price", "sur", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    assert _first_line(result.stderr).startswith("guarded: the surrogate has no calibration rows")
+    assert "--recalibrate" in _first_line(result.stderr)
+    assert json.loads(result.stdout)["certificates"] == []
