@@ -112,10 +112,12 @@ def show(out: Output, *, function: str, surrogate_path: str, model: Any, certs: 
 
 
 def _cert_dict(cert: Any) -> dict[str, Any]:
+    """The certificate for a script: a served error of nothing served is null, not NaN."""
     data = cert.to_dict()
     data.pop("method", None)
-    if isinstance(data.get("served_error"), float) and math.isnan(data["served_error"]):
-        data["served_error"] = None
+    for part in (data, data.get("domain") or {}):
+        if isinstance(part.get("served_error"), float) and math.isnan(part["served_error"]):
+            part["served_error"] = None
     return data
 
 
