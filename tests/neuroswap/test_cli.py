@@ -496,3 +496,12 @@ def test_guard_without_calibration_says_so_and_how_to_get_one(runner, stand_in):
     assert _first_line(result.stderr).startswith("guarded: the surrogate has no calibration rows")
     assert "--recalibrate" in _first_line(result.stderr)
     assert json.loads(result.stdout)["certificates"] == []
+
+
+def test_distill_no_exact_gives_a_tree_and_tolerance_options(runner, parking, tmp_path):
+    result = runner.invoke(cli, ["distill", parking["fn"], "--store", parking["uri"], "--no-exact", "--max-leaves",
+                                 "4", "--budget", "3", "--abs", "0.5", "--json", str(tmp_path / "d.json")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "d.json").read_text())
+    assert data["complexity"]["leaves"] <= 4 and data["tolerance"] == {"abs": 0.5, "rel": 0.0}
+    assert any(line.strip().startswith("tolerance") and "abs=0.5" in line for line in result.output.splitlines())
