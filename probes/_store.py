@@ -11,6 +11,7 @@ and never calls anything the data names, and a row that does not decode is skipp
 from __future__ import annotations
 
 import abc
+import itertools
 import re
 import json
 import os
@@ -46,6 +47,33 @@ class TraceRecord(NamedTuple):
     error_message: str | None
     duration_s: float | None
     timestamp: float | None
+
+
+class TraceColumns(NamedTuple):
+    """Encoded calls of one function version, column by column (the recorder's batches).
+
+    The recorder encodes a batch per column rather than per row, and a backend that can take
+    columns (`_add_columns`) skips building a `TraceRecord` per call. `error_types` and
+    `error_messages` are None when no call of the batch raised.
+    """
+
+    function: str
+    source_hash: str
+    inputs: list[str]
+    outputs: list[str | None]
+    error_types: list[str | None] | None
+    error_messages: list[str | None] | None
+    durations: list[float]
+    timestamps: list[float]
+
+    def records(self) -> list[TraceRecord]:
+        """The same calls as `TraceRecord`s."""
+        n = len(self.inputs)
+        none = [None] * n
+        return list(map(TraceRecord, itertools.repeat(self.function, n), itertools.repeat(self.source_hash, n),
+                        self.inputs, self.outputs, none if self.error_types is None else self.error_types,
+                        none if self.error_messages is None else self.error_messages, self.durations,
+                        self.timestamps))
 
 
 class FunctionSummary(NamedTuple):
@@ -163,6 +191,14 @@ class TraceStore(abc.ABC):
 
     def close(self) -> None:
         """Release the backend's resources; the store cannot be used afterwards."""
+
+    def _add_columns(self, batches: Sequence[TraceColumns]) -> None:
+        """Store several column batches atomically (all or none); backends that can insert
+        columns without a `TraceRecord` per row override this."""
+        records: list[TraceRecord] = []
+        for batch in batches:
+            records.extend(batch.records())
+        self.add(records)
 
     def _commit(self) -> None:
         """Make every added record durable (backends that buffer override this)."""
@@ -410,6 +446,6 @@ def group_by_function(records: Iterable[TraceRecord]) -> dict[tuple[str, str], l
     return grouped
 
 
-__all__ = ["TraceStore", "TraceRecord", "FunctionSummary", "MixedVersionsWarning", "SkippedTracesWarning",
+__all__ = ["TraceStore", "TraceRecord", "TraceColumns", "FunctionSummary", "MixedVersionsWarning", "SkippedTracesWarning",
            "redact_uri", "parse_uri",
            "encode_inputs", "decode_inputs", "ANY_VERSION", "STORE_ENV", "DEFAULT_STORE"]
