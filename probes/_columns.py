@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import operator
 from functools import partial
+from itertools import chain, repeat
 from typing import Any, Callable, Sequence
 
 from . import _encoding
@@ -70,30 +71,53 @@ def _list_text(value: list[Any]) -> str:
     return _dumps(value)
 
 
-def column_texts(values: Sequence[Any]) -> list[str]:
-    """The tagged JSON text of each value of one argument's (or the output's) column."""
+def column_pieces(values: Sequence[Any]) -> tuple[list[str], str, str]:
+    """`(texts, open, close)`: the tagged JSON text of each value of one column is
+    `open + text + close` (a column of flat numeric lists is encoded as one array and split,
+    so its items come without their brackets)."""
     n = len(values)
     if not n:
-        return []
+        return [], "", ""
     types = set(map(type, values))
     if types <= _NUMERIC:
         if _finite(values, types):
             parts = _array_text(values)[1:-1].split(",")
             if len(parts) == n:
-                return parts
+                return parts, "", ""
     elif types == {str}:
-        return list(map(_quote, values))
+        return list(map(_quote, values)), "", ""
     elif types == {list}:
-        return list(map(_list_text, values))
-    return list(map(_dumps, values))
+        inner = set(map(type, chain.from_iterable(values)))
+        if inner <= _NUMERIC and _finite(list(chain.from_iterable(values)), inner):
+            parts = _array_text(values)[2:-2].split("],[")
+            if len(parts) == n:
+                return parts, "[", "]"
+        return list(map(_list_text, values)), "", ""
+    return list(map(_dumps, values)), "", ""
 
 
-def object_texts(names: Sequence[str], columns: Sequence[list[str]], n: int) -> list[str]:
-    """`{"name": value, ...}` per row from per-column value texts (the `encode_inputs` text)."""
+def column_texts(values: Sequence[Any]) -> list[str]:
+    """The tagged JSON text of each value of one column (the output's, say)."""
+    texts, open_, close = column_pieces(values)
+    if not open_:
+        return texts
+    n = len(texts)
+    return list(map("".join, zip(repeat(open_, n), texts, repeat(close, n))))
+
+
+def object_texts(names: Sequence[str], columns: Sequence[tuple[list[str], str, str]], n: int) -> list[str]:
+    """`{"name": value, ...}` per row (the `encode_inputs` text) from each column's pieces,
+    joined with the constant parts in between (about 3x cheaper per row than %-formatting)."""
     if not names:
         return ["{}"] * n
-    template = "{" + ",".join(_quote(name).replace("%", "%%") + ":%s" for name in names) + "}"
-    return list(map(template.__mod__, zip(*columns)))
+    parts: list[Any] = []
+    const = "{"
+    for name, (texts, open_, close) in zip(names, columns):
+        parts.append(repeat(const + _quote(name) + ":" + open_, n))
+        parts.append(texts)
+        const = close + ","
+    parts.append(repeat(const[:-1] + "}", n))
+    return list(map("".join, zip(*parts)))
 
 
 def encode_group(st: Any, items: Sequence[tuple[Any, ...]], clock_offset: float,
@@ -106,7 +130,7 @@ def encode_group(st: Any, items: Sequence[tuple[Any, ...]], clock_offset: float,
     for name, values in zip(st.arg_names, columns[5:]):
         if name in st.redact:
             values = list(map(redacted, values))
-        texts.append(column_texts(values))
+        texts.append(column_pieces(values))
     inputs = object_texts(st.arg_names, texts, n)
     if errors.count(None) == n:
         out_texts: list[str | None] = column_texts(outputs)

@@ -416,6 +416,9 @@ def test_sampling_and_caps(mem):
     ({"sample_rate": 1.5}, "sample_rate"), ({"sample_rate": -0.1}, "sample_rate"), ({"sample_rate": "all"}, "sample_rate"),
     ({"max_traces": -1}, "max_traces"), ({"max_traces": 2.5}, "max_traces"), ({"keep_first": -3}, "keep_first"),
     ({"store": 42}, "store"), ({"store": "ftp://x"}, "store"), ({"redact": ("nope",)}, "redact"),
+    ({"sample": "fast"}, "sample='fast'"), ({"sample": 0.5}, "sample=0.5"), ({"sample": ["adaptive"]}, "sample"),
+    ({"sample": "adaptive", "sample_rate": 0.5}, "sample_rate=0.5 .*adaptive"),
+    ({"sample": "adaptive", "max_traces": -1}, "max_traces"),
 ])
 def test_bad_options_fail_at_decoration_time(options, match):
     with pytest.raises(InvalidArgument, match=match):
@@ -877,3 +880,121 @@ def test_stats_keep_their_old_positional_shape():
     stats = RecorderStats(1, 2, 3, 4)
     assert (stats.recorded, stats.dropped, stats.failed, stats.pending, stats.retried) == (1, 2, 3, 4, 0)
     assert dict(stats.failed_by_reason) == {}
+
+
+# -- adaptive sampling ----------------------------------------------------------------------------
+
+def _adaptive(fn, store, recorder, **options):
+    settings = dict(sample_rate=1.0, max_traces=10_000, redact=(), keep_first=1_000) | options
+    return _decorate(fn, store=store, recorder=recorder, sample="adaptive", **settings)
+
+
+def test_adaptive_sampling_keeps_a_falling_share_and_counts_every_call():
+    """200,000 calls of a ~1 us function: every call at first, then fewer; the queue never
+    fills (even one of 10,000 places) and every call is accounted for."""
+    store = MemoryStore()
+    recorder = Recorder(max_queue=10_000)
+    fn = _adaptive(lambda x: x * 2 + 1, store, recorder)
+    n = 200_000
+    assert [fn(i) for i in range(n)] == [i * 2 + 1 for i in range(n)]
+    assert recorder.flush(timeout=60)
+    stats = recorder.stats()
+    assert stats.dropped == 0 and stats.failed == 0 and stats.pending == 0 and stats.deduplicated == 0
+    assert stats.recorded + stats.sampled_out + stats.deduplicated + stats.dropped == n
+    kept = [row.inputs for row in store._records]
+    assert stats.recorded == len(kept)
+    xs = sorted(decode_x(text) for text in kept)
+    assert xs[:1_000] == list(range(1_000))  # the first keep_first calls, all of them
+    # about keep_first * (1 + ln(n / keep_first)) = 6,300 traces, with a falling share
+    assert 4_000 < stats.recorded < 9_000
+    early = sum(1_000 <= x < 11_000 for x in xs)
+    late = sum(n - 10_000 <= x < n for x in xs)
+    assert late < early / 5 and late > 0
+
+
+def decode_x(text):
+    import json
+
+    return json.loads(text)["x"]
+
+
+def test_adaptive_cap_and_sampled_out_calls_after_it():
+    store = MemoryStore()
+    recorder = Recorder()
+    fn = _adaptive(lambda x: -x, store, recorder, keep_first=10, max_traces=50)
+    for i in range(20_000):
+        assert fn(i) == -i
+    assert recorder.flush(timeout=30)
+    stats = recorder.stats()
+    assert stats.recorded == store.count() == 50
+    assert stats.sampled_out == 20_000 - 50 and stats.dropped == 0
+
+
+def test_adaptive_repeats_are_left_out_by_the_writer_and_counted():
+    store = MemoryStore()
+    recorder = Recorder()
+    fn = _adaptive(lambda x: x % 7, store, recorder, keep_first=100)
+
+    for i in range(30_000):
+        assert fn(i % 10) == (i % 10) % 7
+    assert recorder.flush(timeout=30)
+    stats = recorder.stats()
+    assert store.count() == stats.recorded == 10
+    assert stats.deduplicated > 0
+    assert stats.recorded + stats.sampled_out + stats.deduplicated + stats.dropped == 30_000
+
+
+def test_adaptive_never_changes_results_exceptions_or_mutated_arguments():
+    store = MemoryStore()
+    recorder = Recorder()
+
+    def f(items, scale=2.0):
+        if scale < 0:
+            raise Oops("negative")
+        out = [v * scale for v in items]
+        items.append(0.0)
+        return out
+
+    fn = _adaptive(f, store, recorder, keep_first=3)
+    data = [1.0, 2.0]
+    assert fn(data) == [2.0, 4.0] and data == [1.0, 2.0, 0.0]
+    with pytest.raises(Oops, match="negative"):
+        fn([1.0], scale=-1.0)
+    assert recorder.flush(timeout=30)
+    traces = store.load(f)
+    assert traces.inputs[0] == {"items": [1.0, 2.0], "scale": 2.0}  # as at call time
+    assert traces.errors[1].type.endswith("Oops")
+
+
+def test_fixed_sampling_counts_sampled_out_calls():
+    store = MemoryStore()
+    recorder = Recorder()
+    never = _decorate(lambda x: x, store=store, sample_rate=0.0, max_traces=None, redact=(), keep_first=0,
+                      recorder=recorder)
+    some = _decorate(lambda x: x, store=store, sample_rate=0.25, max_traces=None, redact=(), keep_first=0,
+                     recorder=recorder)
+    for i in range(4_000):
+        never(i)
+        some(i)
+    assert recorder.flush(timeout=30)
+    stats = recorder.stats()
+    assert stats.recorded + stats.sampled_out == 8_000
+    assert 800 <= stats.recorded <= 1_200
+
+
+def test_adaptive_through_the_public_decorator(tmp_path):
+    store = SQLiteStore(tmp_path / "a.db")
+    before = record.stats()
+
+    @record(store=store, sample="adaptive", keep_first=20)
+    def hot(x, y=1.0):
+        return x * y
+
+    for i in range(5_000):
+        hot(float(i))
+    assert record.flush(timeout=30)
+    after = record.stats()
+    recorded = after.recorded - before.recorded
+    assert recorded == store.count(hot) and 20 < recorded < 500
+    assert recorded + (after.sampled_out - before.sampled_out) == 5_000
+    assert store.load(hot).inputs[:3] == [{"x": 0.0, "y": 1.0}, {"x": 1.0, "y": 1.0}, {"x": 2.0, "y": 1.0}]

@@ -1,0 +1,73 @@
+"""The writer's column encoder writes the same values as the per-call encoder (`_encoding`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from probes import _columns, _encoding
+from probes._store import decode_inputs, encode_inputs
+
+scalar = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
+value = st.recursive(scalar, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+                     | st.dictionaries(st.text(max_size=3), inner, max_size=2), max_leaves=6)
+
+
+def same(text: str, original) -> bool:
+    """`text` decodes to `original`, type for type (compared through the per-call encoder)."""
+    return _encoding.dumps(_encoding.loads(text)) == _encoding.dumps(original)
+
+
+EDGES = [0.0, -0.0, 1e16, 2.0 ** 53, 1e-7, 5e-324, 1.7976931348623157e308, 123456789012345678.0, 0.1, 1e22,
+         float("nan"), float("inf"), -float("inf"), 2 ** 70, -(2 ** 63), 2 ** 64, True, False, None, 7]
+
+
+@pytest.mark.parametrize("column", [
+    [1.5, 2.5], [1, 2, 3], [True, None, False], EDGES, [x for x in EDGES if type(x) is float and math.isfinite(x)],
+    ["a", 'quo"te', "],[", "\u00e9\n\x00", ""], [[1.0, 2.5], [], [3, None, True], [1e-7, 2 ** 70]],
+    [[1.0, float("nan")], [2.0]], [["a", "],["], []], [[[1.0]], [2.0]], [(1, 2), {"k": [1]}, {1, 2}],
+    [np.float32(0.5), np.arange(3), 1.0], [1e308, 1e308],
+])
+def test_columns_decode_to_the_values(column):
+    texts = _columns.column_texts(column)
+    assert len(texts) == len(column)
+    for text, original in zip(texts, column):
+        assert same(text, original), (text, original)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(value, min_size=1, max_size=12))
+def test_any_column_decodes_to_its_values(column):
+    for text, original in zip(_columns.column_texts(column), column):
+        assert same(text, original)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(scalar, st.lists(st.floats() | st.integers(), max_size=3), value), min_size=1, max_size=8))
+def test_rows_match_the_per_call_encoder(rows):
+    names = ("a", "b_2", "c")
+    columns = [_columns.column_pieces(list(column)) for column in zip(*rows)]
+    texts = _columns.object_texts(names, columns, len(rows))
+    for text, row in zip(texts, rows):
+        expected = encode_inputs(dict(zip(names, row)))
+        assert _encoding.dumps(decode_inputs(text)) == _encoding.dumps(decode_inputs(expected))
+        assert list(decode_inputs(text)) == list(names)
+
+
+def test_no_arguments_and_odd_names():
+    assert _columns.object_texts((), [], 3) == ["{}"] * 3
+    pieces = [_columns.column_pieces([1.0]), _columns.column_pieces(["x"])]
+    (text,) = _columns.object_texts(("ça", 'a"b'), pieces, 1)
+    assert decode_inputs(text) == {"ça": 1.0, 'a"b': "x"}
+
+
+def test_works_without_orjson(monkeypatch):
+    monkeypatch.setattr(_columns, "_orjson_dumps", None)
+    column = [1.5, 1e-7, 2 ** 70, None]
+    assert [same(t, v) for t, v in zip(_columns.column_texts(column), column)] == [True] * 4
+    lists = [[1.0, 2.0], []]
+    assert [same(t, v) for t, v in zip(_columns.column_texts(lists), lists)] == [True, True]
