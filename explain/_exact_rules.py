@@ -36,7 +36,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from probes import ErrorInfo, Schema, Tolerance, Traces
-from probes._expressions import Expression, Table, orderings
+from probes._expressions import Expression, Table
+from probes._ties import match_ties
 from probes._identity import unwrap
 
 from ._derived import derived_values
@@ -48,6 +49,8 @@ from ._path_fit import StandIn, combine_cells, fit_rows, is_number, reproduces, 
 TRACE_SHARE = 0.5
 #: share of the first sample repeated with its real arguments rounded to short decimals (ties)
 GRID_SHARE = 0.25
+#: calls per fitted path on its own rows rounded to short decimals (`_tie_order`)
+TIE_ROWS = 150
 #: refinement rounds (fit the partition, sample near its cuts and in thin leaves, refit)
 ROUNDS = 2
 #: combinations of categories a path is fitted per, at most
@@ -215,19 +218,42 @@ def _fit_cached(oracle: Oracle, key: str, index: list[int], schema: Schema, quan
     return expression
 
 
+def _spread(oracle: Oracle, index: list[int]) -> list[dict[str, Any]]:
+    """Up to TIE_ROWS of the path's rows, taken in turn from each combination of categories (a
+    table cell's own float shows only on its own rows)."""
+    cats = [f.name for f in oracle.schema.fields if f.kind in ("categorical", "boolean")]
+    cells: dict[tuple, list[int]] = {}
+    for k in np.random.default_rng(len(index)).permutation(len(index)):
+        i = index[int(k)]
+        cells.setdefault(tuple(value_key(oracle.rows[i][c]) for c in cats), []).append(i)
+    picked: list[dict[str, Any]] = []
+    queues = [iter(members) for members in cells.values()]
+    while queues and len(picked) < TIE_ROWS:
+        for queue in list(queues):
+            i = next(queue, None)
+            if i is None:
+                queues.remove(queue)
+            elif len(picked) < TIE_ROWS:
+                picked.append(oracle.rows[i])
+    return picked
+
+
 def _tie_order(expression: Expression, oracle: Oracle, key: str, index: list[int]) -> Expression:
-    """The order of operations (`orderings`) that also gives the path's calls on short-decimal
-    inputs, where the rounding meets ties only the code's own order decides; unchanged where
-    none does (the code's float sums are not always one of them)."""
+    """The variant of the expression (`match_ties`: order of operations, a shared factor, the
+    code's float coefficients) that also gives the path's calls on short-decimal inputs, where
+    the rounding meets ties only the code's own arithmetic decides; unchanged where none does."""
+    if key not in oracle.tied:  # the path's own rows on short decimals: ties where it lives
+        oracle.tied.add(key)
+        try:
+            oracle.add_ties(grid_rows(_spread(oracle, index), oracle.schema, np.random.default_rng(len(index) + 1)))
+        except OutOfTime:
+            pass
     ties = [(row, out) for row, out, path, sig in oracle.ties if key in (path, sig) and is_number(out)]
     if not ties or reproduces(expression, [r for r, _ in ties], [o for _, o in ties]):
         return expression
     rows = [oracle.rows[i] for i in index] + [r for r, _ in ties]
     outputs = [oracle.outputs[i] for i in index] + [o for _, o in ties]
-    for other in orderings(expression)[1:]:
-        if reproduces(other, rows, outputs):
-            return other
-    return expression
+    return match_ties(expression, rows, outputs) or expression
 
 
 def _fit_cells(oracle: Oracle, key: str, index: list[int], schema: Schema,

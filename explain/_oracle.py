@@ -6,6 +6,7 @@ of categories, and twice as many for tighter least squares). Used by `_exact_rul
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ class Oracle:
         # calls on short-decimal inputs (`grid_rows`), kept apart: they pick the code's order of
         # operations among expressions that reproduce a path, and never refute one
         self.ties: list[tuple[dict[str, Any], Any, str, str]] = []  # (row, output, path, signature)
+        self.tied: set[str] = set()  # paths whose own rows were asked on short decimals
         self.rounding = rounding_hint(unwrap(fn))  # how the code rounds: ties are decided its way
 
     def call(self, row: Mapping[str, Any]) -> Any:
@@ -88,15 +90,21 @@ def jitter(base: Mapping[str, Any], schema: Schema, rng: np.random.Generator, sc
 
 
 def grid_rows(rows: Sequence[Mapping[str, Any]], schema: Schema, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """`rows` with their real arguments rounded to whole numbers, tenths or cents, as people type
-    them: products of short decimals meet the output's rounding ties, where only the code's own
-    order of operations gives its answer, and uniform floats almost never do."""
+    """`rows` with their real arguments rounded to whole numbers, tenths, cents, halves or x.x5,
+    as people type them: products of short decimals meet the output's rounding ties, where only
+    the code's own float arithmetic gives its answer, and uniform floats almost never do."""
     real = [f for f in schema.fields if f.kind == "real"]
     out = []
     for base in rows:
         row = dict(base)
         for f in real:
-            row[f.name] = round(float(row[f.name]), int(rng.integers(0, 3)))
+            value = float(row[f.name])
+            form = int(rng.choice(5, p=(0.15, 0.25, 0.25, 0.2, 0.15)))
+            if form < 3:  # whole, tenths, cents
+                row[f.name] = round(value, form)
+            else:  # halves and x.x5: times a rate of two decimals these land on a half cent
+                step = 1.0 if form == 3 else 0.1
+                row[f.name] = round(math.floor(value / step) * step + step / 2, 2)
         if schema.contains(row)[0]:
             out.append(row)
     return out

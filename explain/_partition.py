@@ -122,6 +122,10 @@ def _from_sklearn(est: Any, classes: np.ndarray) -> Node:
 MAX_LEAVES = 400
 #: base rows tried per cut before it is left where the tree put it
 SNAP_TRIES = 6
+#: values of the node's rows beyond the cut's two nearest tried on each side when those do not bracket it
+WIDEN = 4
+#: (base row, value) pairs tried so at most
+WIDEN_PAIRS = 40
 
 
 def fit_partition(X: np.ndarray, labels: np.ndarray, seed: int, columns: Sequence[Column] = (),
@@ -247,8 +251,12 @@ def _snap_one(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[Mappi
     # base rows: the node's rows nearest the cut, alternating sides
     near_left = left[np.argsort(-X[left, node.column], kind="stable")][:SNAP_TRIES]
     near_right = right[np.argsort(X[right, node.column], kind="stable")][:SNAP_TRIES]
-    bases = [int(i) for pair in zip(near_left, near_right) for i in pair]
-    for base in bases[:SNAP_TRIES]:
+    bases = [int(i) for pair in zip(near_left, near_right) for i in pair][:SNAP_TRIES]
+    # the rows nearest the cut may all sit where both sides give one piece (a coupon that beats
+    # either tier): then rows spread over the node, whose other arguments differ
+    spread = [int(i) for i in index[np.linspace(0, len(index) - 1, min(len(index), 2 * SNAP_TRIES)).astype(int)]]
+    bases += [i for i in spread if i not in bases]
+    for base in bases:
         row = rows[base]
         lo_row, hi_row = _with(row, col.field, a, integer), _with(row, col.field, b, integer)
         p_lo, p_hi = piece_at(lo_row), piece_at(hi_row)
@@ -262,6 +270,23 @@ def _snap_one(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[Mappi
         try:
             found = bisect_threshold(piece_at, lo_row, hi_row, col.field)
         except InvalidArgument:  # the oracle answered differently the second time: not a clean cut
+            continue
+        node.threshold, node.strict, node.snapped = float(found.value), not found.below_inclusive, True
+        known.setdefault(col.field, []).append((float(found.low), float(found.high), found.below_inclusive))
+        return True
+    # the piece changes beyond the rows either side of the cut (a row that goes either way sits
+    # nearest it): bracket with the next values of the node's rows on each side
+    outer = sorted(set(X[right, node.column].tolist()))[1:WIDEN + 1] + sorted(
+        set(X[left, node.column].tolist()), reverse=True)[1:WIDEN + 1]
+    pairs = [(base, value) for base in bases for value in outer][:WIDEN_PAIRS]
+    for base, value in pairs:
+        lo, hi = (a, value) if value > b else (value, b)
+        lo_row, hi_row = _with(rows[base], col.field, lo, integer), _with(rows[base], col.field, hi, integer)
+        if piece_at(lo_row) == piece_at(hi_row):
+            continue
+        try:
+            found = bisect_threshold(piece_at, lo_row, hi_row, col.field)
+        except InvalidArgument:
             continue
         node.threshold, node.strict, node.snapped = float(found.value), not found.below_inclusive, True
         known.setdefault(col.field, []).append((float(found.low), float(found.high), found.below_inclusive))

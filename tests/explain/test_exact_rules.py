@@ -273,3 +273,43 @@ def test_rules_multiply_in_the_code_order_on_cent_inputs() -> None:
     rows = [{"amount": round(float(rng.uniform(1, 500)), 2), "weeks": int(rng.integers(1, 11))} for _ in range(20000)]
     wrong = [r for r in rows if rules.function(**r) != interest_fee(**r)]
     assert not wrong, (wrong[:3], rules.source)
+
+
+def tier_or_coupon(subtotal: float, coupon_percent: int) -> float:
+    rate = 0.05 if subtotal >= 250.0 else 0.02
+    if coupon_percent / 100 > rate:
+        rate = coupon_percent / 100
+    return round(subtotal * (1 - rate), 2)
+
+
+def test_a_cut_whose_nearest_rows_give_one_piece_is_bisected_beyond_them() -> None:
+    """Rows with a coupon that beats either tier sit nearest the tree's cut on subtotal (247.8 |
+    249.5), so moving them across it changes nothing; the node's next rows bracket the tier bound
+    and it is bisected to 250, where the code has it."""
+    from explain._partition import Column, Node, snap
+
+    def piece_at(row: dict) -> str:
+        rate = 0.05 if row["subtotal"] >= 250.0 else 0.02
+        return "coupon" if row["coupon_percent"] / 100 > rate else f"tier {rate}"
+
+    rows = [{"subtotal": 247.8, "coupon_percent": 10}, {"subtotal": 249.5, "coupon_percent": 12},
+            {"subtotal": 240.0, "coupon_percent": 1}, {"subtotal": 262.0, "coupon_percent": 1},
+            {"subtotal": 270.0, "coupon_percent": 3}, {"subtotal": 230.0, "coupon_percent": 0}]
+    X = np.array([[r["subtotal"], r["coupon_percent"]] for r in rows], dtype=float)
+    columns = [Column("subtotal", "real"), Column("coupon_percent", "integer")]
+    tree = Node(column=0, threshold=248.65, left=Node(piece=0), right=Node(piece=1))
+    total, snapped = snap(tree, X, rows, columns, piece_at)
+    assert (total, snapped) == (1, 1)
+    assert tree.threshold == 250.0 and tree.strict  # subtotal < 250.0 goes left
+
+
+def test_rules_of_a_tier_or_a_better_coupon_are_exact_on_cent_inputs() -> None:
+    schema = Schema.from_function(tier_or_coupon, subtotal=(0.0, 1000.0), coupon_percent=(0, 30))
+    rules = distill(tier_or_coupon, schema=schema, tolerance=CENTS, n_samples=800, fidelity_samples=200)
+    assert rules.exact.used and rules.exact.exact, rules.source
+    assert "subtotal < 250.0" in rules.source, rules.source
+    rng = np.random.default_rng(2)
+    rows = [{"subtotal": round(float(rng.uniform(0, 1000)), int(rng.integers(0, 3))),
+             "coupon_percent": int(rng.integers(0, 31))} for _ in range(20000)]
+    wrong = [r for r in rows if rules.function(**r) != tier_or_coupon(**r)]
+    assert not wrong, (wrong[:3], rules.source)

@@ -301,3 +301,31 @@ def test_the_code_order_of_a_product_is_picked_on_rows_the_fit_did_not_see():
     assert [found.evaluate_row(r) for r in rows[-2:]] == outputs[-2:]
     assert len(orderings(found)) >= 2  # the orders tried, its rounding kept
     assert all(isinstance(o.root, Round) for o in orderings(found))
+
+
+def test_match_ties_finds_the_code_float_arithmetic():
+    """On cent inputs the rounding meets ties where only the code's own floats decide:
+    `s * (1 - c / 100)` is not `s - 0.01 * s * c` there, and `1 - (0.02 + 0.05)` is not 0.93."""
+    from probes._expressions import Sum
+    from probes._ties import match_ties
+
+    rng = np.random.default_rng(0)
+    rows = [{"s": round(float(rng.uniform(1, 500)), 2), "c": int(rng.integers(0, 30))} for _ in range(4000)]
+    rows += [{"s": k + 0.5, "c": int(rng.integers(0, 30))} for k in range(200)]
+    y = [round(r["s"] * (1 - r["c"] / 100), 2) for r in rows]
+    expanded = Expression(Round(Sum((Var("s"), Product((Const(-0.01), Var("s"), Var("c"))))), 0.01), len(rows))
+    assert [expanded.evaluate_row(r) for r in rows] != y  # the expanded form misses some ties
+    found = match_ties(expanded, rows, y)
+    assert found is not None and [found.evaluate_row(r) for r in rows] == y
+    assert "s * (1 - " in found.to_python()
+
+    rate = {"A": 0.02 + 0.05, "B": 0.05 + 0.03}
+    rows = [{"s": round(float(rng.uniform(100, 300)), 2), "lv": str(rng.choice(["A", "B"]))} for _ in range(3000)]
+    rows += [{"s": k + 0.5, "lv": lv} for k in range(100, 140) for lv in ("A", "B")]
+    y = [round(r["s"] * (1 - rate[r["lv"]]), 2) for r in rows]
+    snapped = Expression(Round(Product((Var("s"), Table(("lv",), ((("A",), 0.93), (("B",), 0.92))))), 0.01), 1)
+    assert [snapped.evaluate_row(r) for r in rows] != y
+    found = match_ties(snapped, rows, y)
+    assert found is not None and [found.evaluate_row(r) for r in rows] == y
+    assert "0.9299999999999999" in found.to_python()  # the code's 1 - 0.07, to the bit
+    assert match_ties(snapped, rows, [v + 1 for v in y]) is None  # not a matter of ties: refused
