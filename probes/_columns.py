@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import operator
 from functools import partial
+from operator import itemgetter
 from itertools import chain, repeat
 from typing import Any, Callable, Sequence
 
@@ -80,18 +81,36 @@ def column_pieces(values: Sequence[Any]) -> tuple[list[str], str, str]:
         return [], "", ""
     types = set(map(type, values))
     if types <= _NUMERIC:
-        if _finite(values, types):
-            parts = _array_text(values)[1:-1].split(",")
-            if len(parts) == n:
-                return parts, "", ""
+        if _NONE in types:
+            if _finite(values, types):
+                parts = _array_text(values)[1:-1].split(",")
+                if len(parts) == n:
+                    return parts, "", ""
+        else:
+            # orjson writes nan and inf as null: with no None in the column, a null means a
+            # non-finite float, which needs its tag (the standard encoder refuses them)
+            try:
+                text = _array_text(values)
+            except ValueError:
+                text = "null"
+            if "null" not in text:
+                parts = text[1:-1].split(",")
+                if len(parts) == n:
+                    return parts, "", ""
     elif types == {str}:
         return list(map(_quote, values)), "", ""
     elif types == {list}:
         inner = set(map(type, chain.from_iterable(values)))
-        if inner <= _NUMERIC and _finite(list(chain.from_iterable(values)), inner):
-            parts = _array_text(values)[2:-2].split("],[")
-            if len(parts) == n:
-                return parts, "[", "]"
+        if inner <= _NUMERIC and (_NONE in inner and _finite(list(chain.from_iterable(values)), inner)
+                                  or _NONE not in inner):
+            try:
+                text = _array_text(values)
+            except ValueError:  # nan or inf, refused by the standard encoder
+                text = "null"
+            if _NONE in inner or "null" not in text:  # orjson writes nan and inf as null
+                parts = text[2:-2].split("],[")
+                if len(parts) == n:
+                    return parts, "[", "]"
         return list(map(_list_text, values)), "", ""
     return list(map(_dumps, values)), "", ""
 
@@ -124,10 +143,10 @@ def encode_group(st: Any, items: Sequence[tuple[Any, ...]], clock_offset: float,
                  redacted: Callable[[Any], Any]) -> TraceColumns:
     """Queued calls `(state, t0, t1, output, error, *values)` of one generated wrapper as columns."""
     n = len(items)
-    columns = list(zip(*items))
-    t0s, t1s, outputs, errors = columns[1], columns[2], columns[3], columns[4]
+    t0s, t1s, outputs, errors = (list(map(itemgetter(k), items)) for k in range(1, 5))
     texts = []
-    for name, values in zip(st.arg_names, columns[5:]):
+    for index, name in enumerate(st.arg_names, 5):
+        values = list(map(itemgetter(index), items))
         if name in st.redact:
             values = list(map(redacted, values))
         texts.append(column_pieces(values))

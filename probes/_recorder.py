@@ -77,7 +77,7 @@ class RecorderStats:
 class Recorder:
     """The bounded queue and background writer shared by every `@record` function in a process."""
 
-    def __init__(self, *, max_queue: int = 200_000, batch_size: int = 2_000, interval_s: float = 0.05,
+    def __init__(self, *, max_queue: int = 200_000, batch_size: int = 10000, interval_s: float = 0.05,
                  exit_timeout_s: float = 10.0, retry_delays_s: Iterable[float] = (0.05, 0.2, 1.0)) -> None:
         self.queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self.max_queue = int(max_queue)
