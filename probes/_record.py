@@ -21,7 +21,7 @@ import numpy as np
 from . import _encoding
 from ._encoding import IMMUTABLE_SCALARS, MAX_ARRAY_BYTES
 from ._identity import function_name, source_hash
-from ._recorder import REDACT_KEY_ENV, Recorder, RecorderStats, default_recorder
+from ._recorder import REDACT_KEY_ENV, Recorder, RecorderStats, call_clock, default_recorder
 from ._sampling import (_COUNT, _OFF, _ON, ADAPTIVE_KEEP_FIRST, ADAPTIVE_MAX_TRACES, SAMPLE_MODES, Binder,
                         FunctionState)
 from ._store import TraceStore, parse_uri
@@ -97,7 +97,7 @@ def _error_info(exc: BaseException) -> ErrorInfo:
 def _make_generic(fn: Callable[..., Any], st: _FunctionState, rec: Recorder) -> Callable[..., Any]:
     queue = rec.queue
     append = queue.append
-    perf = time.perf_counter
+    perf = call_clock
     imm = IMMUTABLE_SCALARS
     skip = st.skip
     snap_args, snap_kwargs, snap, error_info = _snap_args, _snap_kwargs, _snap, _error_info
@@ -259,7 +259,7 @@ def _make_generated(fn: Callable[..., Any], st: _FunctionState, rec: Recorder) -
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<neuroswap record of {st.name}>", "exec"), namespace)  # noqa: S102 - our own template
     wrapper = namespace["_ns_factory"](
-        fn, st, rec, IMMUTABLE_SCALARS, time.perf_counter, rec.queue.append, rec.queue, _snap, _snap_args,
+        fn, st, rec, IMMUTABLE_SCALARS, call_clock, rec.queue.append, rec.queue, _snap, _snap_args,
         _snap_kwargs, _error_info, _ON, _OFF, _all_immutable, type, len, map, Exception, list)
     wrapper.__defaults__ = fn.__defaults__
     wrapper.__kwdefaults__ = fn.__kwdefaults__

@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import repeat, starmap
 from typing import Any, Iterable, Mapping
 
 from . import _encoding
@@ -38,12 +38,10 @@ logger = logging.getLogger("neuroswap")
 #: secret key for the salted hashes of redacted arguments; a random per-process key if unset.
 REDACT_KEY_ENV = "NEUROSWAP_REDACT_KEY"
 
-try:
-    _call = operator.call  # type: ignore[attr-defined]
-except AttributeError:  # Python 3.10
-    def _call(fn: Any) -> Any:
-        return fn()
 _first = operator.itemgetter(0)
+
+#: the clock a wrapper reads around each recorded call (timestamps are taken relative to it)
+call_clock = time.perf_counter
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ class Recorder:
         self._exit_hooked = False
         self._redact_key = (os.environ.get(REDACT_KEY_ENV) or "").encode() or secrets.token_bytes(32)
         self._wall0 = time.time()
-        self._perf0 = time.perf_counter()
+        self._perf0 = call_clock()
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 
@@ -204,7 +202,7 @@ class Recorder:
         queue = self.queue
         while queue:
             # only this thread pops, so at least min(len, batch_size) items are there
-            batch = list(map(_call, repeat(queue.popleft, min(len(queue), self.batch_size))))
+            batch = list(starmap(queue.popleft, repeat((), min(len(queue), self.batch_size))))
             self._in_flight = len(batch)
             try:
                 self._write(batch)

@@ -71,3 +71,21 @@ def test_works_without_orjson(monkeypatch):
     assert [same(t, v) for t, v in zip(_columns.column_texts(column), column)] == [True] * 4
     lists = [[1.0, 2.0], []]
     assert [same(t, v) for t, v in zip(_columns.column_texts(lists), lists)] == [True, True]
+
+
+def test_every_backend_stores_column_batches_atomically_and_in_order(any_store):
+    """`_add_columns` (the recorder's write) keeps order, errors and NUL-bearing messages."""
+    from probes._store import TraceColumns
+
+    plain = TraceColumns("m:f", "h1", ['{"x":1.0}', '{"x":2.0}'], ["2.0", "4.0"], None, None, [1e-6, 2e-6],
+                         [1.7e9, 1.7e9 + 1])
+    failing = TraceColumns("m:f", "h1", ['{"x":3.0}', '{"x":-1.0}'], ["6.0", None], [None, "ValueError"],
+                           [None, "bad\x00x"], [3e-6, 4e-6], [1.7e9 + 2, 1.7e9 + 3])
+    other = TraceColumns("m:g", "h2", ['{}'], ['"ok"'], None, None, [5e-6], [1.7e9 + 4])
+    any_store._add_columns([plain, failing, other])
+    traces = any_store.load("m:f", dedupe=False)
+    assert [kw["x"] for kw in traces.inputs] == [1.0, 2.0, 3.0, -1.0]
+    assert traces.outputs[:3] == [2.0, 4.0, 6.0] and traces.errors[:3] == [None, None, None]
+    assert traces.errors[3].type == "ValueError" and traces.errors[3].message.startswith("bad")
+    assert any_store.load("m:g").outputs == ["ok"]
+    assert any_store.count() == 5
