@@ -41,7 +41,8 @@ from probes._ties import match_ties
 from probes._identity import unwrap
 
 from ._derived import derived_values
-from ._oracle import CELL_ROWS, Oracle, OutOfTime, densify, grid_rows, jitter, repair, slab_rows, value_key
+from ._oracle import (CELL_ROWS, Oracle, OutOfTime, densify, grid_rows, jitter, leaf_rows, repair, slab_rows,
+                      value_key)
 from ._partition import Encoding, Node, errors, fit_partition, prune, route, snap
 from ._path_fit import StandIn, combine_cells, fit_rows, is_number, reproduces, stand_in
 
@@ -51,6 +52,10 @@ TRACE_SHARE = 0.5
 GRID_SHARE = 0.25
 #: calls per fitted path on its own rows rounded to short decimals (`_tie_order`)
 TIE_ROWS = 150
+#: rows drawn inside each leaf's box per refinement round and per final check
+LEAF_ROWS = 6
+#: final checks (sample every leaf, refit the partition where a sampled call is misrouted)
+CHECKS = 2
 #: refinement rounds (fit the partition, sample near its cuts and in thin leaves, refit)
 ROUNDS = 2
 #: combinations of categories a path is fitted per, at most
@@ -472,6 +477,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
         for leaf in tree.leaves():
             if len(members[id(leaf)]) < 5:
                 extra += [jitter(oracle.rows[int(i)], schema, rng, 0.01) for i in members[id(leaf)] for _ in range(4)]
+        extra += leaf_rows(tree, encoding, schema, rng, LEAF_ROWS)
         if not extra:
             break
         try:
@@ -484,6 +490,22 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
             X = encoding.encode(oracle.rows)
             tree = fit_partition(X, labels, seed)
     tree, total, snapped, misrouted = _best_partition(tree, X, labels, pieces, oracle, schema, encoding, seed, notes)
+    for _ in range(CHECKS):  # the finished partition sampled inside every leaf: a corner it missed?
+        n = len(oracle.rows)
+        try:
+            oracle.add(leaf_rows(tree, encoding, schema, rng, LEAF_ROWS))
+        except OutOfTime:
+            notes.append("budget: the final partition's leaves not sampled again")
+            oracle.truncate(n)
+            break
+        fresh = np.arange(n, len(oracle.rows))
+        if all(_answers(tree, encoding.encode([oracle.rows[i] for i in fresh]), fresh, pieces, oracle)):
+            oracle.truncate(n)  # all answered: the rules stand as they are
+            break
+        pieces, labels = build_pieces(oracle, schema)
+        X = encoding.encode(oracle.rows)
+        tree, total, snapped, misrouted = _best_partition(fit_partition(X, labels, seed), X, labels, pieces, oracle,
+                                                          schema, encoding, seed, notes)
     members = route(tree, X)
     stand_ins: dict[int, StandIn | None] = {}
     for leaf in tree.leaves():
@@ -494,6 +516,34 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
                                            tolerance, oracle.rounding)
     return ExactFit(pieces, tree, encoding, oracle.rows, labels, oracle.calls, notes, total, snapped, stand_ins,
                     members, misrouted)
+
+
+def _answers(tree: Node, X: np.ndarray, index: np.ndarray, pieces: list[Piece], oracle: Oracle) -> list[bool]:
+    """Per oracle row (`index`, encoded as `X`): whether its leaf's piece gives the code's outcome
+    (an approximate piece is not judged here)."""
+    leaf_of: dict[int, Node] = {id(leaf): leaf for leaf in tree.leaves()}
+    out = [True] * len(index)
+    for node_id, members in route(tree, X).items():
+        leaf = leaf_of.get(node_id)
+        if leaf is None:
+            continue
+        piece = pieces[leaf.piece] if 0 <= leaf.piece < len(pieces) else None
+        for m in members:
+            i = int(index[m])
+            error, output, row = oracle.errors[i], oracle.outputs[i], oracle.rows[i]
+            if piece is None or not piece.holds_for(row):
+                out[m] = False
+            elif piece.kind == "raise":
+                out[m] = error is not None and piece.error is not None and error.type == piece.error.type
+            elif piece.kind == "constant":
+                out[m] = error is None and _same_value(output, piece.value)
+            elif piece.kind == "expression":
+                out[m] = error is None and is_number(output) and _reproduces_row(piece, row, output)
+    return out
+
+
+def _reproduces_row(piece: Piece, row: Mapping[str, Any], output: Any) -> bool:
+    return piece.expression is not None and reproduces(piece.expression, [row], [output])
 
 
 def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list[Piece], oracle: Oracle,

@@ -313,3 +313,22 @@ def test_rules_of_a_tier_or_a_better_coupon_are_exact_on_cent_inputs() -> None:
              "coupon_percent": int(rng.integers(0, 31))} for _ in range(20000)]
     wrong = [r for r in rows if rules.function(**r) != tier_or_coupon(**r)]
     assert not wrong, (wrong[:3], rules.source)
+
+
+def test_leaf_rows_sample_inside_every_leaf_box() -> None:
+    """The finished partition is checked by calls drawn inside each leaf's own box (numeric
+    bounds, categories, a derived test checked by routing), so a corner no sample reached is
+    asked before the rules stand: order_total's gold 3% beating a 2-3% coupon under 100."""
+    from explain._oracle import leaf_rows
+    from explain._partition import Encoding, Node, route
+
+    schema = Schema.from_function(tier_or_coupon, subtotal=(0.0, 10000.0), coupon_percent=(0, 30))
+    encoding = Encoding(schema)
+    # subtotal <= 100 -> (coupon_percent <= 3 -> A | B) | C
+    tree = Node(column=0, threshold=100.0, left=Node(column=1, threshold=3.0, left=Node(piece=0),
+                                                     right=Node(piece=1)), right=Node(piece=2))
+    rows = leaf_rows(tree, encoding, schema, np.random.default_rng(0), 6)
+    members = route(tree, encoding.encode(rows))
+    assert [len(members[id(leaf)]) for leaf in tree.leaves()] == [6, 6, 6]
+    corner = [rows[int(i)] for i in members[id(tree.leaves()[0])]]
+    assert all(r["subtotal"] <= 100.0 and r["coupon_percent"] <= 3 for r in corner)
