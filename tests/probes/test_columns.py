@@ -89,3 +89,21 @@ def test_every_backend_stores_column_batches_atomically_and_in_order(any_store):
     assert traces.errors[3].type == "ValueError" and traces.errors[3].message.startswith("bad")
     assert any_store.load("m:g").outputs == ["ok"]
     assert any_store.count() == 5
+
+
+def test_flat_list_columns_of_every_immutable_scalar():
+    """The wrappers' list snapshots hold only IMMUTABLE_SCALARS; every such type decodes back."""
+    import datetime as dt
+    import decimal
+    import uuid
+
+    items = [1.5, 2, True, None, "s", b"b", 1 + 2j, decimal.Decimal("1.1"), dt.datetime(2026, 1, 2), dt.date(2026, 1, 2),
+             dt.time(3, 4), dt.timedelta(1), uuid.UUID(int=5), range(3), np.float64(0.5), np.int32(3),
+             np.bool_(True), 2 ** 70, float("nan"), float("inf")]
+    for item in items:
+        for column in ([[1.0, item], [2.0]], [[item]], [[], [item, item]]):
+            texts, open_, close = _columns.column_pieces(column, flat_lists=True)
+            for text, original in zip(texts, column):
+                assert same(open_ + text + close, original), (item, text)
+    texts, open_, close = _columns.column_pieces([[1.0, 2.5], [], [3]], flat_lists=True)
+    assert (texts, open_, close) == (["1.0,2.5", "", "3"], "[", "]")
