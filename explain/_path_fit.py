@@ -21,7 +21,10 @@ import numpy as np
 
 from probes import Schema, Tolerance
 from probes._expressions import (DECIMAL_EPS, Const, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
-                                 fit_expression, orderings)
+                                 fit_expression)
+from probes._nested import fit_nested
+from probes._schema import output_quantum
+from probes._ties import match_ties
 
 #: least-squares solves per path (fit_expression's max_candidates)
 FIT_CANDIDATES = 600
@@ -118,11 +121,28 @@ def fit_rows(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
                 continue  # least-squares coefficients left unsnapped: right on these rows only by luck
             if len(index) == n and not shifts or reproduces(expression, rows, outputs):
                 return _prefer(expression, rounding, rows, outputs)
-            # right on the fitted sample, wrong on a tie it lacked: the code multiplies in another order
-            for other in orderings(expression)[1:]:
-                if reproduces(other, rows, outputs):
-                    return _prefer(other, rounding, rows, outputs)
-    return None
+            # right on the fitted sample, wrong on a tie it lacked: the code computes it another way
+            other = match_ties(expression, rows, outputs)
+            if other is not None:
+                return _prefer(other, rounding, rows, outputs)
+    return _nested(rows, outputs, kinds, quantum, rounding) if retries else None
+
+
+def _nested(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], kinds: Mapping[str, str], quantum: Any,
+            rounding: str | None) -> Expression | None:
+    """A rounded net rounded again after its rate (`fit_nested`), fitted on a sample of the rows
+    and checked on all of them."""
+    if not all(is_number(v) for v in outputs):
+        return None
+    if quantum == "auto":
+        quantum = output_quantum(np.asarray([float(v) for v in outputs]))
+    if not quantum:
+        return None
+    index = range(len(rows)) if len(rows) <= 3 * FIT_ROWS else np.random.default_rng(len(rows)).choice(
+        len(rows), 3 * FIT_ROWS, replace=False)
+    columns = {name: [rows[i][name] for i in index] for name in kinds}
+    found = fit_nested(columns, [outputs[i] for i in index], kinds, float(quantum), rounding=rounding)
+    return found if found is not None and reproduces(found, rows, outputs) else None
 
 
 def _short(node: Node) -> bool:

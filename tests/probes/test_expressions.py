@@ -329,3 +329,32 @@ def test_match_ties_finds_the_code_float_arithmetic():
     assert found is not None and [found.evaluate_row(r) for r in rows] == y
     assert "0.9299999999999999" in found.to_python()  # the code's 1 - 0.07, to the bit
     assert match_ties(snapped, rows, [v + 1 for v in y]) is None  # not a matter of ties: refused
+
+
+def test_a_net_rounded_then_taxed_and_rounded_again_is_recovered():
+    """Invoice code rounds the discounted net to the cent, then adds the tax on the rounded net:
+    round(round(price * qty * 0.9) * (1 + vat[country])), which no single rounding reproduces."""
+    from probes._nested import fit_nested
+
+    vat = {"DE": Decimal("0.19"), "FR": Decimal("0.055"), "IT": Decimal("0.22")}
+    cent = Decimal("0.01")
+
+    def line(price: float, qty: int, country: str) -> float:
+        net = (Decimal(str(price)) * qty * Decimal("0.9")).quantize(cent, rounding=ROUND_HALF_UP)
+        return float(net + (net * vat[country]).quantize(cent, rounding=ROUND_HALF_UP))
+
+    rng = np.random.default_rng(5)
+    rows = [{"price": round(float(rng.uniform(0.5, 300)), 2), "qty": int(rng.integers(50, 100)),
+             "country": str(rng.choice(list(vat)))} for _ in range(1500)]
+    y = [line(**r) for r in rows]
+    kinds = {"price": "real", "qty": "integer", "country": "categorical"}
+    columns = {k: [r[k] for r in rows] for k in kinds}
+    assert fit_expression(columns, y, kinds, quantum=0.01) is None  # one rounding is not enough
+    found = fit_nested(columns, y, kinds, 0.01, rounding="half_up")
+    assert found is not None
+    text = found.to_python()
+    assert "0.9" in text and "'FR': 1.055" in text, text
+    fresh = [{"price": round(float(rng.uniform(0.5, 300)), 2), "qty": int(rng.integers(50, 100)),
+              "country": str(rng.choice(list(vat)))} for _ in range(5000)]
+    assert [found.evaluate_row(r) for r in fresh] == [line(**r) for r in fresh]
+    assert Expression.from_dict(json.loads(json.dumps(found.to_dict()))).to_python() == text  # data, round trip
