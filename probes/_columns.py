@@ -6,7 +6,10 @@ encoder call per trace. The text is the store's usual type-tagged JSON (`_encodi
 readers see no difference: a column of finite floats, ints, bools and None is encoded as one
 JSON array (orjson when installed, else the standard library's C encoder) and split; strings
 use the standard escaper; flat lists of such values are encoded whole; anything else goes
-value by value through `_encoding.dumps`, as before.
+value by value through `_encoding.dumps`, as before. Where orjson is installed a float is
+spelled its way (`1e-7` where the standard encoder writes `1e-07`): both read back as the
+same float, and one value always gets the same spelling from this path, so `load`'s
+de-duplication still sees repeats (rows written by 0.1.0 may spell such a float otherwise).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ _NONE = type(None)
 _NUMERIC = frozenset({float, int, bool, _NONE})
 _TEXTUAL = frozenset({str, int, bool, _NONE})
 _not_none = partial(operator.is_not, None)
+#: the ints orjson writes itself (int64 and uint64)
+_INT_LOW, _INT_HIGH = -(2 ** 63), 2 ** 64 - 1
 _dumps = _encoding.dumps
 _isfinite = math.isfinite
 
@@ -66,6 +71,14 @@ def _array_text(values: Sequence[Any]) -> str:
         except TypeError:  # an int beyond 64 bits (orjson's limit): the standard encoder takes it
             pass
     return _encoding.dumps_encoded(values)
+
+
+def _one(value: Any) -> str:
+    """One value's text, a finite float spelled as a float column spells it (orjson's shortest
+    form, `1e-7`, where installed), so a value never gets two spellings in one store."""
+    if type(value) is float and _orjson_dumps is not None and value - value == 0.0:
+        return _orjson_dumps(value).decode()
+    return _dumps(value)
 
 
 def _list_text(value: list[Any]) -> str:
@@ -95,22 +108,24 @@ def column_pieces(values: Sequence[Any], flat_lists: bool = False) -> tuple[list
             if len(parts) == n:
                 return parts, "[", "]"
     if types <= _NUMERIC:
-        if _NONE in types:
-            if _finite(values, types):
-                parts = _array_text(values)[1:-1].split(",")
-                if len(parts) == n:
-                    return parts, "", ""
-        else:
-            # orjson writes nan and inf as null: with no None in the column, a null means a
-            # non-finite float, which needs its tag (the standard encoder refuses them)
+        if _orjson_dumps is not None:
             try:
-                text = _array_text(values)
-            except ValueError:
-                text = "null"
-            if "null" not in text:
-                parts = text[1:-1].split(",")
-                if len(parts) == n:
-                    return parts, "", ""
+                text = _orjson_dumps(values).decode()
+            except TypeError:  # ints beyond orjson's 64 bits: null here, spelled out below
+                text = _orjson_dumps([None if type(v) is int and not _INT_LOW <= v <= _INT_HIGH else v
+                                      for v in values]).decode()
+        else:
+            try:
+                text = _encoding.dumps_encoded(values)
+            except ValueError:  # nan or inf, which the standard encoder refuses: tagged one by one
+                return list(map(_dumps, values)), "", ""
+        parts = text[1:-1].split(",")
+        if len(parts) == n:
+            if "null" in text:  # orjson writes nan and inf as null: those get their tags back (and big ints)
+                for index, part in enumerate(parts):
+                    if part == "null" and values[index] is not None:
+                        parts[index] = _dumps(values[index])
+            return parts, "", ""
     elif types == {str}:
         return list(map(_quote, values)), "", ""
     elif types == {list}:
@@ -126,7 +141,7 @@ def column_pieces(values: Sequence[Any], flat_lists: bool = False) -> tuple[list
                 if len(parts) == n:
                     return parts, "[", "]"
         return list(map(_list_text, values)), "", ""
-    return list(map(_dumps, values)), "", ""
+    return list(map(_one, values)), "", ""
 
 
 def column_texts(values: Sequence[Any]) -> list[str]:
@@ -169,7 +184,7 @@ def encode_group(st: Any, items: Sequence[tuple[Any, ...]], clock_offset: float,
         out_texts: list[str | None] = column_texts(outputs)
         error_types = error_messages = None
     else:
-        out_texts = [None if error is not None else _dumps(out) for out, error in zip(outputs, errors)]
+        out_texts = [None if error is not None else _one(out) for out, error in zip(outputs, errors)]
         error_types = [None if error is None else error.type for error in errors]
         error_messages = [None if error is None else error.message for error in errors]
     return TraceColumns(st.name, st.source_hash, inputs, out_texts, error_types, error_messages,

@@ -107,3 +107,13 @@ def test_flat_list_columns_of_every_immutable_scalar():
                 assert same(open_ + text + close, original), (item, text)
     texts, open_, close = _columns.column_pieces([[1.0, 2.5], [], [3]], flat_lists=True)
     assert (texts, open_, close) == (["1.0,2.5", "", "3"], "[", "]")
+
+
+def test_a_value_is_spelled_the_same_whatever_else_its_batch_holds():
+    """`load(dedupe=True)` compares texts, so one value must not get two spellings."""
+    for value in (1e-7, 1e16, 2.5, 7, True):
+        alone = _columns.column_texts([value, value])[0]
+        for company in ([float("nan")], [None], [float("inf"), None], [2 ** 70]):
+            assert _columns.column_texts([value, *company])[0] == alone, (value, company)
+    for company in (["text"], [(1, 2)], [None, "x"]):
+        assert _columns.column_texts([1e-7, *company])[0] == _columns.column_texts([1e-7])[0]
