@@ -302,6 +302,7 @@ CASES: dict[str, tuple[Callable[[str, Any], Any], dict[str, st.SearchStrategy[An
         "max_traces": COUNT.filter(lambda v: v is not None),
         "redact": st.sampled_from(["nope", ["weight", "nope"], [1], [None], 5, Opaque()]),
         "keep_first": COUNT,
+        "sample": choice(("adaptive",), optional=True),
     }),
     "TraceStore.open": (call_open, {
         "uri": st.sampled_from([123, 0.5, ["memory://"], Opaque(), b"x", "", "ftp://host/t.db", True]),
