@@ -231,7 +231,7 @@ class Recorder:
                 columns, repeated = drop_seen(columns, st.dedupe)
                 if repeated:
                     self.deduplicated += repeated
-                    st.deduped += repeated
+                    st.forget(repeated)
                 if not columns.inputs:
                     continue
             spec = st.store

@@ -154,6 +154,16 @@ class FunctionState:
         self.gap = self.countdown = gap
         return True
 
+    def forget(self, repeats: int) -> None:
+        """The writer left out `repeats` admitted calls as repeats: they stop counting towards
+        the cap, and a cap already reached opens again on the adaptive schedule (the writer's
+        thread; a call racing with it may go uncounted)."""
+        self.deduped += repeats
+        if self.gap == _FOREVER and self.taken - self.deduped < self.limit:
+            seen = self.seen + self.gap - self.countdown
+            self.seen = seen
+            self.gap = self.countdown = 1 + int(seen / max(self.keep_first, 1) * (0.5 + _rand()))
+
     def inputs(self, item: tuple[Any, ...]) -> dict[str, Any]:
         """`{name: value}` of a queued call, defaults applied, self/cls left out."""
         if self.arg_names is not None:

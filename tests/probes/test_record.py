@@ -998,3 +998,23 @@ def test_adaptive_through_the_public_decorator(tmp_path):
     assert recorded == store.count(hot) and 20 < recorded < 500
     assert recorded + (after.sampled_out - before.sampled_out) == 5_000
     assert store.load(hot).inputs[:3] == [{"x": 0.0, "y": 1.0}, {"x": 1.0, "y": 1.0}, {"x": 2.0, "y": 1.0}]
+
+
+def test_adaptive_cap_counts_distinct_traces():
+    """Repeats the writer left out do not use up max_traces: a cap reached by repeats opens again."""
+    random.seed(3)
+    store = MemoryStore()
+    recorder = Recorder()
+    fn = _adaptive(lambda x: x * 3, store, recorder, keep_first=5, max_traces=10)
+    calls = 0
+    for _ in range(40):
+        for i in range(2_000):
+            assert fn(calls % 20) == (calls % 20) * 3
+            calls += 1
+        assert recorder.flush(timeout=30)
+        if store.count() >= 10:
+            break
+    stats = recorder.stats()
+    assert store.count() == stats.recorded == 10
+    assert len({row.inputs for row in store._records}) == 10
+    assert stats.recorded + stats.sampled_out + stats.deduplicated == calls
