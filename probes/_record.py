@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import time
 from typing import Any, Callable, Iterable, TypeVar, overload
 
 import numpy as np
