@@ -62,3 +62,41 @@ def test_new_traces_append_to_a_0_1_0_store(old_store):
     record.flush()
     traces = old_store.load(fns.shipping_fee, dedupe=False)
     assert len(traces) == 23 and traces.inputs[-1] == {"weight": 2.0, "distance": 10.0, "express": False}
+
+
+def test_today_writes_what_0_1_0_wrote(old_store, tmp_path):
+    """The same calls recorded by today's writer (column encoder, multi-row inserts) read back
+    exactly as the 0.1.0 rows do; only the redaction digest (a per-process key) differs."""
+    from probes import _encoding
+
+    import make_store_v0_1_0
+
+    new_store = TraceStore.open(tmp_path / "new.db")
+    make_store_v0_1_0.record_calls(new_store)
+    for fn in (fns.shipping_fee, fns.basket_total, fns.odd_values):
+        old, new = old_store.load(fn, dedupe=False), new_store.load(fn, dedupe=False)
+        assert len(old) == len(new) > 0
+        for before, after in zip(old.inputs, new.inputs):
+            before.pop("secret", None), after.pop("secret", None)
+            assert _encoding.dumps(after) == _encoding.dumps(before)
+        assert _encoding.dumps(new.outputs) == _encoding.dumps(old.outputs)
+        assert [e and (e.type, e.message) for e in new.errors] == [e and (e.type, e.message) for e in old.errors]
+    new_store.close()
+
+
+def test_today_writes_the_same_text_as_0_1_0(old_store, tmp_path):
+    """Byte for byte (the redaction digest aside), so `load`'s de-duplication sees old and new
+    rows of one call as repeats."""
+    import re
+
+    import make_store_v0_1_0
+
+    new_store = TraceStore.open(tmp_path / "new.db")
+    make_store_v0_1_0.record_calls(new_store)
+    mask = lambda text: text and re.sub(r'"\$red":"[0-9a-f]+"', '"$red":"*"', text)  # noqa: E731
+    for fn in ("store_v0_1_0_functions:shipping_fee", "store_v0_1_0_functions:basket_total",
+               "store_v0_1_0_functions:odd_values"):
+        old = [(mask(r.inputs), r.output, r.error_type, r.error_message) for r in old_store._rows(fn, None)]
+        new = [(mask(r.inputs), r.output, r.error_type, r.error_message) for r in new_store._rows(fn, None)]
+        assert new == old
+    new_store.close()

@@ -22,12 +22,8 @@ import store_v0_1_0_functions as fns  # noqa: E402
 from probes import TraceStore, record  # noqa: E402
 
 
-def main() -> None:
-    path = os.path.join(HERE, "store_v0_1_0.db")
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.remove(path + suffix)
-    store = TraceStore.open(path)
+def record_calls(store) -> None:
+    """The calls the store holds (the format test records them again with today's code)."""
     fee = record(store=store)(fns.shipping_fee)
     basket = record(store=store)(fns.basket_total)
     odd = record(store=store, redact=("secret",))(fns.odd_values)
@@ -44,6 +40,15 @@ def main() -> None:
         when=dt.datetime(2026, 1, 2, 3, 4, 5), amount=decimal.Decimal("1.10"), raw=b"\x00\xff",
         tags={"x", "y"}, c=1 + 2j, scalar=np.float32(0.5))
     record.flush()
+
+
+def main() -> None:
+    path = os.path.join(HERE, "store_v0_1_0.db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    store = TraceStore.open(path)
+    record_calls(store)
     store.close()
     for suffix in ("-wal", "-shm"):
         if os.path.exists(path + suffix):
