@@ -82,7 +82,8 @@ class FunctionState:
     """
 
     __slots__ = ("name", "source_hash", "skip", "mode", "rate", "limit", "keep_first", "adaptive", "taken",
-                 "seen", "gap", "countdown", "deduped", "store", "redact", "binder", "arg_names", "dedupe", "__weakref__")
+                 "seen", "gap", "countdown", "deduped", "store", "redact", "binder", "arg_names", "dedupe",
+                 "__weakref__")
 
     def __init__(self, *, name: str, source_hash: str, skip: int, rate: float, limit: int | None,
                  keep_first: int, store: Any, redact: tuple[str, ...], binder: Binder, enabled: bool,
@@ -94,6 +95,8 @@ class FunctionState:
         self.limit = _NO_LIMIT if limit is None else int(limit)
         self.keep_first = int(keep_first)
         self.adaptive = bool(adaptive)
+        if self.adaptive and self.keep_first < 1:  # the schedule divides by it
+            self.keep_first = ADAPTIVE_KEEP_FIRST
         self.taken = 0
         #: admitted calls the writer left out as repeats (adaptive): they do not count towards the cap
         self.deduped = 0
@@ -162,7 +165,7 @@ class FunctionState:
         if self.gap == _FOREVER and self.taken - self.deduped < self.limit:
             seen = self.seen + self.gap - self.countdown
             self.seen = seen
-            self.gap = self.countdown = 1 + int(seen / max(self.keep_first, 1) * (0.5 + _rand()))
+            self.gap = self.countdown = 1 + int(seen / self.keep_first * (0.5 + _rand()))
 
     def inputs(self, item: tuple[Any, ...]) -> dict[str, Any]:
         """`{name: value}` of a queued call, defaults applied, self/cls left out."""
