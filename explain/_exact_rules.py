@@ -9,14 +9,18 @@ neuroswap sees the path of every oracle call, so the rules can be the code's own
    each group fitted with an exact expression (`_path_fit.fit_rows`), split by `.signature`
    where one expression does not reproduce the path (a loop over a bracket table), then per
    combination of categories (combined back into tables where the cells agree in form); pieces
-   whose expression reproduces another's rows merge; a label output's pieces are its labels;
+   whose expression reproduces another's rows merge; a label output's pieces are its labels; on
+   a rounded output, each expression is written the way the code computes it where calls on
+   short-decimal inputs meet rounding ties (`tie_order`: order, shared factor, a difference the
+   code subtracts, its floats);
 3. values the code compares (`weekday_hours > 40`, `weighted >= 93`) become columns too, where an
    exact expression of the arguments gives them (`_derived`);
 4. the partition (`_partition`): decision trees classifying the piece, plain or testing categories
    first, refined near their cuts; every numeric cut bisected with the oracle to the adjacent
    floats where the piece changes (`bisect_threshold`), so the rules say `weight_kg <= 30.0`
    wherever the 30 lives in the code; the candidate misrouting fewest sampled calls kept;
-5. leaves whose sibling's expression reproduces their rows merge; a leaf of a piece no expression
+5. the finished partition is sampled inside every leaf and refitted where a call is misrouted;
+   leaves whose sibling's expression reproduces their rows merge; a leaf of a piece no expression
    reproduces gets a stand-in fitted on its own calls: exact there when one expression holds on
    the leaf (a day of a per-day fee), else marked `# approximate` in the source.
 
@@ -37,12 +41,11 @@ import numpy as np
 
 from probes import ErrorInfo, Schema, Tolerance, Traces
 from probes._expressions import Expression, Table
-from probes._ties import match_ties
 from probes._identity import unwrap
 
 from ._derived import derived_values
-from ._oracle import (CELL_ROWS, Oracle, OutOfTime, densify, grid_rows, jitter, leaf_rows, repair, slab_rows,
-                      value_key)
+from ._oracle import (CELL_ROWS, Oracle, OutOfTime, densify, differences, grid_rows, jitter, leaf_rows, repair,
+                      slab_rows, tie_order, value_key)
 from ._partition import Encoding, Node, errors, fit_partition, prune, route, snap
 from ._path_fit import StandIn, combine_cells, fit_rows, is_number, reproduces, stand_in
 
@@ -50,8 +53,6 @@ from ._path_fit import StandIn, combine_cells, fit_rows, is_number, reproduces, 
 TRACE_SHARE = 0.5
 #: share of the first sample repeated with its real arguments rounded to short decimals (ties)
 GRID_SHARE = 0.25
-#: calls per fitted path on its own rows rounded to short decimals (`_tie_order`)
-TIE_ROWS = 150
 #: rows drawn inside each leaf's box per refinement round and per final check
 LEAF_ROWS = 6
 #: final checks (sample every leaf, refit the partition where a sampled call is misrouted)
@@ -216,49 +217,11 @@ def _fit_cached(oracle: Oracle, key: str, index: list[int], schema: Schema, quan
         if expression is None and len(index) < 1.5 * n:
             return None
     expression = fit_rows([oracle.rows[i] for i in index], [oracle.outputs[i] for i in index], schema, quantum,
-                          rounding=oracle.rounding)
+                          rounding=oracle.rounding, differences=oracle.differences)
     if expression is not None:
-        expression = _tie_order(expression, oracle, key, index)
+        expression = tie_order(expression, oracle, key, index)
     oracle.fits[key] = (expression, len(index))
     return expression
-
-
-def _spread(oracle: Oracle, index: list[int]) -> list[dict[str, Any]]:
-    """Up to TIE_ROWS of the path's rows, taken in turn from each combination of categories (a
-    table cell's own float shows only on its own rows)."""
-    cats = [f.name for f in oracle.schema.fields if f.kind in ("categorical", "boolean")]
-    cells: dict[tuple, list[int]] = {}
-    for k in np.random.default_rng(len(index)).permutation(len(index)):
-        i = index[int(k)]
-        cells.setdefault(tuple(value_key(oracle.rows[i][c]) for c in cats), []).append(i)
-    picked: list[dict[str, Any]] = []
-    queues = [iter(members) for members in cells.values()]
-    while queues and len(picked) < TIE_ROWS:
-        for queue in list(queues):
-            i = next(queue, None)
-            if i is None:
-                queues.remove(queue)
-            elif len(picked) < TIE_ROWS:
-                picked.append(oracle.rows[i])
-    return picked
-
-
-def _tie_order(expression: Expression, oracle: Oracle, key: str, index: list[int]) -> Expression:
-    """The variant of the expression (`match_ties`: order of operations, a shared factor, the
-    code's float coefficients) that also gives the path's calls on short-decimal inputs, where
-    the rounding meets ties only the code's own arithmetic decides; unchanged where none does."""
-    if key not in oracle.tied:  # the path's own rows on short decimals: ties where it lives
-        oracle.tied.add(key)
-        try:
-            oracle.add_ties(grid_rows(_spread(oracle, index), oracle.schema, np.random.default_rng(len(index) + 1)))
-        except OutOfTime:
-            pass
-    ties = [(row, out) for row, out, path, sig in oracle.ties if key in (path, sig) and is_number(out)]
-    if not ties or reproduces(expression, [r for r, _ in ties], [o for _, o in ties]):
-        return expression
-    rows = [oracle.rows[i] for i in index] + [r for r, _ in ties]
-    outputs = [oracle.outputs[i] for i in index] + [o for _, o in ties]
-    return match_ties(expression, rows, outputs) or expression
 
 
 def _fit_cells(oracle: Oracle, key: str, index: list[int], schema: Schema,
@@ -454,6 +417,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
     # values the code compares (`weekday_hours > 40`): columns the partition may test
     mixed = [oracle.rows[int(i)] for i in rng.permutation(len(oracle.rows))]
     encoding = Encoding(schema, derived_values(fn, schema, mixed, deadline=deadline))
+    oracle.differences = differences([c.category for c in encoding.columns if c.kind == "derived"])
     try:
         densify(oracle, schema, rng)
     except OutOfTime:

@@ -1,7 +1,9 @@
 """The traced oracle of exact rules and where it is asked: calls of the legacy function kept as rows
 with their outcome, branch path and signature (`call_with_path`); rows near a partition's cuts;
 more rows for paths seen too rarely to fit, or that no expression reproduced yet (per combination
-of categories, and twice as many for tighter least squares). Used by `_exact_rules`.
+of categories, and twice as many for tighter least squares); rows inside each leaf of a partition;
+calls on short-decimal inputs that pick the code's own arithmetic where the output's rounding
+meets a tie (`tie_order`). Used by `_exact_rules`.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ import numpy as np
 from probes import ErrorInfo, Schema, call_with_path
 from probes._expressions import Expression
 from probes._identity import unwrap
+from probes._ties import _polynomial, match_ties
 
 from ._partition import Encoding
-from ._path_fit import FIT_ROWS, rounding_hint
+from ._path_fit import FIT_ROWS, is_number, reproduces, rounding_hint
 
 #: rows a path needs before its expression is trusted; thinner paths are densified first
 MIN_FIT_ROWS = 12
 #: rows per combination of categories a path that no expression reproduces is given before a refit
 CELL_ROWS = 4
+#: calls per fitted path on its own rows at short decimals (`tie_order`)
+TIE_ROWS = 150
 
 
 class OutOfTime(Exception):
@@ -46,6 +51,7 @@ class Oracle:
         # operations among expressions that reproduce a path, and never refute one
         self.ties: list[tuple[dict[str, Any], Any, str, str]] = []  # (row, output, path, signature)
         self.tied: set[str] = set()  # paths whose own rows were asked on short decimals
+        self.differences: list[tuple[str, str | None]] = []  # argument pairs the code subtracts
         self.rounding = rounding_hint(unwrap(fn))  # how the code rounds: ties are decided its way
 
     def call(self, row: Mapping[str, Any]) -> Any:
@@ -254,3 +260,59 @@ def repair(oracle: Oracle, schema: Schema, rng: np.random.Generator, pieces: Seq
                 oracle.paths[i] in keys or oracle.sigs[i] in keys))
 
 
+# -- ties: the code's own arithmetic ------------------------------------------------------------
+
+def _spread(oracle: Oracle, index: list[int]) -> list[dict[str, Any]]:
+    """Up to TIE_ROWS of the path's rows, taken in turn from each combination of categories (a
+    table cell's own float shows only on its own rows)."""
+    cats = [f.name for f in oracle.schema.fields if f.kind in ("categorical", "boolean")]
+    cells: dict[tuple, list[int]] = {}
+    for k in np.random.default_rng(len(index)).permutation(len(index)):
+        i = index[int(k)]
+        cells.setdefault(tuple(value_key(oracle.rows[i][c]) for c in cats), []).append(i)
+    picked: list[dict[str, Any]] = []
+    queues = [iter(members) for members in cells.values()]
+    while queues and len(picked) < TIE_ROWS:
+        for queue in list(queues):
+            i = next(queue, None)
+            if i is None:
+                queues.remove(queue)
+            elif len(picked) < TIE_ROWS:
+                picked.append(oracle.rows[i])
+    return picked
+
+
+def differences(derived: Sequence[Any]) -> list[tuple[str, str | None]]:
+    """Argument pairs the code subtracts (a compared `a - b`, or a local that is one:
+    `weekday_hours = hours_worked - sunday_hours`): its sums may count from them."""
+    out: list[tuple[str, str | None]] = []
+    for d in derived:
+        pair = d.pair
+        if pair is None and isinstance(d.expression, Expression):
+            poly = _polynomial(d.expression.root)
+            if poly is not None and len(poly) == 2 and sorted(poly.values()) == [-1.0, 1.0] \
+                    and all(len(k) == 1 for k in poly):
+                (a,), (b,) = sorted(poly, key=lambda k: -poly[k])
+                pair = (a, b)
+        for each in ([pair, (pair[1], pair[0])] if pair is not None else []):  # h - s or s - h: either may be it
+            if each not in out:
+                out.append(each)
+    return out
+
+
+def tie_order(expression: Expression, oracle: Oracle, key: str, index: list[int]) -> Expression:
+    """The variant of the expression (`match_ties`: order of operations, a shared factor, the
+    code's float coefficients) that also gives the path's calls on short-decimal inputs, where
+    the rounding meets ties only the code's own arithmetic decides; unchanged where none does."""
+    if key not in oracle.tied:  # the path's own rows on short decimals: ties where it lives
+        oracle.tied.add(key)
+        try:
+            oracle.add_ties(grid_rows(_spread(oracle, index), oracle.schema, np.random.default_rng(len(index) + 1)))
+        except OutOfTime:
+            pass
+    ties = [(row, out) for row, out, path, sig in oracle.ties if key in (path, sig) and is_number(out)]
+    if not ties or reproduces(expression, [r for r, _ in ties], [o for _, o in ties]):
+        return expression
+    rows = [oracle.rows[i] for i in index] + [r for r, _ in ties]
+    outputs = [oracle.outputs[i] for i in index] + [o for _, o in ties]
+    return match_ties(expression, rows, outputs, differences=oracle.differences) or expression

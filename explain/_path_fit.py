@@ -87,10 +87,13 @@ def _prefer(expression: Expression, mode: str | None, rows: Sequence[Mapping[str
 
 
 def fit_rows(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: Schema, quantum: Any, *,
-             retries: bool = True, rounding: str | None = None) -> Expression | None:
+             retries: bool = True, rounding: str | None = None,
+             differences: Sequence[tuple[str, str | None]] = ()) -> Expression | None:
     """An expression reproducing every row, or None: `fit_expression` on a sample of FIT_ROWS rows,
     then (with `retries`) on another sample with the numbers centred, then on a larger one;
-    rounded the `rounding` way (`rounding_hint`) where that reproduces the rows as well."""
+    rounded the `rounding` way (`rounding_hint`) where that reproduces the rows as well; one right
+    on its sample only is computed the code's way where `match_ties` finds how (`differences`:
+    argument pairs the code subtracts)."""
     kinds = _kinds(schema)
     n = len(rows)
     rng = np.random.default_rng(n)
@@ -107,7 +110,7 @@ def fit_rows(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
         columns = {name: [rows[i][name] - shifts.get(name, 0) if name in shifts else rows[i][name] for i in index]
                    for name in kinds}
         found = fit_expression(columns, [outputs[i] for i in index], kinds, quantum=quantum,
-                               max_candidates=candidates)
+                               max_candidates=candidates, differences=() if shifts else differences)
         if found is None:
             continue
         if shifts:
@@ -122,7 +125,7 @@ def fit_rows(rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], schema: 
             if len(index) == n and not shifts or reproduces(expression, rows, outputs):
                 return _prefer(expression, rounding, rows, outputs)
             # right on the fitted sample, wrong on a tie it lacked: the code computes it another way
-            other = match_ties(expression, rows, outputs)
+            other = match_ties(expression, rows, outputs, differences=differences)
             if other is not None:
                 return _prefer(other, rounding, rows, outputs)
     return _nested(rows, outputs, kinds, quantum, rounding) if retries else None

@@ -13,6 +13,7 @@ while that fixes more rows than it breaks). None when no variant does.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -97,6 +98,97 @@ def factored(node: Node) -> list[Node]:
     return out
 
 
+def _polynomial(node: Node) -> dict[tuple[str, ...], float] | None:
+    """`node` as {sorted variable names: coefficient}, or None (tables, calls, divisions)."""
+    if isinstance(node, Const):
+        return {(): float(node.value)}
+    if isinstance(node, Var):
+        return {(node.name,): 1.0}
+    if isinstance(node, Sum):
+        total: dict[tuple[str, ...], float] = {}
+        for term in node.terms:
+            part = _polynomial(term)
+            if part is None:
+                return None
+            for key, value in part.items():
+                total[key] = total.get(key, 0.0) + value
+        return total
+    if isinstance(node, Product):
+        result: dict[tuple[str, ...], float] = {(): 1.0}
+        for factor in node.factors:
+            part = _polynomial(factor)
+            if part is None:
+                return None
+            result = {tuple(sorted(k1 + k2)): v1 * v2 for k1, v1 in result.items() for k2, v2 in part.items()}
+        return result
+    return None
+
+
+def _term(coefficient: float, factors: Sequence[Node]) -> Node:
+    parts = ([Const(coefficient)] if coefficient != 1 else []) + list(factors)
+    return parts[0] if len(parts) == 1 else Product(tuple(parts))
+
+
+def _round_near(low: float, high: float) -> list[float]:
+    """Round numbers at the edges of a path's values (`40` for weekday hours 40.25-80): where
+    the code counts from (overtime beyond 40, income beyond a bracket bound)."""
+    out: list[float] = []
+    for edge, toward in ((low, math.floor), (high, math.ceil)):
+        for digits in range(0, 6):
+            scale = 10.0 ** digits
+            value = toward(edge / scale) * scale
+            if value not in out and abs(value - edge) <= 0.02 * max(abs(high - low), 1e-12):
+                out.append(value)
+    return out
+
+
+def substituted(node: Node, differences: Sequence[tuple[str, str | None]], columns: Mapping[str, Any]) -> list[Node]:
+    """`node` rewritten over the differences the code computes (`weekday = hours - sunday`):
+    `h*r + s*r` as `(h - s)*r + 2*s*r`; with a term counted from a round edge of the
+    difference's values, `-20*r + 1.5*h*r + 0.5*s*r` as `40*r + 1.5*(h - s - 40)*r + 2*s*r`
+    (a pair (a, None) shifts `a` alone: `(income - 85000) * 0.41 + 16710`)."""
+    poly = _polynomial(node)
+    if poly is None:
+        return []
+    out: list[Node] = []
+    for a, b in differences:
+        if a not in columns or (b is not None and b not in columns):
+            continue
+        with_a = {k: v for k, v in poly.items() if k.count(a) == 1 and (b is None or b not in k)}
+        if not with_a:
+            continue
+        rest_terms = dict(poly)
+        pieces: list[tuple[tuple[str, ...], float, float]] = []  # (rest, coefficient of a, of b)
+        for key, ca in with_a.items():
+            rest = list(key)
+            rest.remove(a)
+            rest_key = tuple(rest)
+            cb = 0.0
+            if b is not None:
+                cb = rest_terms.pop(tuple(sorted(rest + [b])), 0.0)
+            rest_terms.pop(key)
+            pieces.append((rest_key, ca, cb))
+        values = np.asarray(columns[a], dtype=float) - (np.asarray(columns[b], dtype=float) if b is not None else 0.0)
+        shifts = [0.0] + _round_near(float(np.min(values)), float(np.max(values)))
+        for t in shifts:
+            terms: list[Node] = []
+            others = dict(rest_terms)
+            for rest_key, ca, cb in pieces:
+                difference: list[Node] = [Var(a)] + ([Product((Const(-1.0), Var(b)))] if b is not None else [])
+                if t:
+                    difference.append(Const(-t))
+                    others[rest_key] = others.get(rest_key, 0.0) + ca * t
+                diff_node = Sum(tuple(difference)) if len(difference) > 1 else difference[0]
+                terms.append(_term(ca, [diff_node] + [Var(v) for v in rest_key]))
+                if b is not None and ca + cb != 0:
+                    terms.append(_term(ca + cb, [Var(b)] + [Var(v) for v in rest_key]))
+            lead = [_term(v, [Var(x) for x in k]) if k else Const(v) for k, v in others.items() if v != 0]
+            form = Sum(tuple(lead + terms)) if len(lead + terms) > 1 else (lead + terms)[0]
+            if form not in out:
+                out.append(form)
+    return out
+
+
 def _coefficients(node: Node) -> list[tuple[int, int]]:
     """Coefficient sites in depth-first order: (Const or Table number, entry index or -1)."""
     sites: list[tuple[int, int]] = []
@@ -161,18 +253,22 @@ def _nudged(node: Node, site: tuple[int, int], steps: int) -> Node:
     return _rebuild(node, change, [0])
 
 
-def match_ties(expression: Expression, rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any]) -> Expression | None:
-    """The variant of `expression` (see the module docstring) that gives every output, or None."""
+def match_ties(expression: Expression, rows: Sequence[Mapping[str, Any]], outputs: Sequence[Any], *,
+               differences: Sequence[tuple[str, str | None]] = ()) -> Expression | None:
+    """The variant of `expression` (see the module docstring) that gives every output, or None;
+    `differences`: pairs of arguments the code subtracts (`substituted`)."""
+    names = set(expression.names) | {n for pair in differences for n in pair if n is not None}
     try:
-        columns = {name: [r[name] for r in rows] for name in sorted(expression.names)}
+        columns = {name: [r[name] for r in rows] for name in sorted(names)}
         y = np.asarray([float(v) for v in outputs], dtype=float)
     except (KeyError, TypeError, ValueError):
         return None
-    found = match_columns(expression.root, columns, y)
+    found = match_columns(expression.root, columns, y, differences=differences)
     return None if found is None else Expression(found, expression.rows)
 
 
-def match_columns(root: Node, columns: Mapping[str, Any], y: np.ndarray, *, nudge: bool = True) -> Node | None:
+def match_columns(root: Node, columns: Mapping[str, Any], y: np.ndarray, *, nudge: bool = True,
+                  differences: Sequence[tuple[str, str | None]] = ()) -> Node | None:
     """`match_ties` on columns: the variant of `root` giving `y` on every row, or None (without
     `nudge`: other orders and factorings only, cheap enough to try inside the search)."""
     rounding = root if isinstance(root, Round) else None
@@ -191,7 +287,12 @@ def match_columns(root: Node, columns: Mapping[str, Any], y: np.ndarray, *, nudg
 
     candidates: list[Node] = []
     seen: set[str] = set()
-    for base in [inner] + factored(inner):
+    bases = [inner] + factored(inner)
+    for form in substituted(inner, differences, columns) if differences else []:
+        bases.append(form)
+        if isinstance(form, Sum) and len(form.terms) <= 3:  # the code adds its terms in some order
+            bases += [Sum(tuple(p)) for p in itertools.permutations(form.terms)][1:]
+    for base in bases:
         for form in _orderings(base):
             text = form.source()
             if text not in seen:

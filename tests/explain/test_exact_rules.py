@@ -332,3 +332,35 @@ def test_leaf_rows_sample_inside_every_leaf_box() -> None:
     assert [len(members[id(leaf)]) for leaf in tree.leaves()] == [6, 6, 6]
     corner = [rows[int(i)] for i in members[id(tree.leaves()[0])]]
     assert all(r["subtotal"] <= 100.0 and r["coupon_percent"] <= 3 for r in corner)
+
+
+def weekly_pay(hours_worked: float, sunday_hours: float, hourly_rate: float) -> float:
+    if sunday_hours > hours_worked:
+        raise ValueError("Sunday hours are part of the hours worked")
+    weekday_hours = hours_worked - sunday_hours
+    if weekday_hours > 40.0:
+        regular, overtime = 40.0, weekday_hours - 40.0
+    else:
+        regular, overtime = weekday_hours, 0.0
+    pay = regular * hourly_rate
+    pay += overtime * hourly_rate * 1.5
+    pay += sunday_hours * hourly_rate * 2.0
+    return round(pay, 2)
+
+
+def test_rules_count_from_the_difference_the_code_computes() -> None:
+    """The code's local weekday_hours = hours_worked - sunday_hours: the paths' sums are written
+    over it (and overtime from its 40), which alone gives the code's cent on quarter hours."""
+    schema = Schema.from_function(weekly_pay, hours_worked=(0.0, 80.0), sunday_hours=(0.0, 16.0),
+                                  hourly_rate=(7.25, 80.0))
+    rules = distill(weekly_pay, schema=schema, tolerance=CENTS, n_samples=1500, fidelity_samples=200)
+    assert rules.exact.used and rules.exact.exact, rules.source
+    assert "(hours_worked - sunday_hours - 40)" in rules.source, rules.source
+    rng = np.random.default_rng(3)
+    rows = []
+    while len(rows) < 20000:
+        h = round(float(rng.uniform(0, 80)) * 4) / 4
+        rows.append({"hours_worked": h, "sunday_hours": min(h, round(float(rng.uniform(0, 16)) * 4) / 4),
+                     "hourly_rate": round(float(rng.uniform(7.25, 80)), 2)})
+    wrong = [r for r in rows if rules.function(**r) != weekly_pay(**r)]
+    assert not wrong, (wrong[:3], rules.source)

@@ -358,3 +358,38 @@ def test_a_net_rounded_then_taxed_and_rounded_again_is_recovered():
               "country": str(rng.choice(list(vat)))} for _ in range(5000)]
     assert [found.evaluate_row(r) for r in fresh] == [line(**r) for r in fresh]
     assert Expression.from_dict(json.loads(json.dumps(found.to_dict()))).to_python() == text  # data, round trip
+
+
+def _pay(h: float, s: float, r: float) -> float:
+    weekday = h - s
+    regular, overtime = (40.0, weekday - 40) if weekday > 40 else (weekday, 0.0)
+    pay = regular * r
+    pay += overtime * r * 1.5
+    pay += s * r * 2.0
+    return round(pay, 2)
+
+
+def test_sums_counted_from_a_difference_the_code_computes():
+    """On quarter hours and cents only the code's own sums give its cent: `h*r + s*r` is
+    `(h - s)*r + 2*s*r` there, and overtime counts from the 40 weekday hours."""
+    from probes._expressions import Sum
+    from probes._ties import match_ties
+
+    rng = np.random.default_rng(4)
+    rows = []
+    while len(rows) < 4000:
+        h = round(float(rng.uniform(0, 80)) * 4) / 4
+        rows.append({"h": h, "s": min(h, round(float(rng.uniform(0, 16)) * 4) / 4),
+                     "r": round(float(rng.uniform(7.25, 80)), 2)})
+    below = [r for r in rows if r["h"] - r["s"] <= 40]
+    above = [r for r in rows if r["h"] - r["s"] > 40]
+    plain_below = Expression(Round(Sum((Product((Var("h"), Var("r"))), Product((Var("s"), Var("r"))))), 0.01), 1)
+    plain_above = Expression(Round(Product((Var("r"), Sum((Const(-20.0), Product((Const(1.5), Var("h"))),
+                                                           Product((Const(0.5), Var("s"))))))), 0.01), 1)
+    for plain, part, text in ((plain_below, below, "(h - s) * r"), (plain_above, above, "(h - s - 40) * r * 1.5")):
+        y = [_pay(**r) for r in part]
+        assert [plain.evaluate_row(r) for r in part] != y
+        assert match_ties(plain, part, y) is None  # no order or factoring of the plain sum does it
+        found = match_ties(plain, part, y, differences=[("h", "s")])
+        assert found is not None and text in found.to_python(), found
+        assert [found.evaluate_row(r) for r in part] == y
