@@ -48,6 +48,18 @@ class PruneRule:
     keep_last: int | None
     cutoff: float | None  # traces whose timestamp is below this go
 
+    def function_filter(self, mark: str) -> tuple[str, list[str]]:
+        """The WHERE condition on the functions table picking this rule's function rows, with
+        `mark` as the backend's parameter placeholder ("?" or "%s"), and its parameters."""
+        clauses, params = [], []
+        if self.function is not None:
+            clauses.append(f"name = {mark}")
+            params.append(self.function)
+        if self.source_hash is not None:
+            clauses.append(f"source_hash = {mark}")
+            params.append(self.source_hash)
+        return (" AND ".join(clauses) or "1 = 1"), params
+
 
 def check_prune(function: Any, keep_last: Any, older_than: Any, source_hash: Any,
                 name_of: Any, now: float | None = None) -> PruneRule:

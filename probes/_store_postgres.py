@@ -16,7 +16,7 @@ import itertools
 import os
 import re
 import threading
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ._encoding import trusted_set
 from ._errors import CorruptStoreError, StoreError
@@ -201,18 +201,12 @@ class PostgresStore(TraceStore):
     def add(self, records: Sequence[TraceRecord]) -> None:
         if not records:
             return
-        keys = sorted({(r.function, r.source_hash) for r in records})
 
-        def write(connection: Any) -> None:
-            self._ensure_ids(connection, keys)
-            ids = self._function_ids
-            with connection.transaction(), connection.cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
-                copy.set_types(_COPY_TYPES)  # binary COPY: about half the client CPU of text per row
-                for r in records:
-                    copy.write_row((ids[(r.function, r.source_hash)], r.inputs, r.output, _text(r.error_type),
-                                    _text(r.error_message), r.duration_s, r.timestamp))
+        def rows(ids: dict[tuple[str, str], int]) -> Iterable[tuple[Any, ...]]:
+            return ((ids[(r.function, r.source_hash)], r.inputs, r.output, _text(r.error_type),
+                     _text(r.error_message), r.duration_s, r.timestamp) for r in records)
 
-        self._run(write)
+        self._copy({(r.function, r.source_hash) for r in records}, rows)
 
     def _add_columns(self, batches: Sequence[TraceColumns]) -> None:
         """The recorder's column batches by one binary COPY, rows zipped straight from the
@@ -220,21 +214,29 @@ class PostgresStore(TraceStore):
         batches = [batch for batch in batches if batch.inputs]
         if not batches:
             return
-        keys = sorted({(batch.function, batch.source_hash) for batch in batches})
+
+        def rows(ids: dict[tuple[str, str], int]) -> Iterable[tuple[Any, ...]]:
+            for batch in batches:
+                n = len(batch.inputs)
+                none = [None] * n
+                types = none if batch.error_types is None else list(map(_text, batch.error_types))
+                messages = none if batch.error_messages is None else list(map(_text, batch.error_messages))
+                yield from zip(itertools.repeat(ids[(batch.function, batch.source_hash)], n), batch.inputs,
+                               batch.outputs, types, messages, batch.durations, batch.timestamps)
+
+        self._copy({(batch.function, batch.source_hash) for batch in batches}, rows)
+
+    def _copy(self, keys: set[tuple[str, str]],
+              rows: Callable[[dict[tuple[str, str], int]], Iterable[tuple[Any, ...]]]) -> None:
+        """One transaction: the function rows `keys` need, then `rows(ids)` by binary COPY
+        (about half the client CPU of text COPY per row)."""
+        ordered = sorted(keys)
 
         def write(connection: Any) -> None:
-            self._ensure_ids(connection, keys)
-            ids = self._function_ids
+            self._ensure_ids(connection, ordered)
             with connection.transaction(), connection.cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
                 copy.set_types(_COPY_TYPES)
-                for batch in batches:
-                    n = len(batch.inputs)
-                    none = [None] * n
-                    types = none if batch.error_types is None else list(map(_text, batch.error_types))
-                    messages = none if batch.error_messages is None else list(map(_text, batch.error_messages))
-                    collections.deque(map(copy.write_row, zip(
-                        itertools.repeat(ids[(batch.function, batch.source_hash)], n), batch.inputs,
-                        batch.outputs, types, messages, batch.durations, batch.timestamps)), maxlen=0)
+                collections.deque(map(copy.write_row, rows(self._function_ids)), maxlen=0)
 
         self._run(write)
 
@@ -291,20 +293,14 @@ class PostgresStore(TraceStore):
 
     # -- retention ----------------------------------------------------------------------------
     def _prune(self, rule: PruneRule) -> int:
-        clauses, params = ["TRUE"], []
-        if rule.function is not None:
-            clauses.append("name = %s")
-            params.append(rule.function)
-        if rule.source_hash is not None:
-            clauses.append("source_hash = %s")
-            params.append(rule.source_hash)
+        where, params = rule.function_filter("%s")
 
         def delete(connection: Any) -> int:
             deleted = 0
             with connection.transaction():
                 groups: dict[str, list[int]] = {}
                 for fid, name in connection.execute(
-                        f"SELECT id, name FROM {SCHEMA}.functions WHERE " + " AND ".join(clauses), params):
+                        f"SELECT id, name FROM {SCHEMA}.functions WHERE {where}", params):
                     groups.setdefault(name, []).append(fid)
                 for fids in groups.values():
                     if rule.keep_last is not None:

@@ -404,19 +404,13 @@ class SQLiteStore(TraceStore):
     def _prune(self, rule: PruneRule) -> int:
         if self.readonly:
             raise StoreError(f"{self.path} was opened read-only : traces cannot be pruned. Open it without mode=ro")
-        clauses, params = ["1"], []
-        if rule.function is not None:
-            clauses.append("name = ?")
-            params.append(rule.function)
-        if rule.source_hash is not None:
-            clauses.append("source_hash = ?")
-            params.append(rule.source_hash)
+        where, params = rule.function_filter("?")
 
         def delete(connection: sqlite3.Connection) -> int:
             connection.execute("BEGIN IMMEDIATE")
             groups: dict[str, list[int]] = {}
             for fid, name in connection.execute(
-                    "SELECT id, name FROM functions WHERE " + " AND ".join(clauses), params).fetchall():
+                    f"SELECT id, name FROM functions WHERE {where}", params).fetchall():
                 groups.setdefault(name, []).append(fid)
             deleted = 0
             for fids in groups.values():  # function rows stay: a recorder elsewhere may hold their ids
