@@ -18,7 +18,7 @@ from . import _encoding
 from ._errors import StoreError
 from ._identity import source_hash as current_source_hash
 from ._parquet import MARKER, NULL_PARTITION, _function_name, _pyarrow, _seconds
-from ._traces import ErrorInfo, Traces
+from ._traces import Traces
 from ._validation import bad_argument, check_flag
 
 
@@ -163,7 +163,7 @@ def read_traces(folder: Any, function: Any, *, source_hash: str | None = None, r
     (with ranks: each rank's own files). Rows keep the order of the sorted file paths, then the
     order within each file (oldest first per partition).
     """
-    from ._store import MixedVersionsWarning, SkippedTracesWarning, decode_inputs
+    from ._store import MixedVersionsWarning, SkippedTracesWarning, TraceRecord, decode_records
 
     pa = _pyarrow()
     root = _check_dataset(folder)
@@ -199,61 +199,27 @@ def read_traces(folder: Any, function: Any, *, source_hash: str | None = None, r
                           f"{', '.join(map(str, versions))}. Pass source_hash=<hash> to pick one, or "
                           "source_hash='*' to silence this", MixedVersionsWarning, stacklevel=3)
 
-    inputs: list[dict[str, Any]] = []
-    outputs: list[Any] = []
-    errors: list[ErrorInfo | None] = []
-    durations: list[float | None] = []
-    stamps: list[float | None] = []
-    kept_versions: list[Any] = []
-    seen: set[tuple[Any, Any]] = set()
-    skipped = 0
-    first_failure = ""
-    for i, text in enumerate(columns["inputs_json"]):
-        version = columns["source_hash"][i]
-        if wanted is not None and version not in wanted:
-            continue
-        if dedupe:
-            key = (version, text)
-            if key in seen:
-                continue
-            seen.add(key)
-        try:
-            if type(text) is not str:
-                raise TypeError("inputs_json must be text")
-            decoded = decode_inputs(text, trusted_modules=trusted)
-            output_text = columns["output_json"][i]
-            output = None if output_text is None else _encoding.loads(output_text, trusted_modules=trusted)
-            error = _error(columns["error_type"][i], columns["error_message"][i])
-        except Exception as exc:  # a damaged or crafted row: it loses only itself
-            skipped += 1
-            if not first_failure:
-                first_failure = f"{type(exc).__name__}: {exc}"[:200]
-            continue
-        inputs.append(decoded)
-        outputs.append(output)
-        errors.append(error)
-        durations.append(_seconds(columns["duration_s"][i]))
-        stamps.append(columns["timestamp"][i])
-        if version not in kept_versions:
-            kept_versions.append(version)
-    if skipped:
-        warnings.warn(f"{root}: {skipped} exported trace(s) of {name} could not be decoded and were skipped "
-                      f"(first: {first_failure}); the other {len(inputs)} were read. traces.skipped holds the count",
-                      SkippedTracesWarning, stacklevel=3)
+    def records() -> Iterable[TraceRecord]:
+        for i, text in enumerate(columns["inputs_json"]):
+            version = columns["source_hash"][i]
+            if wanted is None or version in wanted:
+                yield TraceRecord(name, version, text, columns["output_json"][i], columns["error_type"][i],
+                                  columns["error_message"][i], _seconds(columns["duration_s"][i]),
+                                  columns["timestamp"][i])
+
+    rows = decode_records(records(), trusted=trusted, dedupe=dedupe, text_only=True)
+    kept_versions = rows.versions
+    if rows.skipped:
+        warnings.warn(f"{root}: {rows.skipped} exported trace(s) of {name} could not be decoded and were skipped "
+                      f"(first: {rows.first_failure}); the other {len(rows.inputs)} were read. traces.skipped "
+                      "holds the count", SkippedTracesWarning, stacklevel=3)
     if wanted is not None and len(wanted) == 1:
         chosen = next(iter(wanted))
     else:
         chosen = kept_versions[0] if len(kept_versions) == 1 else ""
-    return Traces(inputs, outputs, errors, function=name, source_hash=chosen if isinstance(chosen, str) else "",
-                  durations=durations, timestamps=stamps, skipped=skipped)
-
-
-def _error(error_type: Any, error_message: Any) -> ErrorInfo | None:
-    if error_type is None:
-        return None
-    if type(error_type) is not str or not (error_message is None or type(error_message) is str):
-        raise TypeError("error_type and error_message must be text")
-    return ErrorInfo(error_type, error_message or "")
+    return Traces(rows.inputs, rows.outputs, rows.errors, function=name,
+                  source_hash=chosen if isinstance(chosen, str) else "", durations=rows.durations,
+                  timestamps=rows.timestamps, skipped=rows.skipped)
 
 
 def is_parquet_export(path: Any) -> bool:

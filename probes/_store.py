@@ -16,6 +16,7 @@ import re
 import json
 import os
 import warnings
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -266,42 +267,10 @@ class TraceStore(abc.ABC):
         check_flag("dedupe", dedupe, fix="Pass dedupe=False to keep repeated calls")
         trusted = self.trusted_modules | _encoding.trusted_set(trusted_modules)
         name, wanted = self._choose_versions(function, source_hash)
-        inputs: list[dict[str, Any]] = []
-        outputs: list[Any] = []
-        errors: list[ErrorInfo | None] = []
-        durations: list[float | None] = []
-        timestamps: list[float | None] = []
-        hashes: list[str] = []
-        seen: set[tuple[str, str]] = set()
-        skipped = 0
-        first_failure = ""
         if limit == 0 or wanted == []:
             return Traces.empty(name, wanted[0] if wanted else "")
-        for row in self._rows(name, wanted):
-            if dedupe:
-                key = (row.source_hash, row.inputs)
-                if key in seen:
-                    continue
-                seen.add(key)
-            try:
-                decoded_inputs = decode_inputs(row.inputs, trusted_modules=trusted)
-                decoded_output = None if row.output is None else _encoding.loads(row.output, trusted_modules=trusted)
-                error = _decode_error(row.error_type, row.error_message)
-            except Exception as exc:  # a damaged or crafted row: it loses only itself
-                skipped += 1
-                if not first_failure:
-                    first_failure = _short(f"{type(exc).__name__}: {exc}")
-                continue
-            inputs.append(decoded_inputs)
-            outputs.append(decoded_output)
-            errors.append(error)
-            durations.append(row.duration_s)
-            timestamps.append(row.timestamp)
-            if not hashes or hashes[-1] != row.source_hash:
-                if row.source_hash not in hashes:
-                    hashes.append(row.source_hash)
-            if limit is not None and len(inputs) >= limit:
-                break
+        rows = decode_records(self._rows(name, wanted), trusted=trusted, dedupe=dedupe, limit=limit)
+        inputs, skipped, hashes = rows.inputs, rows.skipped, rows.versions
         if wanted is not None and len(wanted) == 1:
             version = wanted[0]
         else:
@@ -309,12 +278,12 @@ class TraceStore(abc.ABC):
         if skipped:
             warnings.warn(
                 f"{redact_uri(self.uri)}: {skipped} stored trace(s) of {name} could not be decoded and were "
-                f"skipped (first: {first_failure}); the other {len(inputs)} loaded and the store was left "
+                f"skipped (first: {rows.first_failure}); the other {len(inputs)} loaded and the store was left "
                 "untouched. traces.skipped holds the count",
                 SkippedTracesWarning, stacklevel=2,
             )
-        return Traces(inputs, outputs, errors, function=name, source_hash=version,
-                      durations=durations, timestamps=timestamps, skipped=skipped)
+        return Traces(inputs, rows.outputs, rows.errors, function=name, source_hash=version,
+                      durations=rows.durations, timestamps=rows.timestamps, skipped=skipped)
 
     def export_parquet(self, folder: "str | os.PathLike[str]", partition_by: Sequence[str] = ("function", "day"),
                        function: Any = None, *, overwrite: bool = False, rows_per_file: int = 100_000) -> Any:
@@ -388,6 +357,57 @@ class TraceStore(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri!r})"
+
+
+@dataclass
+class DecodedRows:
+    """Stored rows decoded into `Traces` columns; what did not decode is counted, not kept."""
+
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    errors: list[ErrorInfo | None] = field(default_factory=list)
+    durations: list[float | None] = field(default_factory=list)
+    timestamps: list[float | None] = field(default_factory=list)
+    versions: list[Any] = field(default_factory=list)  # source hashes kept, in first-seen order
+    skipped: int = 0
+    first_failure: str = ""
+
+
+def decode_records(records: Iterable[TraceRecord], *, trusted: Any, dedupe: bool, limit: int | None = None,
+                   text_only: bool = False) -> DecodedRows:
+    """Decode stored rows (`load`, `Traces.from_parquet`): never imports or runs what a row
+    names, and a damaged or crafted row loses only itself. `dedupe` drops repeated
+    (version, inputs) pairs; `text_only` refuses inputs that are not `str` (files from outside)."""
+    out = DecodedRows()
+    seen: set[tuple[Any, Any]] = set()
+    for row in records:
+        if dedupe:
+            key = (row.source_hash, row.inputs)
+            if key in seen:
+                continue
+            seen.add(key)
+        try:
+            if text_only and type(row.inputs) is not str:
+                raise TypeError("inputs_json must be text")
+            decoded_inputs = decode_inputs(row.inputs, trusted_modules=trusted)
+            decoded_output = None if row.output is None else _encoding.loads(row.output, trusted_modules=trusted)
+            error = _decode_error(row.error_type, row.error_message)
+        except Exception as exc:  # a damaged or crafted row: it loses only itself
+            out.skipped += 1
+            if not out.first_failure:
+                out.first_failure = _short(f"{type(exc).__name__}: {exc}")
+            continue
+        out.inputs.append(decoded_inputs)
+        out.outputs.append(decoded_output)
+        out.errors.append(error)
+        out.durations.append(row.duration_s)
+        out.timestamps.append(row.timestamp)
+        if not out.versions or out.versions[-1] != row.source_hash:
+            if row.source_hash not in out.versions:
+                out.versions.append(row.source_hash)
+        if limit is not None and len(out.inputs) >= limit:
+            break
+    return out
 
 
 def _decode_error(error_type: Any, error_message: Any) -> ErrorInfo | None:
