@@ -438,13 +438,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", default=None,
                         help="results file name under bench/results (default fidelity.json, fidelity_quick.json)")
     args = parser.parse_args(argv)
-    fit_options: dict[str, Any] = {}
-    for item in args.fit_option:
-        name, _, text = item.partition("=")
-        try:
-            fit_options[name] = json.loads(text)
-        except json.JSONDecodeError:
-            fit_options[name] = text
+    from bench._options import fit_options as parse_fit_options
+
+    fit_options = parse_fit_options(args.fit_option, parser)
     import torch
 
     torch.set_num_threads(1)

@@ -435,15 +435,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="extra fit option for every study (JSON value), e.g. exact='\"off\"'")
     parser.add_argument("--out", default=None, help="file name under bench/results (default guard.json)")
     args = parser.parse_args(argv)
-    fit_options: dict[str, Any] = {}
-    for item in args.fit_option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--fit-option {item!r}: expected KEY=VALUE, e.g. exact=\"off\"")
-        try:
-            fit_options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            fit_options[key] = value
+    from bench._options import fit_options as parse_fit_options
+
+    fit_options = parse_fit_options(args.fit_option, parser)
     unknown = [n for n in args.only or () if n not in STUDIES]
     if unknown:
         parser.error(f"unknown study {unknown[0]!r}; known: {', '.join(STUDIES)}")
