@@ -426,7 +426,7 @@ class _Tables:
 
 
 def _exact_leaf(fit: Any, leaf: Any, tables: _Tables, imports: set[str], python_type: str) -> tuple[Stmt, ...]:
-    from ._exact_rules import table_nodes
+    from probes._exact_rules import table_nodes
 
     if leaf.piece < 0:  # a region no sampled call reached
         return (Stmt('raise RuntimeError("no sampled call of the legacy function reached this region")'),)
@@ -478,7 +478,7 @@ def _exact_block(fit: Any, node: Any, leaf_code: Any) -> tuple[Any, ...]:
 
 
 def emit_exact_source(fit: Any, schema: Schema, *, name: str, docstring: str) -> str:
-    """Python source of exact rules (`explain._exact_rules.ExactFit`): the partition as if/elif
+    """Python source of exact rules (`probes._exact_rules.ExactFit`): the partition as if/elif
     tests with the bisected cuts, each leaf returning its piece's expression (tables as named
     dict constants), label or raise; approximate leaves say so in a comment."""
     imports: set[str] = set()
@@ -491,7 +491,7 @@ def emit_exact_source(fit: Any, schema: Schema, *, name: str, docstring: str) ->
     for derived in dict.fromkeys(fit.encoding.columns[n.column].category for n in fit.tree.internal()
                                  if fit.encoding.columns[n.column].kind == "derived"):
         if derived.name:
-            from ._exact_rules import table_nodes
+            from probes._exact_rules import table_nodes
 
             local = _name(derived.name, "derived value name")
             if hasattr(derived.expression, "terms"):  # a scorecard: points added up one line per argument

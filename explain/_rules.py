@@ -23,7 +23,7 @@ from probes._validation import bad_argument, check_callable, check_flag, check_n
 from ._codegen import compile_source, emit_exact_source, emit_source, finish_value
 from ._data import Agreement, Outcomes, agreement, as_columns, call_batch, is_surrogate, schema_of
 from ._distill import Budget, BudgetReport, Fitted, check_max_leaves, learn, teacher_name
-from ._exact_rules import ExactFit, ExactReport, learn_exact
+from probes._exact_rules import ExactFit, ExactReport, learn_exact
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ def distill(fn_or_surrogate: Callable[..., Any], *, schema: Schema | None = None
     With `exact` (the default) and a plain Python function as the teacher, the rules are the
     code's own branch paths: every oracle call is traced, each path's rows fitted with an exact
     expression, the partition learned as tests on the arguments with every cut bisected to the
-    float (`explain._exact_rules`); the rules have as many leaves as the code needs, and a path
+    float (`probes._exact_rules`); the rules have as many leaves as the code needs, and a path
     no expression reproduces is marked `# approximate` in the source. `Rules.exact` says how
     they came about, or why the tree below was used instead (a builtin or C function cannot be
     traced; a surrogate has no paths; no path was exact).

@@ -286,7 +286,7 @@ def test_a_cut_whose_nearest_rows_give_one_piece_is_bisected_beyond_them() -> No
     """Rows with a coupon that beats either tier sit nearest the tree's cut on subtotal (247.8 |
     249.5), so moving them across it changes nothing; the node's next rows bracket the tier bound
     and it is bisected to 250, where the code has it."""
-    from explain._partition import Column, Node, snap
+    from probes._partition import Column, Node, snap
 
     def piece_at(row: dict) -> str:
         rate = 0.05 if row["subtotal"] >= 250.0 else 0.02
@@ -319,8 +319,8 @@ def test_leaf_rows_sample_inside_every_leaf_box() -> None:
     """The finished partition is checked by calls drawn inside each leaf's own box (numeric
     bounds, categories, a derived test checked by routing), so a corner no sample reached is
     asked before the rules stand: order_total's gold 3% beating a 2-3% coupon under 100."""
-    from explain._oracle import leaf_rows
-    from explain._partition import Encoding, Node, route
+    from probes._path_oracle import leaf_rows
+    from probes._partition import Encoding, Node, route
 
     schema = Schema.from_function(tier_or_coupon, subtotal=(0.0, 10000.0), coupon_percent=(0, 30))
     encoding = Encoding(schema)

@@ -284,7 +284,7 @@ def test_a_period_shown_only_by_the_days_a_path_reaches_is_a_step():
 def test_the_code_order_of_a_product_is_picked_on_rows_the_fit_did_not_see():
     """`amount * weeks * 0.015` and `0.015 * amount * weeks` differ after round() on ties
     (294.6 x 5); fit_rows fits on a sample, then picks the order that reproduces every row."""
-    from explain._path_fit import fit_rows
+    from probes._path_fit import fit_rows
     from probes import Schema
     from probes._expressions import orderings
 

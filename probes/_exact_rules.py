@@ -39,12 +39,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from probes import ErrorInfo, Schema, Tolerance, Traces
-from probes._expressions import Expression, Table
-from probes._identity import unwrap
+from ._schema import Schema
+from ._tolerance import Tolerance
+from ._traces import ErrorInfo, Traces
+from ._expressions import Expression, Table
+from ._identity import unwrap
 
 from ._derived import derived_values
-from ._oracle import (CELL_ROWS, Oracle, OutOfTime, densify, differences, grid_rows, jitter, leaf_rows, repair,
+from ._path_oracle import (CELL_ROWS, Oracle, OutOfTime, densify, differences, grid_rows, jitter, leaf_rows, repair,
                       slab_rows, tie_order, value_key)
 from ._partition import Encoding, Node, errors, fit_partition, prune, route, snap
 from ._path_fit import StandIn, combine_cells, fit_rows, is_number, reproduces, stand_in

@@ -16,9 +16,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from probes import Schema
-from probes._errors import InvalidArgument
-from probes._expressions import bisect_threshold
+from ._schema import Schema
+from ._errors import InvalidArgument
+from ._expressions import bisect_threshold
 
 #: grid points an argument is scanned on before its steps are bisected
 GRID = 257

@@ -19,12 +19,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from probes import Schema, Tolerance
-from probes._expressions import (DECIMAL_EPS, Const, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
+from ._schema import Schema
+from ._tolerance import Tolerance
+from ._expressions import (DECIMAL_EPS, Const, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
                                  fit_expression)
-from probes._nested import fit_nested
-from probes._schema import output_quantum
-from probes._ties import match_ties
+from ._nested import fit_nested
+from ._schema import output_quantum
+from ._ties import match_ties
 
 #: least-squares solves per path (fit_expression's max_candidates)
 FIT_CANDIDATES = 600

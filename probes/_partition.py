@@ -12,9 +12,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from probes import Schema
-from probes._errors import InvalidArgument
-from probes._expressions import bisect_threshold
+from ._schema import Schema
+from ._errors import InvalidArgument
+from ._expressions import bisect_threshold
 
 
 @dataclass

@@ -15,10 +15,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from probes import ErrorInfo, Schema, call_with_path
-from probes._expressions import Expression
-from probes._identity import unwrap
-from probes._ties import _polynomial, match_ties
+from ._paths import call_with_path
+from ._schema import Schema
+from ._traces import ErrorInfo
+from ._expressions import Expression
+from ._identity import unwrap
+from ._ties import _polynomial, match_ties
 
 from ._partition import Encoding
 from ._path_fit import FIT_ROWS, is_number, reproduces, rounding_hint

@@ -24,10 +24,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from probes import Schema
-from probes._expressions import Const, Expression, Product, Sum, Var
-from probes._identity import kwargs_caller, unwrap
-from probes._paths import _code_info
+from ._schema import Schema
+from ._expressions import Const, Expression, Product, Sum, Var
+from ._identity import kwargs_caller, unwrap
+from ._paths import _code_info
 
 from ._path_fit import fit_rows, rounding_hint
 from ._scorecard import scorecard_of
