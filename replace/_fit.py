@@ -886,6 +886,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     signature = mf.signature_spec(fn)
     defaults = mf.defaults_of(signature)
     pool = Pool(schema)
+    legacy = fn  # traced as it is for the exact program (8b)
     fn = kwargs_caller(fn)
     orc = Oracle(fn, schema, config.path_budget * budget_s if oracle else 0.0, config.max_oracle_calls)
 
@@ -1150,6 +1151,17 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
             best.surrogate, pool, val, (test_columns, test_outputs, test_errors, test_paths), schema,
             cache=trainer.exact_cache)
         best.surrogate._use_expressions(exact_found)
+    program, program_report = None, {"used": False, "note": "exact='off'" if config.exact != "auto" else
+                                     "no oracle: the exact program traces calls of the function"}
+    if config.exact == "auto" and oracle:
+        from ._exact_program import fit_program
+
+        bar.update("tracing the code's exact partition")
+        program, program_report = fit_program(
+            legacy, schema, traces, seed=seed, tolerance=tolerance, budget_s=budget_s, surrogate=best.surrogate,
+            held_out=[(test_columns, test_outputs, test_errors),
+                      (take(pool.columns, val), [pool.outputs[i] for i in val], [pool.errors[i] for i in val])])
+        best.surrogate._use_program(program)
 
     # 9. fresh-input fidelity
     bar.update("measuring fidelity")
@@ -1199,8 +1211,10 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                           weights=best.weights, signature=signature, function=fn_name, source_hash=source_hash(fn),
                           metrics=metrics, manifest=manifest)
     surrogate._use_expressions(exact_found)
-    if config.exact == "auto":  # per path bucket: exact or neural, and why
+    surrogate._use_program(program)
+    if config.exact == "auto":  # per path bucket: exact or neural, and why; the exact program's account
         surrogate.manifest["training"]["exact"] = exact_report
+        surrogate.manifest["training"]["exact_program"] = program_report
     # 10. the guard: an error predictor on validation rows, calibration rows nothing else saw
     bar.update("calibrating the guard")
     val_columns = take(pool.columns, val)

@@ -342,3 +342,28 @@ def _routing_harm(surrogate: Any, expression: Expression, pool: Any, val_rows: n
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
         and math.isfinite(float(value))
+
+
+def program_many(surrogate: Any, details: Any, columns: Mapping[str, Any]) -> Any:
+    """A BatchPrediction with every row the surrogate's exact program answers (`probes._program`)
+    replaced by that answer (spread 0); the network's answer stays on its `neural` leaves."""
+    program = surrogate.program_
+    n = len(details.raises)
+    missing = [k for k in program.names if k not in columns]
+    if missing:  # arguments left to their defaults
+        columns = {**columns, **{k: [surrogate._defaults[k]] * n for k in missing if k in surrogate._defaults}}
+    served, values, errors_in = program.answer_batch(columns, n)
+    if not served.any():
+        return details
+    outputs = np.array(details.outputs, copy=True)
+    raises = np.array(details.raises, copy=True)
+    spread = np.array(details.spread, dtype=float, copy=True)
+    errors = list(details.errors)
+    blank = None if outputs.dtype == object else math.nan
+    for i in np.flatnonzero(served):
+        error = errors_in[i]
+        raises[i] = error is not None
+        errors[i] = error
+        outputs[i] = blank if error is not None else values[i]
+    spread[served] = 0.0
+    return replace(details, outputs=outputs, raises=raises, errors=errors, spread=spread)

@@ -51,8 +51,11 @@ DATA_KEYS = frozenset({"training", "hyperparameters", "distributed", "calibratio
 #: a hybrid surrogate's exact expressions by path id (`probes._expressions.Expression.to_dict` data,
 #: validated node by node with `Expression.from_dict`; never code)
 EXPRESSIONS_KEY = "expressions"
+#: an exact surrogate's program (`probes._program.ExactProgram.to_dict` data: the code's partition
+#: and pieces, validated field by field with `ExactProgram.from_dict`; never code)
+PROGRAM_KEY = "exact_program"
 #: every top-level field a manifest may hold; anything else makes `load` refuse the file
-KNOWN_KEYS = WRITTEN_KEYS | DATA_KEYS | {SIGNATURE_KEY, EXPRESSIONS_KEY}
+KNOWN_KEYS = WRITTEN_KEYS | DATA_KEYS | {SIGNATURE_KEY, EXPRESSIONS_KEY, PROGRAM_KEY}
 PARAMETER_KINDS = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
 #: qualname parts Python itself writes for nested functions and lambdas
 _QUALNAME_MARKERS = frozenset({"<locals>", "<lambda>"})
@@ -243,6 +246,16 @@ def _check_expressions(c: "_Checker", data: Any) -> None:
             raise c.fail(f"{EXPRESSIONS_KEY}.{path}", item, f"is not a valid expression ({exc})") from None
 
 
+def _check_program(c: "_Checker", data: Any) -> None:
+    """The exact_program field: a valid program (tests, nodes, leaves), nothing in it run."""
+    from probes._program import ExactProgram, ProgramError
+
+    try:
+        ExactProgram.from_dict(data)
+    except (ProgramError, RecursionError, TypeError, KeyError, ValueError) as exc:
+        raise c.fail(PROGRAM_KEY, "...", f"is not a valid exact program ({exc})") from None
+
+
 def check_manifest(manifest: Any, where: str, *, saving: bool = False) -> None:
     """Refuse (SurrogateFileError naming `where`, the field and its value) a manifest whose fields
     are not what `Surrogate.save` writes: unknown top-level fields, names that are not identifiers,
@@ -315,6 +328,8 @@ def check_manifest(manifest: Any, where: str, *, saving: bool = False) -> None:
             c.mapping(manifest[key], key)
     if EXPRESSIONS_KEY in manifest:
         _check_expressions(c, manifest[EXPRESSIONS_KEY])
+    if manifest.get(PROGRAM_KEY) is not None:
+        _check_program(c, manifest[PROGRAM_KEY])
     # DATA_KEYS (training, calibration, guard...) are plain JSON, checked above with the rest
     if "weights" in manifest:
         weights = c.mapping(manifest["weights"], "weights")

@@ -163,6 +163,10 @@ class Surrogate:
         #: exact expressions by path id (a hybrid surrogate, see `_hybrid`; "*" for a plain model's one)
         self.expressions_: dict[str, Any] = {}
         self._exact: list[Any] | None = None  # per path index: (expression, names) or None
+        #: the exact program (`probes._program.ExactProgram`: the code's partition and pieces) that
+        #: answers before the network wherever its leaf is exact; None when absent
+        self.program_: Any = None
+        self._bound_names = tuple(p["name"] for p in self._signature)  # the binder's order
         import inspect
 
         self.__signature__ = inspect.signature(self._binder)
@@ -218,7 +222,21 @@ class Surrogate:
         self._exact = _hybrid.exact_table(expressions, self._path_ids if self._gate is not None else None,
                                           self._out, self._names)
         self.expressions_ = dict(expressions)
-        self._bound_names = tuple(p["name"] for p in self._signature)  # the binder's order
+
+    def _use_program(self, program: Any) -> None:
+        """Answer first by this exact program (`probes._program.ExactProgram`; None for none):
+        its exact leaves in float64, its raises by type, the network on its `neural` leaves."""
+        if program is not None:
+            unknown = sorted(program.names - set(self._names))
+            if unknown:
+                raise ValueError(f"exact program reads {unknown}, which the function does not take")
+            program.use_row_functions(_hybrid.row_function)
+        self.program_ = program
+
+    def _program_row(self, kwargs: Mapping[str, Any]) -> tuple[Any, ErrorInfo | None] | None:
+        names = self._names
+        row = kwargs if all(n in kwargs for n in names) else {**self._defaults, **kwargs}
+        return self.program_.answer_row(row)
 
     # -- single calls ---------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -226,6 +244,12 @@ class Surrogate:
         feats: list[float] = []
         for enc, value in zip(self._enc_check, values):
             enc(value, feats)
+        if self.program_ is not None:
+            answer = self.program_.answer_row(dict(zip(self._bound_names, values)))
+            if answer is not None:
+                if answer[1] is not None:
+                    raise make_exception(answer[1])
+                return answer[0]
         if self._exact is not None:
             row = dict(zip(self._bound_names, values))
             if self._gate is None and not self._out.classes:  # one expression, no outcome for the network to add
@@ -262,6 +286,10 @@ class Surrogate:
         output, error, spread = self._decode_one(raw)
         if self._exact is not None:
             output, error, spread = _hybrid.one(self, index, output, error, spread, kwargs)
+        if self.program_ is not None:
+            answer = self._program_row(kwargs)
+            if answer is not None:
+                output, error, spread = answer[0], answer[1], 0.0
         return OnePrediction(output, error, spread, self._path_ids[index] if self._gate is not None else None)
 
     def _encode_one(self, kwargs: Mapping[str, Any]) -> list[float]:
@@ -290,6 +318,10 @@ class Surrogate:
         output, error, spread = self._decode_one(raw)
         if self._exact is not None:
             output, error, spread = _hybrid.one(self, index, output, error, spread, kwargs)
+        if self.program_ is not None:
+            answer = self._program_row(kwargs)
+            if answer is not None:
+                output, error, spread = answer[0], answer[1], 0.0
         return OnePrediction(output, error, spread, path)
 
     def _route_one(self, x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -538,6 +570,8 @@ class Surrogate:
         details = self._decode_raw(raw, paths)
         if self._exact is not None and columns is not None:
             details = _hybrid.many(self, details, columns, choice)
+        if self.program_ is not None and columns is not None:
+            details = _hybrid.program_many(self, details, columns)
         return details
 
     def _decode_raw(self, raw: np.ndarray, paths: list[str] | None) -> BatchPrediction:
@@ -651,6 +685,9 @@ class Surrogate:
         manifest.pop(mf.EXPRESSIONS_KEY, None)
         if self.expressions_:  # a hybrid surrogate's exact paths, as data
             manifest[mf.EXPRESSIONS_KEY] = _hybrid.to_data(self.expressions_)
+        manifest.pop(mf.PROGRAM_KEY, None)
+        if self.program_ is not None:  # the exact program, as data
+            manifest[mf.PROGRAM_KEY] = self.program_.to_dict()
         # what load would refuse is not written (checked before any file is touched)
         mf.check_manifest(manifest, str(folder / mf.MANIFEST_FILE), saving=True)
         folder.mkdir(parents=True, exist_ok=True)
@@ -758,6 +795,10 @@ class Surrogate:
                 surrogate.calibration = Calibration.from_dict(manifest["calibration"])
             if manifest.get(mf.EXPRESSIONS_KEY):  # validated data (check_manifest), never code
                 surrogate._use_expressions(_hybrid.from_data(manifest[mf.EXPRESSIONS_KEY]))
+            if manifest.get(mf.PROGRAM_KEY) is not None:  # validated data (check_manifest), never code
+                from probes._program import ExactProgram
+
+                surrogate._use_program(ExactProgram.from_dict(manifest[mf.PROGRAM_KEY]))
         except SurrogateFileError:
             raise
         except Exception as exc:

@@ -1,0 +1,89 @@
+"""fit's exact program: the legacy code's own partition and pieces (`probes._exact_rules.learn_exact`,
+the same search `explain.distill` emits as rules), carried by the surrogate as data
+(`probes._program.ExactProgram`) and answering before the network wherever it is exact.
+
+A leaf is kept only where, on held-out labelled rows (the fit's fresh test inputs and its
+validation rows) it routes there, the program is wrong no more often than the network it would
+replace: a partition that misroutes near a cut the search did not pin down must not make the
+answer worse. Leaves no expression reproduces stay `neural`. Where the code cannot be traced (a
+builtin, a C function) or no oracle may be called, the surrogate stays as it was and the report
+says why.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from probes import Schema, Tolerance, Traces
+from probes._exact_rules import learn_exact
+from probes._program import ExactProgram
+
+from ._fidelity import compare
+
+#: the share of budget_s (wall seconds, at least EXACT_MIN_S) the path search may take after training
+EXACT_SHARE = 0.5
+EXACT_MIN_S = 5.0
+#: traced oracle calls the search starts from (as distill's default)
+EXACT_SAMPLES = 4000
+
+
+def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *, seed: int, tolerance: Tolerance,
+                budget_s: float, surrogate: Any,
+                held_out: Sequence[tuple[Mapping[str, Any], Sequence[Any], Sequence[Any]]]) -> tuple[ExactProgram | None,
+                                                                                                   dict[str, Any]]:
+    """(program or None, report): the program of `fn`'s traced paths with the leaves that hold on
+    `held_out` ((columns, outputs, errors) sets) kept, and what was found."""
+    began = time.perf_counter()
+    deadline = began + max(EXACT_MIN_S, EXACT_SHARE * budget_s)
+    try:
+        found = learn_exact(fn, schema, traces=traces, n_samples=EXACT_SAMPLES, seed=seed, tolerance=tolerance,
+                            deadline=deadline)
+    except Exception as exc:  # the network still answers; the report says what went wrong
+        found = f"tracing the paths failed ({type(exc).__name__}: {exc})"[:300]
+    if isinstance(found, str):
+        return None, {"used": False, "note": found, "seconds": round(time.perf_counter() - began, 2)}
+    program = ExactProgram.from_fit(found, schema.output.python_type)
+    if isinstance(program, str):
+        return None, {"used": False, "note": program, "seconds": round(time.perf_counter() - began, 2)}
+    kind = schema.output.kind
+    wrong_program = np.zeros(len(program.leaves), dtype=int)
+    wrong_network = np.zeros(len(program.leaves), dtype=int)
+    rows_in = np.zeros(len(program.leaves), dtype=int)
+    for columns, outputs, errors in held_out:
+        n = len(outputs)
+        if not n:
+            continue
+        leaf = program.route(columns, n)
+        served, values, raised = program.answer_batch(columns, n)
+        details = surrogate.predict_details(columns)
+        network = surrogate.python_outputs(details)
+        idx = np.flatnonzero(served)
+        ours = compare(kind, [outputs[i] for i in idx], [errors[i] for i in idx], [values[i] for i in idx],
+                       [raised[i] for i in idx], tolerance)["agree"]
+        theirs = compare(kind, [outputs[i] for i in idx], [errors[i] for i in idx], [network[i] for i in idx],
+                         [details.errors[i] for i in idx], tolerance)["agree"]
+        np.add.at(wrong_program, leaf[idx], ~ours)
+        np.add.at(wrong_network, leaf[idx], ~theirs)
+        np.add.at(rows_in, leaf[idx], 1)
+    worse = [k for k in range(len(program.leaves)) if wrong_program[k] > wrong_network[k]]
+    if worse:
+        program = program.without(worse, "wrong more often than the network on held-out rows")
+    report = {
+        "used": program.served_leaves > 0,
+        "note": "; ".join(found.notes),
+        "leaves": len(program.leaves),
+        "served_leaves": program.served_leaves,
+        "rejected_leaves": len(worse),
+        "held_out_rows": int(rows_in.sum()),
+        "held_out_wrong": int(sum(wrong_program[k] for k in range(len(program.leaves)) if k not in set(worse))),
+        "traced_calls": int(found.calls),
+        "misrouted": int(found.misrouted),
+        "seconds": round(time.perf_counter() - began, 2),
+    }
+    return (program if program.served_leaves else None), report
+
+
+__all__ = ["EXACT_MIN_S", "EXACT_SHARE", "fit_program"]
