@@ -455,12 +455,13 @@ def _exact_leaf(fit: Any, leaf: Any, tables: _Tables, imports: set[str], python_
     return comment + (Stmt(f"return {text}"),)
 
 
-def _exact_block(fit: Any, node: Any, leaf_code: Any) -> tuple[Any, ...]:
+def _exact_block(fit: Any, node: Any, leaf_code: Any, sides_text: Any = None) -> tuple[Any, ...]:
     if node.is_leaf:
         return leaf_code(node)
+    sides_text = sides_text or (lambda expression: expression.to_python())
     col = fit.encoding.columns[node.column]
     field = _name(col.field, "schema field name") if col.kind != "derived" else ""
-    left, right = _exact_block(fit, node.left, leaf_code), _exact_block(fit, node.right, leaf_code)
+    left, right = (_exact_block(fit, child, leaf_code, sides_text) for child in (node.left, node.right))
     if col.kind == "boolean":  # left: False (x <= 0.5)
         return simplify(If(Cond("true", field), right, left))
     if col.kind == "category":  # left: not this category
@@ -470,6 +471,9 @@ def _exact_block(fit: Any, node: Any, leaf_code: Any) -> tuple[Any, ...]:
         kind = "lt" if node.strict else "le"
         if derived.pair is not None and float(node.threshold) == 0.0:  # `a - b <= 0` reads `a <= b`
             a, b = (_name(n, "argument name") for n in derived.pair)
+            return simplify(If(Cond(kind, a, b), left, right))
+        if getattr(derived, "sides", None) is not None and float(node.threshold) == 0.0:  # two pieces: `A <= B`
+            a, b = (sides_text(side) for side in derived.sides)
             return simplify(If(Cond(kind, a, b), left, right))
         var = _name(derived.name, "derived value name") if derived.name else derived.expression.to_python()
         return simplify(If(Cond(kind, var, number(float(node.threshold))), left, right))
@@ -486,7 +490,14 @@ def emit_exact_source(fit: Any, schema: Schema, *, name: str, docstring: str) ->
         _name(item.name, "schema field name")
     tables = _Tables({f.name for f in schema.fields} | {name})
     python_type = schema.output.python_type
-    body = _exact_block(fit, fit.tree, lambda leaf: _exact_leaf(fit, leaf, tables, imports, python_type))
+    def sides_text(expression: Any) -> str:  # one side of a comparison of two pieces (`_derived.piece_comparisons`)
+        from probes._exact_rules import table_nodes
+
+        text = tables.hoist(expression.to_python(), table_nodes(expression))
+        imports.update(["import math"] if "math." in text else [])
+        return text
+
+    body = _exact_block(fit, fit.tree, lambda leaf: _exact_leaf(fit, leaf, tables, imports, python_type), sides_text)
     assigned: list[Stmt] = []  # the values the code compares, under its own names, computed first
     for derived in dict.fromkeys(fit.encoding.columns[n.column].category for n in fit.tree.internal()
                                  if fit.encoding.columns[n.column].kind == "derived"):

@@ -9,15 +9,24 @@ partition may test, and the rules compute it first under the code's own name. A 
 compares two numeric arguments (`sunday_hours > hours_worked`) gives their difference. Only the
 function's own frame is read (helpers' locals depend on how they were called), and nothing is
 evaluated but the function itself.
+
+Where the code compares two values it computed (`interest > cap`, `fee > invoice_amount`), the
+pieces either side are often the code's own min or max of them, equal in mathematics on a tie
+and apart in the last float bit; `piece_comparisons` offers the difference of two pieces' values
+as a column when its sign separates their sampled calls, so the rules test `A <= B` as the code
+does on such ties instead of a cut on an argument.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
+import itertools
 import math
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
@@ -25,17 +34,25 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ._schema import Schema
-from ._expressions import Const, Expression, Product, Sum, Var
+from ._expressions import Const, Expression, Node, Product, Sum, Table, Var
 from ._identity import kwargs_caller, unwrap
 from ._paths import _code_info
 
-from ._path_fit import fit_rows, rounding_hint
+from ._path_fit import fit_rows, is_number, rounding_hint
 from ._scorecard import scorecard_of
 
 #: calls traced for their locals (each reads the frame at every branch line)
 TRACED_ROWS = 1500
 #: calls a local must be seen on before it is fitted
 MIN_SEEN = 30
+#: piece comparisons offered as columns, at most (the pairs covering the most calls)
+MAX_COMPARISONS = 8
+#: pieces whose pairs are compared, at most (the largest)
+MAX_COMPARED_PIECES = 40
+#: distinct values up to which a compared local counts as a constant the code looked up
+FEW_VALUES = 20
+#: calls traced to tell a compared local from a looked-up constant
+COMPARED_ROWS = 400
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,8 @@ class Derived:
     expression: Any  # an Expression, or a Ratio
     name: str = ""
     pair: tuple[str, str] | None = None
+    sides: tuple[Expression, Expression] | None = None  # a piece comparison: expression is sides[0] - sides[1]
+    tied: bool = False  # a piece comparison whose sampled calls with A == B went both ways
 
 
 def _names(text: str) -> tuple[set[str], tuple[str, str] | None]:
@@ -223,3 +242,163 @@ def _trace(fn: Callable[..., Any], code: Any, wanted: Mapping[int, set[str]], ro
     finally:
         sys.settrace(previous)
     return seen
+
+
+# -- comparisons of two pieces ---------------------------------------------------------------------
+
+def compares_computed(fn: Callable[..., Any], rows: Sequence[Mapping[str, Any]] = (), *,
+                      deadline: float = math.inf) -> bool:
+    """Whether a condition of `fn` compares a value its code computed (a local) with another value
+    of the call (`interest > cap`, `fee > invoice_amount`), not with a constant: a local that
+    takes few values on `rows` (`limit` of a bracket table in a loop, a tier's `rate`) counts as
+    one, as the code then compares an argument with a constant it looked up."""
+    inner = unwrap(fn)
+    code = getattr(inner, "__code__", None)
+    if code is None:
+        return False
+    try:
+        params = set(inspect.signature(inner).parameters)
+    except (TypeError, ValueError):
+        params = set(code.co_varnames[: code.co_argcount])
+    local = set(code.co_varnames) - params
+    wanted: dict[int, list[tuple[set[str], set[str]]]] = {}
+    for line, text, _ in _code_info(code).conditions.values():
+        try:
+            body = ast.parse(text, mode="eval").body
+        except (SyntaxError, ValueError):
+            continue
+        if not isinstance(body, ast.Compare) or len(body.ops) != 1 or \
+                not isinstance(body.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+            continue
+        sides = [{n.id for n in ast.walk(side) if isinstance(n, ast.Name)} & (local | params)
+                 for side in (body.left, body.comparators[0])]
+        if all(sides) and (sides[0] | sides[1]) & local:
+            wanted.setdefault(line, []).append((sides[0], sides[1]))
+    if not wanted or not rows:
+        return bool(wanted)
+    seen = _trace(fn, code, {line: set().union(*(a | b for a, b in pairs)) & local for line, pairs in wanted.items()},
+                  rows, deadline)
+
+    def varies(line: int, names: set[str]) -> bool:
+        return bool(names & params) or any(len(set(seen.get((line, n), {}).values())) > FEW_VALUES for n in names)
+
+    return any(varies(line, a) and varies(line, b) for line, pairs in wanted.items() for a, b in pairs)
+
+
+def piece_comparisons(pieces: Sequence[Any], labels: np.ndarray, rows: Sequence[Mapping[str, Any]],
+                      schema: Schema) -> list[Derived]:
+    """Differences `A - B` of two numeric pieces' values (expressions, or constants) whose sign
+    separates the calls of the two: every call of one has A <= B, every call of the other A >= B,
+    some of each strictly. Where the code picks the smaller (or larger) of two values and each
+    piece is a non-decreasing function of its value (an admin fee added, the output rounded),
+    `A <= B` routes every call as the code does, its float ties included (on A == B either piece
+    gives the call's output); `tied` where sampled calls with A == B took either piece (the code
+    compares two values equal in mathematics, apart in the last bit). A table is completed with 0 for the categories its piece never
+    met, so the column is defined on every call, in the rules as in the encoding."""
+    labels = np.asarray(labels)
+    sizes = Counter(int(k) for k in labels if k >= 0)
+    values: list[tuple[int, Expression, np.ndarray]] = []
+    for k in sorted(sizes, key=lambda k: -sizes[k])[:MAX_COMPARED_PIECES]:
+        expression = piece_side(pieces[k], schema)  # None: a raise, or a piece of some categories only
+        if expression is None:
+            continue
+        try:
+            v = np.asarray(expression.evaluate({n: [r[n] for r in rows] for n in expression.names}, len(rows)),
+                           dtype=float)
+        except Exception:
+            continue
+        if np.all(np.isfinite(v)):
+            values.append((k, expression, v))
+    found: list[tuple[int, Derived]] = []
+    for (i, a, va), (j, b, vb) in itertools.combinations(values, 2):
+        d = va - vb
+        di, dj = d[labels == i], d[labels == j]
+        below = bool(np.all(di <= 0) and np.all(dj >= 0) and np.any(di < 0) and np.any(dj > 0))
+        above = bool(np.all(di >= 0) and np.all(dj <= 0) and np.any(di > 0) and np.any(dj < 0))
+        if below or above:
+            root = Sum((a.root, Product((Const(-1.0), b.root))))
+            text = f"{a.to_python()} - ({b.to_python()})"
+            # equal values that the code still sent both ways: it compares them to the last bit
+            tied = bool(np.any(di == 0) and np.any(dj == 0))
+            found.append((len(di) + len(dj), Derived(text, Expression(root), sides=(a, b), tied=tied)))
+    found.sort(key=lambda item: -item[0])
+    return [d for _, d in found[:MAX_COMPARISONS]]
+
+
+def piece_side(piece: Any, schema: Schema) -> Expression | None:
+    """The expression a piece comparison writes for `piece` (tables completed), or None."""
+    if getattr(piece, "cell", None) is not None:
+        return None
+    if piece.kind == "expression" and piece.expression is not None:
+        cats = {f.name: list(f.categories) for f in schema.fields if f.kind in ("categorical", "boolean")}
+        return Expression(_complete(piece.expression.root, cats), piece.expression.rows)
+    if piece.kind == "constant" and is_number(piece.value):
+        return Expression(Const(float(piece.value)))
+    return None
+
+
+def own_comparisons(tree: Any, X: np.ndarray, columns: Sequence[Any], pieces: Sequence[Any], schema: Schema,
+                    wrong: Callable[[np.ndarray, np.ndarray, int, int], int]) -> None:
+    """A test between two leaves of pieces L and R that compares two other pieces (`B <= C`
+    where the calls sampled so far happen to fall alike) is made `L <= R` itself, where that
+    column exists and misroutes no more of the node's sampled calls (`wrong(rows, goes_left,
+    left piece, right piece)`): the code picks between the leaves' own values, so a corner no
+    sample reached is routed as the code routes it."""
+    by_text: dict[tuple[str, str], int] = {}
+    for j, col in enumerate(columns):
+        sides = getattr(col.category, "sides", None) if col.kind == "derived" else None
+        if sides is not None:
+            by_text[(sides[0].to_python(), sides[1].to_python())] = j
+    if not by_text:
+        return
+    texts: dict[int, str | None] = {}
+    for k, piece in enumerate(pieces):
+        side = piece_side(piece, schema)
+        texts[k] = side.to_python() if side is not None else None
+
+    def visit(node: Any, index: np.ndarray) -> None:
+        if node.is_leaf:
+            return
+        values = X[index, node.column]
+        left = values < node.threshold if node.strict else values <= node.threshold
+        col = columns[node.column]
+        if node.left.is_leaf and node.right.is_leaf and col.kind == "derived" and \
+                getattr(col.category, "sides", None) is not None:
+            lp, rp = node.left.piece, node.right.piece
+            a, b = texts.get(lp), texts.get(rp)
+            best = (wrong(index, left, lp, rp), node.column, False)
+            for j in {by_text.get((a, b)), by_text.get((b, a))} - {None, node.column}:  # type: ignore[arg-type]
+                goes = X[index, j] <= 0.0
+                for swap in (False, True):
+                    score = wrong(index, goes, rp, lp) if swap else wrong(index, goes, lp, rp)
+                    if score < best[0] or score == best[0] and best[1] == node.column:
+                        best = (score, j, swap)
+            if best[1] != node.column:
+                node.column, node.threshold, node.strict = best[1], 0.0, False
+                if best[2]:
+                    node.left, node.right = node.right, node.left
+                left = X[index, node.column] <= 0.0
+        visit(node.left, index[left])
+        visit(node.right, index[~left])
+
+    visit(tree, np.arange(len(X)))
+
+
+def _complete(node: Node, cats: Mapping[str, list[Any]]) -> Node:
+    """`node` with every table given every combination of its categories (0 where it had none)."""
+    if isinstance(node, Table):
+        if not all(a in cats for a in node.args):
+            return node
+        have = {tuple(key) for key, _ in node.entries}
+        missing = tuple((key, 0.0) for key in itertools.product(*(cats[a] for a in node.args)) if key not in have)
+        return Table(node.args, tuple(node.entries) + missing) if missing else node
+    if not dataclasses.is_dataclass(node):
+        return node
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            changes[f.name] = _complete(value, cats)
+        elif isinstance(value, tuple) and value and all(isinstance(v, Node) for v in value):
+            changes[f.name] = tuple(_complete(v, cats) for v in value)
+    return dataclasses.replace(node, **changes) if changes else node

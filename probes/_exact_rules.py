@@ -14,7 +14,9 @@ neuroswap sees the path of every oracle call, so the rules can be the code's own
    short-decimal inputs meet rounding ties (`tie_order`: order, shared factor, a difference the
    code subtracts, its floats);
 3. values the code compares (`weekday_hours > 40`, `weighted >= 93`) become columns too, where an
-   exact expression of the arguments gives them (`_derived`);
+   exact expression of the arguments gives them (`_derived`); where it compares two values it
+   computed (`interest > cap`), so does `A - B` of two pieces whose calls it separates by sign,
+   tested as `A <= B` (the code's choice on a float tie; `_derived.piece_comparisons`);
 4. the partition (`_partition`): decision trees classifying the piece, plain or testing categories
    first, refined near their cuts; every numeric cut bisected with the oracle to the adjacent
    floats where the piece changes (`bisect_threshold`), so the rules say `weight_kg <= 30.0`
@@ -45,7 +47,7 @@ from ._traces import ErrorInfo, Traces
 from ._expressions import Expression, Table
 from ._identity import unwrap
 
-from ._derived import derived_values
+from ._derived import COMPARED_ROWS, compares_computed, derived_values, own_comparisons, piece_comparisons
 from ._path_oracle import (CELL_ROWS, Oracle, OutOfTime, densify, differences, grid_rows, jitter, leaf_rows, repair,
                       slab_rows, tie_order, value_key)
 from ._partition import Encoding, Node, errors, fit_partition, prune, route, snap
@@ -418,7 +420,8 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
         return f"budget: only {len(oracle.rows)} traced calls fitted in it"
     # values the code compares (`weekday_hours > 40`): columns the partition may test
     mixed = [oracle.rows[int(i)] for i in rng.permutation(len(oracle.rows))]
-    encoding = Encoding(schema, derived_values(fn, schema, mixed, deadline=deadline))
+    derived = derived_values(fn, schema, mixed, deadline=deadline)
+    encoding = Encoding(schema, derived)
     oracle.differences = differences([c.category for c in encoding.columns if c.kind == "derived"])
     try:
         densify(oracle, schema, rng)
@@ -455,6 +458,13 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
             pieces, labels = build_pieces(oracle, schema)
             X = encoding.encode(oracle.rows)
             tree = fit_partition(X, labels, seed)
+    # the code compares two values it computed (`interest > cap`): `A <= B` of two pieces, a column
+    # the last partitions may test (equal in mathematics, the two differ in the last bit)
+    if schema.output.kind == "real" and compares_computed(fn, mixed[:COMPARED_ROWS], deadline=deadline):
+        comparisons = piece_comparisons(pieces, labels, oracle.rows, schema)
+        if comparisons:
+            encoding = Encoding(schema, derived + comparisons)
+            X = encoding.encode(oracle.rows)
     tree, total, snapped, misrouted = _best_partition(tree, X, labels, pieces, oracle, schema, encoding, seed, notes)
     for _ in range(CHECKS):  # the finished partition sampled inside every leaf: a corner it missed?
         n = len(oracle.rows)
@@ -526,11 +536,37 @@ def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list
     def covers(k: int, index: np.ndarray) -> bool:
         return pieces[k].kind == "expression" and _covers(pieces[k], [int(i) for i in index], oracle)
 
+    def wrong(index: np.ndarray, goes_left: np.ndarray, left: int, right: int) -> int:
+        total = 0
+        for side, k in ((index[goes_left], left), (index[~goes_left], right)):
+            bad = side[labels[side] != k]
+            total += len(bad) if len(bad) and not (k >= 0 and covers(k, bad)) else 0
+        return total
+
     # every candidate is bisected where the trees are small; for large ones (a staircase along a
     # boundary no single argument draws) the two with the fewest misrouted calls and leaves before
-    drafts = [prune(plain if not first else fit_partition(X, labels, seed, encoding.columns, first), X, covers)
-              for first in options]
-    drafts.sort(key=lambda tree: (errors(tree, X, labels, covers), len(tree.leaves())))
+    # comparisons of two pieces (`A <= B`, the last columns) are tried in drafts of their own, kept
+    # where their calls tie or they make a smaller partition: a cut on an argument reads better
+    sides = [j for j, c in enumerate(encoding.columns) if c.kind == "derived" and getattr(c.category, "sides", None)]
+    base = min(sides, default=X.shape[1])
+    if sides:
+        plain = fit_partition(X[:, :base], labels, seed)
+    drafts = [prune(plain if not first else fit_partition(X[:, :base], labels, seed, encoding.columns[:base], first),
+                    X, covers) for first in options]
+    drafts += [prune(fit_partition(X, labels, seed, encoding.columns, first), X, covers) for first in options
+               if sides]
+
+    tied = {j for j in sides if encoding.columns[j].category.tied}
+
+    def compared(tree: Node) -> tuple[int, int]:
+        """(0 where the tree tests a comparison its calls tie on, or none is tied, else 1; the
+        comparisons it tests that are not tied): ties go the code's way only through the
+        comparison, and elsewhere a cut on an argument is preferred when as small."""
+        used = {n.column for n in tree.internal()} & set(sides)
+        return int(bool(tied) and not used & tied), len(used - tied)
+
+    drafts.sort(key=lambda tree: (errors(tree, X, labels, covers), compared(tree)[0], len(tree.leaves()),
+                                  compared(tree)[1]))
     if len(drafts[0].leaves()) > SMALL_PARTITION:
         drafts = drafts[:SNAPPED_PARTITIONS]
     best = None
@@ -544,7 +580,9 @@ def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list
             total, snapped = len(tree.internal()), 0
             notes.append("budget: some cuts left where the tree put them (no time to bisect)")
         tree = prune(tree, X, covers)
-        score = (errors(tree, X, labels, covers), total - snapped, len(tree.leaves()))
+        own_comparisons(tree, X, encoding.columns, pieces, schema, wrong)
+        score = (errors(tree, X, labels, covers), total - snapped, compared(tree)[0], len(tree.leaves()),
+                 compared(tree)[1])
         if best is None or score < best[0]:
             best = (score, tree, total, snapped)
         if score[:2] == (0, 0):

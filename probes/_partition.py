@@ -74,6 +74,8 @@ class Encoding:
                 X[:, j] = [1.0 if _same(r[col.field], col.category) else 0.0 for r in rows]
             elif col.kind == "derived":
                 X[:, j] = derived_column(col.category.expression, rows)
+                if getattr(col.category, "sides", None) is not None:  # two pieces compared: only the sign
+                    X[:, j] = np.sign(X[:, j])  # is learned, so every cut is at 0 (`<= 0` or `< 0`)
             else:
                 X[:, j] = [float(r[col.field]) for r in rows]
         return X
@@ -301,6 +303,9 @@ def _snap_derived(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[M
     the value crosses the cut (on a grid, no oracle), bisect that argument with the oracle, and
     take the derived values either side; every argument narrows that bracket (a score that jumps
     by 2 along one argument steps by 1 along another); the cut is the roundest number in it."""
+    if getattr(col.category, "sides", None) is not None:  # `A - B` of two pieces, encoded by its sign
+        node.threshold, node.strict, node.snapped = 0.0, bool(node.threshold < 0 or node.strict and node.threshold == 0), True
+        return True
     values = X[index, node.column]
     left, right = index[values <= node.threshold], index[values > node.threshold]
     if not len(left) or not len(right):

@@ -364,3 +364,44 @@ def test_rules_count_from_the_difference_the_code_computes() -> None:
                      "hourly_rate": round(float(rng.uniform(7.25, 80)), 2)})
     wrong = [r for r in rows if rules.function(**r) != weekly_pay(**r)]
     assert not wrong, (wrong[:3], rules.source)
+
+
+# -- a cap equal to the uncapped value at one step, apart in the last float bit ------------------------
+
+def capped_late_charge(days: int, amount: float) -> float:
+    weeks = days // 7
+    if days % 7 >= 3:
+        weeks = weeks + 1
+    interest = amount * 0.01 * weeks
+    cap = amount * 0.1
+    if interest > cap:  # at 10 weeks the two are equal, but for 308.65: 30.865000000000002 > 30.865
+        interest = cap
+    fee = 5 + interest
+    if fee > amount:
+        fee = amount
+    return round(fee, 2)
+
+
+def _cap_ties() -> list[dict]:
+    """10-week calls whose output depends on which of the two equal values the code's `>` picks."""
+    found = []
+    for cents in range(500, 200000):
+        a = cents / 100
+        if a * 0.01 * 10 > a * 0.1 and round(5 + a * 0.01 * 10, 2) != round(5 + a * 0.1, 2):
+            found += [{"days": d, "amount": a} for d in (66, 69, 72)]
+    return found
+
+
+def test_a_float_tie_between_a_value_and_its_cap_is_decided_as_the_code_decides_it() -> None:
+    ties = _cap_ties()
+    assert {"days": 69, "amount": 308.65} in ties and len(ties) >= 30
+    schema = Schema.from_function(capped_late_charge, days=(0, 180), amount=(0.0, 2000.0))
+    rules = distill(capped_late_charge, schema=schema, tolerance=CENTS)
+    assert rules.exact.used and rules.exact.exact, rules.source
+    wrong = [row for row in ties if rules.function(**row) != capped_late_charge(**row)]
+    assert not wrong, (len(wrong), wrong[:3], rules.source)
+    # and off the tie: every step of weeks, amounts where the admin fee meets the amount
+    rng = np.random.default_rng(0)
+    rows = [{"days": int(d), "amount": round(float(a), 2)} for d, a in
+            zip(rng.integers(0, 181, 4000), np.concatenate([rng.uniform(0, 12, 2000), rng.uniform(0, 2000, 2000)]))]
+    assert [r for r in rows if rules.function(**r) != capped_late_charge(**r)] == []
