@@ -39,7 +39,7 @@ class ProgramError(InvalidArgument):
 
 
 @dataclass(frozen=True)
-class Test:
+class NodeTest:
     """What an internal node compares: a number (`real`/`integer`), a boolean, one category's
     flag (`category` holds the value), or a derived value (`derived`)."""
 
@@ -91,7 +91,7 @@ class ExactProgram:
     a leaf has test index -1), the tests, and the leaves. Left is taken when the value is
     below the threshold (`strict`) or at most it."""
 
-    def __init__(self, tests: Sequence[Test], nodes: Sequence[tuple[int, float, bool, int, int, int]],
+    def __init__(self, tests: Sequence[NodeTest], nodes: Sequence[tuple[int, float, bool, int, int, int]],
                  leaves: Sequence[Leaf], output_type: str) -> None:
         self.tests = tuple(tests)
         self.nodes = tuple(nodes)
@@ -99,6 +99,7 @@ class ExactProgram:
         self.output_type = output_type
         self._int = output_type == "int"
         self._row_functions: list[Any] = [None] * len(self.leaves)
+        self._walk: Any = None
 
     # -- views --------------------------------------------------------------------------------
     @property
@@ -134,14 +135,26 @@ class ExactProgram:
 
     # -- evaluation ---------------------------------------------------------------------------
     def leaf_of(self, row: Mapping[str, Any]) -> int:
-        nodes, tests = self.nodes, self.tests
-        k = 0
-        while True:
-            test, threshold, strict, left, right, leaf = nodes[k]
-            if test < 0:
-                return leaf
-            value = tests[test].one(row)
-            k = left if (value < threshold if strict else value <= threshold) else right
+        """The leaf index of one row (the tests as nested closures, built once from the data)."""
+        if self._walk is None:
+            self._walk = self._closure(0)
+        return self._walk(row)
+
+    def _closure(self, k: int) -> Any:
+        test, threshold, strict, left, right, leaf = self.nodes[k]
+        if test < 0:
+            return lambda row: leaf
+        go_left, go_right = self._closure(left), self._closure(right)
+        spec = self.tests[test]
+        if spec.kind in ("real", "integer", "boolean"):
+            name = spec.field
+            if strict:
+                return lambda row: go_left(row) if float(row[name]) < threshold else go_right(row)
+            return lambda row: go_left(row) if float(row[name]) <= threshold else go_right(row)
+        value_of = spec.one
+        if strict:
+            return lambda row: go_left(row) if value_of(row) < threshold else go_right(row)
+        return lambda row: go_left(row) if value_of(row) <= threshold else go_right(row)
 
     def answer_row(self, row: Mapping[str, Any]) -> tuple[Any, ErrorInfo | None] | None:
         """(output, error) for one row (a kwargs dict), or None where the network answers."""
@@ -222,7 +235,7 @@ class ExactProgram:
     def from_fit(cls, fit: Any, output_type: str) -> "ExactProgram | str":
         """The program of a `learn_exact` fit, or the reason it cannot be carried as data (a
         category or label that is not a JSON scalar)."""
-        tests: list[Test] = []
+        tests: list[NodeTest] = []
         test_of: dict[int, int] = {}
         nodes: list[tuple[int, float, bool, int, int, int]] = []
         leaves: list[Leaf] = []
@@ -257,7 +270,7 @@ class ExactProgram:
             if node.column not in test_of:
                 col = fit.encoding.columns[node.column]
                 test_of[node.column] = len(tests)
-                tests.append(Test(col.field, col.kind, col.category if col.kind == "category" else None,
+                tests.append(NodeTest(col.field, col.kind, col.category if col.kind == "category" else None,
                                   col.category.expression if col.kind == "derived" else None))
             left = visit(node.left)
             right = visit(node.right)
@@ -394,7 +407,7 @@ def _derived_from_dict(data: Any) -> Any:
     raise ProgramError(f"exact program derived kind={kind!r:.40} : must be expression, ratio or scorecard")
 
 
-def _test_to_dict(test: Test) -> dict[str, Any]:
+def _test_to_dict(test: NodeTest) -> dict[str, Any]:
     out: dict[str, Any] = {"field": test.field, "kind": test.kind}
     if test.kind == "category":
         out["category"] = test.category
@@ -403,16 +416,16 @@ def _test_to_dict(test: Test) -> dict[str, Any]:
     return out
 
 
-def _test_from_dict(data: Any) -> Test:
+def _test_from_dict(data: Any) -> NodeTest:
     if not isinstance(data, Mapping) or data.get("kind") not in TEST_KINDS or not isinstance(data.get("field"), str):
         raise ProgramError(f"exact program test={data!r:.60} : must have a field name and a kind in {TEST_KINDS}")
     kind = data["kind"]
     if kind == "derived":
-        return Test(data["field"], kind, derived=_derived_from_dict(data.get("derived")))
+        return NodeTest(data["field"], kind, derived=_derived_from_dict(data.get("derived")))
     field = _name(data["field"], "test field")
     if kind == "category":
-        return Test(field, kind, _scalar(data.get("category"), "test category"))
-    return Test(field, kind)
+        return NodeTest(field, kind, _scalar(data.get("category"), "test category"))
+    return NodeTest(field, kind)
 
 
 def _leaf_to_dict(leaf: Leaf) -> dict[str, Any]:
@@ -452,4 +465,4 @@ def _leaf_from_dict(data: Any) -> Leaf:
     return Leaf(kind, note=note)
 
 
-__all__ = ["ExactProgram", "Leaf", "ProgramError", "Test"]
+__all__ = ["ExactProgram", "Leaf", "ProgramError", "NodeTest"]

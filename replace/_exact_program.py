@@ -3,9 +3,9 @@ the same search `explain.distill` emits as rules), carried by the surrogate as d
 (`probes._program.ExactProgram`) and answering before the network wherever it is exact.
 
 A leaf is kept only where, on held-out labelled rows (the fit's fresh test inputs and its
-validation rows) it routes there, the program is wrong no more often than the network it would
-replace: a partition that misroutes near a cut the search did not pin down must not make the
-answer worse. Leaves no expression reproduces stay `neural`. Where the code cannot be traced (a
+validation rows) it routes there, the program is never wrong or wrong less often than the network
+it would replace: a partition that misroutes near a cut the search did not pin down must not make
+the answer worse, nor hide its errors (its answers carry spread 0). Leaves no expression reproduces stay `neural`. Where the code cannot be traced (a
 builtin, a C function) or no oracle may be called, the surrogate stays as it was and the report
 says why.
 """
@@ -48,7 +48,26 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
     program = ExactProgram.from_fit(found, schema.output.python_type)
     if isinstance(program, str):
         return None, {"used": False, "note": program, "seconds": round(time.perf_counter() - began, 2)}
-    kind = schema.output.kind
+    program, stats = keep_leaves(program, surrogate, held_out, schema.output.kind, tolerance)
+    report = {
+        "used": program.served_leaves > 0,
+        "note": "; ".join(found.notes),
+        "leaves": len(program.leaves),
+        "served_leaves": program.served_leaves,
+        **stats,
+        "traced_calls": int(found.calls),
+        "misrouted": int(found.misrouted),
+        "seconds": round(time.perf_counter() - began, 2),
+    }
+    return (program if program.served_leaves else None), report
+
+
+def keep_leaves(program: ExactProgram, surrogate: Any,
+                held_out: Sequence[tuple[Mapping[str, Any], Sequence[Any], Sequence[Any]]], kind: str,
+                tolerance: Tolerance) -> tuple[ExactProgram, dict[str, int]]:
+    """The program with every leaf that is wrong on a held-out row it routes there, and not less
+    often than `surrogate` (the network), turned `neural` (its answers carry spread 0, so a leaf
+    that is only as good as the network would hide its errors from the guard), and the counts."""
     wrong_program = np.zeros(len(program.leaves), dtype=int)
     wrong_network = np.zeros(len(program.leaves), dtype=int)
     rows_in = np.zeros(len(program.leaves), dtype=int)
@@ -58,32 +77,23 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
             continue
         leaf = program.route(columns, n)
         served, values, raised = program.answer_batch(columns, n)
+        idx = np.flatnonzero(served)
+        if not idx.size:
+            continue
         details = surrogate.predict_details(columns)
         network = surrogate.python_outputs(details)
-        idx = np.flatnonzero(served)
-        ours = compare(kind, [outputs[i] for i in idx], [errors[i] for i in idx], [values[i] for i in idx],
-                       [raised[i] for i in idx], tolerance)["agree"]
-        theirs = compare(kind, [outputs[i] for i in idx], [errors[i] for i in idx], [network[i] for i in idx],
-                         [details.errors[i] for i in idx], tolerance)["agree"]
-        np.add.at(wrong_program, leaf[idx], ~ours)
-        np.add.at(wrong_network, leaf[idx], ~theirs)
+        truth = [outputs[i] for i in idx], [errors[i] for i in idx]
+        ours = compare(kind, *truth, [values[i] for i in idx], [raised[i] for i in idx], tolerance)["agree"]
+        theirs = compare(kind, *truth, [network[i] for i in idx], [details.errors[i] for i in idx], tolerance)["agree"]
+        np.add.at(wrong_program, leaf[idx], (~ours).astype(int))
+        np.add.at(wrong_network, leaf[idx], (~theirs).astype(int))
         np.add.at(rows_in, leaf[idx], 1)
-    worse = [k for k in range(len(program.leaves)) if wrong_program[k] > wrong_network[k]]
+    worse = [k for k in range(len(program.leaves)) if wrong_program[k] and wrong_program[k] >= wrong_network[k]]
     if worse:
         program = program.without(worse, "wrong more often than the network on held-out rows")
-    report = {
-        "used": program.served_leaves > 0,
-        "note": "; ".join(found.notes),
-        "leaves": len(program.leaves),
-        "served_leaves": program.served_leaves,
-        "rejected_leaves": len(worse),
-        "held_out_rows": int(rows_in.sum()),
-        "held_out_wrong": int(sum(wrong_program[k] for k in range(len(program.leaves)) if k not in set(worse))),
-        "traced_calls": int(found.calls),
-        "misrouted": int(found.misrouted),
-        "seconds": round(time.perf_counter() - began, 2),
-    }
-    return (program if program.served_leaves else None), report
+    kept = [k for k in range(len(program.leaves)) if k not in set(worse)]
+    return program, {"rejected_leaves": len(worse), "held_out_rows": int(rows_in.sum()),
+                     "held_out_wrong": int(wrong_program[kept].sum()) if kept else 0}
 
 
-__all__ = ["EXACT_MIN_S", "EXACT_SHARE", "fit_program"]
+__all__ = ["EXACT_MIN_S", "EXACT_SHARE", "fit_program", "keep_leaves"]

@@ -70,7 +70,8 @@ def label_fit():
     from replace import fit
 
     schema = Schema.from_function(grade, score=(0.0, 100.0), bonus=(0, 5))
-    return fit(grade, schema=schema, budget_s=4, seed=0, progress=False, budget_clock="work")
+    return fit(grade, schema=schema, budget_s=4, seed=0, progress=False, budget_clock="work",
+               exact="off")  # the network itself (the exact program: test_exact_program.py)
 
 
 @pytest.fixture(scope="session")
