@@ -25,15 +25,6 @@ def export_onnx(surrogate: Any, path: str | os.PathLike[str], *, dynamo: bool | 
     back to the TorchScript one; the result is compared with torch on `check_rows` inputs
     drawn from the schema's domain.
     """
-    expressions = getattr(surrogate, "expressions_", None)
-    if expressions:
-        from ._hybrid import HybridExportError
-
-        raise HybridExportError(
-            f"export_onnx({surrogate.function}) : the surrogate answers {len(expressions)} branch path(s) with exact "
-            f"expressions (paths {', '.join(sorted(expressions))}), evaluated in float64 outside the network, and an "
-            "ONNX graph would hold only the network, whose answers there differ. Export a surrogate fitted with "
-            "exact='off', or serve this one from Python")
     program = getattr(surrogate, "program_", None)
     if program is not None:
         from ._hybrid import HybridExportError
@@ -43,6 +34,15 @@ def export_onnx(surrogate: Any, path: str | os.PathLike[str], *, dynamo: bool | 
             f"{len(program.leaves)} regions of the code's partition with its exact program (tests on the arguments, "
             "expressions in float64), outside the network, and an ONNX graph would hold only the network, whose "
             "answers there differ. Export a surrogate fitted with exact='off', or serve this one from Python")
+    expressions = getattr(surrogate, "expressions_", None)
+    if expressions:
+        from ._hybrid import HybridExportError
+
+        raise HybridExportError(
+            f"export_onnx({surrogate.function}) : the surrogate answers {len(expressions)} branch path(s) with exact "
+            f"expressions (paths {', '.join(sorted(expressions))}), evaluated in float64 outside the network, and an "
+            "ONNX graph would hold only the network, whose answers there differ. Export a surrogate fitted with "
+            "exact='off', or serve this one from Python")
     require("onnx", "onnx")
     ort = require("onnxruntime", "onnx")
     import torch
