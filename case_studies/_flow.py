@@ -31,6 +31,7 @@ ROW_KEYS = (
     "study", "agreement", "agreement_ci", "max_error", "passed", "verify_status",
     "axbench_error", "published_npu_error", "published_source",
     "rules_agreement", "rules_agreement_domain", "rules_agreement_operational", "rules_leaves",
+    "rules_from", "rules_exact", "rules_variant",
     "batch_speedup", "single_call_speedup", "batch_rows", "original_us_per_call", "surrogate_us_per_call",
     "guarded_invocation_rate", "guarded_agreement", "guarded_coverage", "guarded_served_error",
     "guarded_served", "guarded_wrong", "guarded_fresh",
@@ -54,8 +55,10 @@ class Budgets:
     verify_s: float = 60.0        # probes.verify soft budget (its shrinking of many failures can run long)
     mine_s: float = 20.0          # probes.mine_edge_cases budget
     hard_cases: int = 100         # mined cases handed to the refit (a diverse subset, one per failure class first)
-    max_leaves: int = 32          # explain.distill size limit
-    distill_samples: int = 4000   # teacher queries for distillation
+    max_leaves: int = 32          # explain.distill size limit of the fallback tree (of the surrogate)
+    distill_samples: int = 4000   # teacher queries for distillation (traced calls of the original for its paths)
+    distill_s: float = 60.0       # explain.distill budget_s for the original's paths: wall seconds (distill has no
+                                  # work clock), so paths cut short by it (rules_note says so) can vary with load
     fidelity_samples: int = 1000  # inputs per view when measuring the rules' fidelity
     batch_rows: int = 100_000     # rows for the batch speed-up
     fresh: int = 4000             # fresh inputs scoring surrogate vs baselines (half production, half domain)
@@ -70,7 +73,7 @@ class Budgets:
 FULL = Budgets(fit_s=40.0, refit_s=30.0, verify_s=40.0, mine_s=15.0, baseline_rows_cap=40_000,
                baseline_iter=100)
 QUICK = Budgets(n_traces=2000, fit_s=10.0, verify_examples=200, verify_s=15.0, mine_s=4.0, max_leaves=16,
-                distill_samples=1000, fidelity_samples=300, batch_rows=20_000, fresh=1000,
+                distill_samples=4000, distill_s=20.0, fidelity_samples=300, batch_rows=20_000, fresh=1000,
                 guarded_calls=1000, baseline_rows_cap=10_000, baseline_iter=60, report_eval=200,
                 report_attribution=10)
 
@@ -396,6 +399,103 @@ def _label_distribution(outcomes: Sequence[tuple[Any, ErrorInfo | None]]) -> str
     return ", ".join(f"{k}: {c}" for k, c in top)
 
 
+# -- rules ---------------------------------------------------------------------------------------
+
+#: where the row's rules came from (`rules_from`)
+TRACED_PATHS = "traced paths"      # explain.distill on the original: its own branch paths
+SURROGATE_TREE = "surrogate tree"  # explain.distill on the surrogate: a tree of at most max_leaves leaves
+
+
+@dataclasses.dataclass(frozen=True)
+class DistilledRules:
+    """The rules of step 6 and how they came about: `source` is TRACED_PATHS or SURROGATE_TREE,
+    `exact` the ExactReport of distill on the original (None where the code could not be traced
+    and distill was not tried on it), `note` its notes or, on a fallback, why it fell back."""
+
+    rules: Any
+    source: str
+    exact: Any = None
+    note: str = ""
+
+
+def _untraceable(fn: Callable[..., Any]) -> str | None:
+    """Why `fn`'s branch paths cannot be traced (a builtin, a C function), before spending the
+    distill budget on it; None when they can, or when probes cannot say."""
+    try:
+        from probes._exact_rules import traceable
+    except ImportError:
+        return None
+    try:
+        return traceable(fn)
+    except Exception:
+        return None
+
+
+def distill_rules(fn: Callable[..., Any], surrogate: Any, *, schema: Schema, traces: Any, tolerance: Tolerance,
+                  budgets: Budgets, seed: int = 0, distill: Callable[..., Any] | None = None) -> DistilledRules:
+    """Rules for the row: explain.distill on the ORIGINAL `fn` (its traced branch paths, with the
+    recorded traces, within `budgets.distill_s`); only where no path can be used (`Rules.exact.used`
+    False: the code cannot be traced, no path is exact, its output kind is not covered) a tree of at
+    most `budgets.max_leaves` leaves distilled from `surrogate`, judged against `fn` as before.
+
+    Raises _Skip when the fallback is needed and there is no surrogate."""
+    if distill is None:
+        import explain
+
+        distill = _public(explain, "distill")
+        if distill is None:
+            raise _Skip("explain.distill not available yet")
+    b = budgets
+    exact_report, note = None, _untraceable(fn)
+    if note is None and _accepts(distill, "exact"):
+        try:
+            rules = distill(fn, schema=schema, traces=traces, tolerance=tolerance, seed=seed,
+                            **_options(distill, n_samples=b.distill_samples, fidelity_samples=b.fidelity_samples,
+                                       budget_s=b.distill_s, max_leaves=b.max_leaves, exact=True))
+        except Exception as exc:  # the surrogate's tree still answers; the note says why
+            note = f"explain.distill on the original failed ({type(exc).__name__}: {exc})"[:300]
+        else:
+            exact_report = getattr(rules, "exact", None)
+            if exact_report is not None and exact_report.used:
+                return DistilledRules(rules, TRACED_PATHS, exact_report, exact_report.note)
+            note = getattr(exact_report, "note", "") or "no exact paths"
+    elif note is None:
+        note = "explain.distill has no exact= option"
+    if surrogate is None:
+        raise _Skip(f"no exact paths ({note}) and no surrogate to distill")
+    rules = distill(surrogate, schema=schema, max_leaves=b.max_leaves, original=fn,
+                    **_options(distill, seed=seed, traces=traces, n_samples=b.distill_samples,
+                               tolerance=tolerance, fidelity_samples=b.fidelity_samples, exact=False))
+    return DistilledRules(rules, SURROGATE_TREE, exact_report, note)
+
+
+def rules_row(found: DistilledRules) -> dict[str, Any]:
+    """The row's rules keys: fidelity against the original on production traffic (the traces)
+    and on the whole domain, pooled like verify's headline; size; source; exactness."""
+    rules = found.rules
+    fid = getattr(rules, "fidelity", {}) or {}
+    # the original is the teacher of traced paths, and the `original` reference of a surrogate's tree
+    against = "teacher" if found.source == TRACED_PATHS else "original"
+    dom, ops = fid.get(f"{against}:domain"), fid.get(f"{against}:operational")
+    out: dict[str, Any] = {
+        "rules_from": found.source,
+        "rules_variant": str(getattr(rules, "variant", "")),
+        "rules_note": found.note,
+        "rules_cut_short": bool(getattr(rules, "cut_short", False)),
+        "rules_agreement_domain": _float(getattr(dom, "agreement", None)),
+        "rules_agreement_operational": _float(getattr(ops, "agreement", None)),
+        "rules_leaves": int(rules.complexity.leaves),
+        "rules_teacher_agreement": _float(getattr(rules, "agreement", None)),
+    }
+    pooled = [f for f in (dom, ops) if f is not None and f.n]
+    out["rules_agreement"] = (sum(f.agreement * f.n for f in pooled) / sum(f.n for f in pooled)) if pooled else None
+    # exact: distill says every leaf is an exact piece of the code and the partition routes every
+    # sampled call right, AND no disagreement was measured (the samples are not the whole domain)
+    out["rules_exact"] = bool(found.source == TRACED_PATHS and found.exact is not None and found.exact.exact
+                              and pooled and all(f.agreement == 1.0 for f in pooled))
+    return out
+
+
 # -- the flow --------------------------------------------------------------------------------------
 
 def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[str] = "neuroswap_report",
@@ -568,26 +668,20 @@ def run_study(module: ModuleType, *, store: Any = None, out: str | os.PathLike[s
                 for c in list(final_report.counterexamples)[:3]]
             state["final_report"] = final_report
 
-        # 6. distill the surrogate into rules, judged against the original
+        # 6. rules: the original's traced branch paths (else the surrogate distilled into a tree),
+        # judged against the original on production traffic and on the whole domain
         explain_pkg = _import("explain")
-        with step("distill", needs=["final"]):
+        with step("distill", needs=["traces"]):
             distill = _public(explain_pkg, "distill") if explain_pkg else None
             if distill is None:
                 raise _Skip("explain.distill not available yet")
-            rules = distill(final, schema=schema, max_leaves=b.max_leaves, original=fn,
-                            **_options(distill, seed=seed, traces=state["traces"], n_samples=b.distill_samples,
-                                       tolerance=tolerance, fidelity_samples=b.fidelity_samples))
-            state["rules"] = rules
-            fid = getattr(rules, "fidelity", {}) or {}
-            dom, ops = fid.get("original:domain"), fid.get("original:operational")
-            row["rules_agreement_domain"] = _float(getattr(dom, "agreement", None))
-            row["rules_agreement_operational"] = _float(getattr(ops, "agreement", None))
-            pooled = [f for f in (dom, ops) if f is not None and f.n]
-            if pooled:  # pooled like verify's headline agreement (operational + domain)
-                row["rules_agreement"] = sum(f.agreement * f.n for f in pooled) / sum(f.n for f in pooled)
-            row["rules_leaves"] = int(rules.complexity.leaves)
-            row["rules_teacher_agreement"] = _float(getattr(rules, "agreement", None))
-            state["_note"] = f"{row['rules_leaves']} leaves, agreement with original {row['rules_agreement']}"
+            found = distill_rules(fn, state.get("final"), schema=schema, traces=state["traces"], tolerance=tolerance,
+                                  budgets=b, seed=seed, distill=distill)
+            state["rules"] = found.rules
+            row.update(rules_row(found))
+            from ._table import rules_summary
+
+            state["_note"] = rules_summary(row) + (f" ({found.note})" if found.source == SURROGATE_TREE else "")
 
         # 7. speed, side by side
         with step("speed", needs=["final"]):

@@ -10,7 +10,8 @@ import math
 from typing import Any, Mapping, Sequence
 
 HEADER = ("study", "agreement [95% CI]", "max error", "AxBench error (published NPU)",
-          "rules agreement / leaves", "speed-up batch / single call", "sklearn MLP / HGB agreement",
+          "rules: source, leaves, agreement production / domain", "speed-up batch / single call",
+          "sklearn MLP / HGB agreement",
           "served error (guarded, fresh inputs)", "coverage at 1%", "verify", "wall (s)")
 
 
@@ -64,6 +65,33 @@ def _ratio(value: Any) -> str:
     return f"{v:.1f}x" if v >= 10 else f"{v:.2f}x"
 
 
+def _floor_pct(value: Any) -> str:
+    """A share to 0.1%, rounded down: "100.0%" only when nothing disagreed."""
+    v = _num(value)
+    return "-" if v is None or math.isnan(v) else f"{math.floor(1000 * v + 1e-9) / 10:.1f}%"
+
+
+def rules_summary(row: Mapping[str, Any]) -> str:
+    """Where the row's rules came from, their size and their agreement with the original on
+    production traffic / the whole domain: "exact paths, 71 leaves, agreement 100.0% / 100.0%".
+
+    "exact paths": the original's traced branch paths, every leaf exact and no disagreement
+    measured; "traced paths (approximate)": the paths, some leaf or cut not exact; "tree of the
+    surrogate": the code could not be traced, a tree of at most max_leaves leaves instead."""
+    source = row.get("rules_from")
+    if source is None:  # rows from before the rules said where they came from
+        agreement = row.get("rules_agreement")
+        return "-" if agreement is None else f"{_pct(agreement)} / {row.get('rules_leaves')}"
+    if source == "traced paths":
+        what = "exact paths" if row.get("rules_exact") else "traced paths (approximate)"
+    elif source == "surrogate tree":
+        what = "tree of the surrogate"
+    else:
+        what = str(source)
+    return (f"{what}, {row.get('rules_leaves')} leaves, agreement {_floor_pct(row.get('rules_agreement_operational'))}"
+            f" / {_floor_pct(row.get('rules_agreement_domain'))}")
+
+
 def _served_error(row: Mapping[str, Any]) -> str:
     """The guarded swap's served error on fresh inputs at max_error_rate 1%: "0.12% (3/2500)",
     flagged when significantly above the rate; "- (0 served)" when it served nothing."""
@@ -85,9 +113,7 @@ def format_row(row: Mapping[str, Any]) -> list[str]:
     if row.get("axbench_error") is not None:
         published = row.get("published_npu_error")
         axbench = f"{_pct(row['axbench_error'], 2)} ({_pct(published, 2) if published is not None else 'n/a'})"
-    rules = "-"
-    if row.get("rules_agreement") is not None:
-        rules = f"{_pct(row['rules_agreement'])} / {row.get('rules_leaves')}"
+    rules = rules_summary(row)
     speed = "-"
     if row.get("batch_speedup") is not None:
         speed = f"{_ratio(row['batch_speedup'])} / {_ratio(row.get('single_call_speedup'))}"

@@ -131,7 +131,8 @@ def case_study(name: str | None, run_all: bool, out: str, store: str | None, qui
 def _run_studies(names: list[str | None], *, out: str, store: str | None, quick: bool,
                  json_path: str | None = None, one_folder_each: bool = False) -> None:
     studies = _import_case_studies().STUDIES
-    from case_studies._table import HEADER, format_row, jsonable, markdown_table  # the bench's own formats
+    from case_studies._table import (HEADER, format_row, jsonable, markdown_table,  # the bench's own formats
+                                     rules_summary)
 
     show = Output(json_path)
     for name in names:
@@ -151,8 +152,12 @@ def _run_studies(names: list[str | None], *, out: str, store: str | None, quick:
         rows.append(row)
     for row in rows:
         status = row.get("verify_status") or ("passed" if row.get("passed") else "failed" if row.get("passed") is not None else "")
+        rules = rules_summary(row)  # where the rules came from, their size, their agreement with the original
+        if rules != "-":
+            rules = f"; rules: {rules}" + (" (production / domain)" if "agreement" in rules else "")
         show.verdict(f"{row['study']}: surrogate agrees on {pct(row.get('agreement'), 2)} of fresh inputs "
-                     f"(95% CI {ci(row.get('agreement_ci'))})" + (f"; verify {status}" if status else ""),
+                     f"(95% CI {ci(row.get('agreement_ci'))})" + (f"; verify {status}" if status else "")
+                     + (rules if rules != "-" else ""),
                      {"passed": "ok", "failed": "failed", "inconclusive": "inconclusive"}.get(status, "info"))
         show.table(list(zip(HEADER[1:], format_row(row)[1:])) + [("report", row.get("report"))])
     if json_path == "-":

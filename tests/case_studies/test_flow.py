@@ -12,11 +12,13 @@ import pytest
 import explain
 import probes
 from case_studies import STUDIES, check_digit, shipping_fee
-from case_studies._flow import ROW_KEYS, Budgets, run_study
-from case_studies._table import HEADER, jsonable, markdown_table
+from case_studies._flow import (ROW_KEYS, SURROGATE_TREE, TRACED_PATHS, Budgets, _Skip, distill_rules, rules_row,
+                                run_study)
+from case_studies._table import HEADER, jsonable, markdown_table, rules_summary
 
-TINY = Budgets(n_traces=300, fit_s=3.0, verify_examples=60, verify_s=3.0, mine_s=1.0, max_leaves=4, distill_samples=200,
-               fidelity_samples=100, batch_rows=2000, fresh=200, guarded_calls=200, baseline_rows_cap=1500,
+TINY = Budgets(n_traces=300, fit_s=3.0, verify_examples=60, verify_s=3.0, mine_s=1.0, max_leaves=4,
+               distill_samples=1000, distill_s=15.0, fidelity_samples=100, batch_rows=2000, fresh=200,
+               guarded_calls=200, baseline_rows_cap=1500,
                baseline_iter=15, report_eval=50, report_attribution=5)
 # Steps whose package has landed must run; the others must say they were skipped.
 NEEDS = {"record": probes, "fit": None, "verify": probes, "mine": probes, "distill": explain, "report": explain}
@@ -54,7 +56,12 @@ def test_row_has_every_key_with_its_type(shipping):
     assert row["max_error"] >= 0.0
     assert isinstance(row["oracle_calls"], int) and row["oracle_calls"] >= 0
     assert row["batch_speedup"] > 0 and row["single_call_speedup"] > 0 and row["batch_rows"] == TINY.batch_rows
-    assert isinstance(row["rules_leaves"], int) and 1 <= row["rules_leaves"] <= TINY.max_leaves
+    # the rules are the original's traced branch paths (max_leaves bounds only the surrogate's tree)
+    assert row["rules_from"] == TRACED_PATHS, row.get("rules_note")
+    assert isinstance(row["rules_leaves"], int) and row["rules_leaves"] >= 1
+    assert isinstance(row["rules_exact"], bool) and row["rules_variant"]
+    for key in ("rules_agreement_operational", "rules_agreement_domain"):
+        assert 0.0 <= row[key] <= 1.0, (key, row[key])
     assert row["axbench_error"] is None  # not an AxBench study
     assert row["mined_cases"] is not None and row["mined_cases"] >= 0
     # the certified guard at 1% on fresh production inputs: counts that add up
@@ -117,6 +124,7 @@ def test_markdown_table_renders_rows_and_skips():
     table = markdown_table(jsonable(rows))
     lines = table.splitlines()
     assert lines[0].count("|") == len(HEADER) + 1
+    # a row from before the rules said where they came from keeps its old cell
     assert "| a | 99.10% [98.00%, 99.50%] | inf (outcome differs) | 2.00% (7.50%) | 90.0% / 12 | 40.0x / 0.50x |" in table
     assert "| 0.60% (3/500) | 25.0% | failed |" in table
     assert "| b | - |" in table
@@ -132,3 +140,81 @@ def test_markdown_table_says_inconclusive_not_failed():
 def test_every_study_has_run():
     for name, module in STUDIES.items():
         assert callable(getattr(module, "run", None)), name
+
+
+# -- step 6: rules from the original's traced branch paths, the surrogate's tree only as a fallback ---------
+def parcel_fee(weight: float, express: bool) -> float:
+    if weight <= 2.0:
+        base = 5.0
+    elif weight <= 10.0:
+        base = 9.0
+    else:
+        base = 9.0 + 0.5 * weight
+    return base + (4.0 if express else 0.0)
+
+
+class _CompiledFee:
+    """A callable with no Python code of its own to trace (like a builtin or a C extension)."""
+
+    def __call__(self, weight: float, express: bool) -> float:
+        return parcel_fee(weight, express)
+
+
+RULES_BUDGETS = Budgets(distill_samples=1000, fidelity_samples=200, max_leaves=8, distill_s=20.0)
+PARCEL = {"weight": (0.1, 30.0), "express": [False, True]}
+
+
+def _must_not_be_called(**kwargs):
+    raise AssertionError("the surrogate was distilled although the original's paths are exact")
+
+
+def test_rules_of_a_traceable_function_are_its_exact_paths():
+    schema = probes.Schema.from_function(parcel_fee, **PARCEL)
+    found = distill_rules(parcel_fee, _must_not_be_called, schema=schema, traces=None,
+                          tolerance=probes.Tolerance(abs=1e-9), budgets=RULES_BUDGETS, seed=0)
+    assert found.source == TRACED_PATHS and found.exact.used and found.exact.exact
+    row = rules_row(found)
+    assert row["rules_from"] == TRACED_PATHS and row["rules_exact"] is True
+    assert row["rules_agreement_domain"] == 1.0 and row["rules_leaves"] == found.rules.complexity.leaves
+    assert rules_summary(row).startswith(f"exact paths, {row['rules_leaves']} leaves, agreement ")
+    assert rules_summary(row).endswith(" / 100.0%")
+    assert "weight <= 10.0" in found.rules.source  # the code's own cut, not a tree's guess
+    for weight in (0.5, 2.0, 2.0000001, 10.0, 10.5, 29.9):
+        for express in (False, True):
+            assert found.rules.function(weight=weight, express=express) == parcel_fee(weight, express)
+
+
+def test_rules_fall_back_to_the_surrogate_tree_where_the_code_cannot_be_traced():
+    original = _CompiledFee()
+    schema = probes.Schema.from_function(original, **PARCEL)
+    calls = []
+
+    def surrogate(weight: float, express: bool) -> float:
+        calls.append(1)
+        return parcel_fee(weight, express)
+
+    found = distill_rules(original, surrogate, schema=schema, traces=None, tolerance=probes.Tolerance(abs=1e-9),
+                          budgets=RULES_BUDGETS, seed=0)
+    assert found.source == SURROGATE_TREE and calls  # the surrogate was the teacher
+    assert "no Python code to trace" in found.note
+    assert found.rules.complexity.leaves <= RULES_BUDGETS.max_leaves
+    row = rules_row(found)
+    assert row["rules_from"] == SURROGATE_TREE and row["rules_exact"] is False
+    assert row["rules_agreement_domain"] is not None  # judged against the original, as before
+    assert rules_summary(row).startswith(f"tree of the surrogate, {row['rules_leaves']} leaves, agreement ")
+    with pytest.raises(_Skip, match="no surrogate"):  # no paths and no surrogate: skipped, not faked
+        distill_rules(original, None, schema=schema, traces=None, tolerance=probes.Tolerance(abs=1e-9),
+                      budgets=RULES_BUDGETS, seed=0)
+
+
+def test_rules_cell_says_where_the_rules_came_from():
+    exact = {"study": "s", "rules_from": TRACED_PATHS, "rules_exact": True, "rules_leaves": 71,
+             "rules_agreement_operational": 1.0, "rules_agreement_domain": 1.0, "rules_agreement": 1.0}
+    assert rules_summary(exact) == "exact paths, 71 leaves, agreement 100.0% / 100.0%"
+    near = {**exact, "rules_exact": False, "rules_agreement_domain": 0.9996}  # rounded down: 100.0% means none wrong
+    assert rules_summary(near) == "traced paths (approximate), 71 leaves, agreement 100.0% / 99.9%"
+    tree = {**exact, "rules_from": SURROGATE_TREE, "rules_exact": False, "rules_leaves": 32,
+            "rules_agreement_operational": 0.002, "rules_agreement_domain": 0.184}
+    assert rules_summary(tree) == "tree of the surrogate, 32 leaves, agreement 0.2% / 18.4%"
+    assert f"| {rules_summary(exact)} |" in markdown_table(jsonable([exact]))
+    assert rules_summary({"study": "t"}) == "-"

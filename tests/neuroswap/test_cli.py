@@ -430,6 +430,8 @@ def fake_study(monkeypatch):
 
     row = {"study": "fake", "agreement": 0.9812, "agreement_ci": [0.97, 0.99], "max_error": 0.5,
            "passed": False, "verify_status": "inconclusive", "rules_agreement": 1.0, "rules_leaves": 4,
+           "rules_from": "traced paths", "rules_exact": True, "rules_agreement_operational": 1.0,
+           "rules_agreement_domain": 1.0,
            "batch_speedup": 12.0, "single_call_speedup": 0.5, "guarded_coverage": 0.41,
            "guarded_served_error": 0.004, "report": "r/report.html"}
     study = types.SimpleNamespace(DESCRIPTION="a stand-in study", run=lambda **kw: dict(row))
@@ -440,10 +442,12 @@ def fake_study(monkeypatch):
 def test_case_study_prints_a_verdict_and_a_vertical_table(runner, fake_study, tmp_path):
     result = runner.invoke(cli, ["case-study", "fake", "--out", str(tmp_path), "--json", str(tmp_path / "rows.json")])
     assert result.exit_code == 0, result.output
-    assert "fake: surrogate agrees on 98.12% of fresh inputs (95% CI 97.0% to 99.0%); verify inconclusive" in result.output
+    assert ("fake: surrogate agrees on 98.12% of fresh inputs (95% CI 97.0% to 99.0%); verify inconclusive; "
+            "rules: exact paths, 4 leaves, agreement 100.0% / 100.0% (production / domain)") in result.output
     lines = result.output.splitlines()
     assert any(line.strip().startswith("coverage at 1%") and "41" in line for line in lines)
     assert any(line.strip().startswith("verify") and "inconclusive" in line for line in lines)
+    assert any(line.strip().startswith("rules: source") and "exact paths, 4 leaves" in line for line in lines)
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert rows[0]["study"] == "fake" and rows[0]["verify_status"] == "inconclusive"
     assert (tmp_path / "rows.md").read_text().startswith("| study |")  # the README's table, as before
