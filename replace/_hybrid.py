@@ -367,3 +367,48 @@ def program_many(surrogate: Any, details: Any, columns: Mapping[str, Any]) -> An
         outputs[i] = blank if error is not None else values[i]
     spread[served] = 0.0
     return replace(details, outputs=outputs, raises=raises, errors=errors, spread=spread)
+
+
+#: the path a batch reports for a row its exact program answered
+PROGRAM_PATH = "exact-program"
+
+
+def program_first(surrogate: Any, columns: Mapping[str, Any], network: Any) -> Any:
+    """A BatchPrediction whose rows the exact program answers skip the network (`network(columns)`
+    answers the rest): on rule code the batch then costs about the program's routing. Every row
+    is still encoded, so a value the network could not take raises as without the program."""
+    names = surrogate._names
+    sliceable = all(isinstance(columns.get(k), (np.ndarray, list, tuple)) for k in names)
+    if not names or not sliceable:
+        return network(columns)
+    n = len(columns[names[0]])
+    program = surrogate.program_
+    missing = [k for k in program.names if k not in columns]
+    full = {**columns, **{k: [surrogate._defaults[k]] * n for k in missing if k in surrogate._defaults}}
+    served, values, errors_in = program.answer_batch(full, n)
+    if not served.any():
+        return network(columns)
+    surrogate.input_encoder.encode(columns, dtype=np.float64)  # raises OutOfDomainError as the network would
+    label = surrogate.output_encoder.kind == "label"
+    outputs = np.empty(n, dtype=object) if label else np.full(n, math.nan)
+    raises = np.array([e is not None for e in errors_in], dtype=bool) & served
+    errors: list[Any] = [e if s else None for e, s in zip(errors_in, served.tolist())]
+    value_rows = np.flatnonzero(served & ~raises)
+    if value_rows.size:
+        outputs[value_rows] = [values[i] for i in value_rows] if label else np.array(
+            [values[i] for i in value_rows], dtype=float)
+    spread = np.zeros(n)
+    paths = [PROGRAM_PATH] * n if surrogate.path_aware else None
+    rest = np.flatnonzero(~served)
+    if rest.size:
+        part = network({k: _take(columns[k], rest) for k in names})
+        outputs[rest] = part.outputs
+        raises[rest] = part.raises
+        spread[rest] = part.spread
+        for j, i in enumerate(rest.tolist()):
+            errors[i] = part.errors[j]
+            if paths is not None and part.paths is not None:
+                paths[i] = part.paths[j]
+    from ._surrogate import BatchPrediction
+
+    return BatchPrediction(outputs, raises, errors, spread, paths)

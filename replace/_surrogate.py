@@ -499,6 +499,12 @@ class Surrogate:
         return self._details(_as_columns(columns), precision, paths=True)
 
     def _details(self, columns: Mapping[str, Any], precision: str, *, paths: bool) -> BatchPrediction:
+        if self.program_ is not None:  # the exact program first; the network only where it does not answer
+            return _hybrid.program_first(self, columns, lambda part: self._network_details(part, precision,
+                                                                                          paths=paths))
+        return self._network_details(columns, precision, paths=paths)
+
+    def _network_details(self, columns: Mapping[str, Any], precision: str, *, paths: bool) -> BatchPrediction:
         if precision == "float64":
             return self._reference_details(columns)
         if precision not in PRECISIONS:

@@ -15,7 +15,8 @@ from conftest import fee
 
 def _fingerprint(surrogate) -> str:
     assert surrogate.weights.tensors()  # there are weights to compare
-    return parameters_digest(surrogate)
+    program = surrogate.program_.to_dict() if surrogate.program_ is not None else None
+    return parameters_digest(surrogate) + repr(program)  # the exact program too (its search is not timed)
 
 
 def _fit_fee(fn, seed: int = 0):
@@ -52,6 +53,7 @@ def test_another_seed_gives_another_surrogate(fee_work_fit):
 
 def test_work_fit_learns(fee_work_fit):
     assert fee_work_fit.metrics.agreement > 0.5
+    assert fee_work_fit.program_ is not None  # the fingerprints above compare a program
     assert fee_work_fit.manifest["hyperparameters"]["budget_clock"] == "work"
 
 
