@@ -128,7 +128,7 @@ class FitConfig:
     calibration_share: float = 0.15      # most of budget_s the calibration's oracle calls may take
     domain_margin: float | None = None   # share of span added each side of ranges fit infers from traces (None: 0.05 with oracle, else 0; see _margins)
     wall_ceiling_s: float | None = None  # budget_clock="work": wall time that ends the fit, not reproducibly (None: see _wall_ceiling)
-    exact: str = "auto"                  # "auto": exact expressions on the paths they reproduce (hybrid, see _hybrid); "off"
+    exact: str = "auto"                  # "auto": the code's exact program first, exact expressions on the paths they reproduce (hybrid, see _hybrid, _exact_program); "off"
 
 
 def _config(options: Mapping[str, Any]) -> FitConfig:
@@ -766,6 +766,12 @@ def fit(
     exception in a region too small to learn) is left out, and cases far in the output's tail
     are weighted down to the loss share of a 3-sigma row. Launched by torchrun (WORLD_SIZE > 1),
     `fit` trains with DDP over the ranks (`fit_distributed`; `distributed="off"` to opt out).
+    With `exact="auto"` (the default) and `oracle=True`, after training fit traces the code's own
+    partition and pieces (the search `explain.distill` emits as rules) and the surrogate answers
+    by that exact program first, in float64, wherever a leaf is exact and was never wrong on the
+    held-out rows where the network was right (`manifest["training"]["exact_program"]` says what
+    was kept and why; untraceable code keeps the network alone); it takes at most
+    max(5 s, budget_s / 2) more on the wall clock, and runs untimed on the work clock.
     `options`: see
     `FitConfig` (ensemble_size, widths, depths, sampling="paths"|"uniform", max_oracle_calls, ...).
     """
