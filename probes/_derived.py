@@ -10,6 +10,13 @@ compares two numeric arguments (`sunday_hours > hours_worked`) gives their diffe
 function's own frame is read (helpers' locals depend on how they were called), and nothing is
 evaluated but the function itself.
 
+A local no expression gives may still be a ratio of one over a positive argument
+(`dti = (monthly_debt + instalment) / monthly_income`) whose numerator is fitted per band of an
+integer argument (the instalment's rate by credit-score band): the bands, found by bisection,
+become one expression with an exact 0/1 indicator per band (`ratio_bands`, `banded`). A condition
+comparing two arithmetic expressions of arguments and module constants (`loan_amount >
+MAX_LOAN_TO_MONTHLY_INCOME * monthly_income`) gives `A - B`, tested `A <= B` as written.
+
 Where the code compares two values it computed (`interest > cap`, `fee > invoice_amount`), the
 pieces either side are often the code's own min or max of them, equal in mathematics on a tie
 and apart in the last float bit; `piece_comparisons` offers the difference of two pieces' values
@@ -34,11 +41,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ._schema import Schema
-from ._expressions import Const, Expression, Node, Product, Sum, Table, Var
+from ._expressions import Const, Div, Expression, MinMax, Node, Product, Sum, Table, Var
 from ._identity import kwargs_caller, unwrap
 from ._paths import _code_info
 
-from ._path_fit import fit_rows, is_number, rounding_hint
+from ._path_fit import fit_rows, is_number, reproduces, rounding_hint
 from ._scorecard import scorecard_of
 
 #: calls traced for their locals (each reads the frame at every branch line)
@@ -53,6 +60,11 @@ MAX_COMPARED_PIECES = 40
 FEW_VALUES = 20
 #: calls traced to tell a compared local from a looked-up constant
 COMPARED_ROWS = 400
+#: bands of an integer argument a ratio may be fitted in, at most; rows that pin a band's fit
+MAX_BANDS = 4
+BAND_ROWS = 60
+#: seconds spent looking for bands, at most
+BAND_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,7 @@ class Derived:
     pair: tuple[str, str] | None = None
     sides: tuple[Expression, Expression] | None = None  # a piece comparison: expression is sides[0] - sides[1]
     tied: bool = False  # a piece comparison whose sampled calls with A == B went both ways
+    strict: bool | None = None  # a comparison the code's own condition writes (`a > 12.0 * b`): A < B (or A <= B) left
 
 
 def _names(text: str) -> tuple[set[str], tuple[str, str] | None]:
@@ -111,6 +124,7 @@ def derived_values(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mappin
             pairs.append(pair)
     found = [Derived(f"{a} - {b}", Expression(Sum((Var(a), Product((Const(-1.0), Var(b)))))), pair=(a, b))
              for a, b in pairs]
+    found += _own_comparisons(inner, code, numeric, params)
     seen = _trace(fn, code, wanted, rows[:TRACED_ROWS], deadline) if wanted else {}
     taken = set()
     for (line, name), values in sorted(seen.items(), key=lambda kv: -len(kv[1])):
@@ -124,6 +138,12 @@ def derived_values(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mappin
         if expression is None and _plain_categories(schema) and all(float(values[i]).is_integer() for i in index):
             expression = scorecard_of([rows[i] for i in index], [values[i] for i in index], schema,
                                       _probe(fn, code, line, name, deadline))
+        if expression is None and name not in taken:  # `(debt + instalment) / income`, per band of a score
+            bands = ratio_bands([rows[i] for i in index], [values[i] for i in index], schema, deadline)
+            if bands is not None:
+                expression = banded(bands[0], bands[1], rows[index[0]], _probe(fn, code, line, name, deadline))
+                if not reproduces(expression, [rows[i] for i in index], [values[i] for i in index]):
+                    expression = None
         if expression is None or not expression.names or isinstance(expression.root, (Var, Const)):
             continue  # not reproduced, or a plain argument / constant: nothing a test on one argument lacks
         if len(expression.names) < 2 or (len(set(expression.names) & numeric) < 2 and not hasattr(expression, "bins")):
@@ -186,6 +206,155 @@ def ratio_of(rows: Sequence[Mapping[str, Any]], values: Sequence[float], numeric
     for form in forms:
         if np.array_equal(form.evaluate(columns, len(rows)), y):
             return form
+    return None
+
+
+def ratio_over(rows: Sequence[Mapping[str, Any]], values: Sequence[float], schema: Schema,
+               over: Sequence[str] | None = None) -> Expression | None:
+    """`N / b`: a positive argument `b` (each of `over`, or of the schema's) times the values fitted
+    exactly (`fit_rows`; a sum of arguments and table terms: `monthly_debt + loan_amount *
+    {...}[term_months]`), checked on every row (1e-9 relative, as fitted pieces are)."""
+    names = over if over is not None else [f.name for f in schema.fields
+                                           if f.kind in ("real", "integer") and float(f.low) > 0]
+    for b in names:
+        numerator = [float(v) * float(r[b]) for r, v in zip(rows, values)]
+        found = fit_rows(rows, numerator, schema, None, retries=False)
+        if found is None or not _two_names(found):
+            continue
+        candidate = Expression(Div(found.root, Var(b)), found.rows)
+        if reproduces(candidate, rows, values):
+            return candidate
+    return None
+
+
+def _two_names(expression: Expression) -> bool:
+    """Not a constant or a single argument (those are cuts on the argument already)."""
+    return len(expression.names) >= 2
+
+
+def ratio_bands(rows: Sequence[Mapping[str, Any]], values: Sequence[float], schema: Schema,
+                deadline: float = math.inf) -> tuple[str, list[tuple[float, Expression]]] | None:
+    """A ratio (`ratio_over`) that holds per band of an integer argument (a rate by credit-score
+    band inside an instalment), bands found by bisection over the argument's values from the top:
+    (argument, [(lowest value seen in the band, its expression)], top band first), or None."""
+    ends = time.perf_counter() + BAND_SECONDS
+    for f in schema.fields:
+        if f.kind != "integer":
+            continue
+        z = np.array([float(r[f.name]) for r in rows])
+        levels = np.unique(z)[::-1]
+        out: list[tuple[float, Expression]] = []
+        start = 0
+        while start < len(levels) and len(out) < MAX_BANDS:
+            def fit(end: int, over: Sequence[str] | None) -> Expression | None:
+                if time.perf_counter() > min(deadline, ends):
+                    raise TimeoutError
+                take = np.flatnonzero((z <= levels[start]) & (z >= levels[end]))
+                return ratio_over([rows[i] for i in take], [values[i] for i in take], schema, over)
+
+            try:
+                found, first = None, start
+                for size in (BAND_ROWS, 2 * BAND_ROWS):  # the band's first rows: enough to pin an expression
+                    while first < len(levels) - 1 and np.sum((z <= levels[start]) & (z >= levels[first])) < size:
+                        first += 1
+                    found = fit(first, None)
+                    if found is not None:
+                        break
+                if found is None:
+                    break
+                over = [found.root.den.name]  # type: ignore[attr-defined]
+                ok, bad = first, len(levels)
+                while bad - ok > 1:
+                    mid = (ok + bad) // 2
+                    candidate = fit(mid, over)
+                    if candidate is not None:
+                        ok, found = mid, candidate
+                    else:
+                        bad = mid
+            except TimeoutError:
+                return None
+            out.append((float(levels[ok]), found))
+            start = ok + 1
+        if start >= len(levels) and 2 <= len(out) <= MAX_BANDS:
+            return f.name, out
+    return None
+
+
+def banded(name: str, bands: Sequence[tuple[float, Expression]], row: Mapping[str, Any],
+           probe: Callable[[Mapping[str, Any]], float | None]) -> Expression:
+    """One expression from per-band ones (`ratio_bands`): each times the 0/1 indicator of its band
+    of integer argument `name` (`min(max(z - 739, 0), 1)`: exact, so the sum is the band's value to
+    the last bit); a band's lower bound is moved down over the values no call had, while the
+    code's own value there (`probe` on `row`) is still the band's."""
+    lows = [low for low, _ in bands]
+    for k in range(len(bands) - 1):
+        while lows[k] - 1 > bands[k + 1][0]:  # values between the two bands' calls: whose are they?
+            trial = dict(row)
+            trial[name] = int(lows[k] - 1)
+            value = probe(trial)
+            if value is None or not reproduces(bands[k][1], [trial], [value]):
+                break
+            lows[k] -= 1
+    z = Var(name)
+
+    def at_least(low: float) -> Node:  # 1 where z >= low
+        return MinMax("min", (MinMax("max", (Sum((z, Const(1.0 - low))), Const(0.0))), Const(1.0)))
+
+    def below(high: float) -> Node:  # 1 where z < high
+        return MinMax("min", (MinMax("max", (Sum((Const(high), Product((Const(-1.0), z)))), Const(0.0))), Const(1.0)))
+
+    terms: list[Node] = []
+    for k, (_, expression) in enumerate(bands):
+        flags = ([at_least(lows[k])] if k < len(bands) - 1 else []) + ([below(lows[k - 1])] if k else [])
+        terms.append(Product((expression.root, *flags)))
+    return Expression(Sum(tuple(terms)), sum(e.rows for _, e in bands))
+
+
+def _own_comparisons(inner: Any, code: Any, numeric: set[str], params: set[str]) -> list[Derived]:
+    """A condition comparing two arithmetic expressions of numeric arguments and constants
+    (`loan_amount > MAX_LOAN_TO_MONTHLY_INCOME * monthly_income`): `A - B` as a column, cut at 0
+    and tested `A <= B` (or `A < B`) as the code compares them, to the last bit."""
+    constants = {k: float(v) for k, v in getattr(inner, "__globals__", {}).items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in params}
+    out: list[Derived] = []
+    for _, text, _ in _code_info(code).conditions.values():
+        try:
+            body = ast.parse(text, mode="eval").body
+        except (SyntaxError, ValueError):
+            continue
+        if not isinstance(body, ast.Compare) or len(body.ops) != 1 or \
+                not isinstance(body.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+            continue
+        a, b = (_arithmetic(side, numeric, constants) for side in (body.left, body.comparators[0]))
+        if a is None or b is None or not a.names() or not b.names() or \
+                isinstance(a, Var) and isinstance(b, Var):  # a constant side is a cut; two names a pair
+            continue
+        strict = isinstance(body.ops[0], (ast.GtE, ast.Lt))  # `a >= b` is false (left) where a - b < 0
+        derived = Derived(f"{a.source()} - ({b.source()})", Expression(Sum((a, Product((Const(-1.0), b))))),
+                          sides=(Expression(a), Expression(b)), strict=strict)
+        if all(d.text != derived.text for d in out):
+            out.append(derived)
+    return out
+
+
+def _arithmetic(node: ast.AST, numeric: set[str], constants: Mapping[str, float]) -> Node | None:
+    """An expression node for `+ - * /` over numeric arguments, literals and numeric module
+    constants, in the code's order of operations; None for anything else."""
+    if isinstance(node, ast.Name):
+        return Var(node.id) if node.id in numeric else Const(constants[node.id]) if node.id in constants else None
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return Const(float(node.value))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        left, right = _arithmetic(node.left, numeric, constants), _arithmetic(node.right, numeric, constants)
+        if left is None or right is None:
+            return None
+        if isinstance(node.op, ast.Add):
+            return Sum((left, right))
+        if isinstance(node.op, ast.Sub):
+            return Sum((left, Product((Const(-1.0), right))))
+        if isinstance(node.op, ast.Mult):
+            return Product((left, right))
+        return Div(left, right)
     return None
 
 
@@ -363,7 +532,7 @@ def own_comparisons(tree: Any, X: np.ndarray, columns: Sequence[Any], pieces: Se
         left = values < node.threshold if node.strict else values <= node.threshold
         col = columns[node.column]
         if node.left.is_leaf and node.right.is_leaf and col.kind == "derived" and \
-                getattr(col.category, "sides", None) is not None:
+                getattr(col.category, "sides", None) is not None and getattr(col.category, "strict", None) is None:
             lp, rp = node.left.piece, node.right.piece
             a, b = texts.get(lp), texts.get(rp)
             best = (wrong(index, left, lp, rp), node.column, False)

@@ -547,7 +547,8 @@ def _best_partition(plain: Node, X: np.ndarray, labels: np.ndarray, pieces: list
     # boundary no single argument draws) the two with the fewest misrouted calls and leaves before
     # comparisons of two pieces (`A <= B`, the last columns) are tried in drafts of their own, kept
     # where their calls tie or they make a smaller partition: a cut on an argument reads better
-    sides = [j for j, c in enumerate(encoding.columns) if c.kind == "derived" and getattr(c.category, "sides", None)]
+    sides = [j for j, c in enumerate(encoding.columns) if c.kind == "derived" and getattr(c.category, "sides", None)
+             and getattr(c.category, "strict", None) is None]
     base = min(sides, default=X.shape[1])
     if sides:
         plain = fit_partition(X[:, :base], labels, seed)

@@ -303,8 +303,10 @@ def _snap_derived(node: Node, index: np.ndarray, X: np.ndarray, rows: Sequence[M
     the value crosses the cut (on a grid, no oracle), bisect that argument with the oracle, and
     take the derived values either side; every argument narrows that bracket (a score that jumps
     by 2 along one argument steps by 1 along another); the cut is the roundest number in it."""
-    if getattr(col.category, "sides", None) is not None:  # `A - B` of two pieces, encoded by its sign
-        node.threshold, node.strict, node.snapped = 0.0, bool(node.threshold < 0 or node.strict and node.threshold == 0), True
+    if getattr(col.category, "sides", None) is not None:  # `A - B`, encoded by its sign: the code's A <= B
+        own = getattr(col.category, "strict", None)
+        strict = own if own is not None else bool(node.threshold < 0 or node.strict and node.threshold == 0)
+        node.threshold, node.strict, node.snapped = 0.0, strict, True
         return True
     values = X[index, node.column]
     left, right = index[values <= node.threshold], index[values > node.threshold]

@@ -405,3 +405,44 @@ def test_a_float_tie_between_a_value_and_its_cap_is_decided_as_the_code_decides_
     rows = [{"days": int(d), "amount": round(float(a), 2)} for d, a in
             zip(rng.integers(0, 181, 4000), np.concatenate([rng.uniform(0, 12, 2000), rng.uniform(0, 2000, 2000)]))]
     assert [r for r in rows if rules.function(**r) != capped_late_charge(**r)] == []
+
+
+# -- a ratio the code computes from an instalment whose rate depends on a score band ------------------
+
+def _band_rate(score: int) -> float:
+    if score >= 740:
+        return 0.069
+    if score >= 680:
+        return 0.089
+    return 0.129
+
+
+def loan_check(income: float, debt: float, loan: float, term: int, score: int) -> str:
+    if score < 580:
+        return "DECLINE"
+    monthly_rate = _band_rate(score) / 12
+    instalment = loan * monthly_rate / (1 - (1 + monthly_rate) ** -term)
+    dti = (debt + instalment) / income
+    if dti > 0.5:
+        return "DECLINE"
+    if dti > 0.43 or score < 640:
+        return "REFER"
+    if loan > 12.0 * income:
+        return "REFER"
+    return "APPROVE"
+
+
+def test_a_compared_ratio_of_a_banded_instalment_becomes_one_derived_value() -> None:
+    schema = Schema.from_function(loan_check, income=(500.0, 20000.0), debt=(0.0, 5000.0),
+                                  loan=(1000.0, 100000.0), term=[12, 24, 36, 48, 60, 72, 84], score=(300, 850))
+    rules = distill(loan_check, schema=schema, tolerance=EXACT)
+    assert rules.exact.used and rules.exact.leaves <= 12, rules.source
+    assert "dti = " in rules.source and "loan <= 12 * income" in rules.source, rules.source
+    rng = np.random.default_rng(1)
+    rows = schema.sample(4000, rng=rng)
+    # and applications near the limits: dti near 0.43 and 0.5, loans near 12 incomes
+    for row in schema.sample(2000, rng=rng):
+        row["loan"] = round(12.0 * row["income"] * float(rng.choice([0.999, 1.0, 1.001])), 2)
+        rows.append(row)
+    wrong = [row for row in rows if rules.function(**row) != loan_check(**row)]
+    assert not wrong, (len(wrong), wrong[:3], rules.source)
