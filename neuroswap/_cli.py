@@ -291,6 +291,7 @@ def fit(function: str, store: str | None, out: str, budget: float, seed: int, to
         ("tolerance", describe_tolerance(surrogate.tolerance)),
         ("validation agreement", pct(m.validation_agreement, 2)),
         ("branch paths", _exact_phrase(m)),
+        ("exact program", _program_phrase(surrogate)),
         ("guard at <= 1%", _guard_detail(cert)),
         ("training rows", m.training_rows), ("traces used", len(loaded)),
         ("calls of the function", f"{m.oracle_calls:,} for training, {m.test_calls:,} for the test, "
@@ -314,6 +315,16 @@ def _exact_phrase(m: Any) -> str:
     if not seen and not exact:
         return "no per-path figures (paths not traced in this fit; verify names and measures them)"
     return f"{seen} seen; {len(exact)} answered by an exact expression, the rest by the network"
+
+
+def _program_phrase(surrogate: Any) -> str:
+    report = surrogate.manifest.get("training", {}).get("exact_program") or {}
+    if not report.get("used"):
+        return f"none ({report.get('note') or 'exact=off'})"[:160]
+    served, leaves = report.get("served_leaves", 0), report.get("leaves", 0)
+    whole = "every region" if served == leaves else f"{served} of {leaves} regions"
+    return (f"the code's partition answers {whole} exactly, before the network "
+            f"({report.get('held_out_rows', 0):,} held-out rows checked, {report.get('held_out_wrong', 0)} wrong)")
 
 
 def _wilson(share: float, n: int) -> tuple[float, float]:

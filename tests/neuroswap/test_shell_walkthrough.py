@@ -52,6 +52,7 @@ def test_shell_walkthrough_runs_as_written(tmp_path):
     assert "myrules:parking_fee" in outputs["traces"] and "2,000" in outputs["traces"]
     assert outputs["fit"].lstrip().startswith("agrees with parking_fee on ")
     assert (tmp_path / "parking.surrogate").exists()
+    assert "the code's partition answers every region exactly" in outputs["fit"]  # the exact program
     assert re.match(r"\s*(PASSED|FAILED|INCONCLUSIVE): agrees on ", outputs["verify"])
     assert "minutes <= 30: True" in outputs["verify"]  # paths named by their conditions
     assert outputs["guard"].lstrip().startswith("guarded: ")
