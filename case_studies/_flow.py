@@ -31,7 +31,7 @@ ROW_KEYS = (
     "study", "agreement", "agreement_ci", "max_error", "passed", "verify_status",
     "axbench_error", "published_npu_error", "published_source",
     "rules_agreement", "rules_agreement_domain", "rules_agreement_operational", "rules_leaves",
-    "rules_from", "rules_exact", "rules_variant",
+    "rules_from", "rules_exact", "rules_variant", "rules_alternative",
     "batch_speedup", "single_call_speedup", "batch_rows", "original_us_per_call", "surrogate_us_per_call",
     "guarded_invocation_rate", "guarded_agreement", "guarded_coverage", "guarded_served_error",
     "guarded_served", "guarded_wrong", "guarded_fresh",
@@ -410,12 +410,15 @@ SURROGATE_TREE = "surrogate tree"  # explain.distill on the surrogate: a tree of
 class DistilledRules:
     """The rules of step 6 and how they came about: `source` is TRACED_PATHS or SURROGATE_TREE,
     `exact` the ExactReport of distill on the original (None where the code could not be traced
-    and distill was not tried on it), `note` its notes or, on a fallback, why it fell back."""
+    and distill was not tried on it), `note` its notes or, on a fallback, why it fell back;
+    `alternative` the rules distilled the other way and not kept (approximate traced paths and
+    the surrogate's tree are both distilled, the one with the higher agreement kept), else None."""
 
     rules: Any
     source: str
     exact: Any = None
     note: str = ""
+    alternative: DistilledRules | None = None
 
 
 def _untraceable(fn: Callable[..., Any]) -> str | None:
@@ -434,9 +437,16 @@ def _untraceable(fn: Callable[..., Any]) -> str | None:
 def distill_rules(fn: Callable[..., Any], surrogate: Any, *, schema: Schema, traces: Any, tolerance: Tolerance,
                   budgets: Budgets, seed: int = 0, distill: Callable[..., Any] | None = None) -> DistilledRules:
     """Rules for the row: explain.distill on the ORIGINAL `fn` (its traced branch paths, with the
-    recorded traces, within `budgets.distill_s`); only where no path can be used (`Rules.exact.used`
+    recorded traces, within `budgets.distill_s`); where no path can be used (`Rules.exact.used`
     False: the code cannot be traced, no path is exact, its output kind is not covered) a tree of at
     most `budgets.max_leaves` leaves distilled from `surrogate`, judged against `fn` as before.
+
+    Where the paths are used but are not exact (the row's `rules_exact` would be False: some leaf
+    or cut approximate, the search cut short by the budget, or a disagreement measured) and there
+    is a surrogate, its tree is distilled too (the same call as the fallback) and the rules with
+    the higher agreement with `fn` are kept: the mean of the production and domain agreement, both
+    measured by distill against the original with the same seed, the traces and the domain; a tie
+    keeps the paths. The other rules are `alternative`.
 
     Raises _Skip when the fallback is needed and there is no surrogate."""
     if distill is None:
@@ -446,6 +456,12 @@ def distill_rules(fn: Callable[..., Any], surrogate: Any, *, schema: Schema, tra
         if distill is None:
             raise _Skip("explain.distill not available yet")
     b = budgets
+
+    def surrogate_tree() -> Any:
+        return distill(surrogate, schema=schema, max_leaves=b.max_leaves, original=fn,
+                       **_options(distill, seed=seed, traces=traces, n_samples=b.distill_samples,
+                                  tolerance=tolerance, fidelity_samples=b.fidelity_samples, exact=False))
+
     exact_report, note = None, _untraceable(fn)
     if note is None and _accepts(distill, "exact"):
         try:
@@ -457,26 +473,49 @@ def distill_rules(fn: Callable[..., Any], surrogate: Any, *, schema: Schema, tra
         else:
             exact_report = getattr(rules, "exact", None)
             if exact_report is not None and exact_report.used:
-                return DistilledRules(rules, TRACED_PATHS, exact_report, exact_report.note)
+                paths = DistilledRules(rules, TRACED_PATHS, exact_report, exact_report.note)
+                if surrogate is None or rules_row(paths)["rules_exact"]:
+                    return paths
+                # approximate paths: the surrogate's tree may agree better (many paths cut short by the budget)
+                try:
+                    tree = DistilledRules(surrogate_tree(), SURROGATE_TREE, exact_report,
+                                          f"the traced paths are approximate ({exact_report.note or 'not exact'})")
+                except Exception as exc:  # the paths still answer; the note says why there is no comparison
+                    why = f"the surrogate's tree failed ({type(exc).__name__}: {exc})"[:300]
+                    return dataclasses.replace(paths, note="; ".join(n for n in (paths.note, why) if n))
+                paths_score, tree_score = _rules_score(paths), _rules_score(tree)
+                if tree_score is not None and (paths_score is None or tree_score > paths_score):
+                    return dataclasses.replace(tree, alternative=paths, note=(
+                        f"{tree.note}; kept the surrogate's tree: mean agreement {tree_score:.1%} vs "
+                        f"{'-' if paths_score is None else format(paths_score, '.1%')} of the traced paths"))
+                return dataclasses.replace(paths, alternative=tree)
             note = getattr(exact_report, "note", "") or "no exact paths"
     elif note is None:
         note = "explain.distill has no exact= option"
     if surrogate is None:
         raise _Skip(f"no exact paths ({note}) and no surrogate to distill")
-    rules = distill(surrogate, schema=schema, max_leaves=b.max_leaves, original=fn,
-                    **_options(distill, seed=seed, traces=traces, n_samples=b.distill_samples,
-                               tolerance=tolerance, fidelity_samples=b.fidelity_samples, exact=False))
-    return DistilledRules(rules, SURROGATE_TREE, exact_report, note)
+    return DistilledRules(surrogate_tree(), SURROGATE_TREE, exact_report, note)
+
+
+def _rules_agreements(found: DistilledRules) -> tuple[Any, Any]:
+    """The rules' Fidelity against the original on production traffic and on the whole domain
+    (the original is the teacher of traced paths, the `original` reference of a surrogate's tree)."""
+    fid = getattr(found.rules, "fidelity", {}) or {}
+    against = "teacher" if found.source == TRACED_PATHS else "original"
+    return fid.get(f"{against}:operational"), fid.get(f"{against}:domain")
+
+
+def _rules_score(found: DistilledRules) -> float | None:
+    """Mean of the production and the domain agreement (the one measured where only one is)."""
+    measured = [float(f.agreement) for f in _rules_agreements(found) if f is not None and f.n]
+    return sum(measured) / len(measured) if measured else None
 
 
 def rules_row(found: DistilledRules) -> dict[str, Any]:
     """The row's rules keys: fidelity against the original on production traffic (the traces)
     and on the whole domain, pooled like verify's headline; size; source; exactness."""
     rules = found.rules
-    fid = getattr(rules, "fidelity", {}) or {}
-    # the original is the teacher of traced paths, and the `original` reference of a surrogate's tree
-    against = "teacher" if found.source == TRACED_PATHS else "original"
-    dom, ops = fid.get(f"{against}:domain"), fid.get(f"{against}:operational")
+    ops, dom = _rules_agreements(found)
     out: dict[str, Any] = {
         "rules_from": found.source,
         "rules_variant": str(getattr(rules, "variant", "")),
@@ -489,6 +528,14 @@ def rules_row(found: DistilledRules) -> dict[str, Any]:
     }
     pooled = [f for f in (dom, ops) if f is not None and f.n]
     out["rules_agreement"] = (sum(f.agreement * f.n for f in pooled) / sum(f.n for f in pooled)) if pooled else None
+    out["rules_alternative"] = None
+    if found.alternative is not None:  # the rules distilled the other way, not kept (lower agreement)
+        alt_ops, alt_dom = _rules_agreements(found.alternative)
+        out["rules_alternative"] = {
+            "from": found.alternative.source,
+            "agreement_production": _float(getattr(alt_ops, "agreement", None)),
+            "agreement_domain": _float(getattr(alt_dom, "agreement", None)),
+            "leaves": int(found.alternative.rules.complexity.leaves)}
     # exact: distill says every leaf is an exact piece of the code and the partition routes every
     # sampled call right, AND no disagreement was measured (the samples are not the whole domain)
     out["rules_exact"] = bool(found.source == TRACED_PATHS and found.exact is not None and found.exact.exact

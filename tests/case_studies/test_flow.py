@@ -218,3 +218,101 @@ def test_rules_cell_says_where_the_rules_came_from():
     assert rules_summary(tree) == "tree of the surrogate, 32 leaves, agreement 0.2% / 18.4%"
     assert f"| {rules_summary(exact)} |" in markdown_table(jsonable([exact]))
     assert rules_summary({"study": "t"}) == "-"
+
+
+# -- approximate traced paths: the surrogate's tree is distilled too, the better agreement kept -------------
+def scrambled_fee(weight: float, express: bool) -> float:
+    """parcel_fee with a region no expression of the arguments reproduces (the paths there are approximate)."""
+    if weight <= 10.0:
+        base = 5.0
+    else:
+        base = float(int(weight * 1000) * 7919 % 13)
+    return base + (4.0 if express else 0.0)
+
+
+def _mean(*values):
+    measured = [v for v in values if v is not None]
+    return sum(measured) / len(measured)
+
+
+def test_approximate_paths_are_compared_with_the_surrogate_tree_and_both_recorded():
+    schema = probes.Schema.from_function(scrambled_fee, **PARCEL)
+    calls = []
+
+    def surrogate(weight: float, express: bool) -> float:
+        calls.append(1)
+        return scrambled_fee(weight, express)
+
+    found = distill_rules(scrambled_fee, surrogate, schema=schema, traces=None, tolerance=probes.Tolerance(abs=1e-9),
+                          budgets=RULES_BUDGETS, seed=0)
+    assert found.exact.used and not found.exact.exact  # the scrambled region's paths are approximate
+    assert calls and found.alternative is not None  # so the surrogate's tree was distilled too
+    row = rules_row(found)
+    assert row["rules_exact"] is False
+    alternative = row["rules_alternative"]
+    assert {found.source, alternative["from"]} == {TRACED_PATHS, SURROGATE_TREE}
+    assert row["rules_from"] == found.source
+    kept = _mean(row["rules_agreement_operational"], row["rules_agreement_domain"])
+    other = _mean(alternative["agreement_production"], alternative["agreement_domain"])
+    assert kept >= other  # the better agreement kept (a tie keeps the paths)
+    assert alternative["leaves"] == found.alternative.rules.complexity.leaves
+
+
+def _stub_distill(paths_agreement, tree_agreement, calls):
+    """explain.distill as far as distill_rules reads it: approximate traced paths (cut short) with
+    `paths_agreement` (production, domain) and a 16-leaf tree of the surrogate with `tree_agreement`."""
+    import types
+
+    def fidelity(against, agreements):
+        return {f"{against}:{dist}": types.SimpleNamespace(agreement=a, n=300)
+                for dist, a in zip(("operational", "domain"), agreements)}
+
+    def distill(fn, *, schema, exact=True, max_leaves=16, original=None, **options):
+        calls.append({"exact": exact, "max_leaves": max_leaves, "original": original})
+        if exact:
+            report = types.SimpleNamespace(used=True, exact=False, note="budget: path search cut short")
+            return types.SimpleNamespace(fidelity=fidelity("teacher", paths_agreement), exact=report,
+                                         complexity=types.SimpleNamespace(leaves=400), variant="exact paths",
+                                         cut_short=True)
+        return types.SimpleNamespace(fidelity=fidelity("original", tree_agreement), exact=None,
+                                     complexity=types.SimpleNamespace(leaves=16), variant="tree", cut_short=False)
+
+    return distill
+
+
+def test_the_surrogate_tree_is_kept_where_it_agrees_better_than_approximate_paths():
+    schema = probes.Schema.from_function(parcel_fee, **PARCEL)
+    tolerance = probes.Tolerance(abs=1e-9)
+    calls = []
+    found = distill_rules(parcel_fee, "the surrogate", schema=schema, traces=None, tolerance=tolerance,
+                          budgets=RULES_BUDGETS, seed=0, distill=_stub_distill((0.051, 0.02), (0.586, 0.41), calls))
+    assert [c["exact"] for c in calls] == [True, False]
+    assert calls[1]["max_leaves"] == RULES_BUDGETS.max_leaves and calls[1]["original"] is parcel_fee  # as the fallback
+    assert found.source == SURROGATE_TREE and found.alternative.source == TRACED_PATHS
+    assert "kept the surrogate's tree" in found.note
+    row = rules_row(found)
+    assert row["rules_from"] == SURROGATE_TREE and row["rules_exact"] is False and row["rules_leaves"] == 16
+    assert (row["rules_agreement_operational"], row["rules_agreement_domain"]) == (0.586, 0.41)
+    assert row["rules_alternative"] == {"from": TRACED_PATHS, "agreement_production": 0.051,
+                                        "agreement_domain": 0.02, "leaves": 400}
+    assert rules_summary(row) == ("tree of the surrogate (traced paths approximate: 5.1% / 2.0%), 16 leaves, "
+                                  "agreement 58.6% / 41.0%")
+
+    # the other way round the paths stay, the tree recorded as the alternative
+    calls.clear()
+    found = distill_rules(parcel_fee, "the surrogate", schema=schema, traces=None, tolerance=tolerance,
+                          budgets=RULES_BUDGETS, seed=0, distill=_stub_distill((0.28, 0.2), (0.091, 0.08), calls))
+    assert found.source == TRACED_PATHS and found.alternative.source == SURROGATE_TREE
+    row = rules_row(found)
+    assert row["rules_from"] == TRACED_PATHS and row["rules_leaves"] == 400
+    assert row["rules_alternative"] == {"from": SURROGATE_TREE, "agreement_production": 0.091,
+                                        "agreement_domain": 0.08, "leaves": 16}
+    assert rules_summary(row) == ("traced paths (approximate; tree of the surrogate: 9.1% / 8.0%), 400 leaves, "
+                                  "agreement 28.0% / 20.0%")
+
+    # without a surrogate the approximate paths are the rules, nothing to compare
+    calls.clear()
+    found = distill_rules(parcel_fee, None, schema=schema, traces=None, tolerance=tolerance,
+                          budgets=RULES_BUDGETS, seed=0, distill=_stub_distill((0.28, 0.2), (0.9, 0.9), calls))
+    assert found.source == TRACED_PATHS and found.alternative is None and len(calls) == 1
+    assert rules_row(found)["rules_alternative"] is None
