@@ -111,7 +111,7 @@ def _same(value: Any, default: Any) -> bool:
 def torchrun_arguments(config: Any, *, oracle: bool) -> dict[str, Any]:
     """fit_distributed's keyword arguments for `fit`'s options `config` (a FitConfig), or
     InvalidArgument naming the first option it cannot honour (only when set away from its default)."""
-    from ._fit import FitConfig
+    from ._fit_config import FitConfig
 
     defaults = FitConfig()
     way_out = "Pass distributed='off' to train one whole model in every process (all of fit's options), or leave "
@@ -348,7 +348,8 @@ def _describe(fn: Callable[..., Any], traces: Traces | None, schema: Schema | No
               log_inputs: tuple[str, ...] | str, defaults: dict[str, Any],
               search_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Rank 0: the domain, tolerance, encoders and architecture every rank trains with (JSON)."""
-    from ._fit import _columns_from_rows, _log_inputs
+    from ._fit_config import _log_inputs
+    from ._pool import _columns_from_rows
 
     stats_rows: list[dict[str, Any]] = [{**defaults, **kw} for kw in traces.inputs] if traces is not None else []
     stats_out = list(traces.outputs) if traces is not None else []
@@ -452,7 +453,7 @@ def fit_distributed(
             raise bad_argument("search_options", search_options, "is only used with architecture='search'",
                                "Leave search_options out, or pass architecture='search'")
     if search_options:
-        from ._fit import _config
+        from ._fit_config import _config
 
         if not isinstance(search_options, Mapping):
             raise bad_argument("search_options", search_options, "must be a dict of fit's options")
@@ -462,7 +463,7 @@ def fit_distributed(
                                    "Pass log_inputs to fit_distributed directly; leave path_aware and distributed out")
         _config(search_options)  # an unknown option or a bad value fails here, on every rank alike
     if schema is not None or not isinstance(log_inputs, (tuple, list)):
-        from ._fit import _log_inputs
+        from ._fit_config import _log_inputs
 
         _log_inputs(log_inputs, schema if schema is not None else Schema(()))  # likewise, when it can tell
     env = distributed_env()
@@ -490,7 +491,7 @@ def _fit_distributed(fn: Callable[..., Any], traces: Traces | None, store: Any, 
                      log_inputs: tuple[str, ...] | str, search_options: Mapping[str, Any] | None) -> Surrogate:
     import torch
 
-    from ._fit import _columns_from_rows  # the single-process fit's row-to-column conversion
+    from ._pool import _columns_from_rows  # the single-process fit's row-to-column conversion
 
     signature = mf.signature_spec(fn)
     defaults = mf.defaults_of(signature)

@@ -40,294 +40,14 @@ from ._sampling import concat_columns, draw_between, draw_near, take, turaco_all
 from ._surrogate import Surrogate, SurrogateMetrics
 from ._options import check_fit_arguments, check_options
 from ._train import BlockLoss, SurrogateLoss, TrainConfig, TrainResult, polish_model, train_model
-
-OTHER_PATHS = "*"
-
-# -- the budget's oracle calls (sized from the measured cost of a call; see `_fit`, step 2) -------
-#: Fewest rows (traces and oracle calls together) fit learns from: a budget whose share for the
-#: first oracle draws (`N0_SHARE`) buys fewer is refused at once, naming the cost of a call and
-#: the budget it would need.
-MIN_ROWS = 64
-#: Most of budget_s the first draws take when their floor of 256 calls is more than the usual
-#: quarter (a slow function): the floor shrinks to what this share buys.
-N0_SHARE = 0.4
-#: The same for the test set's floor of 200 inputs.
-TEST_SHARE = 0.15
-#: Most of budget_s (on the wall clock) the measurement of a call's cost takes (at least one call).
-CALIBRATE_SHARE = 0.02
-#: The latest the guard's calibration calls may end, as a multiple of budget_s from the start
-#: (they are reserved up front; this bounds them when training overran its deadline), unless
-#: that leaves them less than GUARD_FLOOR x budget_s from when they start.
-GUARD_END = 1.4
-GUARD_FLOOR = 0.1
-#: Default wall ceiling of a work-clock fit: CEILING_FACTOR x budget_s + CEILING_GRACE_S. Larger than
-#: verify's 4 x + 5 s: training steps are charged their cost on an unloaded core, and on a shared,
-#: loaded CI machine (2 cores, load 4-6.5) a fit's wall time was 6-28x its work (the fee fit of
-#: tests/replace/test_fit_work_clock.py at budget_s=2: 17-56 s; its tariff at 8: 50-150 s), which
-#: must not end an ordinary fit early. A sleeping or waiting function, which the work clock cannot
-#: see, still ends.
-CEILING_FACTOR = 20.0
-CEILING_GRACE_S = 120.0
-
-
-def _wall_ceiling(option: float | None, budget_s: float) -> float | None:
-    """The wall ceiling of a work-clock fit (None: none)."""
-    if option is None:
-        return CEILING_FACTOR * budget_s + CEILING_GRACE_S
-    return None if math.isinf(option) else float(option)
-
-
-class _FitWorkClock(_clock.WorkClock):
-    """The work clock of a fit. Past its wall ceiling every charge jumps past every deadline too:
-    fit sizes some steps from the time left with a floor (a search slice gets at least 0.2 s),
-    and such a step, planned after the ceiling's one jump, must still end at its first check."""
-
-    def charge(self, seconds: float) -> None:
-        super().charge(seconds)
-        if self.ceiling_hit:
-            self._seconds += _clock.CEILING_JUMP_S
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Options of `fit` (pass them as keyword arguments to `fit`)."""
-
-    target_agreement: float = 0.999      # validation share within tolerance that counts as "met"
-    ensemble_size: int = 3               # members per network (spread for the guarded swap)
-    widths: tuple[int, ...] = (16, 32, 64, 128)
-    depths: tuple[int, ...] = (2, 3)
-    max_candidates: int = 4              # architectures tried per model family
-    search: str = "equal"                # "equal": one slice per shape; "halving": successive halving (see _search)
-    activation: str | None = None        # None: silu for real outputs, relu for labels
-    path_aware: str | bool = "auto"      # "auto": try gate+experts when paths matter
-    sampling: str = "paths"              # "paths": Turaco + error-driven rounds (labels: least certain); "uniform": domain
-    initial_samples: int | None = None   # oracle draws before the first round (None: from the budget)
-    max_oracle_calls: int | None = None  # cap on training oracle calls
-    rounds: int = 3                      # refinement rounds of oracle sampling
-    rounds_when: str = "data_limited"    # "data_limited": only while val loss > 1.5 x train loss; "always"
-    rounds_patience: int = 1             # rounds in a row whose model is not kept before rounds stop (0: never)
-    boundary_share: float = 0.5          # share of a round's focused calls drawn between rows on different paths
-    test_size: int = 2000                # fresh inputs for the final metrics
-    hard_weight: float = 4.0             # training weight of hard cases
-    near_scale: float = 0.03             # jitter (share of the range) for inputs near known ones
-    trace_share: float = 0.5             # share of oracle draws placed near recorded traces
-    path_budget: float = 0.2             # share of budget_s for path-traced calls (they are ~100x slower)
-    max_experts: int = 24
-    min_path_share: float = 0.005        # paths rarer than this share go to the shared "*" expert
-    train: TrainConfig = field(default_factory=TrainConfig)
-    device: str | None = None            # None: cuda when available, else cpu
-    threads: int | None = None           # torch threads (None: 1; small networks are overhead-bound)
-    validation_share: float = 0.15
-    trace_weight: str | float = "balance"  # "balance": traces weigh as much as all oracle rows together
-    log_inputs: tuple[str, ...] | str = ()  # arguments encoded as log(x); "positive": every real/integer one with low > 0
-    embeddings: bool = True              # categoricals with many values through a learned, shared embedding
-    code_cuts: bool = True               # 0/1 input columns for the comparisons the code makes (`age < 30`)
-    budget_clock: str = "wall"           # "work": budget_s counts nominal work, so a seed gives one surrogate at any load
-    distributed: str = "auto"            # "auto": under torchrun (WORLD_SIZE > 1) hand off to fit_distributed; "off"
-    calibration_rate: float = 0.001      # smallest served error rate the guard's calibration is sized to certify
-    calibration_share: float = 0.15      # most of budget_s the calibration's oracle calls may take
-    domain_margin: float | None = None   # share of span added each side of ranges fit infers from traces (None: 0.05 with oracle, else 0; see _margins)
-    wall_ceiling_s: float | None = None  # budget_clock="work": wall time that ends the fit, not reproducibly (None: see _wall_ceiling)
-    exact: str = "auto"                  # "auto": the code's exact program first, exact expressions on the paths they reproduce (hybrid, see _hybrid, _exact_program); "off"
-
-
-def _config(options: Mapping[str, Any]) -> FitConfig:
-    known = {f.name for f in fields(FitConfig)}
-    for name in options:
-        if name not in known:
-            raise bad_argument(name, options[name], "is not an option of fit",
-                               f"Options are: {', '.join(sorted(known))}")
-    config = FitConfig(**options)
-    check_options(config)  # every option by name, before the ordered checks below compare them
-    if not 0 < config.target_agreement <= 1:
-        raise bad_argument("target_agreement", config.target_agreement, "must be in (0, 1]")
-    if config.ensemble_size < 1:
-        raise bad_argument("ensemble_size", config.ensemble_size, "must be >= 1")
-    if config.rounds_when not in ("data_limited", "always"):
-        raise bad_argument("rounds_when", config.rounds_when, "must be 'data_limited' or 'always'")
-    if config.budget_clock not in _clock.CLOCKS:
-        raise bad_argument("budget_clock", config.budget_clock, "must be 'wall' or 'work'",
-                           "Pass budget_clock='work' for a fit that is the same at any machine load")
-    if config.distributed not in ("auto", "off"):
-        raise bad_argument("distributed", config.distributed, "must be 'auto' or 'off'",
-                           "Pass distributed='off' to train one whole model in every process")
-    if config.search not in ("equal", "halving"):
-        raise bad_argument("search", config.search, "must be 'equal' or 'halving'",
-                           "Pass search='halving' to give the better half of the shapes more training")
-    if not 0.0 < config.calibration_rate < 1.0:
-        raise bad_argument("calibration_rate", config.calibration_rate, "must be in (0, 1)",
-                           "Pass the smallest max_error_rate the guarded swap should certify, e.g. 0.001")
-    if not 0.0 <= config.calibration_share < 1.0:
-        raise bad_argument("calibration_share", config.calibration_share, "must be in [0, 1)",
-                           "Pass the share of budget_s the guard's calibration calls may take, e.g. 0.15")
-    if config.sampling not in ("paths", "uniform"):
-        raise bad_argument("sampling", config.sampling, "must be 'paths' or 'uniform'")
-    if not 0.0 <= config.boundary_share <= 1.0:
-        raise bad_argument("boundary_share", config.boundary_share, "must be in [0, 1]",
-                           "Pass 0 to spend every focused call by Turaco's rule alone")
-    if isinstance(config.rounds_patience, bool) or not isinstance(config.rounds_patience, int) or config.rounds_patience < 0:
-        raise bad_argument("rounds_patience", config.rounds_patience, "must be an integer >= 0",
-                           "Pass 0 to run every round whatever its result")
-    if config.domain_margin is not None:
-        from ._margins import check_margin
-
-        check_margin(config.domain_margin)
-    ceiling = config.wall_ceiling_s
-    if ceiling is not None and (isinstance(ceiling, bool) or not isinstance(ceiling, (int, float)) or not ceiling > 0):
-        raise bad_argument("wall_ceiling_s", ceiling, "must be a number of seconds > 0 (math.inf for no ceiling) or "
-                           f"None for the default ({CEILING_FACTOR:g} x budget_s + {CEILING_GRACE_S:g} s)",
-                           "Pass e.g. wall_ceiling_s=600: a work-clock fit that reaches it ends there, not reproducibly")
-    if config.exact not in ("auto", "off"):
-        raise bad_argument("exact", config.exact, "must be 'auto' or 'off'",
-                           "Pass exact='off' for a purely neural surrogate (no exact expressions on branch paths)")
-    return config
+from ._fit_config import (CALIBRATE_SHARE, CEILING_FACTOR, CEILING_GRACE_S, GUARD_END, GUARD_FLOOR, GUARD_ROW_S,  # noqa: F401
+                          MIN_ROWS, N0_SHARE, OTHER_PATHS, TEST_SHARE, _JUDGE_ROW_S, FitConfig, _config, _FitWorkClock,
+                          _log_inputs, _wall_ceiling)
+from ._pool import (Oracle, Pool, _balance_traces, _columns_from_rows, _default_tolerance, _hard_rows,  # noqa: F401
+                    _is_numeric, _outcome_key, _refuse_budget, _temper_hard_weights)
 
 
 # -- data ---------------------------------------------------------------------------------------
-
-class Pool:
-    """Training rows: input columns, outcomes, branch paths (None when not traced), weights."""
-
-    def __init__(self, schema: Schema):
-        self.schema = schema
-        self.names = schema.names
-        self.columns: dict[str, np.ndarray] = {}
-        self.outputs: list[Any] = []
-        self.errors: list[ErrorInfo | None] = []
-        self.paths: list[str | None] = []
-        self.weights = np.zeros(0)
-        self.sources: list[str] = []
-
-    def __len__(self) -> int:
-        return len(self.outputs)
-
-    def add(self, columns: Mapping[str, np.ndarray], outputs: Sequence[Any], errors: Sequence[ErrorInfo | None],
-            paths: Sequence[str | None] | None, weight: float, source: str) -> None:
-        if not outputs:
-            return
-        self.columns = concat_columns([self.columns, columns], self.names) if self.columns else \
-            {k: np.asarray(columns[k]) for k in self.names}
-        self.outputs += list(outputs)
-        self.errors += list(errors)
-        self.paths += list(paths) if paths is not None else [None] * len(outputs)
-        self.weights = np.concatenate([self.weights, np.full(len(outputs), float(weight))])
-        self.sources += [source] * len(outputs)
-
-
-class Oracle:
-    """Calls the legacy function, tracing branch paths while the path budget lasts.
-
-    Costs come from the fit's clock: measured on the wall clock; on the work clock, nominal
-    costs from the Python lines a call executes (counted once on the calibration sample)."""
-
-    def __init__(self, fn: Callable[..., Any], schema: Schema, path_budget_s: float, max_calls: int | None):
-        self.fn = fn
-        self.schema = schema
-        self.path_budget_s = path_budget_s
-        self.path_seconds = 0.0
-        self.calls = 0
-        self.path_calls = 0
-        self.max_calls = max_calls
-        self.plain_cost = math.nan
-        self.path_cost = math.nan
-        self.clock = _clock.current()
-
-    def remaining(self) -> int:
-        return max(0, self.max_calls - self.calls) if self.max_calls is not None else 1 << 40
-
-    def calibrate(self, rows: list[dict[str, Any]], *, at_most_s: float = math.inf) -> None:
-        """Measure the cost of a plain and of a path-traced call on a few inputs (on the wall
-        clock, each measurement stops after `at_most_s`, with at least one call: a slow function's
-        measurement must not eat its budget)."""
-        sample = rows[: max(1, min(20, len(rows)))]
-        if self.clock.deterministic:
-            lines = _clock.mean_lines(self.fn, sample)
-            self.plain_cost, self.path_cost = _clock.nominal_call_costs(lines)
-            self.clock.charge(len(sample) * self.plain_cost + len(sample[:5]) * self.path_cost)
-            return
-        start, done = time.perf_counter(), 0
-        for kwargs in sample:
-            try:
-                self.fn(**kwargs)
-            except Exception:
-                pass
-            done += 1
-            if time.perf_counter() - start > at_most_s:
-                break
-        self.plain_cost = max((time.perf_counter() - start) / done, 1e-7)
-        start, done = time.perf_counter(), 0
-        for kwargs in sample[:5]:
-            call_with_path(self.fn, kwargs)
-            done += 1
-            if time.perf_counter() - start > at_most_s:
-                break
-        self.path_cost = max((time.perf_counter() - start) / done, 1e-6)
-
-    def call(self, rows: list[dict[str, Any]], *, count: bool = True, trace: bool = False,
-             deadline: float | None = None) -> tuple[list[Any], list[ErrorInfo | None], list[str | None]]:
-        """Outcomes and paths of `rows`; paths while the path budget lasts, or always with `trace`.
-
-        `deadline` (a time of the fit's clock): no call starts that would end past it by more
-        than half its cost, so fewer rows than asked may come back, the first ones in order
-        (callers keep the rows that came back). Not a cut on the work clock when the calls
-        were sized to fit: nominal costs add up exactly."""
-        outputs: list[Any] = []
-        errors: list[ErrorInfo | None] = []
-        paths: list[str | None] = []
-        nominal = self.clock.deterministic
-        for kwargs in rows:
-            traced = trace or self.path_seconds < self.path_budget_s
-            if deadline is not None:
-                cost = self.path_cost if traced else self.plain_cost
-                if self.clock.now() + 0.5 * (cost if math.isfinite(cost) else 0.0) > deadline:
-                    break
-            if traced:
-                start = time.perf_counter()
-                result = call_with_path(self.fn, kwargs)
-                self.path_seconds += self.path_cost if nominal else time.perf_counter() - start
-                self.clock.charge(self.path_cost)
-                outputs.append(result.output)
-                errors.append(result.error)
-                paths.append(result.path)
-                if count:
-                    self.path_calls += 1
-            else:
-                try:
-                    outputs.append(self.fn(**kwargs))
-                    errors.append(None)
-                except Exception as exc:  # the legacy function's outcome, kept as data
-                    outputs.append(None)
-                    errors.append(ErrorInfo.from_exception(exc))
-                paths.append(None)
-                self.clock.charge(self.plain_cost)
-        if count:
-            self.calls += len(outputs)
-        return outputs, errors, paths
-
-
-def _columns_from_rows(schema: Schema, rows: Sequence[Mapping[str, Any]], defaults: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    out = {}
-    for item in schema.fields:
-        values = [row.get(item.name, defaults.get(item.name)) for row in rows]
-        if item.kind == "categorical":
-            array = np.empty(len(values), dtype=object)
-            for i, v in enumerate(values):
-                array[i] = v
-            out[item.name] = array
-        else:
-            out[item.name] = column_array(values)
-    return out
-
-
-def _hard_rows(hard_cases: Iterable[Any]) -> list[dict[str, Any]]:
-    rows = []
-    for case in hard_cases:
-        inputs = getattr(case, "inputs", case)
-        if not isinstance(inputs, Mapping):
-            raise bad_argument("hard_cases", case, "each item must be a kwargs dict or have `.inputs`",
-                               "Pass the counterexamples of probes.verify or mine_edge_cases")
-        rows.append(dict(inputs))
-    return rows
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -406,9 +126,6 @@ def _path_buckets(paths: Sequence[str | None], config: FitConfig) -> list[str]:
         keep.append(OTHER_PATHS)
     return keep
 
-
-_JUDGE_ROW_S = 5e-6  # work clock: numpy inference plus the per-row comparison of one judged row
-GUARD_ROW_S = 3e-5  # scoring one calibration row for the guard (features, float64 reference pass, comparison)
 
 
 class _Trainer:
@@ -1273,44 +990,6 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     return surrogate
 
 
-def _refuse_budget(budget_s: float, per_call: float, n_traces: int, affordable: int, nominal: bool) -> None:
-    """InvalidArgument: `budget_s` cannot label the `MIN_ROWS` rows fit learns from at `per_call`
-    a call (its share for the first draws, N0_SHARE, buys `affordable`), naming what would."""
-    need = (MIN_ROWS - n_traces) * per_call / N0_SHARE
-    kind = "nominal work, budget_clock='work'" if nominal else "measured"
-    traced = f" with the {n_traces} traces" if n_traces else ""
-    raise bad_argument(
-        "budget_s", budget_s,
-        f"is too small to fit this function: a call costs {per_call:.3g} s ({kind}), so the {N0_SHARE:.0%} of "
-        f"the budget that labels training rows buys {affordable} calls, fewer than the {MIN_ROWS} rows fit learns "
-        f"from{traced} (the rest of the budget tests, trains and calibrates the guard)",
-        f"Pass budget_s>={need:.3g} at least, record traces to learn from, or fit a faster function")
-
-
-def _outcome_key(output: Any, error: ErrorInfo | None, schema: Schema) -> Any:
-    """What kind of outcome a call had: its exception type, its label, or "value"."""
-    if error is not None:
-        return ("raise", error.type)
-    if schema.output.kind == "label":
-        try:
-            hash(output)
-            return ("label", output)
-        except TypeError:
-            return ("label", repr(output))
-    return "value"
-
-
-def _temper_hard_weights(pool: Pool, out: OutputEncoder, config: FitConfig) -> None:
-    """Hard cases far out in the output's tail (z beyond 3, in the units the network learns)
-    keep the loss share of a 3-sigma row: at full weight a few extreme rows (an APR of 300% among
-    APRs of 5-20%) dominate the squared error and cost precision everywhere else."""
-    hard = np.flatnonzero(np.array([src == "hard" for src in pool.sources]))
-    if not len(hard) or not out.width:
-        return
-    targets = out.targets([pool.outputs[i] for i in hard], [pool.errors[i] for i in hard])[:, :out.width]
-    z2 = np.nansum(np.where(np.isfinite(targets), targets, 0.0) ** 2, axis=1)
-    pool.weights[hard] = config.hard_weight * np.minimum(1.0, 9.0 / np.maximum(z2, 1e-12))
-
 
 def _improves(cand: _Candidate, best: _Candidate, *, ties: bool = False) -> bool:
     """Continued training is kept when validation agreement rises, or holds with a lower error;
@@ -1323,30 +1002,6 @@ def _improves(cand: _Candidate, best: _Candidate, *, ties: bool = False) -> bool
     return cand.excess < best.excess or (ties and cand.excess <= best.excess)
 
 
-def _balance_traces(pool: Pool, config: FitConfig) -> None:
-    """With trace_weight="balance", recorded traffic (what the surrogate will be judged on) weighs
-    in the loss at least as much as all other rows together (those teach the rest of the domain)."""
-    if config.trace_weight != "balance":
-        return
-    is_trace = np.array([src == "trace" for src in pool.sources])
-    if is_trace.any() and (~is_trace).any():
-        pool.weights[is_trace] *= max(1.0, float(pool.weights[~is_trace].sum() / pool.weights[is_trace].sum()))
-
-
-def _log_inputs(option: Any, schema: Schema) -> tuple[str, ...]:
-    """The arguments `log_inputs` names, checked: real or integer, with a positive lower bound."""
-    numeric = {f.name: f for f in schema.fields if f.kind in ("real", "integer")}
-    if option == "positive":
-        return tuple(name for name, f in numeric.items() if float(f.low) > 0)  # type: ignore[arg-type]
-    if isinstance(option, str) or not isinstance(option, (tuple, list)) \
-            or not all(isinstance(name, str) for name in option):
-        raise bad_argument("log_inputs", option, "must be 'positive' or a tuple of argument names",
-                           "Pass log_inputs=('price', 'rate') or log_inputs='positive'")
-    for name in option:
-        if name not in numeric or float(numeric[name].low) <= 0:  # type: ignore[arg-type]
-            raise bad_argument("log_inputs", option, f"{name!r} is not a real or integer argument with low > 0",
-                               f"Name arguments among {sorted(n for n, f in numeric.items() if float(f.low) > 0)}")
-    return tuple(option)
 
 
 def _target_shown(cand: _Candidate, n_val: int, target: float) -> bool:
@@ -1379,22 +1034,6 @@ def _better(cand: _Candidate, best: _Candidate, config: FitConfig) -> bool:
         return cand.agreement > best.agreement
     return cand.excess < best.excess
 
-
-def _default_tolerance(pool: Pool, usual: np.ndarray) -> Tolerance:
-    values = [np.asarray(v, dtype=float).ravel() for v, e, keep in zip(pool.outputs, pool.errors, usual)
-              if keep and e is None and _is_numeric(v)]
-    if not values:
-        return Tolerance(abs=0.0, rel=0.01)
-    magnitude = float(np.max(np.abs(np.concatenate(values))))
-    return Tolerance(abs=1e-3 * magnitude if math.isfinite(magnitude) else 0.0, rel=0.01)
-
-
-def _is_numeric(value: Any) -> bool:
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return False
-    return array.ndim <= 1 and not isinstance(value, (str, bool))
 
 
 def _allocate(schema: Schema, pool: Pool, rows: np.ndarray, excess: np.ndarray, n_new: int,
