@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from probes import Schema, Tolerance, Traces  # noqa: E402
-from replace import _fit, fit  # noqa: E402
+from replace import _trainer, fit  # noqa: E402
 from replace._models import EmbeddingBlock, batched_mlp, expert_bank  # noqa: E402
 
 _GROUP_MULT = (0.8, 1.0, 1.3, 1.75)
@@ -119,12 +119,12 @@ def forced_embeddings(mode: str | int, built: list[dict[str, int]]) -> Iterator[
             return module
         return make
 
-    saved = (_fit.batched_mlp, _fit.expert_bank)
-    _fit.batched_mlp, _fit.expert_bank = wrap(batched_mlp), wrap(expert_bank)
+    saved = (_trainer.batched_mlp, _trainer.expert_bank)
+    _trainer.batched_mlp, _trainer.expert_bank = wrap(batched_mlp), wrap(expert_bank)
     try:
         yield
     finally:
-        _fit.batched_mlp, _fit.expert_bank = saved
+        _trainer.batched_mlp, _trainer.expert_bank = saved
 
 
 def run_one(mode: str | int, per_store: int, seed: int, budget: float, held: tuple[dict[str, Any], np.ndarray],

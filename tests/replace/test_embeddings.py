@@ -13,7 +13,7 @@ import pytest
 
 from probes import Field, OutputSpec, Schema, Tolerance
 from replace import Surrogate, fit
-from replace import _fit
+from replace import _trainer
 from replace._encoding import EMBED_MIN_CATEGORIES, InputEncoder, embedding_dim
 from replace._models import EmbeddingBlock, NumpyNet, StackedEnsemble, batched_mlp, expert_bank
 
@@ -167,8 +167,8 @@ def embeddings_in_fit(monkeypatch: pytest.MonkeyPatch, calls: list[Any]) -> Iter
             return build(*args, **kwargs)
         return built
 
-    monkeypatch.setattr(_fit, "batched_mlp", spy(batched_mlp))
-    monkeypatch.setattr(_fit, "expert_bank", spy(expert_bank))
+    monkeypatch.setattr(_trainer, "batched_mlp", spy(batched_mlp))
+    monkeypatch.setattr(_trainer, "expert_bank", spy(expert_bank))
     yield
 
 

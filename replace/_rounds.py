@@ -1,0 +1,128 @@
+"""Fit's refinement rounds: where a round's oracle calls go (`_allocate`: per branch path in
+Turaco's proportion, between paths, and for classifiers where the model is least certain) and
+when rounds stop (`_target_shown`, `_data_limited`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from probes import Schema
+from probes._report import wilson_interval
+
+from probes import _clock
+from ._fit_config import _JUDGE_ROW_S, OTHER_PATHS, FitConfig
+from ._models import ModelWeights
+from ._pool import Pool, _outcome_key
+from ._sampling import concat_columns, draw_between, draw_near, take, turaco_allocation
+from ._trainer import _Candidate
+
+def _target_shown(cand: _Candidate, n_val: int, target: float) -> bool:
+    """Whether validation shows the target agreement is met, not merely fails to contradict it:
+    400 validation rows without a miss still allow 99% agreement, so refinement rounds stop only
+    once the 95% lower bound of the validation agreement reaches the target."""
+    low, _ = wilson_interval(int(round(cand.agreement * n_val)), n_val)
+    return low >= target
+
+
+def _data_limited(cand: _Candidate) -> bool:
+    """Whether the model overfits its data (validation loss well above training loss)."""
+    points = [(t, v) for _, t, v in cand.curve[-5:] if math.isfinite(t) and math.isfinite(v)]
+    if not points:
+        return True
+    train = min(t for t, _ in points)
+    val = min(v for _, v in points)
+    return val > 1.5 * max(train, 1e-12)
+
+
+def _allocate(schema: Schema, pool: Pool, rows: np.ndarray, excess: np.ndarray, n_new: int,
+              rng: np.random.Generator, config: FitConfig, best: _Candidate) -> dict[str, np.ndarray]:
+    """New inputs for a refinement round.
+
+    "paths": a quarter from the domain; of the rest, `boundary_share` between nearby rows that
+    took different paths or gave different outcomes (`draw_between`: the edges), and the others
+    split over branch paths by Turaco's rule (frequency p_i, complexity C_i = mean squared excess
+    of the path's rows), each drawn near that path's rows, favouring rows with a high error.
+    "uniform": all from the domain.
+    Label outputs: the focused calls go to the inputs the model is least sure of (`_least_certain`).
+    """
+    if config.sampling == "uniform":
+        return schema.sample_columns(n_new, rng=rng)
+    n_domain = n_new // 4
+    n_focus = n_new - n_domain
+    if best.surrogate.output_encoder.kind == "label":
+        return concat_columns([schema.sample_columns(n_domain, rng=rng),
+                               _least_certain(schema, pool, rows, n_focus, rng, config, best)], schema.names)
+    labels = np.array([pool.paths[i] if pool.paths[i] is not None else OTHER_PATHS for i in rows], dtype=object)
+    if best.surrogate.path_aware and any(pool.paths[i] is None for i in rows):
+        # untraced rows: the gate's path
+        missing = np.array([pool.paths[i] is None for i in rows])
+        guess = best.surrogate.predict_details(take(pool.columns, rows[missing])).paths or []
+        labels[missing] = np.asarray(guess, dtype=object)
+    groups = {str(p): np.flatnonzero(labels == p) for p in sorted(set(labels.tolist()), key=str)}
+    frequency = {p: len(ix) / len(rows) for p, ix in groups.items()}
+    complexity = {p: float(np.mean(np.minimum(excess[ix], 10.0) ** 2)) + 1e-3 for p, ix in groups.items()}
+    # where paths (or outcomes) change between neighbours: the edges a piecewise surrogate blurs
+    sides = [f"{label}|{_outcome_key(pool.outputs[i], pool.errors[i], schema)}" for label, i in zip(labels.tolist(), rows)]
+    n_boundary = int(n_focus * config.boundary_share) if len(set(sides)) >= 2 else 0
+    quota = turaco_allocation(frequency, complexity, n_focus - n_boundary)
+    parts = [schema.sample_columns(n_domain, rng=rng)]
+    if n_boundary:
+        parts.append(draw_between(schema, pool.columns, rows, sides, n_boundary, rng,
+                                  weights=np.minimum(excess, 10.0) + 0.1))
+    for path, count in quota.items():
+        if count <= 0:
+            continue
+        ix = groups[path]
+        weight = np.minimum(excess[ix], 10.0) + 0.1
+        chosen = rng.choice(rows[ix], size=count, replace=True, p=weight / weight.sum())
+        parts.append(draw_near(schema, pool.columns, count, rng, scale=config.near_scale, rows=chosen))
+    return concat_columns(parts, schema.names)
+
+
+CANDIDATES_PER_CALL = 8  # candidate inputs scored per oracle call spent by `_least_certain`
+
+
+def _least_certain(schema: Schema, pool: Pool, rows: np.ndarray, n: int, rng: np.random.Generator,
+                   config: FitConfig, best: _Candidate) -> dict[str, np.ndarray]:
+    """`n` inputs where a classifier is least sure: of `CANDIDATES_PER_CALL * n` candidates (half
+    between training rows with different outcomes, half near training rows), those whose two
+    highest class scores are closest.
+
+    Why: a label that changes at sums of points over several inputs (an underwriting score) is
+    missed in whole cells of the input grid, not only at the edges between neighbouring paths,
+    and the model is ~100% right on the rows it trained on, so their errors cannot steer the
+    calls; its margin can (measured: bench/fidelity.py's sampling claim on risk_class)."""
+    if n <= 0:
+        return {}
+    n_candidates = CANDIDATES_PER_CALL * n
+    sides = [str(_outcome_key(pool.outputs[i], pool.errors[i], schema)) for i in rows]
+    candidates = concat_columns([
+        draw_between(schema, pool.columns, rows, sides, n_candidates // 2, rng),
+        draw_near(schema, pool.columns, n_candidates - n_candidates // 2, rng, scale=config.near_scale, rows=rows),
+    ], schema.names)
+    X = best.surrogate.input_encoder.encode(candidates, dtype=np.float64)
+    _clock.current().charge(_JUDGE_ROW_S * len(X))
+    margin = label_margins(best.weights, X, best.surrogate.output_encoder.width)
+    return take(candidates, np.argsort(margin, kind="stable")[:n])
+
+
+def label_margins(weights: ModelWeights, X: np.ndarray, width: int) -> np.ndarray:
+    """Per encoded row: the highest class score minus the second (scores summed over the
+    ensemble, through the expert the gate picks); 0 is a tie. Columns before `width` are values."""
+    if weights.path_aware:
+        gate = sum(net.forward(X) for net in weights.gate or [])
+        choice = np.argmax(gate, axis=1)
+        experts = weights.experts or []
+        scores = np.zeros((len(X), experts[0][0].weights[-1].shape[1]))
+        for p in np.unique(choice):
+            at = np.flatnonzero(choice == p)
+            scores[at] = sum(net.forward(X[at]) for net in experts[p])
+    else:
+        scores = sum(net.forward(X) for net in weights.members)
+    scores = np.asarray(scores)[:, width:]
+    if scores.shape[1] < 2:
+        return np.full(len(X), np.inf)
+    top = np.sort(scores, axis=1)
+    return top[:, -1] - top[:, -2]
