@@ -49,7 +49,8 @@ from ._trainer import (_better, _Candidate, _count_params, _Data, _device, _impr
                        _path_buckets, _Trainer)
 from ._search import _candidates, _halving_units, _search, _spread  # noqa: F401
 from ._rounds import (CANDIDATES_PER_CALL, _allocate, _data_limited, _least_certain, _target_shown,  # noqa: F401
-                      label_margins)
+                      label_margins, refinement_rounds)
+from ._fit_metrics import calibrate_guard, finished_surrogate
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -280,6 +281,8 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     full_deadline = deadline
     cut: list[str] = []  # what the budget left undone (the manifest's training.budget.cut)
     budget_info: dict[str, Any] = {"cost_per_call_s": None, "cut": cut}
+    n_cal_domain: int | None = None  # the guard's calibration rows and their time (oracle only)
+    cal_reserved: float | None = None
     if oracle:
         probe = schema.rows(schema.sample_columns(20, rng=rng))
         orc.calibrate(probe, at_most_s=CALIBRATE_SHARE * budget_s)
@@ -433,63 +436,9 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     best, search_log = _search(trainer, candidates, data, pool, buckets, clock.now() + 0.5 * remaining, config, bar)
 
     # 7. refinement rounds: more oracle calls where the error is, then continue training
-    rounds_log: list[dict[str, Any]] = [{"round": 0, "rows": len(pool), "oracle_calls": orc.calls,
-                                         "val_agreement": best.agreement}]
-    curve = list(best.curve)
-    reserve = (0.3 if out.width else 0.1) * budget_s  # kept for the final polish
-    unkept = 0
-    for round_no in range(1, config.rounds + 1):
-        left = deadline - clock.now() - reserve
-        if (not oracle or left < 0.1 * budget_s or _target_shown(best, len(data.val), config.target_agreement)
-                or orc.remaining() == 0):
-            break
-        if config.rounds_when == "data_limited" and not _data_limited(best):
-            # validation loss close to training loss: more samples would not help, more training will
-            rounds_log.append({"round": round_no, "skipped": "not data-limited (val loss <= 1.5 x train loss)"})
-            break
-        n_new = int(min(orc.remaining(), max(64, 0.5 * len(pool)), 0.3 * left / max(orc.plain_cost, 1e-7)))
-        if n_new <= 0:
-            break
-        bar.update(f"round {round_no}: {n_new} oracle calls")
-        judged = trainer.judge(best.surrogate, pool, data.train)
-        new_columns = _allocate(schema, pool, data.train, judged["excess"], n_new, rng, config, best)
-        outputs, errors, paths = orc.call(schema.rows(new_columns), deadline=deadline)
-        if len(outputs) < n_new:
-            cut.append(f"round {round_no}: {len(outputs)} of {n_new} oracle calls")
-            new_columns = take(new_columns, np.arange(len(outputs)))
-        first_new = len(pool)
-        pool.add(new_columns, outputs, errors, paths, 1.0, f"round{round_no}")
-        _balance_traces(pool, config)  # the new rows must not dilute recorded traffic's share of the loss
-        # a share of the new rows joins validation, so that it sees the regions the round
-        # targeted (a fixed validation set showing 100% could never tell a better model on the
-        # edges from the one before); the model to beat is judged again on the grown set
-        n_new_val = int(round(config.validation_share * (len(pool) - first_new)))
-        if n_new_val:
-            val = np.sort(np.concatenate([val, rng.choice(np.arange(first_new, len(pool)), size=n_new_val,
-                                                          replace=False)]))
-        data = trainer.data(pool, val)
-        if n_new_val:
-            rejudged = trainer.judge(best.surrogate, pool, data.val)
-            best = replace(best, agreement=rejudged["agreement"], excess=float(np.mean(rejudged["excess"])))
-        left = deadline - clock.now() - reserve
-        rounds_left = config.rounds - round_no + 1
-        until = clock.now() + max(left / rounds_left, 0.2)
-        bar.update(f"round {round_no}: training {best.arch.label}")
-        cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.3,
-                             optimizer="lbfgs" if out.width else "adam")
-        kept = _improves(cand, best, ties=True)
-        if kept:
-            best = cand
-        unkept = 0 if kept else unkept + 1
-        curve = _joined(curve, cand.curve)
-        rounds_log.append({"round": round_no, "rows": len(pool), "oracle_calls": orc.calls,
-                           "val_agreement": cand.agreement, "kept": kept})
-        if config.rounds_patience and unkept >= config.rounds_patience:
-            # a round whose model is worse than before it: on a smooth function the new rows
-            # were not what limited it, and another short round would only take time from
-            # the polish (measured: bench/fidelity.py, AxBench kernels)
-            rounds_log.append({"round": round_no + 1, "skipped": f"{unkept} round(s) in a row not kept"})
-            break
+    best, data, val, curve, rounds_log = refinement_rounds(trainer, pool, data, val, best, orc, schema, config,
+                                                           oracle=oracle, budget_s=budget_s, deadline=deadline,
+                                                           rng=rng, cut=cut, bar=bar)
 
     # 8. spend what is left polishing the chosen model (full-batch L-BFGS for regression heads)
     left = deadline - clock.now() - 0.05 * budget_s
@@ -526,104 +475,13 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
         best.surrogate._use_program(program)
 
     # 9. fresh-input fidelity
-    bar.update("measuring fidelity")
-    surrogate = best.surrogate
-    metrics_test: dict[str, Any] = {}
-    if test_outputs:
-        details = surrogate.predict_details(test_columns)
-        result = compare(out.kind, test_outputs, test_errors, details.outputs, details.errors, tolerance)
-        metrics_test = summarise(result, test_paths if any(p is not None for p in test_paths) else None)
-    X_all = data.X
-    manifest = {
-        "training": {
-            "data_hash": mf.data_hash(X_all, data.y), "rows": len(pool), "seed": seed,
-            "oracle": oracle, "oracle_calls": orc.calls, "budget_s": budget_s,
-            "sources": {s: pool.sources.count(s) for s in sorted(set(pool.sources))},
-            "hard_cases_skipped": hard_skipped,
-        },
-        "hyperparameters": mf.plain({**{f.name: getattr(config, f.name) for f in fields(config) if f.name != "train"},
-                                     "train": {f.name: getattr(config.train, f.name) for f in fields(config.train)},
-                                     "architecture": best.arch.to_dict(),
-                                     "embeddings": enc.embedding_dims() if config.embeddings else {}}),
-        "versions": mf.versions(),
-    }
-    metrics = SurrogateMetrics(
-        agreement=metrics_test.get("agreement", math.nan),
-        outcome_agreement=metrics_test.get("outcome_agreement", math.nan),
-        mean_error=metrics_test.get("mean_error", math.nan),
-        max_error=metrics_test.get("max_error", math.nan),
-        n_test=metrics_test.get("n", 0),
-        per_path=metrics_test.get("per_path", {}),
-        validation_agreement=best.agreement,
-        tolerance_met=bool(metrics_test.get("agreement", 0.0) >= config.target_agreement),
-        curve=tuple((int(e), float(t), float(v)) for e, t, v in curve),
-        oracle_calls=orc.calls,
-        path_calls=orc.path_calls,
-        test_calls=test_calls,
-        training_rows=len(pool),
-        wall_time_s=time.monotonic() - started,
-        architecture=best.arch.label,
-        parameters=best.params,
-        search=tuple(search_log),
-        rounds=tuple(rounds_log),
-        exact_paths={p: {"expression": e.to_python(), "rows": exact_report[p]["rows"],
-                         "held_out": exact_report[p]["held_out"]} for p, e in exact_found.items()},
-    )
-    surrogate = Surrogate(schema=schema, tolerance=tolerance, input_encoder=enc, output_encoder=out,
-                          weights=best.weights, signature=signature, function=fn_name, source_hash=source_hash(fn),
-                          metrics=metrics, manifest=manifest)
-    surrogate._use_expressions(exact_found)
-    surrogate._use_program(program)
-    if config.exact == "auto":  # per path bucket: exact or neural, and why; the exact program's account
-        surrogate.manifest["training"]["exact"] = exact_report
-        surrogate.manifest["training"]["exact_program"] = program_report
+    surrogate = finished_surrogate(best, data, pool, orc, enc, schema, tolerance, config, fn=fn, fn_name=fn_name,
+                                   signature=signature, seed=seed, oracle=oracle, budget_s=budget_s, started=started,
+                                   test=(test_columns, test_outputs, test_errors, test_paths), test_calls=test_calls,
+                                   hard_skipped=hard_skipped, curve=curve, search_log=search_log,
+                                   rounds_log=rounds_log, exact_found=exact_found, exact_report=exact_report,
+                                   program=program, program_report=program_report, bar=bar)
     # 10. the guard: an error predictor on validation rows, calibration rows nothing else saw
-    bar.update("calibrating the guard")
-    val_columns = take(pool.columns, val)
-    predictor = fit_predictor_on(surrogate, val_columns, [pool.outputs[i] for i in val],
-                                 [pool.errors[i] for i in val], seed=seed)
-    cal_sets = []
-    cal_calls = 0
-    cal_rows_kept: dict[str, Any] = {}
-    if oracle:
-        orc.path_budget_s = 0.0  # plain calls: the calibration needs outcomes, not paths
-        cal_rng = np.random.default_rng(seed + 104729)
-        plan = [("domain", n_cal_domain)]
-        # their time was kept up front; past an overrun of training, they end by GUARD_END x budget_s,
-        # or take a tenth of it at least (all of a fast function's rows, whose loop costs more than
-        # the calls measured) unless the wall ceiling was hit
-        cal_deadline = min(full_deadline + (GUARD_END - 1.0) * budget_s, max(full_deadline, clock.now() + cal_reserved))
-        if not clock.ceiling_hit:
-            cal_deadline = max(cal_deadline, clock.now() + GUARD_FLOOR * budget_s)
-        for source, n_rows in plan:
-            if n_rows <= 0:
-                continue
-            columns = schema.sample_columns(n_rows, rng=cal_rng)
-            outputs, errors, _ = orc.call(schema.rows(columns), count=False, deadline=cal_deadline)
-            if len(outputs) < n_rows:
-                cut.append(f"guard calibration ({source}): {len(outputs)} of {n_rows} rows")
-                columns = take(columns, np.arange(len(outputs)))
-            if not outputs:
-                continue
-            cal_calls += len(outputs)
-            cal_rows_kept[source] = (columns, outputs, errors)
-            cal_sets.append(label(surrogate, columns, outputs, errors, source=source, predictor=predictor))
-            clock.charge(GUARD_ROW_S * len(outputs))
-    if cal_held is not None:
-        cal_rows_kept["production"] = (cal_held["columns"], cal_held["outputs"], cal_held["errors"])
-        cal_sets.append(label(surrogate, cal_held["columns"], cal_held["outputs"], cal_held["errors"],
-                              source="production", predictor=predictor))
-        clock.charge(GUARD_ROW_S * len(cal_held["outputs"]))
-    surrogate.calibration = Calibration(predictor, {c.source: c for c in cal_sets}, cal_calls)
-    #: the labelled rows behind the guard (validation rows the predictor learned on, calibration
-    #: rows by source), in this process only, for benchmarks that rescore them (not saved)
-    surrogate.guard_rows_ = {"validation": (val_columns, [pool.outputs[i] for i in val], [pool.errors[i] for i in val]),
-                             **cal_rows_kept}
-    surrogate.manifest["training"]["calibration_calls"] = cal_calls
-    budget_info.update(clock=config.budget_clock, wall_ceiling_s=getattr(clock, "wall_ceiling_s", None),
-                       wall_ceiling_hit=bool(clock.ceiling_hit))
-    surrogate.manifest["training"]["budget"] = budget_info
-    surrogate.metrics = replace(surrogate.metrics, calibration_calls=cal_calls)
-    surrogate.training_data_ = {"columns": pool.columns, "outputs": pool.outputs, "errors": pool.errors,
-                                "paths": pool.paths, "weights": pool.weights, "sources": pool.sources}
-    return surrogate
+    return calibrate_guard(surrogate, pool, val, orc, schema, config, oracle=oracle, seed=seed, budget_s=budget_s,
+                           n_cal_domain=n_cal_domain, cal_reserved=cal_reserved, full_deadline=full_deadline,
+                           cal_held=cal_held, cut=cut, budget_info=budget_info, bar=bar)

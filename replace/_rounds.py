@@ -1,10 +1,12 @@
 """Fit's refinement rounds: where a round's oracle calls go (`_allocate`: per branch path in
 Turaco's proportion, between paths, and for classifiers where the model is least certain) and
-when rounds stop (`_target_shown`, `_data_limited`)."""
+when rounds stop (`_target_shown`, `_data_limited`); the rounds themselves (`refinement_rounds`)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -14,9 +16,9 @@ from probes._report import wilson_interval
 from probes import _clock
 from ._fit_config import _JUDGE_ROW_S, OTHER_PATHS, FitConfig
 from ._models import ModelWeights
-from ._pool import Pool, _outcome_key
+from ._pool import Oracle, Pool, _balance_traces, _outcome_key
 from ._sampling import concat_columns, draw_between, draw_near, take, turaco_allocation
-from ._trainer import _Candidate
+from ._trainer import _Candidate, _Data, _improves, _joined, _Trainer
 
 def _target_shown(cand: _Candidate, n_val: int, target: float) -> bool:
     """Whether validation shows the target agreement is met, not merely fails to contradict it:
@@ -126,3 +128,72 @@ def label_margins(weights: ModelWeights, X: np.ndarray, width: int) -> np.ndarra
         return np.full(len(X), np.inf)
     top = np.sort(scores, axis=1)
     return top[:, -1] - top[:, -2]
+
+
+def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarray, best: _Candidate, orc: Oracle,
+                      schema: Schema, config: FitConfig, *, oracle: bool, budget_s: float, deadline: float,
+                      rng: np.random.Generator, cut: list[str], bar: Any
+                      ) -> tuple[_Candidate, _Data, np.ndarray, list[tuple[int, float, float]], list[dict[str, Any]]]:
+    """Step 7 of `_fit`: more oracle calls where the error is, then continued training, round by
+    round while the budget, the target and `config.rounds_when` allow. Returns the best candidate,
+    the grown data and validation rows, the training curve and the rounds' log."""
+    clock = _clock.current()
+    out = trainer.out
+    rounds_log: list[dict[str, Any]] = [{"round": 0, "rows": len(pool), "oracle_calls": orc.calls,
+                                         "val_agreement": best.agreement}]
+    curve = list(best.curve)
+    reserve = (0.3 if out.width else 0.1) * budget_s  # kept for the final polish
+    unkept = 0
+    for round_no in range(1, config.rounds + 1):
+        left = deadline - clock.now() - reserve
+        if (not oracle or left < 0.1 * budget_s or _target_shown(best, len(data.val), config.target_agreement)
+                or orc.remaining() == 0):
+            break
+        if config.rounds_when == "data_limited" and not _data_limited(best):
+            # validation loss close to training loss: more samples would not help, more training will
+            rounds_log.append({"round": round_no, "skipped": "not data-limited (val loss <= 1.5 x train loss)"})
+            break
+        n_new = int(min(orc.remaining(), max(64, 0.5 * len(pool)), 0.3 * left / max(orc.plain_cost, 1e-7)))
+        if n_new <= 0:
+            break
+        bar.update(f"round {round_no}: {n_new} oracle calls")
+        judged = trainer.judge(best.surrogate, pool, data.train)
+        new_columns = _allocate(schema, pool, data.train, judged["excess"], n_new, rng, config, best)
+        outputs, errors, paths = orc.call(schema.rows(new_columns), deadline=deadline)
+        if len(outputs) < n_new:
+            cut.append(f"round {round_no}: {len(outputs)} of {n_new} oracle calls")
+            new_columns = take(new_columns, np.arange(len(outputs)))
+        first_new = len(pool)
+        pool.add(new_columns, outputs, errors, paths, 1.0, f"round{round_no}")
+        _balance_traces(pool, config)  # the new rows must not dilute recorded traffic's share of the loss
+        # a share of the new rows joins validation, so that it sees the regions the round
+        # targeted (a fixed validation set showing 100% could never tell a better model on the
+        # edges from the one before); the model to beat is judged again on the grown set
+        n_new_val = int(round(config.validation_share * (len(pool) - first_new)))
+        if n_new_val:
+            val = np.sort(np.concatenate([val, rng.choice(np.arange(first_new, len(pool)), size=n_new_val,
+                                                          replace=False)]))
+        data = trainer.data(pool, val)
+        if n_new_val:
+            rejudged = trainer.judge(best.surrogate, pool, data.val)
+            best = replace(best, agreement=rejudged["agreement"], excess=float(np.mean(rejudged["excess"])))
+        left = deadline - clock.now() - reserve
+        rounds_left = config.rounds - round_no + 1
+        until = clock.now() + max(left / rounds_left, 0.2)
+        bar.update(f"round {round_no}: training {best.arch.label}")
+        cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.3,
+                             optimizer="lbfgs" if out.width else "adam")
+        kept = _improves(cand, best, ties=True)
+        if kept:
+            best = cand
+        unkept = 0 if kept else unkept + 1
+        curve = _joined(curve, cand.curve)
+        rounds_log.append({"round": round_no, "rows": len(pool), "oracle_calls": orc.calls,
+                           "val_agreement": cand.agreement, "kept": kept})
+        if config.rounds_patience and unkept >= config.rounds_patience:
+            # a round whose model is worse than before it: on a smooth function the new rows
+            # were not what limited it, and another short round would only take time from
+            # the polish (measured: bench/fidelity.py, AxBench kernels)
+            rounds_log.append({"round": round_no + 1, "skipped": f"{unkept} round(s) in a row not kept"})
+            break
+    return best, data, val, curve, rounds_log
