@@ -380,7 +380,7 @@ def _search(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toler
             log_inputs: tuple[str, ...] | str = (), search_options: Mapping[str, Any] | None = None) -> Architecture:
     """Rank 0 only: let the single-process `fit` choose a plain ensemble shape on a sample
     (`search_options`: more of fit's options, e.g. widths, depths, ensemble_size)."""
-    from ._fit import fit
+    from ._fit_run import fit_single as fit  # fit in this process (no torchrun hand-off: distributed='off')
 
     sample = None
     if traces is not None and len(traces):

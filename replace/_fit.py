@@ -6,81 +6,31 @@ search a few small architectures (plain MLP ensembles, and a gate plus one exper
 path when paths matter), then spend further oracle calls where the error is, per path in
 Turaco's proportion, until the tolerance is met or the budget is spent. Fidelity is finally
 measured on fresh inputs that training never saw.
+
+This module is the entry: `fit` checks its arguments (`_fit_run.prepare`), hands off to
+`_distributed` under torchrun, and otherwise runs the stages in this process (`_fit_run.run`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import math
-import os
-import sys
-import time
-import warnings
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable
 
-import numpy as np
+from probes import Schema, Tolerance, Traces
 
-from probes import ErrorInfo, Schema, Tolerance, Traces, function_name, source_hash
-from probes._identity import kwargs_caller
-from probes._paths import call_with_path
-from probes._traces import column_array
-from probes._validation import bad_argument
-from probes._report import wilson_interval
+from ._fit_config import FitConfig
+from ._fit_run import prepare, run
+from ._pool import _hard_rows
+from ._surrogate import Surrogate
 
-from probes import _clock
-from . import _manifest as mf
-from ._calibration import Calibration, calibration_sizes, fit_predictor_on, held_out_count, label
-from ._cuts import comparison_cuts
-from ._encoding import InputEncoder, OutputEncoder
-from ._fidelity import compare, summarise
-from ._models import Architecture, ModelWeights, batched_mlp, expert_bank, make_blocks
-from ._sampling import concat_columns, draw_between, draw_near, take, turaco_allocation
-from ._surrogate import Surrogate, SurrogateMetrics
-from ._options import check_fit_arguments, check_options
-from ._train import BlockLoss, SurrogateLoss, TrainConfig, TrainResult, polish_model, train_model
-from ._fit_config import (CALIBRATE_SHARE, CEILING_FACTOR, CEILING_GRACE_S, GUARD_END, GUARD_FLOOR, GUARD_ROW_S,  # noqa: F401
-                          MIN_ROWS, N0_SHARE, OTHER_PATHS, TEST_SHARE, _JUDGE_ROW_S, FitConfig, _config, _FitWorkClock,
-                          _log_inputs, _wall_ceiling)
-from ._pool import (Oracle, Pool, _balance_traces, _columns_from_rows, _default_tolerance, _hard_rows,  # noqa: F401
-                    _is_numeric, _outcome_key, _refuse_budget, _temper_hard_weights)
-from ._trainer import (_better, _Candidate, _count_params, _Data, _device, _improves, _joined,  # noqa: F401
-                       _path_buckets, _Trainer)
-from ._search import _candidates, _halving_units, _search, _spread  # noqa: F401
-from ._rounds import (CANDIDATES_PER_CALL, _allocate, _data_limited, _least_certain, _target_shown,  # noqa: F401
-                      label_margins, refinement_rounds)
-from ._fit_metrics import calibrate_guard, finished_surrogate
-
-
-# -- progress -----------------------------------------------------------------------------------
-
-class _Progress:
-    def __init__(self, enabled: bool, budget_s: float, clock: Any):
-        self.enabled = enabled
-        self.budget = budget_s
-        self.clock = clock
-        self.start = clock.now()
-        self._progress = None
-        self._task = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(TextColumn("[bold]fit[/] {task.description}"), BarColumn(),
-                                      TimeElapsedColumn(), console=Console(stderr=True), transient=False)
-            self._progress.start()
-            self._task = self._progress.add_task("starting", total=budget_s)
-
-    def update(self, text: str) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, description=text,
-                                  completed=min(self.budget, self.clock.now() - self.start))
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, completed=self.budget)
-            self._progress.stop()
+# The stages live in their own modules (imports point one way: _fit_config <- _pool <- _trainer
+# <- _search, _rounds, _fit_metrics <- _fit_run <- _distributed, _fit). Names other modules and
+# tests import from here are re-exported; patch a stage's module, not this one, to change what it calls.
+from ._fit_config import MIN_ROWS, _config, _log_inputs, _wall_ceiling  # noqa: F401,E402
+from ._fit_run import _fit, _warm_up, fit_single  # noqa: F401,E402
+from ._pool import Oracle, Pool, _columns_from_rows  # noqa: F401,E402
+from ._rounds import _target_shown, label_margins  # noqa: F401,E402
+from ._search import _halving_units, _search  # noqa: F401,E402
+from ._trainer import _Candidate, _Trainer  # noqa: F401,E402
 
 
 # -- fit ----------------------------------------------------------------------------------------
@@ -132,73 +82,15 @@ def fit(
     `options`: see
     `FitConfig` (ensemble_size, widths, depths, sampling="paths"|"uniform", max_oracle_calls, ...).
     """
-    import torch
-
-    config = _config(options)
-    hard_cases = check_fit_arguments(fn, traces=traces, tolerance=tolerance, oracle=oracle, budget_s=budget_s,
-                                     seed=seed, hard_cases=hard_cases, progress=progress)
-    _warm_up()
-    started = time.monotonic()
-    if not callable(fn):
-        raise bad_argument("fn", fn, "must be callable", "Pass the legacy function itself")
-    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0:
-        raise bad_argument("budget_s", budget_s, "must be a number of seconds > 0", "Pass budget_s=60.0")
-    clock = (_FitWorkClock(_wall_ceiling(config.wall_ceiling_s, float(budget_s))) if config.budget_clock == "work"
-             else _clock.make(config.budget_clock))
-    deadline = clock.now() + float(budget_s)
-    if traces is not None and not isinstance(traces, Traces):
-        raise bad_argument("traces", type(traces).__name__, "must be a probes.Traces",
-                           "Load them with TraceStore.open(uri).load(fn), or build Traces.from_calls(fn, inputs)")
-    if traces is not None and len(traces):
-        mask = traces.replayable
-        if not mask.all():
-            traces = traces.subset(np.flatnonzero(mask))
-    has_traces = traces is not None and len(traces) > 0
-    from . import _margins
-
-    if schema is None:
-        if not has_traces:
-            raise bad_argument("schema", None, "cannot be inferred without traces",
-                               "Pass schema=Schema.from_function(fn, x=(low, high), ...) or some traces")
-        # widened a little past the recorded extremes (fresh calls land just outside them); the
-        # oracle labels the band, since its rows are drawn from this schema. See _margins.
-        inferred = Schema.infer(fn, traces)
-        margin = _margins.resolve_margin(config.domain_margin, oracle=bool(oracle))
-        schema = _margins.with_margins(inferred, margin,
-                                       keep_positive=_margins.log_input_names(config.log_inputs, inferred))
-        config = replace(config, domain_margin=margin)  # the manifest's hyperparameters record what was applied
-    elif config.domain_margin:
-        raise bad_argument("domain_margin", config.domain_margin,
-                           "widens only a schema fit infers from traces; a schema passed to fit is the declared domain",
-                           "Widen it yourself (schema.widen(0.05), or declare wider ranges) and leave domain_margin unset")
-    else:
-        config = replace(config, domain_margin=0.0)
-    if not isinstance(schema, Schema):
-        raise bad_argument("schema", type(schema).__name__, "must be a probes.Schema",
-                           "Build it with Schema.infer(fn, traces) or Schema.from_function(fn, ...)")
-    if not oracle and not has_traces:
-        raise bad_argument("oracle", oracle, "with oracle=False the traces are the only data, and there are none",
-                           "Pass traces, or allow oracle=True")
-    _log_inputs(config.log_inputs, schema)  # a bad name fails here, before any call of fn
-    if config.distributed == "auto":
+    p = prepare(fn, traces, schema=schema, tolerance=tolerance, oracle=oracle, budget_s=budget_s, seed=seed,
+                hard_cases=hard_cases, progress=progress, options=options)
+    if p.config.distributed == "auto":
         from ._distributed import distributed_env
 
         if distributed_env().world_size > 1:
-            return _fit_on_every_rank(fn, traces if has_traces else None, schema, tolerance, oracle,
-                                      float(budget_s), seed, hard_cases, config)
-    show = progress if progress is not None else (sys.stderr.isatty() and budget_s >= 5)
-    bar = _Progress(bool(show), float(budget_s), clock)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads or 1)
-    try:
-        with _clock.using(clock):
-            surrogate = _fit(fn, traces if has_traces else None, schema, tolerance, oracle, float(budget_s), seed,
-                             hard_cases, config, started, deadline, bar)
-        _clock.ceiling_warning(clock, "fit")  # stacklevel 3: the caller of fit
-        return surrogate
-    finally:
-        torch.set_num_threads(previous_threads)
-        bar.close()
+            return _fit_on_every_rank(p.fn, p.traces, p.schema, p.tolerance, p.oracle, p.budget_s, p.seed,
+                                      p.hard_cases, p.config)
+    return run(p)
 
 
 def _fit_on_every_rank(fn: Callable[..., Any], traces: Traces | None, schema: Schema, tolerance: Tolerance | None,
@@ -221,267 +113,3 @@ def _fit_on_every_rank(fn: Callable[..., Any], traces: Traces | None, schema: Sc
         return fit_distributed(fn, traces, schema=schema, tolerance=tolerance, architecture="search",
                                budget_s=0.6 * budget_s, search_budget_s=min(20.0, 0.3 * budget_s), seed=seed,
                                **arguments)
-
-
-_WARM = False
-
-
-def _warm_up() -> None:
-    """The first torch optimiser of a process imports a lot (seconds); do it before the clock
-    starts, so `budget_s` is spent on the fit itself."""
-    global _WARM
-    if not _WARM:
-        import torch
-
-        torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3, foreach=True)
-        _WARM = True
-
-
-def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, tolerance: Tolerance | None, oracle: bool,
-         budget_s: float, seed: int, hard_cases: Iterable[Any] | None, config: FitConfig, started: float,
-         deadline: float, bar: _Progress) -> Surrogate:
-    import torch
-
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    clock = _clock.current()
-    fn_name = function_name(fn)
-    signature = mf.signature_spec(fn)
-    defaults = mf.defaults_of(signature)
-    pool = Pool(schema)
-    legacy = fn  # traced as it is for the exact program (8b)
-    fn = kwargs_caller(fn)
-    orc = Oracle(fn, schema, config.path_budget * budget_s if oracle else 0.0, config.max_oracle_calls)
-
-    # 1. recorded traffic (and its paths, when the function may be called)
-    trace_columns: dict[str, np.ndarray] = {}
-    # a share of the traces is held out for the guard: production traffic nothing else sees
-    # (not training, validation or model selection), the rows its certificate speaks for
-    cal_held: dict[str, Any] | None = None
-    if traces is not None:
-        n_hold = held_out_count(len(traces), config.calibration_rate)
-        if n_hold:
-            order = np.random.default_rng(seed + 15485863).permutation(len(traces))
-            hold, keep = order[:n_hold], np.sort(order[n_hold:])
-            cal_held = {"columns": _columns_from_rows(schema, [traces.inputs[i] for i in hold], defaults),
-                        "outputs": [traces.outputs[i] for i in hold], "errors": [traces.errors[i] for i in hold]}
-            traces = traces.subset(keep)
-        trace_columns = _columns_from_rows(schema, traces.inputs, defaults)
-        pool.add(trace_columns, traces.outputs, traces.errors, None, 1.0, "trace")
-    bar.update("drawing inputs")
-
-    # 2. oracle draws: the domain and the neighbourhood of traces
-    test_columns: dict[str, np.ndarray] = {}
-    test_outputs: list[Any] = []
-    test_errors: list[ErrorInfo | None] = []
-    test_paths: list[str | None] = []
-    # every batch of oracle calls below is sized from the measured cost of a call, and stops at
-    # its deadline (Oracle.call): the fit ends within about 1.5 x budget_s (+ a second) however
-    # slow the function, or refuses at once when the least fit (MIN_ROWS rows) does not fit
-    full_deadline = deadline
-    cut: list[str] = []  # what the budget left undone (the manifest's training.budget.cut)
-    budget_info: dict[str, Any] = {"cost_per_call_s": None, "cut": cut}
-    n_cal_domain: int | None = None  # the guard's calibration rows and their time (oracle only)
-    cal_reserved: float | None = None
-    if oracle:
-        probe = schema.rows(schema.sample_columns(20, rng=rng))
-        orc.calibrate(probe, at_most_s=CALIBRATE_SHARE * budget_s)
-        per_call = orc.plain_cost
-        budget_info["cost_per_call_s"] = float(per_call)
-        n_traces = len(traces) if traces is not None else 0
-        floor = min(256, int(N0_SHARE * budget_s / per_call))  # 256 unless the function is slow
-        if n_traces + floor < MIN_ROWS:
-            _refuse_budget(budget_s, per_call, n_traces, floor, clock.deterministic)
-        # the guard's calibration rows are labelled last, on the final model: keep their time
-        n_cal_domain = calibration_sizes(config.calibration_rate, budget_s * config.calibration_share, per_call)
-        # their calls, and scoring them, the held-out traces and the validation rows (the error predictor)
-        n_held = len(cal_held["outputs"]) if cal_held is not None else 0
-        cal_reserved = n_cal_domain * (per_call + GUARD_ROW_S) + (n_held + 4000) * GUARD_ROW_S
-        deadline -= cal_reserved
-        affordable = int(0.25 * budget_s / per_call)
-        n0 = config.initial_samples or int(np.clip(affordable, floor, 6000))
-        if config.max_oracle_calls is not None:
-            n0 = min(n0, config.max_oracle_calls if config.rounds == 0 else max(config.max_oracle_calls // 2, 1))
-        # paths for the traces themselves (cheap relative share)
-        if traces is not None and config.path_budget > 0:
-            count = min(len(traces), int(0.3 * orc.path_budget_s / orc.path_cost))
-            if count:
-                pick = rng.choice(len(traces), size=count, replace=False)
-                until = min(deadline, clock.now() + 0.1 * budget_s)
-                done = 0
-                for i in pick:
-                    if clock.now() + 0.5 * orc.path_cost > until:
-                        cut.append(f"paths of {done} of the {count} traces planned")
-                        break
-                    pool.paths[int(i)] = call_with_path(fn, {**defaults, **traces.inputs[int(i)]}).path
-                    done += 1
-                orc.path_seconds += done * orc.path_cost
-        n_near = int(n0 * config.trace_share) if traces is not None else 0
-        parts = [schema.sample_columns(n0 - n_near, rng=rng)]
-        if n_near:
-            parts.append(draw_near(schema, trace_columns, n_near, rng, scale=config.near_scale))
-        columns = concat_columns(parts, schema.names)
-        # path-traced calls (path_budget of budget_s) and plain ones (N0_SHARE at most): about 0.6 of it
-        outputs, errors, paths = orc.call(schema.rows(columns), deadline=min(deadline, clock.now() + 0.65 * budget_s))
-        if len(outputs) < n0:
-            cut.append(f"initial oracle draws: {len(outputs)} of {n0} planned")
-            columns = take(columns, np.arange(len(outputs)))
-        pool.add(columns, outputs, errors, paths, 1.0, "oracle")
-        # held-out test inputs (not training calls)
-        n_test = int(min(config.test_size, max(min(200, int(TEST_SHARE * budget_s / per_call)), 0.1 * budget_s / per_call)))
-        test_rng = np.random.default_rng(seed + 7919)
-        n_test_near = n_test // 2 if traces is not None else 0
-        parts = [schema.sample_columns(n_test - n_test_near, rng=test_rng)]
-        if n_test_near:
-            parts.append(draw_near(schema, trace_columns, n_test_near, test_rng, scale=config.near_scale))
-        test_columns = concat_columns(parts, schema.names)
-        path_left = orc.path_seconds < orc.path_budget_s
-        saved_budget = orc.path_budget_s
-        orc.path_budget_s = orc.path_seconds + min(0.05 * budget_s, n_test * orc.path_cost) if path_left else 0.0
-        test_outputs, test_errors, test_paths = orc.call(schema.rows(test_columns), count=False,
-                                                         deadline=min(deadline, clock.now() + 0.25 * budget_s))
-        orc.path_budget_s = max(saved_budget, orc.path_seconds)
-        if len(test_outputs) < n_test:
-            cut.append(f"test inputs: {len(test_outputs)} of {n_test} planned")
-            test_columns = take(test_columns, np.arange(len(test_outputs)))
-        test_calls = len(test_outputs)
-    else:
-        test_calls = 0
-
-    # 3. hard cases, weighted
-    hard_skipped = 0
-    if hard_cases is not None:
-        rows = [{**defaults, **row} for row in _hard_rows(hard_cases)]
-        rows = [row for row in rows if schema.contains(row)[0]]
-        if rows and oracle:
-            # always path-traced (they are few): the gate must learn which side of a boundary
-            # each one lies on. (Drawing oracle neighbours around each case was tried: worse.)
-            outputs, errors, paths = orc.call(rows, trace=True, deadline=min(deadline, clock.now() + 0.2 * budget_s))
-            if len(outputs) < len(rows):
-                cut.append(f"hard cases: {len(outputs)} of {len(rows)} labelled")
-                rows = rows[:len(outputs)]
-            # an outcome no ordinary draw of the domain ever showed (ZeroDivisionError at a rate of
-            # 1e-300) lives in a region too small for a smooth model: teaching it blurs the
-            # neighbourhood, so such cases are left to verification and the guarded swap
-            seen = {_outcome_key(o, e, schema) for o, e in zip(pool.outputs, pool.errors)}
-            keep = [i for i in range(len(rows)) if _outcome_key(outputs[i], errors[i], schema) in seen]
-            hard_skipped = len(rows) - len(keep)
-            pool.add(_columns_from_rows(schema, [rows[i] for i in keep], defaults), [outputs[i] for i in keep],
-                     [errors[i] for i in keep], [paths[i] for i in keep], config.hard_weight, "hard")
-        elif rows:
-            warnings.warn("hard_cases are ignored with oracle=False: their outputs are unknown", UserWarning, stacklevel=3)
-
-    # recorded traffic is what the surrogate will be judged on: give it as much weight in the
-    # loss as all the oracle draws together (those teach the rest of the domain)
-    _balance_traces(pool, config)
-    if isinstance(config.trace_weight, (int, float)) and not isinstance(config.trace_weight, bool):
-        pool.weights[np.array([src == "trace" for src in pool.sources])] *= float(config.trace_weight)
-
-    if clock.ceiling_hit and len(pool) < MIN_ROWS:
-        raise bad_argument("wall_ceiling_s", clock.wall_ceiling_s,
-                           f"was reached after {len(pool)} rows were labelled, fewer than the {MIN_ROWS} fit learns from "
-                           "(the work clock does not see what a call waits or sleeps)",
-                           "Raise wall_ceiling_s, or fit a function this slow with budget_clock='wall'")
-    if len(pool) < 8:
-        raise bad_argument("traces", f"<{len(pool)} rows>", "too few rows to learn from",
-                           "Record more calls or allow oracle=True")
-
-    # 4. held-out split without oracle: part of the traces becomes the test set
-    if not oracle:
-        order = rng.permutation(len(pool))
-        n_test = max(1, int(0.2 * len(pool)))
-        test_rows, keep = order[:n_test], np.sort(order[n_test:])
-        test_columns = take(pool.columns, test_rows)
-        test_outputs = [pool.outputs[i] for i in test_rows]
-        test_errors = [pool.errors[i] for i in test_rows]
-        test_paths = [pool.paths[i] for i in test_rows]
-        kept = Pool(schema)
-        kept.add(take(pool.columns, keep), [pool.outputs[i] for i in keep], [pool.errors[i] for i in keep],
-                 [pool.paths[i] for i in keep], 1.0, "trace")
-        kept.weights = pool.weights[keep]
-        pool = kept
-
-    # 5. encoders and the tolerance, scaled on representative rows: hard cases are often extreme
-    # (a rate of 1e-308 found by boundary search) and would otherwise set the input warps and the
-    # output scale, costing precision everywhere else; their outcome classes still count
-    cuts = comparison_cuts(fn, schema.names) if config.code_cuts else {}
-    usual = np.array([src != "hard" for src in pool.sources])
-    if not usual.any():
-        usual[:] = True
-    enc = InputEncoder.fit(schema, take(pool.columns, np.flatnonzero(usual)), cuts=cuts,
-                           log_inputs=_log_inputs(config.log_inputs, schema))
-    if tolerance is None:
-        tolerance = _default_tolerance(pool, usual)
-    classes_only = [i for i in range(len(pool)) if usual[i] or pool.errors[i] is not None
-                    or schema.output.kind == "label"]
-    out = OutputEncoder.fit(schema.output, [pool.outputs[i] for i in classes_only],
-                            [pool.errors[i] for i in classes_only], tolerance)
-    _temper_hard_weights(pool, out, config)
-    device = _device(config)
-    trainer = _Trainer(fn_name, schema, tolerance, signature, enc, out, config, device, seed)
-    n_val = int(np.clip(config.validation_share * len(pool), min(32, len(pool) // 4), 4000))
-    val = np.sort(rng.choice(len(pool), size=n_val, replace=False))
-    data = trainer.data(pool, val)
-
-    # 6. architecture search
-    activation = config.activation or ("relu" if out.kind in ("label", "none") else "silu")
-    buckets = _path_buckets(pool.paths, config)
-    use_paths = config.path_aware is True or (config.path_aware == "auto" and len(buckets) >= 2
-                                               and sum(p is not None for p in pool.paths) >= 0.3 * len(pool))
-    if config.path_aware is True and len(buckets) < 2:
-        use_paths = False
-    remaining = deadline - clock.now()
-    candidates = _candidates(config, activation, config.path_aware is not True or not use_paths, use_paths,
-                             0.5 * remaining)
-    best, search_log = _search(trainer, candidates, data, pool, buckets, clock.now() + 0.5 * remaining, config, bar)
-
-    # 7. refinement rounds: more oracle calls where the error is, then continue training
-    best, data, val, curve, rounds_log = refinement_rounds(trainer, pool, data, val, best, orc, schema, config,
-                                                           oracle=oracle, budget_s=budget_s, deadline=deadline,
-                                                           rng=rng, cut=cut, bar=bar)
-
-    # 8. spend what is left polishing the chosen model (full-batch L-BFGS for regression heads)
-    left = deadline - clock.now() - 0.05 * budget_s
-    if left > 0.08 * budget_s and best.agreement < 1.0:
-        bar.update(f"polishing {best.arch.label}")
-        cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + left, init=best.state,
-                             optimizer="lbfgs" if out.width else "adam", lr_scale=0.2)
-        if _improves(cand, best):
-            best = cand
-        curve = _joined(curve, cand.curve)
-
-    # 8b. exact paths (hybrid): an expression on each path bucket whose rows, held-out ones too, it
-    # reproduces; the expert elsewhere. Before the fidelity (9) and the guard (10), which then see it.
-    exact_found: dict[str, Any] = {}
-    exact_report: dict[str, Any] = {}
-    if config.exact == "auto":
-        from ._hybrid import fit_exact_paths
-
-        bar.update("fitting exact paths")
-        exact_found, exact_report = fit_exact_paths(
-            best.surrogate, pool, val, (test_columns, test_outputs, test_errors, test_paths), schema,
-            cache=trainer.exact_cache)
-        best.surrogate._use_expressions(exact_found)
-    program, program_report = None, {"used": False, "note": "exact='off'" if config.exact != "auto" else
-                                     "no oracle: the exact program traces calls of the function"}
-    if config.exact == "auto" and oracle:
-        from ._exact_program import fit_program
-
-        bar.update("tracing the code's exact partition")
-        program, program_report = fit_program(
-            legacy, schema, traces, seed=seed, tolerance=tolerance, budget_s=budget_s, surrogate=best.surrogate,
-            held_out=[(test_columns, test_outputs, test_errors),
-                      (take(pool.columns, val), [pool.outputs[i] for i in val], [pool.errors[i] for i in val])])
-        best.surrogate._use_program(program)
-
-    # 9. fresh-input fidelity
-    surrogate = finished_surrogate(best, data, pool, orc, enc, schema, tolerance, config, fn=fn, fn_name=fn_name,
-                                   signature=signature, seed=seed, oracle=oracle, budget_s=budget_s, started=started,
-                                   test=(test_columns, test_outputs, test_errors, test_paths), test_calls=test_calls,
-                                   hard_skipped=hard_skipped, curve=curve, search_log=search_log,
-                                   rounds_log=rounds_log, exact_found=exact_found, exact_report=exact_report,
-                                   program=program, program_report=program_report, bar=bar)
-    # 10. the guard: an error predictor on validation rows, calibration rows nothing else saw
-    return calibrate_guard(surrogate, pool, val, orc, schema, config, oracle=oracle, seed=seed, budget_s=budget_s,
-                           n_cal_domain=n_cal_domain, cal_reserved=cal_reserved, full_deadline=full_deadline,
-                           cal_held=cal_held, cut=cut, budget_info=budget_info, bar=bar)
