@@ -382,8 +382,11 @@ def piece_of(pieces: Sequence[Piece], oracle: Oracle, row: Mapping[str, Any], la
 # -- the whole procedure ---------------------------------------------------------------------------
 
 def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None, n_samples: int, seed: int,
-                tolerance: Tolerance, deadline: float = math.inf) -> ExactFit | str:
-    """Exact pieces and their partition, or the reason there are none (see the module docstring)."""
+                tolerance: Tolerance, deadline: float = math.inf,
+                checks: int = CHECKS, check_rows: int = LEAF_ROWS) -> ExactFit | str:
+    """Exact pieces and their partition, or the reason there are none (see the module docstring).
+    `checks` rounds of `check_rows` calls inside every leaf of the finished partition look for a
+    corner it missed (fit asks for more than distill: its surrogate answers by the partition)."""
     reason = traceable(fn)
     if reason is not None:
         return reason
@@ -466,10 +469,10 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
             encoding = Encoding(schema, derived + comparisons)
             X = encoding.encode(oracle.rows)
     tree, total, snapped, misrouted = _best_partition(tree, X, labels, pieces, oracle, schema, encoding, seed, notes)
-    for _ in range(CHECKS):  # the finished partition sampled inside every leaf: a corner it missed?
+    for _ in range(checks):  # the finished partition sampled inside every leaf: a corner it missed?
         n = len(oracle.rows)
         try:
-            oracle.add(leaf_rows(tree, encoding, schema, rng, LEAF_ROWS))
+            oracle.add(leaf_rows(tree, encoding, schema, rng, check_rows))
         except OutOfTime:
             notes.append("budget: the final partition's leaves not sampled again")
             oracle.truncate(n)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from probes import Schema, Tolerance, Traces, _clock
+from probes import ErrorInfo, Schema, Tolerance, Traces, _clock
 from probes._exact_rules import learn_exact
 from probes._program import ExactProgram
 
@@ -33,6 +33,10 @@ EXACT_MIN_S = 5.0
 EXACT_CEILING_S = 120.0
 #: traced oracle calls the search starts from (as distill's default)
 EXACT_SAMPLES = 4000
+#: rounds and calls per leaf of the final check inside the partition's leaves (distill: 2 x 6):
+#: the surrogate answers by it, so a corner it missed costs wrong answers, not a line of rules
+EXACT_CHECKS = 3
+EXACT_CHECK_ROWS = 20
 
 
 def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *, seed: int, tolerance: Tolerance,
@@ -48,7 +52,7 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
         deadline = began + max(EXACT_MIN_S, EXACT_SHARE * budget_s)
     try:
         found = learn_exact(fn, schema, traces=traces, n_samples=EXACT_SAMPLES, seed=seed, tolerance=tolerance,
-                            deadline=deadline)
+                            deadline=deadline, checks=EXACT_CHECKS, check_rows=EXACT_CHECK_ROWS)
     except Exception as exc:  # the network still answers; the report says what went wrong
         found = f"tracing the paths failed ({type(exc).__name__}: {exc})"[:300]
     if isinstance(found, str):
@@ -56,7 +60,10 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
     program = ExactProgram.from_fit(found, schema.output.python_type)
     if isinstance(program, str):
         return None, {"used": False, "note": program, "seconds": round(time.perf_counter() - began, 2)}
-    program, stats = keep_leaves(program, surrogate, held_out, schema.output.kind, tolerance)
+    # the search's own calls judge the leaves too: a call its partition misroutes (it counts them,
+    # `misrouted`) makes that leaf as suspect as a held-out one would
+    own = _labelled(fn, schema, found.rows)
+    program, stats = keep_leaves(program, surrogate, [*held_out, own], schema.output.kind, tolerance)
     report = {
         "used": program.served_leaves > 0,
         "note": "; ".join(found.notes),
@@ -68,6 +75,21 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
         "seconds": round(time.perf_counter() - began, 2),
     }
     return (program if program.served_leaves else None), report
+
+
+def _labelled(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, list[Any]],
+                                                                                               list[Any], list[Any]]:
+    """(columns, outputs, errors) of plain calls of `fn` on `rows`."""
+    outputs: list[Any] = []
+    errors: list[Any] = []
+    for row in rows:
+        try:
+            outputs.append(fn(**row))
+            errors.append(None)
+        except Exception as exc:  # the code's own raise, as the oracle saw it
+            outputs.append(None)
+            errors.append(ErrorInfo.from_exception(exc))
+    return {name: [row[name] for row in rows] for name in schema.names}, outputs, errors
 
 
 def keep_leaves(program: ExactProgram, surrogate: Any,
