@@ -14,24 +14,22 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from probes import ErrorInfo, Schema, Tolerance, Traces, function_name
+from probes import Schema, Tolerance, Traces, function_name
 from probes._identity import kwargs_caller
-from probes._paths import call_with_path
 from probes._validation import bad_argument
 
 from probes import _clock
 from . import _manifest as mf
-from ._calibration import calibration_sizes, held_out_count
+from ._calibration import held_out_count
 from ._cuts import comparison_cuts
 from ._encoding import InputEncoder, OutputEncoder
-from ._fit_config import (CALIBRATE_SHARE, GUARD_ROW_S, MIN_ROWS, N0_SHARE, TEST_SHARE, FitConfig, _config,
-                          _FitWorkClock, _log_inputs, _wall_ceiling)
+from ._fit_config import MIN_ROWS, FitConfig, _config, _FitWorkClock, _log_inputs, _wall_ceiling
 from ._fit_metrics import calibrate_guard, finished_surrogate
 from ._options import check_fit_arguments
 from ._pool import (Oracle, Pool, _balance_traces, _columns_from_rows, _default_tolerance, _hard_rows, _outcome_key,
-                    _refuse_budget, _temper_hard_weights)
+                    _temper_hard_weights, oracle_draws)
 from ._rounds import refinement_rounds
-from ._sampling import concat_columns, draw_near, take
+from ._sampling import take
 from ._search import _candidates, _search
 from ._surrogate import Surrogate
 from ._trainer import _device, _improves, _joined, _path_buckets, _Trainer
@@ -219,82 +217,11 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     bar.update("drawing inputs")
 
     # 2. oracle draws: the domain and the neighbourhood of traces
-    test_columns: dict[str, np.ndarray] = {}
-    test_outputs: list[Any] = []
-    test_errors: list[ErrorInfo | None] = []
-    test_paths: list[str | None] = []
-    # every batch of oracle calls below is sized from the measured cost of a call, and stops at
-    # its deadline (Oracle.call): the fit ends within about 1.5 x budget_s (+ a second) however
-    # slow the function, or refuses at once when the least fit (MIN_ROWS rows) does not fit
-    full_deadline = deadline
-    cut: list[str] = []  # what the budget left undone (the manifest's training.budget.cut)
-    budget_info: dict[str, Any] = {"cost_per_call_s": None, "cut": cut}
-    n_cal_domain: int | None = None  # the guard's calibration rows and their time (oracle only)
-    cal_reserved: float | None = None
-    if oracle:
-        probe = schema.rows(schema.sample_columns(20, rng=rng))
-        orc.calibrate(probe, at_most_s=CALIBRATE_SHARE * budget_s)
-        per_call = orc.plain_cost
-        budget_info["cost_per_call_s"] = float(per_call)
-        n_traces = len(traces) if traces is not None else 0
-        floor = min(256, int(N0_SHARE * budget_s / per_call))  # 256 unless the function is slow
-        if n_traces + floor < MIN_ROWS:
-            _refuse_budget(budget_s, per_call, n_traces, floor, clock.deterministic)
-        # the guard's calibration rows are labelled last, on the final model: keep their time
-        n_cal_domain = calibration_sizes(config.calibration_rate, budget_s * config.calibration_share, per_call)
-        # their calls, and scoring them, the held-out traces and the validation rows (the error predictor)
-        n_held = len(cal_held["outputs"]) if cal_held is not None else 0
-        cal_reserved = n_cal_domain * (per_call + GUARD_ROW_S) + (n_held + 4000) * GUARD_ROW_S
-        deadline -= cal_reserved
-        affordable = int(0.25 * budget_s / per_call)
-        n0 = config.initial_samples or int(np.clip(affordable, floor, 6000))
-        if config.max_oracle_calls is not None:
-            n0 = min(n0, config.max_oracle_calls if config.rounds == 0 else max(config.max_oracle_calls // 2, 1))
-        # paths for the traces themselves (cheap relative share)
-        if traces is not None and config.path_budget > 0:
-            count = min(len(traces), int(0.3 * orc.path_budget_s / orc.path_cost))
-            if count:
-                pick = rng.choice(len(traces), size=count, replace=False)
-                until = min(deadline, clock.now() + 0.1 * budget_s)
-                done = 0
-                for i in pick:
-                    if clock.now() + 0.5 * orc.path_cost > until:
-                        cut.append(f"paths of {done} of the {count} traces planned")
-                        break
-                    pool.paths[int(i)] = call_with_path(fn, {**defaults, **traces.inputs[int(i)]}).path
-                    done += 1
-                orc.path_seconds += done * orc.path_cost
-        n_near = int(n0 * config.trace_share) if traces is not None else 0
-        parts = [schema.sample_columns(n0 - n_near, rng=rng)]
-        if n_near:
-            parts.append(draw_near(schema, trace_columns, n_near, rng, scale=config.near_scale))
-        columns = concat_columns(parts, schema.names)
-        # path-traced calls (path_budget of budget_s) and plain ones (N0_SHARE at most): about 0.6 of it
-        outputs, errors, paths = orc.call(schema.rows(columns), deadline=min(deadline, clock.now() + 0.65 * budget_s))
-        if len(outputs) < n0:
-            cut.append(f"initial oracle draws: {len(outputs)} of {n0} planned")
-            columns = take(columns, np.arange(len(outputs)))
-        pool.add(columns, outputs, errors, paths, 1.0, "oracle")
-        # held-out test inputs (not training calls)
-        n_test = int(min(config.test_size, max(min(200, int(TEST_SHARE * budget_s / per_call)), 0.1 * budget_s / per_call)))
-        test_rng = np.random.default_rng(seed + 7919)
-        n_test_near = n_test // 2 if traces is not None else 0
-        parts = [schema.sample_columns(n_test - n_test_near, rng=test_rng)]
-        if n_test_near:
-            parts.append(draw_near(schema, trace_columns, n_test_near, test_rng, scale=config.near_scale))
-        test_columns = concat_columns(parts, schema.names)
-        path_left = orc.path_seconds < orc.path_budget_s
-        saved_budget = orc.path_budget_s
-        orc.path_budget_s = orc.path_seconds + min(0.05 * budget_s, n_test * orc.path_cost) if path_left else 0.0
-        test_outputs, test_errors, test_paths = orc.call(schema.rows(test_columns), count=False,
-                                                         deadline=min(deadline, clock.now() + 0.25 * budget_s))
-        orc.path_budget_s = max(saved_budget, orc.path_seconds)
-        if len(test_outputs) < n_test:
-            cut.append(f"test inputs: {len(test_outputs)} of {n_test} planned")
-            test_columns = take(test_columns, np.arange(len(test_outputs)))
-        test_calls = len(test_outputs)
-    else:
-        test_calls = 0
+    draws = oracle_draws(fn, pool, orc, schema, traces, trace_columns, cal_held, defaults, config, oracle=oracle,
+                         budget_s=budget_s, deadline=deadline, rng=rng, seed=seed)
+    deadline, full_deadline, cut, budget_info = draws.deadline, draws.full_deadline, draws.cut, draws.budget_info
+    n_cal_domain, cal_reserved, test_calls = draws.n_cal_domain, draws.cal_reserved, draws.test_calls
+    test_columns, test_outputs, test_errors, test_paths = draws.test
 
     # 3. hard cases, weighted
     hard_skipped = 0

@@ -58,6 +58,15 @@ def _fee():
                budget_clock="work", hard_cases=hard)
 
 
+def _no_oracle():
+    """oracle=False: the traces are the only data, part of them the test set."""
+    rng = np.random.default_rng(5)
+    inputs = [{"weight": float(rng.uniform(0.1, 10.0)), "zone": str(rng.choice(["A", "B", "C"])),
+               "express": bool(rng.random() < 0.5)} for _ in range(800)]
+    return fit(fee, Traces.from_calls(fee, inputs), oracle=False, budget_s=2, seed=0, progress=False,
+               budget_clock="work")
+
+
 def _grade():
     schema = Schema.from_function(grade, score=(0.0, 100.0), bonus=(0, 5))
     return fit(grade, schema=schema, budget_s=2, seed=0, progress=False, budget_clock="work")
@@ -87,13 +96,15 @@ class _Both:
         self.surrogates = surrogates
 
 
-FITS = {"smooth": _smooth, "fee": _fee, "grade": _grade, "rounds": _rounds}
+FITS = {"smooth": _smooth, "fee": _fee, "grade": _grade, "rounds": _rounds, "no_oracle": _no_oracle}
 
-#: recorded on the code before `_fit.py` was split into stage modules
+#: recorded on the code before `_fit.py` was split into stage modules (c057c06; no_oracle on the same
+#: code, added after move 4: it checks the oracle=False path through oracle_draws)
 DIGESTS = {
     "smooth": "7b9a21fba9aaccd2db0faa001db4e382147589ee328dee31684fe46462041c04",
     "fee": "8c8999de5686455879d15add5f494db95857bcb77be00613478c6075bbc3bab8",
     "rounds": "cf9690d53978c3e1e43534a8d404d8277dcd6b3ad703d0b622aea7b07e0b148b",
+    "no_oracle": "5438ca8717aecd4e4b93a1934bc16f8551d9855e31e26226d185d1b61ee667fa",
     "grade": "94b8614ac7d909dcebddfe163ba03b1b0f2c34566b91c3c0fc6583ab4492e91a",
 }
 
