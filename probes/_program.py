@@ -100,6 +100,7 @@ class ExactProgram:
         self._int = output_type == "int"
         self._row_functions: list[Any] = [None] * len(self.leaves)
         self._walk: Any = None
+        self._test_functions: list[Any] = [None] * len(self.tests)
 
     # -- views --------------------------------------------------------------------------------
     @property
@@ -132,6 +133,10 @@ class ExactProgram:
         built from the validated tree, e.g. `replace._hybrid.row_function`)."""
         self._row_functions = [make(leaf.expression.root) if leaf.kind == "expression" else None
                                for leaf in self.leaves]
+        self._test_functions = [_guarded(make(test.derived.root))
+                                if test.kind == "derived" and isinstance(test.derived, Expression) else None
+                                for test in self.tests]
+        self._walk = None  # rebuilt with them
 
     # -- evaluation ---------------------------------------------------------------------------
     def leaf_of(self, row: Mapping[str, Any]) -> int:
@@ -151,7 +156,7 @@ class ExactProgram:
             if strict:
                 return lambda row: go_left(row) if float(row[name]) < threshold else go_right(row)
             return lambda row: go_left(row) if float(row[name]) <= threshold else go_right(row)
-        value_of = spec.one
+        value_of = self._test_functions[test] or spec.one
         if strict:
             return lambda row: go_left(row) if value_of(row) < threshold else go_right(row)
         return lambda row: go_left(row) if value_of(row) <= threshold else go_right(row)
@@ -314,6 +319,19 @@ class ExactProgram:
         if not nodes:
             raise ProgramError("exact program nodes : must not be empty")
         return cls(tests, nodes, leaves, output_type)
+
+
+def _guarded(value_of: Any) -> Any:
+    """A derived value's one-row function as `NodeTest.one` computes it: 0 where it fails or is not finite."""
+    isfinite = math.isfinite
+
+    def guarded(row: Mapping[str, Any]) -> float:
+        try:
+            value = float(value_of(row))
+        except Exception:
+            return 0.0
+        return value if isfinite(value) else 0.0
+    return guarded
 
 
 def _take(column: Any, rows: np.ndarray) -> Any:
