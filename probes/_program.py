@@ -133,9 +133,9 @@ class ExactProgram:
         built from the validated tree, e.g. `replace._hybrid.row_function`)."""
         self._row_functions = [make(leaf.expression.root) if leaf.kind == "expression" else None
                                for leaf in self.leaves]
-        self._test_functions = [_guarded(make(test.derived.root))
-                                if test.kind == "derived" and isinstance(test.derived, Expression) else None
-                                for test in self.tests]
+        self._test_functions = [_guarded(make(test.derived.root) if isinstance(test.derived, Expression)
+                                         else _plain_function(test.derived))
+                                if test.kind == "derived" else None for test in self.tests]
         self._walk = None  # rebuilt with them
 
     # -- evaluation ---------------------------------------------------------------------------
@@ -319,6 +319,38 @@ class ExactProgram:
         if not nodes:
             raise ProgramError("exact program nodes : must not be empty")
         return cls(tests, nodes, leaves, output_type)
+
+
+def _plain_function(derived: Any) -> Any:
+    """A Ratio's or Scorecard's value for one row in plain Python floats, the same IEEE operations in
+    the same order as their numpy `evaluate` (a fifth of the cost of a one-row array)."""
+    if isinstance(derived, Ratio):
+        a, b, scale, form = derived.a, derived.b, derived.scale, derived.form
+        if form == "mul":
+            return lambda row: float(row[a]) * float(row[b])
+        if form == "div":
+            return lambda row: float(row[a]) / float(row[b])
+        if scale != 1:
+            return lambda row: float(row[a]) / ((float(row[b]) / scale) * (float(row[b]) / scale))
+        return lambda row: float(row[a]) / (float(row[b]) * float(row[b]))
+    if isinstance(derived, Scorecard):
+        constant = float(derived.constant)
+        bins = [(arg, tuple(cuts), tuple(float(v) for v in values)) for arg, cuts, values in derived.bins]
+        tables = [(arg, dict(entries)) for arg, entries in derived.tables]
+
+        def score(row: Mapping[str, Any]) -> float:
+            total = constant
+            for arg, cuts, values in bins:
+                x = float(row[arg])
+                index = 0
+                for cut, strict in cuts:
+                    index += (x >= cut) if strict else (x > cut)
+                total += values[index]
+            for arg, lookup in tables:
+                total += float(lookup.get(row[arg], 0.0))
+            return total
+        return score
+    return derived.evaluate_row
 
 
 def _guarded(value_of: Any) -> Any:

@@ -120,3 +120,19 @@ def test_derived_tests_round_trip_and_route_like_the_encoding() -> None:
     assert program.served_leaves == 2 and not program.exact
     assert program.without([0], "dropped").served_leaves == 1
     assert Expression(Const(2.0)).evaluate_row({}) == 2.0
+
+
+def test_one_row_derived_values_are_the_batch_floats() -> None:
+    """The single call's plain-Python Ratio and Scorecard give the numpy evaluation's floats."""
+    from probes._program import _plain_function
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(1, 200, 5000), rng.uniform(0.5, 250, 5000)
+    for ratio in (Ratio("div", "a", "b"), Ratio("mul", "a", "b"), Ratio("div_sq", "a", "b"),
+                  Ratio("div_sq", "a", "b", 100.0)):
+        one = _plain_function(ratio)
+        assert np.array_equal(ratio.evaluate({"a": a, "b": b}), [one({"a": x, "b": y}) for x, y in zip(a, b)])
+    card = Scorecard(1.5, (("a", ((10.0, False), (50.0, True)), (0.1, 2.3, 7.7)),), (("c", (("x", 1.25),)),))
+    c = list(rng.choice(["x", "y"], 5000))
+    one = _plain_function(card)
+    assert np.array_equal(card.evaluate({"a": a, "c": c}), [one({"a": x, "c": y}) for x, y in zip(a, c)])
