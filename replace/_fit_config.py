@@ -18,7 +18,7 @@ from ._train import TrainConfig
 
 OTHER_PATHS = "*"
 
-# -- the budget's oracle calls (sized from the measured cost of a call; see `_fit`, step 2) -------
+# -- the budget's oracle calls (sized from the measured cost of a call; see `_pool.oracle_draws`) -
 #: Fewest rows (traces and oracle calls together) fit learns from: a budget whose share for the
 #: first oracle draws (`N0_SHARE`) buys fewer is refused at once, naming the cost of a call and
 #: the budget it would need.
