@@ -70,6 +70,11 @@ class WorkClock:
         self.ceiling_hit = False
         self.work_at_ceiling: float | None = None
 
+
+    def wall_left(self) -> float:
+        """Wall seconds left before the ceiling (inf without one)."""
+        return self._wall_end - time.monotonic()
+
     def now(self) -> float:
         if not self.ceiling_hit and time.monotonic() > self._wall_end:
             self.ceiling_hit = True

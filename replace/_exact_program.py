@@ -23,13 +23,13 @@ from probes._program import ExactProgram
 
 from ._fidelity import compare
 
-#: the share of budget_s (wall seconds, at least EXACT_MIN_S) the path search may take after training
-#: on the wall clock
-EXACT_SHARE = 0.5
-EXACT_MIN_S = 5.0
+#: the share of budget_s (wall seconds) the path search may take after training on the wall clock,
+#: so that the fit still ends within 1.5 x budget_s + 1 s (a small budget may cut the search short:
+#: the program then holds what was found, or nothing, and the report's note says so)
+EXACT_SHARE = 0.4
 #: on the work clock the search runs to its own end (its samples and rounds are counted, not timed,
-#: so a seed gives one program at any load) unless it reaches this wall ceiling, which ends it
-#: early, not reproducibly (as fit's own wall ceiling does)
+#: so a seed gives one program at any load) unless it reaches max(this, 2 x budget_s) wall seconds or
+#: the fit's wall ceiling, which end it early, not reproducibly (as fit's own wall ceiling does)
 EXACT_CEILING_S = 120.0
 #: traced oracle calls the search starts from (as distill's default)
 EXACT_SAMPLES = 4000
@@ -46,10 +46,14 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
     """(program or None, report): the program of `fn`'s traced paths with the leaves that hold on
     `held_out` ((columns, outputs, errors) sets) kept, and what was found."""
     began = time.perf_counter()
-    if _clock.current().deterministic:
-        deadline = began + max(EXACT_CEILING_S, 2 * budget_s)
-    else:
-        deadline = began + max(EXACT_MIN_S, EXACT_SHARE * budget_s)
+    clock = _clock.current()
+    if clock.deterministic:  # untimed, up to the fit's own wall ceiling
+        allowed = min(max(EXACT_CEILING_S, 2 * budget_s), clock.wall_left())
+        if allowed <= 0:
+            return None, {"used": False, "note": "the fit's wall ceiling was reached before the exact program"}
+    else:  # inside the fit's 1.5 x budget_s + 1 s
+        allowed = EXACT_SHARE * budget_s
+    deadline = began + allowed
     try:
         found = learn_exact(fn, schema, traces=traces, n_samples=EXACT_SAMPLES, seed=seed, tolerance=tolerance,
                             deadline=deadline, checks=EXACT_CHECKS, check_rows=EXACT_CHECK_ROWS)
@@ -126,4 +130,4 @@ def keep_leaves(program: ExactProgram, surrogate: Any,
                      "held_out_wrong": int(wrong_program[kept].sum()) if kept else 0}
 
 
-__all__ = ["EXACT_CEILING_S", "EXACT_MIN_S", "EXACT_SHARE", "fit_program", "keep_leaves"]
+__all__ = ["EXACT_CEILING_S", "EXACT_SHARE", "fit_program", "keep_leaves"]

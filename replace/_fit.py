@@ -78,7 +78,8 @@ def fit(
     by that exact program first, in float64, wherever a leaf is exact and was never wrong on the
     held-out rows where the network was right (`manifest["training"]["exact_program"]` says what
     was kept and why; untraceable code keeps the network alone); it takes at most
-    max(5 s, budget_s / 2) more on the wall clock, and runs untimed on the work clock.
+    0.4 x budget_s more on the wall clock (within the 1.5 x budget_s + 1 s above), and runs
+    untimed on the work clock up to the wall ceiling.
     `options`: see
     `FitConfig` (ensemble_size, widths, depths, sampling="paths"|"uniform", max_oracle_calls, ...).
     """
