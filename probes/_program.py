@@ -237,9 +237,11 @@ class ExactProgram:
 
     # -- data ---------------------------------------------------------------------------------
     @classmethod
-    def from_fit(cls, fit: Any, output_type: str) -> "ExactProgram | str":
+    def from_fit(cls, fit: Any, output_type: str, *, stand_ins: bool = True) -> "ExactProgram | str":
         """The program of a `learn_exact` fit, or the reason it cannot be carried as data (a
-        category or label that is not a JSON scalar)."""
+        category or label that is not a JSON scalar). `stand_ins=False` leaves to the network
+        every leaf of a path no expression reproduces, even where a stand-in fitted on the leaf's
+        own calls reproduced them all (rules may show it; a served answer should not rest on it)."""
         tests: list[NodeTest] = []
         test_of: dict[int, int] = {}
         nodes: list[tuple[int, float, bool, int, int, int]] = []
@@ -260,7 +262,7 @@ class ExactProgram:
                 return Leaf("constant", value=piece.value)
             if piece.kind == "expression":
                 return Leaf("expression", expression=piece.expression)
-            found = fit.stand_ins.get(id(leaf))
+            found = fit.stand_ins.get(id(leaf)) if stand_ins else None
             if found is not None and found.exact:
                 return Leaf("expression", expression=found.expression)
             return Leaf("neural", note="no exact expression reproduces this path")

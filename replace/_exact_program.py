@@ -2,10 +2,11 @@
 the same search `explain.distill` emits as rules), carried by the surrogate as data
 (`probes._program.ExactProgram`) and answering before the network wherever it is exact.
 
-A leaf is kept only where, on held-out labelled rows (the fit's fresh test inputs and its
-validation rows) it routes there, the program is never wrong or wrong less often than the network
-it would replace: a partition that misroutes near a cut the search did not pin down must not make
-the answer worse, nor hide its errors (its answers carry spread 0). Leaves no expression reproduces stay `neural`. Where the code cannot be traced (a
+A leaf is kept only where the program is never wrong on the held-out labelled rows it routes there
+(the fit's fresh test inputs, its validation rows, the search's own calls): its answers carry
+spread 0, so a partition that misroutes near a cut the search did not pin down must not hide its
+errors from the guard. A search its budget cut short also needs CUT_SHORT_MIN_ROWS such rows per
+leaf; leaves of paths no expression reproduces are left to the network. Leaves no expression reproduces stay `neural`. Where the code cannot be traced (a
 builtin, a C function) or no oracle may be called, the surrogate stays as it was and the report
 says why.
 """
@@ -30,7 +31,10 @@ EXACT_SHARE = 0.4
 #: on the work clock the search runs to its own end (its samples and rounds are counted, not timed,
 #: so a seed gives one program at any load) unless it reaches max(this, 2 x budget_s) wall seconds or
 #: the fit's wall ceiling, which end it early, not reproducibly (as fit's own wall ceiling does)
-EXACT_CEILING_S = 120.0
+EXACT_CEILING_S = 60.0
+#: held-out rows a leaf needs before it answers, when the search was cut short or misroutes some of
+#: its own calls (a complete, clean search needs none beyond never being wrong)
+CUT_SHORT_MIN_ROWS = 30
 #: traced oracle calls the search starts from (as distill's default)
 EXACT_SAMPLES = 4000
 #: rounds and calls per leaf of the final check inside the partition's leaves (distill: 2 x 6):
@@ -61,13 +65,17 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
         found = f"tracing the paths failed ({type(exc).__name__}: {exc})"[:300]
     if isinstance(found, str):
         return None, {"used": False, "note": found, "seconds": round(time.perf_counter() - began, 2)}
-    program = ExactProgram.from_fit(found, schema.output.python_type)
+    program = ExactProgram.from_fit(found, schema.output.python_type, stand_ins=False)
     if isinstance(program, str):
         return None, {"used": False, "note": program, "seconds": round(time.perf_counter() - began, 2)}
     # the search's own calls judge the leaves too: a call its partition misroutes (it counts them,
     # `misrouted`) makes that leaf as suspect as a held-out one would
     own = _labelled(fn, schema, found.rows)
-    program, stats = keep_leaves(program, surrogate, [*held_out, own], schema.output.kind, tolerance)
+    # a search its budget cut short, or whose partition misroutes some of its own calls, is trusted
+    # only on leaves with enough held-out rows to show it
+    cut_short = bool(found.misrouted) or any(note.startswith("budget:") for note in found.notes)
+    program, stats = keep_leaves(program, surrogate, [*held_out, own], schema.output.kind, tolerance,
+                                 min_rows=CUT_SHORT_MIN_ROWS if cut_short else 0)
     report = {
         "used": program.served_leaves > 0,
         "note": "; ".join(found.notes),
@@ -98,10 +106,11 @@ def _labelled(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mapping[str
 
 def keep_leaves(program: ExactProgram, surrogate: Any,
                 held_out: Sequence[tuple[Mapping[str, Any], Sequence[Any], Sequence[Any]]], kind: str,
-                tolerance: Tolerance) -> tuple[ExactProgram, dict[str, int]]:
-    """The program with every leaf that is wrong on a held-out row it routes there, and not less
-    often than `surrogate` (the network), turned `neural` (its answers carry spread 0, so a leaf
-    that is only as good as the network would hide its errors from the guard), and the counts."""
+                tolerance: Tolerance, *, min_rows: int = 0) -> tuple[ExactProgram, dict[str, int]]:
+    """The program with every leaf that is wrong on any held-out row it routes there (its answers
+    carry spread 0, so a leaf wrong even where the network is wrong too would hide its errors
+    from the guard), or that gets fewer than `min_rows` of them, turned `neural`; and the counts
+    (the network's errors on the same rows are counted for the report)."""
     wrong_program = np.zeros(len(program.leaves), dtype=int)
     wrong_network = np.zeros(len(program.leaves), dtype=int)
     rows_in = np.zeros(len(program.leaves), dtype=int)
@@ -122,12 +131,14 @@ def keep_leaves(program: ExactProgram, surrogate: Any,
         np.add.at(wrong_program, leaf[idx], (~ours).astype(int))
         np.add.at(wrong_network, leaf[idx], (~theirs).astype(int))
         np.add.at(rows_in, leaf[idx], 1)
-    worse = [k for k in range(len(program.leaves)) if wrong_program[k] and wrong_program[k] >= wrong_network[k]]
+    worse = [k for k in range(len(program.leaves))
+             if program.leaves[k].kind != "neural" and (wrong_program[k] or rows_in[k] < min_rows)]
     if worse:
-        program = program.without(worse, "wrong more often than the network on held-out rows")
+        program = program.without(worse, "wrong on a held-out row, or too few held-out rows to show it")
     kept = [k for k in range(len(program.leaves)) if k not in set(worse)]
     return program, {"rejected_leaves": len(worse), "held_out_rows": int(rows_in.sum()),
-                     "held_out_wrong": int(wrong_program[kept].sum()) if kept else 0}
+                     "held_out_wrong": int(wrong_program[kept].sum()) if kept else 0,
+                     "network_wrong_on_kept": int(wrong_network[kept].sum()) if kept else 0}
 
 
-__all__ = ["EXACT_CEILING_S", "EXACT_SHARE", "fit_program", "keep_leaves"]
+__all__ = ["CUT_SHORT_MIN_ROWS", "EXACT_CEILING_S", "EXACT_SHARE", "fit_program", "keep_leaves"]

@@ -106,7 +106,7 @@ def test_program_is_saved_as_data_and_onnx_refuses(surrogate: Surrogate, tmp_pat
         loaded.export_onnx(tmp_path / "fee.onnx")
 
 
-def test_a_leaf_worse_than_the_network_goes_back_to_it(surrogate: Surrogate) -> None:
+def test_a_leaf_wrong_on_a_held_out_row_goes_back_to_the_network(surrogate: Surrogate) -> None:
     # a hand-made program: weight <= 20 answers a wrong constant, the rest the real expression's job
     wrong = ExactProgram([NodeTest("weight", "real")],
                          [(0, 20.0, False, 1, 2, -1), (-1, math.nan, False, -1, -1, 0), (-1, math.nan, False, -1, -1, 1)],
@@ -155,3 +155,19 @@ def test_guarded_swap_serves_the_program_and_never_a_wrong_answer(surrogate: Sur
             wrong += (error is None) != (expected_error is None) or (
                 error is None and abs(got - value) > CENTS.abs)
     assert wrong == 0 and served >= 900, (served, wrong)
+
+
+def test_a_cut_short_search_needs_enough_held_out_rows_per_leaf(surrogate: Surrogate) -> None:
+    # weight > 50 raises OverweightError: this leaf is right on every row, and is kept only with enough of them
+    right = ExactProgram([NodeTest("weight", "real")],
+                         [(0, 50.0, False, 1, 2, -1), (-1, math.nan, False, -1, -1, 0), (-1, math.nan, False, -1, -1, 1)],
+                         [Leaf("neural"), Leaf("raise", error=_error(OverweightError))], "float")
+    rows = SCHEMA.sample(400, seed=16)
+    truth = _outcomes(rows)
+    held = [(_columns(rows), [v for v, _ in truth], [None if e is None else _error(e) for _, e in truth])]
+    over = sum(1 for r in rows if r["weight"] > 50)
+    assert over >= 10
+    kept, stats = keep_leaves(right, surrogate, held, "real", CENTS, min_rows=over)
+    assert kept.served_leaves == 1 and stats["held_out_wrong"] == 0
+    kept, stats = keep_leaves(right, surrogate, held, "real", CENTS, min_rows=over + 1)
+    assert kept.served_leaves == 0 and stats["rejected_leaves"] == 1
