@@ -5,8 +5,9 @@ the same search `explain.distill` emits as rules), carried by the surrogate as d
 A leaf is kept only where the program is never wrong on the held-out labelled rows it routes there
 (the fit's fresh test inputs, its validation rows, the search's own calls): its answers carry
 spread 0, so a partition that misroutes near a cut the search did not pin down must not hide its
-errors from the guard. A search its budget cut short also needs CUT_SHORT_MIN_ROWS such rows per
-leaf; leaves of paths no expression reproduces are left to the network. Leaves no expression reproduces stay `neural`. Where the code cannot be traced (a
+errors from the guard. A search its budget cut short (or whose partition misroutes some of its own calls)
+also needs CUT_SHORT_MIN_ROWS such rows per leaf, and leaves its stand-ins (expressions fitted on
+one leaf's calls where no expression reproduces the whole path) to the network. Leaves no expression reproduces stay `neural`. Where the code cannot be traced (a
 builtin, a C function) or no oracle may be called, the surrogate stays as it was and the report
 says why.
 """
@@ -65,15 +66,15 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
         found = f"tracing the paths failed ({type(exc).__name__}: {exc})"[:300]
     if isinstance(found, str):
         return None, {"used": False, "note": found, "seconds": round(time.perf_counter() - began, 2)}
-    program = ExactProgram.from_fit(found, schema.output.python_type, stand_ins=False)
+    # a search its budget cut short, or whose partition misroutes some of its own calls, is trusted
+    # only on leaves of paths an expression reproduces, each with enough held-out rows to show it
+    cut_short = bool(found.misrouted) or any(note.startswith("budget:") for note in found.notes)
+    program = ExactProgram.from_fit(found, schema.output.python_type, stand_ins=not cut_short)
     if isinstance(program, str):
         return None, {"used": False, "note": program, "seconds": round(time.perf_counter() - began, 2)}
     # the search's own calls judge the leaves too: a call its partition misroutes (it counts them,
     # `misrouted`) makes that leaf as suspect as a held-out one would
     own = _labelled(fn, schema, found.rows)
-    # a search its budget cut short, or whose partition misroutes some of its own calls, is trusted
-    # only on leaves with enough held-out rows to show it
-    cut_short = bool(found.misrouted) or any(note.startswith("budget:") for note in found.notes)
     program, stats = keep_leaves(program, surrogate, [*held_out, own], schema.output.kind, tolerance,
                                  min_rows=CUT_SHORT_MIN_ROWS if cut_short else 0)
     report = {
