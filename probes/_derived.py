@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ._schema import Schema
-from ._expressions import Const, Div, Expression, MinMax, Node, Product, Sum, Table, Var
+from ._expressions import Const, Div, Expression, MinMax, Node, Product, Sum, Table, Var, map_children
 from ._identity import kwargs_caller, unwrap
 from ._paths import _code_info
 
@@ -310,6 +310,19 @@ def banded(name: str, bands: Sequence[tuple[float, Expression]], row: Mapping[st
     return Expression(Sum(tuple(terms)), sum(e.rows for _, e in bands))
 
 
+def _ordered_comparisons(code: Any) -> Any:
+    """(line, ast.Compare) of each condition of `code` that is one ordered comparison (`a < b`,
+    `a >= b`...): the conditions a derived value can stand in."""
+    for line, text, _ in _code_info(code).conditions.values():
+        try:
+            body = ast.parse(text, mode="eval").body
+        except (SyntaxError, ValueError):
+            continue
+        if isinstance(body, ast.Compare) and len(body.ops) == 1 and \
+                isinstance(body.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+            yield line, body
+
+
 def _own_comparisons(inner: Any, code: Any, numeric: set[str], params: set[str]) -> list[Derived]:
     """A condition comparing two arithmetic expressions of numeric arguments and constants
     (`loan_amount > MAX_LOAN_TO_MONTHLY_INCOME * monthly_income`): `A - B` as a column, cut at 0
@@ -317,14 +330,7 @@ def _own_comparisons(inner: Any, code: Any, numeric: set[str], params: set[str])
     constants = {k: float(v) for k, v in getattr(inner, "__globals__", {}).items()
                  if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in params}
     out: list[Derived] = []
-    for _, text, _ in _code_info(code).conditions.values():
-        try:
-            body = ast.parse(text, mode="eval").body
-        except (SyntaxError, ValueError):
-            continue
-        if not isinstance(body, ast.Compare) or len(body.ops) != 1 or \
-                not isinstance(body.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
-            continue
+    for _, body in _ordered_comparisons(code):
         a, b = (_arithmetic(side, numeric, constants) for side in (body.left, body.comparators[0]))
         if a is None or b is None or not a.names() or not b.names() or \
                 isinstance(a, Var) and isinstance(b, Var):  # a constant side is a cut; two names a pair
@@ -431,14 +437,7 @@ def compares_computed(fn: Callable[..., Any], rows: Sequence[Mapping[str, Any]] 
         params = set(code.co_varnames[: code.co_argcount])
     local = set(code.co_varnames) - params
     wanted: dict[int, list[tuple[set[str], set[str]]]] = {}
-    for line, text, _ in _code_info(code).conditions.values():
-        try:
-            body = ast.parse(text, mode="eval").body
-        except (SyntaxError, ValueError):
-            continue
-        if not isinstance(body, ast.Compare) or len(body.ops) != 1 or \
-                not isinstance(body.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
-            continue
+    for line, body in _ordered_comparisons(code):
         sides = [{n.id for n in ast.walk(side) if isinstance(n, ast.Name)} & (local | params)
                  for side in (body.left, body.comparators[0])]
         if all(sides) and (sides[0] | sides[1]) & local:
@@ -563,11 +562,4 @@ def _complete(node: Node, cats: Mapping[str, list[Any]]) -> Node:
         return Table(node.args, tuple(node.entries) + missing) if missing else node
     if not dataclasses.is_dataclass(node):
         return node
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, Node):
-            changes[f.name] = _complete(value, cats)
-        elif isinstance(value, tuple) and value and all(isinstance(v, Node) for v in value):
-            changes[f.name] = tuple(_complete(v, cats) for v in value)
-    return dataclasses.replace(node, **changes) if changes else node
+    return map_children(node, lambda child: _complete(child, cats))

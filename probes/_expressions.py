@@ -35,6 +35,7 @@ generated here, never from stored text.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import keyword
 import math
@@ -612,6 +613,19 @@ def node_from_dict(data: Any, *, _depth: int = 0, _count: list[int] | None = Non
         raise ExpressionError(f"round(quantum={quantum}, mode={data['mode']!r:.20}, eps={eps}) : quantum must "
                               f"be > 0, mode one of {ROUND_MODES}, eps in [0, 0.01]")
     return Round(child(data["arg"]), quantum, data["mode"], eps)
+
+
+def map_children(node: Node, fn: Any) -> Node:
+    """`node` with `fn` applied to each child node (a field holding a Node, or a tuple of Nodes);
+    `node` itself when no child changes: the one walk the rewrites of a tree share."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            changes[f.name] = fn(value)
+        elif isinstance(value, tuple) and value and all(isinstance(v, Node) for v in value):
+            changes[f.name] = tuple(fn(v) for v in value)
+    return dataclasses.replace(node, **changes) if changes else node
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._schema import Schema
 from ._tolerance import Tolerance
-from ._expressions import (DECIMAL_EPS, Const, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
+from ._expressions import (DECIMAL_EPS, map_children, Const, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
                                  fit_expression)
 from ._nested import fit_nested
 from ._schema import output_quantum
@@ -184,14 +184,7 @@ def _substitute(node: Node, shifts: Mapping[str, float]) -> Node:
     """`node` with each shifted variable `x` read as `x - shift`."""
     if isinstance(node, Var):
         return Sum((node, Const(-shifts[node.name]))) if node.name in shifts else node
-    changes = {}
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, Node):
-            changes[f.name] = _substitute(value, shifts)
-        elif isinstance(value, tuple) and value and all(isinstance(v, Node) for v in value):
-            changes[f.name] = tuple(_substitute(v, shifts) for v in value)
-    return dataclasses.replace(node, **changes) if changes else node
+    return map_children(node, lambda child: _substitute(child, shifts))
 
 
 # -- affine expansion, in exact decimal arithmetic ------------------------------------------------------

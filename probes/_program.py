@@ -98,6 +98,10 @@ class ExactProgram:
         self.leaves = tuple(leaves)
         self.output_type = output_type
         self._int = output_type == "int"
+        #: the arguments the program reads (its tests and its expressions)
+        self.names: frozenset[str] = frozenset(
+            name for test in self.tests for name in (test.derived.names if test.kind == "derived" else (test.field,))
+        ) | frozenset(name for leaf in self.leaves if leaf.expression is not None for name in leaf.expression.names)
         self._row_functions: list[Any] = [None] * len(self.leaves)
         self._walk: Any = None
         self._test_functions: list[Any] = [None] * len(self.tests)
@@ -112,15 +116,6 @@ class ExactProgram:
         """Every leaf answers without the network."""
         return all(leaf.kind != "neural" for leaf in self.leaves)
 
-    @property
-    def names(self) -> set[str]:
-        found: set[str] = set()
-        for test in self.tests:
-            found.update(test.derived.names if test.kind == "derived" else (test.field,))
-        for leaf in self.leaves:
-            if leaf.expression is not None:
-                found.update(leaf.expression.names)
-        return found
 
     def without(self, leaves: Sequence[int], note: str) -> "ExactProgram":
         """The same program with these leaves answered by the network."""

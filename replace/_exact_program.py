@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from probes import ErrorInfo, Schema, Tolerance, Traces, _clock
+from probes import Schema, Tolerance, Traces, _clock
 from probes._exact_rules import learn_exact
 from probes._program import ExactProgram
 
@@ -74,7 +74,8 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
         return None, {"used": False, "note": program, "seconds": round(time.perf_counter() - began, 2)}
     # the search's own calls judge the leaves too: a call its partition misroutes (it counts them,
     # `misrouted`) makes that leaf as suspect as a held-out one would
-    own = _labelled(fn, schema, found.rows)
+    calls = Traces.from_calls(fn, found.rows)
+    own = ({name: [row[name] for row in found.rows] for name in schema.names}, calls.outputs, calls.errors)
     program, stats = keep_leaves(program, surrogate, [*held_out, own], schema.output.kind, tolerance,
                                  min_rows=CUT_SHORT_MIN_ROWS if cut_short else 0)
     report = {
@@ -88,21 +89,6 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
         "seconds": round(time.perf_counter() - began, 2),
     }
     return (program if program.served_leaves else None), report
-
-
-def _labelled(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, list[Any]],
-                                                                                               list[Any], list[Any]]:
-    """(columns, outputs, errors) of plain calls of `fn` on `rows`."""
-    outputs: list[Any] = []
-    errors: list[Any] = []
-    for row in rows:
-        try:
-            outputs.append(fn(**row))
-            errors.append(None)
-        except Exception as exc:  # the code's own raise, as the oracle saw it
-            outputs.append(None)
-            errors.append(ErrorInfo.from_exception(exc))
-    return {name: [row[name] for row in rows] for name in schema.names}, outputs, errors
 
 
 def keep_leaves(program: ExactProgram, surrogate: Any,
@@ -136,7 +122,8 @@ def keep_leaves(program: ExactProgram, surrogate: Any,
              if program.leaves[k].kind != "neural" and (wrong_program[k] or rows_in[k] < min_rows)]
     if worse:
         program = program.without(worse, "wrong on a held-out row, or too few held-out rows to show it")
-    kept = [k for k in range(len(program.leaves)) if k not in set(worse)]
+    dropped = set(worse)
+    kept = [k for k in range(len(program.leaves)) if k not in dropped]
     return program, {"rejected_leaves": len(worse), "held_out_rows": int(rows_in.sum()),
                      "held_out_wrong": int(wrong_program[kept].sum()) if kept else 0,
                      "network_wrong_on_kept": int(wrong_network[kept].sum()) if kept else 0}

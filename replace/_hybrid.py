@@ -344,15 +344,18 @@ def _is_number(value: Any) -> bool:
         and math.isfinite(float(value))
 
 
-def program_many(surrogate: Any, details: Any, columns: Mapping[str, Any]) -> Any:
-    """A BatchPrediction with every row the surrogate's exact program answers (`probes._program`)
-    replaced by that answer (spread 0); the network's answer stays on its `neural` leaves."""
+def program_answers(surrogate: Any, columns: Mapping[str, Any], n: int) -> tuple[np.ndarray, list[Any], list[Any]]:
+    """The surrogate's exact program on `n` rows of `columns` (arguments left out take their
+    defaults): (served, outputs, errors) as `ExactProgram.answer_batch` gives them."""
     program = surrogate.program_
-    n = len(details.raises)
     missing = [k for k in program.names if k not in columns]
-    if missing:  # arguments left to their defaults
+    if missing:
         columns = {**columns, **{k: [surrogate._defaults[k]] * n for k in missing if k in surrogate._defaults}}
-    served, values, errors_in = program.answer_batch(columns, n)
+    return program.answer_batch(columns, n)
+
+
+def overlay(details: Any, served: np.ndarray, values: Sequence[Any], errors_in: Sequence[Any]) -> Any:
+    """`details` with every `served` row answered by the program (its value or raise, spread 0)."""
     if not served.any():
         return details
     outputs = np.array(details.outputs, copy=True)
@@ -360,13 +363,19 @@ def program_many(surrogate: Any, details: Any, columns: Mapping[str, Any]) -> An
     spread = np.array(details.spread, dtype=float, copy=True)
     errors = list(details.errors)
     blank = None if outputs.dtype == object else math.nan
-    for i in np.flatnonzero(served):
+    for i in np.flatnonzero(served).tolist():
         error = errors_in[i]
         raises[i] = error is not None
         errors[i] = error
         outputs[i] = blank if error is not None else values[i]
     spread[served] = 0.0
     return replace(details, outputs=outputs, raises=raises, errors=errors, spread=spread)
+
+
+def program_many(surrogate: Any, details: Any, columns: Mapping[str, Any]) -> Any:
+    """A BatchPrediction with every row the surrogate's exact program answers (`probes._program`)
+    replaced by that answer (spread 0); the network's answer stays on its `neural` leaves."""
+    return overlay(details, *program_answers(surrogate, columns, len(details.raises)))
 
 
 #: the path a batch reports for a row its exact program answered
@@ -379,36 +388,27 @@ def program_first(surrogate: Any, columns: Mapping[str, Any], network: Any) -> A
     is still encoded, so a value the network could not take raises as without the program."""
     names = surrogate._names
     sliceable = all(isinstance(columns.get(k), (np.ndarray, list, tuple)) for k in names)
-    if not names or not sliceable:
-        return network(columns)
+    if not names or not sliceable:  # columns that cannot be sliced: the network's answers, overlaid
+        details = network(columns)
+        return program_many(surrogate, details, columns) if names else details
     n = len(columns[names[0]])
-    program = surrogate.program_
-    missing = [k for k in program.names if k not in columns]
-    full = {**columns, **{k: [surrogate._defaults[k]] * n for k in missing if k in surrogate._defaults}}
-    served, values, errors_in = program.answer_batch(full, n)
+    served, values, errors_in = program_answers(surrogate, columns, n)
     if not served.any():
         return network(columns)
     surrogate.input_encoder.encode(columns, dtype=np.float64)  # raises OutOfDomainError as the network would
+    from ._surrogate import BatchPrediction
+
     label = surrogate.output_encoder.kind == "label"
-    outputs = np.empty(n, dtype=object) if label else np.full(n, math.nan)
-    raises = np.array([e is not None for e in errors_in], dtype=bool) & served
-    errors: list[Any] = [e if s else None for e, s in zip(errors_in, served.tolist())]
-    value_rows = np.flatnonzero(served & ~raises)
-    if value_rows.size:
-        outputs[value_rows] = [values[i] for i in value_rows] if label else np.array(
-            [values[i] for i in value_rows], dtype=float)
-    spread = np.zeros(n)
-    paths = [PROGRAM_PATH] * n if surrogate.path_aware else None
+    details = BatchPrediction(np.empty(n, dtype=object) if label else np.full(n, math.nan), np.zeros(n, dtype=bool),
+                              [None] * n, np.zeros(n), [PROGRAM_PATH] * n if surrogate.path_aware else None)
     rest = np.flatnonzero(~served)
     if rest.size:
         part = network({k: _take(columns[k], rest) for k in names})
-        outputs[rest] = part.outputs
-        raises[rest] = part.raises
-        spread[rest] = part.spread
+        details.outputs[rest] = part.outputs
+        details.raises[rest] = part.raises
+        details.spread[rest] = part.spread
         for j, i in enumerate(rest.tolist()):
-            errors[i] = part.errors[j]
-            if paths is not None and part.paths is not None:
-                paths[i] = part.paths[j]
-    from ._surrogate import BatchPrediction
-
-    return BatchPrediction(outputs, raises, errors, spread, paths)
+            details.errors[i] = part.errors[j]
+            if details.paths is not None and part.paths is not None:
+                details.paths[i] = part.paths[j]
+    return overlay(details, served, values, errors_in)

@@ -144,6 +144,10 @@ def evaluate(surrogate: Any, columns: Mapping[str, Any], predictor: ErrorPredict
     raw, choice = surrogate._reference_raw(X)
     paths = None if choice is None else [surrogate._path_ids[i] for i in choice]
     details = surrogate._decode_many(raw, paths, columns=columns, choice=choice)  # exact paths applied
+    if getattr(surrogate, "program_", None) is not None:  # and the exact program, as `_details` answers
+        from ._hybrid import program_many
+
+        details = program_many(surrogate, details, columns)
     features = _features(surrogate, columns, X, raw, choice, details, predictor.path_error)
     return RowScores(details, features, predictor.score(features))
 
@@ -189,9 +193,7 @@ class OneRowScorer:
 
             output, error, spread = one(sur, index, output, error, spread, kwargs)
         if getattr(sur, "program_", None) is not None:  # the exact program answers first, as in `evaluate`
-            answer = sur._program_row(kwargs)
-            if answer is not None:
-                output, error, spread = answer[0], answer[1], 0.0
+            output, error, spread = sur._program_over(kwargs, output, error, spread)
         gate = sur._gate
         path = sur._path_ids[index] if gate is not None else None
         ratio = spread

@@ -233,10 +233,16 @@ class Surrogate:
             program.use_row_functions(_hybrid.row_function)
         self.program_ = program
 
-    def _program_row(self, kwargs: Mapping[str, Any]) -> tuple[Any, ErrorInfo | None] | None:
+    def _program_over(self, kwargs: Mapping[str, Any], output: Any, error: ErrorInfo | None,
+                      spread: float) -> tuple[Any, ErrorInfo | None, float]:
+        """(output, error, spread) of one row, the exact program's answer (spread 0) where it has one;
+        the one place single rows meet the program (predict_one, the float64 reference, the guard's
+        one-row scorer), as `_hybrid.program_many` is for batches."""
+        if self.program_ is None:
+            return output, error, spread
         names = self._names
-        row = kwargs if all(n in kwargs for n in names) else {**self._defaults, **kwargs}
-        return self.program_.answer_row(row)
+        answer = self.program_.answer_row(kwargs if all(n in kwargs for n in names) else {**self._defaults, **kwargs})
+        return (answer[0], answer[1], 0.0) if answer is not None else (output, error, spread)
 
     # -- single calls ---------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -286,10 +292,7 @@ class Surrogate:
         output, error, spread = self._decode_one(raw)
         if self._exact is not None:
             output, error, spread = _hybrid.one(self, index, output, error, spread, kwargs)
-        if self.program_ is not None:
-            answer = self._program_row(kwargs)
-            if answer is not None:
-                output, error, spread = answer[0], answer[1], 0.0
+        output, error, spread = self._program_over(kwargs, output, error, spread)
         return OnePrediction(output, error, spread, self._path_ids[index] if self._gate is not None else None)
 
     def _encode_one(self, kwargs: Mapping[str, Any]) -> list[float]:
@@ -318,10 +321,7 @@ class Surrogate:
         output, error, spread = self._decode_one(raw)
         if self._exact is not None:
             output, error, spread = _hybrid.one(self, index, output, error, spread, kwargs)
-        if self.program_ is not None:
-            answer = self._program_row(kwargs)
-            if answer is not None:
-                output, error, spread = answer[0], answer[1], 0.0
+        output, error, spread = self._program_over(kwargs, output, error, spread)
         return OnePrediction(output, error, spread, path)
 
     def _route_one(self, x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -576,8 +576,6 @@ class Surrogate:
         details = self._decode_raw(raw, paths)
         if self._exact is not None and columns is not None:
             details = _hybrid.many(self, details, columns, choice)
-        if self.program_ is not None and columns is not None:
-            details = _hybrid.program_many(self, details, columns)
         return details
 
     def _decode_raw(self, raw: np.ndarray, paths: list[str] | None) -> BatchPrediction:
