@@ -1,0 +1,294 @@
+"""Does fit's default find the best surrogate the budget can buy, on code it was not tuned on?
+(issue 16)
+
+For each function of bench/untuned_functions.py (13 legacy functions written for this
+benchmark: kernels, tables, solvers, classifiers) and each seed: record
+`generate(--traces, seed=100+seed)` as traces, `fit(fn, traces, schema=, tolerance=,
+budget_s=, seed=, budget_clock=)` with defaults and nothing else, then train scikit-learn's MLP
+and HistGradientBoosting on exactly the rows fit trained on (`surrogate.training_data_`: the
+traces plus fit's oracle rows), each within the same budget in wall seconds, with the
+surrogate's input and output encodings (bench/fidelity.py's `Baseline`, answering a value, a
+label or a raise). All three are scored by `replace._fidelity.compare` (bench/fidelity.py's
+`_score`: share within the function's tolerance; labels and exceptions exact) on fresh
+production inputs `generate(--fresh, seed=10_000+seed)` and, separately, on as many uniform
+whole-domain inputs (`schema.sample(--fresh, seed=20_000+seed)`).
+
+Per function the summary gives each model's mean, min, max and std over the seeds, and the
+verdict against each baseline, per distribution: "ahead" when neuroswap's mean exceeds the
+baseline's by more than the larger seed spread (max - min over seeds of either model),
+"behind" when it falls short by more than that, else "level"; `ahead_or_level` is true when
+no verdict is "behind".
+
+    python bench/untuned.py                      # full suite: 13 functions x seeds 0 1 2, 60 s (hours)
+    python bench/untuned.py --quick              # 8 s budgets, 1,000 traces and inputs, seed 0
+    python bench/untuned.py --only kepler bracket_tax --seeds 0 1 2 --budget 60
+    python bench/untuned.py --budget 4 --seeds 0 --only kepler credit_decision --out untuned_smoke.json
+
+Writes bench/results/untuned.json (untuned_quick.json with --quick, or --out NAME) after every
+fit, so a long run keeps what it has done, and the markdown table next to it (.md); prints the
+table at the end. One line per fit on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the repository root, not bench/ (bench/case_studies.py would shadow the package)
+    sys.path.insert(0, str(ROOT))
+
+from bench.fidelity import Baseline, _score, _surrogate_outputs  # noqa: E402
+from bench.untuned_functions import FUNCTIONS, Untuned  # noqa: E402
+from probes import Schema, Traces  # noqa: E402
+from replace import fit  # noqa: E402
+
+MODELS = ("neuroswap", "sklearn_mlp", "sklearn_hgb")
+BASELINES = {"sklearn_mlp": "mlp", "sklearn_hgb": "hgb"}
+DISTRIBUTIONS = ("production", "domain")
+FAIRNESS = (
+    "fit runs with defaults only (schema, tolerance, budget_s, seed, budget_clock). The baselines are trained on "
+    "exactly the rows fit trained on (surrogate.training_data_: the recorded traces plus fit's oracle rows), with "
+    "the surrogate's input encoding and output encoding (warped, standardised regression targets), each within "
+    "the fit budget in wall seconds (HGB stops earlier by early stopping; the MLP trains epoch by epoch until the "
+    "budget or no progress). A raising outcome is a class (labels) or learned by an outcome classifier of the same "
+    "family (values). All are scored alike: share of inputs within tolerance, labels and exceptions exact."
+)
+
+
+def _columns(schema: Schema, rows: Sequence[dict]) -> dict[str, np.ndarray]:
+    return {f.name: np.asarray([r[f.name] for r in rows], dtype=object if f.kind == "categorical" else None)
+            for f in schema.fields}
+
+
+def _share(scored: dict[str, Any]) -> dict[str, Any]:
+    keep = ("agreement", "outcome_agreement", "mean_error", "max_error")
+    return {k: (None if isinstance(scored[k], float) and not math.isfinite(scored[k]) else float(scored[k]))
+            for k in keep if k in scored}
+
+
+def run_one(entry: Untuned, seed: int, *, budget_s: float, clock: str, n_traces: int, n_fresh: int) -> dict[str, Any]:
+    """One function x one seed: fit with defaults, the two baselines on its rows, all scored on
+    fresh production and whole-domain inputs."""
+    fn, tolerance = entry.function, entry.tolerance
+    schema = entry.schema()
+    traces = Traces.from_calls(fn, entry.generate(n_traces, seed=100 + seed))
+    rows = {"production": entry.generate(n_fresh, seed=10_000 + seed),
+            "domain": schema.sample(n_fresh, seed=20_000 + seed)}
+    refs = {d: Traces.from_calls(fn, r) for d, r in rows.items()}
+    columns = {d: _columns(schema, r) for d, r in rows.items()}
+    row: dict[str, Any] = {
+        "function": entry.name, "seed": seed, "budget_s": budget_s, "clock": clock,
+        "raise_share": {d: float(np.mean([e is not None for e in refs[d].errors])) for d in DISTRIBUTIONS},
+    }
+    started = time.monotonic()
+    try:
+        surrogate = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget_s, seed=seed,
+                        budget_clock=clock, progress=False)
+    except Exception as exc:  # a failed fit is a result, not the end of the run
+        row["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        row["fit_seconds"] = round(time.monotonic() - started, 2)
+        return row
+    row["fit_seconds"] = round(time.monotonic() - started, 2)
+    kind = surrogate.output_encoder.kind
+    data = surrogate.training_data_
+    row.update({"kind": kind, "architecture": surrogate.architecture, "oracle_calls": surrogate.metrics.oracle_calls,
+                "training_rows": len(data["outputs"])})
+    models: dict[str, Any] = {"neuroswap": {"seconds": row["fit_seconds"]}}
+    for d in DISTRIBUTIONS:
+        out, errs = _surrogate_outputs(surrogate, columns[d])
+        models["neuroswap"][d] = _share(_score(None, kind, refs[d], out, errs, tolerance))
+    X_train = surrogate.encode(data["columns"])
+    X_eval = {d: surrogate.encode(columns[d]) for d in DISTRIBUTIONS}
+    for name, family in BASELINES.items():
+        try:
+            base = Baseline(family, kind, budget_s, seed, surrogate.output_encoder).fit(
+                X_train, list(data["outputs"]), list(data["errors"]))
+        except Exception as exc:
+            models[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            continue
+        models[name] = {"seconds": round(base.seconds, 2), "note": base.note}
+        for d in DISTRIBUTIONS:
+            out, errs = base.predict(X_eval[d])
+            models[name][d] = _share(_score(None, kind, refs[d], out, errs, tolerance))
+    row["models"] = models
+    return row
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    return {"mean": statistics.fmean(values), "min": min(values), "max": max(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0, "spread": max(values) - min(values),
+            "n": len(values), "per_seed": values}
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per function: each model's shares over seeds, and neuroswap's verdict against each baseline."""
+    summary: dict[str, Any] = {}
+    for name in dict.fromkeys(r["function"] for r in runs):
+        mine = [r for r in runs if r["function"] == name and "models" in r]
+        entry: dict[str, Any] = {"seeds": [r["seed"] for r in mine],
+                                 "failed_seeds": [r["seed"] for r in runs if r["function"] == name and "models" not in r],
+                                 "fit_seconds": _stats([r["fit_seconds"] for r in mine]) if mine else None,
+                                 "training_rows": _stats([float(r["training_rows"]) for r in mine]) if mine else None}
+        for model in MODELS:
+            entry[model] = {}
+            for d in DISTRIBUTIONS:
+                values = [r["models"][model][d]["agreement"] for r in mine
+                          if d in r["models"].get(model, {}) and r["models"][model][d]["agreement"] is not None]
+                entry[model][d] = _stats(values) if values else None
+        verdict: dict[str, Any] = {}
+        for d in DISTRIBUTIONS:
+            verdict[d] = {}
+            ours = entry["neuroswap"][d]
+            for base in BASELINES:
+                theirs = entry[base][d]
+                if ours is None or theirs is None:
+                    verdict[d][base] = "missing"
+                    continue
+                margin = max(ours["spread"], theirs["spread"])
+                diff = ours["mean"] - theirs["mean"]
+                verdict[d][base] = "ahead" if diff > margin else ("behind" if diff < -margin else "level")
+        entry["verdict"] = verdict
+        entry["ahead_or_level"] = bool(mine) and all(v in ("ahead", "level") for d in verdict.values()
+                                                       for v in d.values())
+        entry["ahead_or_level_production"] = bool(mine) and all(v in ("ahead", "level")
+                                                                  for v in verdict["production"].values())
+        summary[name] = entry
+    return summary
+
+
+def _pct(stats: dict[str, Any] | None) -> str:
+    if not stats:
+        return "-"
+    text = f"{100 * stats['mean']:.2f}"
+    if stats["n"] > 1:
+        text += f" [{100 * stats['min']:.2f}, {100 * stats['max']:.2f}]"
+    return text
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    summary = results["summary"]
+    lines = [
+        f"Share within tolerance (%, mean over seeds {results['seeds']} [min, max]) after fit with defaults at "
+        f"{results['budget_s']:g} s ({results['clock']} clock); baselines on fit's rows within the same wall budget. "
+        f"{results['n_fresh']} fresh production and {results['n_fresh']} whole-domain inputs per seed; "
+        f"{results['n_traces']} traces.",
+        "",
+        "| function | kind | tolerance | dist | neuroswap | MLP | HGB | verdict vs MLP / HGB | fit s | rows |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in summary.items():
+        entry = FUNCTIONS[name]
+        tol = entry.tolerance
+        tol_text = "exact" if tol.abs == 0 and tol.rel == 0 else f"abs {tol.abs:g}" + (f", rel {tol.rel:g}" if tol.rel else "")
+        for d in DISTRIBUTIONS:
+            v = s["verdict"][d]
+            fit_s = f"{s['fit_seconds']['mean']:.0f}" if s["fit_seconds"] and d == "production" else ""
+            rows = f"{s['training_rows']['mean']:.0f}" if s["training_rows"] and d == "production" else ""
+            lines.append(f"| {name if d == 'production' else ''} | {entry.kind if d == 'production' else ''} | "
+                         f"{tol_text if d == 'production' else ''} | {d} | {_pct(s['neuroswap'][d])} | "
+                         f"{_pct(s['sklearn_mlp'][d])} | {_pct(s['sklearn_hgb'][d])} | "
+                         f"{v['sklearn_mlp']} / {v['sklearn_hgb']} | {fit_s} | {rows} |")
+    n = len(summary)
+    ok = sum(s["ahead_or_level"] for s in summary.values())
+    ok_prod = sum(s["ahead_or_level_production"] for s in summary.values())
+    lines += ["", f"neuroswap ahead or level on both distributions: {ok} of {n}; on production inputs: {ok_prod} of {n}. "
+                  "Verdict: ahead/behind when the difference of means exceeds the larger seed spread (max - min) of "
+                  "the two models, else level."]
+    if len(results["seeds"]) < 2:
+        lines.append("One seed only: no seed spread, so any difference reads as ahead or behind; run 3 seeds for a "
+                     "verdict.")
+    failed = {k: s["failed_seeds"] for k, s in summary.items() if s["failed_seeds"]}
+    if failed:
+        lines.append(f"Fits that failed (seeds): {failed}")
+    return "\n".join(lines) + "\n"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _clean(value.item())
+    return value
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help=f"functions: {', '.join(FUNCTIONS)}")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="fit seeds (default 0 1 2; quick: 0)")
+    parser.add_argument("--budget", type=float, default=None, help="fit budget and baselines' wall budget, s "
+                                                                   "(default 60; quick: 8)")
+    parser.add_argument("--clock", choices=("work", "wall"), default="work", help="fit's budget clock")
+    parser.add_argument("--traces", type=int, default=None, help="recorded production calls (default 3000)")
+    parser.add_argument("--fresh", type=int, default=None, help="scoring inputs per distribution (default 5000)")
+    parser.add_argument("--out", default=None, help="file name under bench/results (default untuned.json)")
+    parser.add_argument("--quick", action="store_true", help="8 s budgets, 1,000 traces and inputs, seed 0")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.only or [] if n not in FUNCTIONS]
+    if unknown:
+        parser.error(f"unknown function(s) {unknown}; known: {', '.join(FUNCTIONS)}")
+    quick = args.quick
+    seeds = args.seeds if args.seeds is not None else ([0] if quick else [0, 1, 2])
+    budget = args.budget if args.budget is not None else (8.0 if quick else 60.0)
+    n_traces = args.traces if args.traces is not None else (1000 if quick else 3000)
+    n_fresh = args.fresh if args.fresh is not None else (1000 if quick else 5000)
+    names = args.only or list(FUNCTIONS)
+    import torch
+
+    torch.set_num_threads(1)
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / (args.out or ("untuned_quick.json" if quick else "untuned.json"))
+    results: dict[str, Any] = {
+        "issue": 16, "budget_s": budget, "clock": args.clock, "seeds": seeds, "n_traces": n_traces,
+        "n_fresh": n_fresh, "quick": quick,
+        "seeding": "traces generate(n, seed=100+s); production scoring generate(n, seed=10000+s); domain scoring "
+                   "schema.sample(n, seed=20000+s); fit and baselines seed=s",
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch_threads": 1},
+        "fairness": FAIRNESS,
+        "functions": {n: {"kind": FUNCTIONS[n].kind, "description": FUNCTIONS[n].description,
+                          "tolerance": FUNCTIONS[n].tolerance.to_dict()} for n in names},
+        "runs": [], "summary": {},
+    }
+    started = time.monotonic()
+    for name in names:
+        for seed in seeds:
+            t0 = time.monotonic()
+            row = run_one(FUNCTIONS[name], seed, budget_s=budget, clock=args.clock, n_traces=n_traces, n_fresh=n_fresh)
+            results["runs"].append(row)
+            if "models" in row:
+                m = row["models"]
+                cells = "  ".join(
+                    f"{k.replace('sklearn_', '')} " + "/".join(
+                        "-" if m[k].get(d) is None or m[k][d]["agreement"] is None else f"{m[k][d]['agreement']:.4f}"
+                        for d in DISTRIBUTIONS) for k in MODELS)
+                msg = f"fit {row['fit_seconds']:.1f} s, {row['training_rows']} rows; prod/domain {cells}"
+            else:
+                msg = f"fit failed: {row['error']}"
+            print(f"[untuned] {name} seed {seed}: {msg} ({time.monotonic() - t0:.0f} s)", file=sys.stderr, flush=True)
+            results["summary"] = summarize(results["runs"])
+            results["wall_s"] = round(time.monotonic() - started, 1)
+            path.write_text(json.dumps(_clean(results), indent=2, default=str))
+    markdown = to_markdown(results)
+    path.with_suffix(".md").write_text(markdown)
+    print(markdown)
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
