@@ -206,7 +206,8 @@ def _surrogate_outputs(surrogate: Any, columns: dict[str, np.ndarray]) -> tuple[
 
 
 def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, budget_s: float, seed: int,
-              progress: bool, clock: str = "wall", fit_options: dict[str, Any] | None = None) -> dict[str, Any]:
+              progress: bool, clock: str = "wall", fit_options: dict[str, Any] | None = None,
+              baselines: bool = True) -> dict[str, Any]:
     module, fn = _study(module_name, fn_name)
     schema = Schema.from_function(fn, **module.SPECS)
     tolerance = module.TOLERANCE
@@ -233,6 +234,8 @@ def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, bu
                         "architecture": surrogate.architecture, "oracle_calls": surrogate.metrics.oracle_calls,
                         "training_rows": surrogate.metrics.training_rows,
                         "fit_metrics_agreement": surrogate.metrics.agreement}
+    if not baselines:
+        return row
     data = surrogate.training_data_
     X_train = surrogate.encode(data["columns"])
     X_fresh = surrogate.encode(columns)

@@ -4,7 +4,7 @@ Imports `probes`, never `explain`.
 """
 
 from ._distributed import fit_distributed
-from ._fit import FitConfig, fit
+from ._fit import FitConfig, FitOptions, fit
 from ._models import Architecture
 from ._surrogate import BatchPrediction, OnePrediction, Surrogate, SurrogateMetrics
 from ._swap import Disagreement, GuardCalibration, SwapStats, Swapped, calibrate_guard, swap
@@ -15,6 +15,7 @@ __all__ = [
     "BatchPrediction",
     "Disagreement",
     "FitConfig",
+    "FitOptions",
     "GuardCalibration",
     "OnePrediction",
     "Surrogate",

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from probes import Schema, Tolerance, Traces
 
-from ._fit_config import FitConfig
+from ._fit_config import FitConfig, FitOptions, merged_options
 from ._fit_run import prepare, run
 from ._pool import _hard_rows
 from ._surrogate import Surrogate
@@ -46,6 +46,7 @@ def fit(
     seed: int = 0,
     hard_cases: Iterable[Any] | None = None,
     progress: bool | None = None,
+    advanced: FitOptions | None = None,
     **options: Any,
 ) -> Surrogate:
     """Train a neural surrogate of `fn` and measure its fidelity on fresh inputs.
@@ -80,9 +81,12 @@ def fit(
     was kept and why; untraceable code keeps the network alone); it takes at most
     0.4 x budget_s more on the wall clock (within the 1.5 x budget_s + 1 s above), and runs
     untimed on the work clock up to the wall ceiling.
-    `options`: see
-    `FitConfig` (ensemble_size, widths, depths, sampling="paths"|"uniform", max_oracle_calls, ...).
+    `advanced`: a `FitOptions` holding the advanced options (the search, shapes, sampling,
+    rounds, encodings, the guard's calibration, ...); each may also be passed as a keyword
+    argument (`options`, as before: `fit(..., widths=(64,), rounds=0)`), but not both ways.
+    An unknown option is refused by name with the list of known ones.
     """
+    options = merged_options(advanced, options)
     p = prepare(fn, traces, schema=schema, tolerance=tolerance, oracle=oracle, budget_s=budget_s, seed=seed,
                 hard_cases=hard_cases, progress=progress, options=options)
     if p.config.distributed == "auto":

@@ -17,6 +17,7 @@ from ._options import check_options
 from ._train import TrainConfig
 
 OTHER_PATHS = "*"
+SEARCHES = ("budget", "equal", "halving")
 
 # -- the budget's oracle calls (sized from the measured cost of a call; see `_pool.oracle_draws`) -
 #: Fewest rows (traces and oracle calls together) fit learns from: a budget whose share for the
@@ -65,14 +66,18 @@ class _FitWorkClock(_clock.WorkClock):
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Options of `fit` (pass them as keyword arguments to `fit`)."""
+    """`fit`'s advanced options, in one object (public name `FitOptions`): pass
+    `fit(..., advanced=FitOptions(widths=(64,), rounds=0))`, or any of them as a keyword argument
+    of `fit` as before (`fit(..., rounds=0)`). The few a user usually sets (budget_s, tolerance,
+    oracle, seed, progress) are `fit`'s own arguments; these are for tuning and experiments, and
+    their defaults are chosen by the benchmarks in bench/ (README, "fit's defaults")."""
 
     target_agreement: float = 0.999      # validation share within tolerance that counts as "met"
     ensemble_size: int = 3               # members per network (spread for the guarded swap)
-    widths: tuple[int, ...] = (16, 32, 64, 128)
-    depths: tuple[int, ...] = (2, 3)
+    widths: tuple[int, ...] = (16, 32, 64, 128)  # hidden widths the search may try
+    depths: tuple[int, ...] = (2, 3)            # hidden layers the search may try
     max_candidates: int = 4              # architectures tried per model family
-    search: str = "equal"                # "equal": one slice per shape; "halving": successive halving (see _search)
+    search: str = "budget"               # "budget": halving judged at the final length (see _search); "equal"; "halving"
     activation: str | None = None        # None: silu for real outputs, relu for labels
     path_aware: str | bool = "auto"      # "auto": try gate+experts when paths matter
     sampling: str = "paths"              # "paths": Turaco + error-driven rounds (labels: least certain); "uniform": domain
@@ -87,12 +92,12 @@ class FitConfig:
     near_scale: float = 0.03             # jitter (share of the range) for inputs near known ones
     trace_share: float = 0.5             # share of oracle draws placed near recorded traces
     path_budget: float = 0.2             # share of budget_s for path-traced calls (they are ~100x slower)
-    max_experts: int = 24
+    max_experts: int = 24                # most branch paths with an expert of their own (the rest share one)
     min_path_share: float = 0.005        # paths rarer than this share go to the shared "*" expert
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimiser settings (learning rate, batch, patience)
     device: str | None = None            # None: cuda when available, else cpu
     threads: int | None = None           # torch threads (None: 1; small networks are overhead-bound)
-    validation_share: float = 0.15
+    validation_share: float = 0.15       # share of the rows held out to judge and choose models
     trace_weight: str | float = "balance"  # "balance": traces weigh as much as all oracle rows together
     log_inputs: tuple[str, ...] | str = ()  # arguments encoded as log(x); "positive": every real/integer one with low > 0
     embeddings: bool = True              # categoricals with many values through a learned, shared embedding
@@ -104,6 +109,28 @@ class FitConfig:
     domain_margin: float | None = None   # share of span added each side of ranges fit infers from traces (None: 0.05 with oracle, else 0; see _margins)
     wall_ceiling_s: float | None = None  # budget_clock="work": wall time that ends the fit, not reproducibly (None: see _wall_ceiling)
     exact: str = "auto"                  # "auto": the code's exact program first, exact expressions on the paths they reproduce (hybrid, see _hybrid, _exact_program); "off"
+
+
+FitOptions = FitConfig  # the public name of fit's advanced options
+
+
+def merged_options(advanced: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """`fit`'s keyword options over an advanced-options object: one dict of options. An option
+    set both ways (the object's value not the default) is refused by name, since which one was
+    meant cannot be known."""
+    if advanced is None:
+        return dict(options)
+    if not isinstance(advanced, FitConfig):
+        raise bad_argument("advanced", type(advanced).__name__, "must be a replace.FitOptions",
+                           "Pass advanced=FitOptions(widths=(64,), rounds=0), or the options as keyword arguments")
+    defaults = FitConfig()
+    out = {f.name: getattr(advanced, f.name) for f in fields(FitConfig)}
+    for name, value in options.items():
+        if name in out and out[name] != getattr(defaults, name) and out[name] != value:
+            raise bad_argument(name, value, f"is also set in advanced= (to {out[name]!r})",
+                               f"Set {name} in one place: the keyword or the FitOptions object")
+        out[name] = value
+    return out
 
 
 def _config(options: Mapping[str, Any]) -> FitConfig:
@@ -126,9 +153,9 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
     if config.distributed not in ("auto", "off"):
         raise bad_argument("distributed", config.distributed, "must be 'auto' or 'off'",
                            "Pass distributed='off' to train one whole model in every process")
-    if config.search not in ("equal", "halving"):
-        raise bad_argument("search", config.search, "must be 'equal' or 'halving'",
-                           "Pass search='halving' to give the better half of the shapes more training")
+    if config.search not in SEARCHES:
+        raise bad_argument("search", config.search, "must be 'budget', 'equal' or 'halving'",
+                           "Pass search='budget' (the default) to judge shapes at the length the chosen one trains")
     if not 0.0 < config.calibration_rate < 1.0:
         raise bad_argument("calibration_rate", config.calibration_rate, "must be in (0, 1)",
                            "Pass the smallest max_error_rate the guarded swap should certify, e.g. 0.001")

@@ -82,7 +82,7 @@ def check_options(config: Any) -> None:
                 isinstance(item, int) and not isinstance(item, bool) and 1 <= item < 2**31 for item in value):
             raise bad_argument(name, value, "must be a non-empty tuple of integers >= 1",
                                f"Pass e.g. {name}={'(16, 32, 64)' if name == 'widths' else '(2, 3)'}")
-    for name, choices in (("search", ("equal", "halving")), ("sampling", ("paths", "uniform")),
+    for name, choices in (("search", ("budget", "equal", "halving")), ("sampling", ("paths", "uniform")),
                           ("rounds_when", ("data_limited", "always")), ("distributed", ("auto", "off")),
                           ("budget_clock", ("wall", "work")), ("exact", ("auto", "off"))):
         check_choice(name, getattr(config, name), choices)

@@ -51,6 +51,12 @@ class Pool:
         self.weights = np.concatenate([self.weights, np.full(len(outputs), float(weight))])
         self.sources += [source] * len(outputs)
 
+    def truncate(self, n: int, weights: np.ndarray) -> None:
+        """Back to its first `n` rows, with `weights` (theirs, saved before rows were added)."""
+        self.columns = {k: v[:n] for k, v in self.columns.items()}
+        del self.outputs[n:], self.errors[n:], self.paths[n:], self.sources[n:]
+        self.weights = np.array(weights[:n], dtype=float)
+
 
 class Oracle:
     """Calls the legacy function, tracing branch paths while the path budget lasts.

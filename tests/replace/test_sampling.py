@@ -133,3 +133,59 @@ def test_label_rounds_spend_calls_where_the_class_is_close():
     assert rounds.sum() >= 100, s.metrics.rounds
     assert near[rounds].mean() >= 0.3, near[rounds].mean()
     assert near[np.array([src == "oracle" for src in data["sources"]])].mean() < 0.1
+
+
+@pytest.mark.slow
+def test_a_round_not_kept_leaves_no_rows_behind():
+    """A round whose model is not kept goes back to the pool it started from: its rows would pull
+    the polish towards the error it chased (its oracle calls are still counted)."""
+    s = _smooth_fit()
+    log = s.metrics.rounds
+    unkept = next(r for r in log if r.get("kept") is False)
+    before = [r for r in log if "rows" in r and r["round"] < unkept["round"]][-1]
+    assert unkept["rows"] > before["rows"] and unkept["rows_kept"] == before["rows"]
+    assert s.metrics.training_rows == before["rows"] == len(s.training_data_["outputs"])
+    assert len(s.training_data_["columns"]["x"]) == before["rows"]
+    assert s.metrics.oracle_calls >= unkept["oracle_calls"]
+
+
+class _Judge:
+    """Stands in for `_Trainer.judge`: each surrogate's agreement and excess on any rows."""
+
+    def __init__(self, scores):
+        self.scores = scores
+        self.rows = []
+
+    def judge(self, surrogate, pool, rows):
+        self.rows.append(list(rows))
+        agreement, excess = self.scores[surrogate]
+        return {"agreement": agreement, "excess": np.full(len(rows), excess)}
+
+
+def _candidates(before, after):
+    from replace._trainer import _Candidate
+
+    return [_Candidate(None, None, name, 0.9, 1.0, 1, 1.0, []) for name in (before, after)]
+
+
+def test_a_round_worse_on_recorded_traffic_is_not_kept():
+    from types import SimpleNamespace
+
+    from replace._rounds import MIN_PRODUCTION_ROWS, _production_holds
+
+    pool = SimpleNamespace(sources=["trace"] * 60 + ["oracle"] * 60 + ["round1"] * 60)
+    val = np.arange(0, 180, 2)  # 30 trace rows: too few to veto
+    best, cand = _candidates("before", "after")
+    worse_on_traffic = _Judge({"before": (0.95, 0.2), "after": (0.90, 0.3)})
+    assert _production_holds(worse_on_traffic, pool, val, cand, best) == {"holds": True}
+    assert worse_on_traffic.rows == []
+    val = np.arange(180)  # 60 trace rows
+    assert 60 >= MIN_PRODUCTION_ROWS
+    verdict = _production_holds(worse_on_traffic, pool, val, cand, best)
+    assert verdict["holds"] is False and verdict["production_rows"] == 60
+    assert verdict["production_agreement"] == 0.90 and verdict["production_agreement_before"] == 0.95
+    assert all(row < 60 for rows in worse_on_traffic.rows for row in rows)  # judged on traffic alone
+    level = _Judge({"before": (0.95, 0.2), "after": (0.95, 0.2)})
+    assert _production_holds(level, pool, val, cand, best)["holds"] is True  # a tie holds
+    better = _Judge({"before": (0.95, 0.2), "after": (0.97, 0.3)})
+    assert _production_holds(better, pool, val, cand, best)["holds"] is True

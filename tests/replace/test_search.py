@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
@@ -78,22 +78,23 @@ def test_halving_keeps_the_large_shape_that_equal_slices_would_drop():
     assert all(c[3] == pytest.approx(10.0) for c in continued)  # twice the first slice of 5
 
 
-def test_equal_slices_the_default_choose_what_leads_after_one_slice():
+def test_equal_slices_choose_what_leads_after_one_slice():
     best, log, calls, spent = run_search([8, 16, 64, 128], seconds=40.0, search="equal")
     assert [c[3] for c in calls] == pytest.approx([10.0] * 4) and not any(c[2] for c in calls)
     assert best.arch.width == 16 and [e["rung"] for e in log] == [0] * 4 and spent == pytest.approx(40.0)
-    assert FitConfig().search == "equal"
+    assert FitConfig().search == "budget"
 
 
 def test_search_option_is_checked():
     from replace._fit import _config
 
-    with pytest.raises(ValueError, match="search"):
+    with pytest.raises(ValueError, match="search") as raised:
         _config({"search": "grid"})
+    assert "'budget'" in str(raised.value) and "'grid'" in str(raised.value)
 
 
 def test_two_shapes_take_one_slice_each_as_before():
-    best, log, calls, _ = run_search([16, 128], seconds=20.0)
+    best, log, calls, _ = run_search([16, 128], seconds=20.0, search="halving")
     assert [c[3] for c in calls] == pytest.approx([10.0, 10.0]) and not any(c[2] for c in calls)
     assert best.arch.width == 16 and [e["rung"] for e in log] == [0, 0]
 
@@ -146,3 +147,100 @@ def test_fit_with_halving_continues_real_models(monkeypatch):
     assert all(c["seconds"] > dropped[0]["seconds"] for c in continued)
     assert s.metrics.architecture in {entry["architecture"] for entry in continued}
     assert s.metrics.agreement > 0.5
+
+
+# -- the budget search: shapes judged at the length the chosen one will train --------------------
+
+#: excess = floor + scale * work ** -slope: the 16- and 32-wide shapes settle fast on a floor, the
+#: 128-wide one starts worst and keeps learning (a smooth kernel); on "piecewise" code the wide one
+#: settles on a high floor of its own
+CURVES = {
+    "smooth": {16: (0.30, 0.3, 1.0), 32: (0.25, 0.4, 1.0), 64: (0.45, 0.3, 1.0), 128: (0.0, 2.0, 0.8)},
+    "piecewise": {16: (0.30, 0.3, 1.0), 32: (0.25, 0.4, 1.0), 64: (0.45, 0.3, 1.0), 128: (0.5, 2.0, 0.8)},
+}
+
+
+def curve_excess(kind, width, work):
+    floor, scale, slope = CURVES[kind][width]
+    return floor + scale * work ** -slope
+
+
+@dataclass
+class CurveTrainer:
+    """Stands in for `_Trainer` on the work clock: a shape's validation error after `work` seconds
+    of training (from its init's) follows its curve in CURVES."""
+
+    kind: str
+    log: list
+    out: object = field(default_factory=lambda: SimpleNamespace(width=1))
+
+    def train(self, arch, data, pool, buckets, deadline, *, init=None, lr_scale=1.0, optimizer="adam"):
+        clock = _clock.current()
+        started = clock.now()
+        done = (init or 0.0) + max(deadline - started, 0.0)
+        clock.charge(deadline - started)
+        excess = curve_excess(self.kind, arch.width, done)
+        self.log.append((arch.width, round(done, 6)))
+        return _Candidate(arch, None, None, 0.0, excess, arch.width ** 2, clock.now() - started,
+                          [(1, excess, excess)], done, buckets)
+
+
+def budget_search(kind, seconds=40.0, after_s=60.0):
+    trainer = CurveTrainer(kind, [])
+    with _clock.using(_clock.WorkClock()) as clock:
+        best, log = _search(trainer, shapes(16, 32, 64, 128), None, None, [], clock.now() + seconds,
+                            FitConfig(search="budget"), SimpleNamespace(update=lambda text: None), after_s=after_s)
+        spent = clock.now()
+    return best, log, trainer.log, spent
+
+
+def test_budget_search_keeps_the_slow_starter_that_wins_at_the_final_length():
+    # after its first slice of 5 units the 128-wide shape is last of four, and halving by the
+    # error then would keep the 32- and 16-wide ones; it is the best at the 75 units the chosen
+    # shape trains (15 in the search, 60 after), and its curve says so
+    after_first = {w: curve_excess("smooth", w, 5.0) for w in (16, 32, 64, 128)}
+    assert max(after_first, key=after_first.get) == 128
+    at_horizon = {w: curve_excess("smooth", w, 75.0) for w in (16, 32, 64, 128)}
+    assert min(at_horizon, key=at_horizon.get) == 128
+    best, log, calls, spent = budget_search("smooth")
+    assert best.arch.width == 128 and best.state == pytest.approx(15.0)
+    assert spent == pytest.approx(40.0)  # 8 slices of 5: the budget, nothing more
+    assert [e["rung"] for e in log] == [0, 1, 0, 1]  # the 32-wide shape continued with it
+    assert all(e["horizon_s"] == pytest.approx(75.0) for e in log)
+    # every first slice is trained in two halves, so that the first ranking has two points
+    assert [c for c in calls if c[1] <= 5.0] == [(w, t) for w in (16, 32, 64, 128) for t in (2.5, 5.0)]
+    # plain halving, judging by the error after each rung, loses it
+    trainer = CurveTrainer("smooth", [])
+    with _clock.using(_clock.WorkClock()) as clock:
+        halved, _ = _search(trainer, shapes(16, 32, 64, 128), None, None, [], clock.now() + 40.0,
+                            FitConfig(search="halving"), SimpleNamespace(update=lambda text: None))
+    assert halved.arch.width == 32
+
+
+def test_budget_search_chooses_differently_where_the_wide_shape_settles_high():
+    best, log, _, _ = budget_search("piecewise")
+    assert best.arch.width == 32
+    assert {e["architecture"]: e["rung"] for e in log}[shapes(128)[0].label] == 0
+
+
+def test_budget_search_looks_only_as_far_as_the_budget_goes():
+    # the same shapes with nothing after the search: the horizon is the search's own 15 units,
+    # where the 128-wide shape (0.23) already leads the 32-wide (0.28) on the smooth curves,
+    # but with a short search (a horizon of 3 units) it does not
+    best, log, _, _ = budget_search("smooth", seconds=8.0, after_s=0.0)
+    assert log[0]["horizon_s"] == pytest.approx(3.0)
+    assert best.arch.width == 32
+
+
+@pytest.mark.parametrize("history,horizon,expected", [
+    ([], 10.0, float("inf")),
+    ([(5.0, 0.4)], 50.0, 0.4),                       # one point: no slope
+    ([(2.5, 0.8), (5.0, 0.4)], 50.0, 0.4 * 10.0 ** -1.0),  # slope 1 (the steepest trusted)
+    ([(2.5, 3.2), (5.0, 0.4)], 50.0, 0.4 * 10.0 ** -1.0),  # slope 3 clipped to 1
+    ([(2.5, 0.4), (5.0, 0.5)], 50.0, 0.5),           # got worse: no promise
+    ([(2.5, 0.8), (5.0, 0.4)], 4.0, 0.4),            # horizon already passed
+])
+def test_predicted_excess(history, horizon, expected):
+    from replace._search import predicted_excess
+
+    assert predicted_excess(history, horizon) == pytest.approx(expected)

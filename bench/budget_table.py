@@ -1,0 +1,121 @@
+"""More budget, a better surrogate? fit with its defaults alone (each study's own FIT_OPTIONS
+aside, e.g. blackscholes's log_inputs) at several budgets and seeds on the work clock, scored on
+fresh production inputs as bench/fidelity.py scores them (share within tolerance, AxBench error).
+For each function: the mean and the spread over seeds per budget, and whether the share within
+tolerance is non-decreasing in the budget beyond that spread (the seed noise).
+
+    python bench/budget_table.py --only blackscholes inversek2j --budgets 45 180 --seeds 0 1 2
+    python bench/budget_table.py --budgets 45 90 180 --seeds 0 1 2 --baselines   # with sklearn's MLP and HGB
+Writes bench/results/budget_table.json (after every fit, so a long run keeps what it did) and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.fidelity import STUDIES, run_study  # noqa: E402
+
+
+def summary(runs: list[dict[str, Any]], budgets: list[float]) -> dict[str, Any]:
+    """Per function: per budget the mean, min and max over seeds (share within tolerance and the
+    AxBench error where there is one); the seed noise (the largest spread of any budget); and
+    whether each larger budget is no worse than the smaller one beyond that noise."""
+    out: dict[str, Any] = {}
+    for function in sorted({r["function"] for r in runs}):
+        per_budget = {}
+        for b in budgets:
+            rows = [r for r in runs if r["function"] == function and r["budget_s"] == b]
+            if not rows:
+                continue
+            entry: dict[str, Any] = {"seeds": [r["seed"] for r in rows]}
+            for metric in ("agreement", "axbench_error"):
+                values = [r["neuroswap"][metric] for r in rows if metric in r["neuroswap"]]
+                if values:
+                    entry[metric] = {"mean": float(np.mean(values)), "min": float(min(values)),
+                                     "max": float(max(values)), "values": values}
+            per_budget[str(b)] = entry
+        noise = max((e["agreement"]["max"] - e["agreement"]["min"] for e in per_budget.values()), default=0.0)
+        means = [per_budget[str(b)]["agreement"]["mean"] for b in budgets if str(b) in per_budget]
+        monotone = all(later >= earlier - noise for earlier, later in zip(means, means[1:]))
+        entry = {"budgets": per_budget, "seed_noise_agreement": noise, "non_decreasing_beyond_noise": monotone}
+        ax = [per_budget[str(b)].get("axbench_error") for b in budgets if str(b) in per_budget]
+        if all(ax) and ax:
+            ax_noise = max(a["max"] - a["min"] for a in ax)
+            entry["seed_noise_axbench"] = ax_noise
+            entry["axbench_non_increasing_beyond_noise"] = all(
+                later["mean"] <= earlier["mean"] + ax_noise for earlier, later in zip(ax, ax[1:]))
+        out[function] = entry
+    return out
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    budgets = results["budgets"]
+    lines = [f"fit defaults, work clock, seeds {results['seeds']}: mean [min, max] over seeds on "
+             f"{results['n_fresh']} fresh production inputs", "",
+             "| function | " + " | ".join(f"{b:g} s" for b in budgets) + " | seed noise | no worse with more budget |",
+             "|---|" + "---|" * (len(budgets) + 2)]
+    for function, s in results["summary"].items():
+        for metric, label in (("agreement", "within tolerance"), ("axbench_error", "AxBench error")):
+            cells = []
+            for b in budgets:
+                e = s["budgets"].get(str(b), {}).get(metric)
+                cells.append("" if e is None else f"{100 * e['mean']:.2f}% [{100 * e['min']:.2f}, {100 * e['max']:.2f}]")
+            if not any(cells):
+                continue
+            noise = s["seed_noise_agreement"] if metric == "agreement" else s.get("seed_noise_axbench", 0.0)
+            verdict = s["non_decreasing_beyond_noise"] if metric == "agreement" else s.get(
+                "axbench_non_increasing_beyond_noise")
+            lines.append(f"| {function} ({label}) | " + " | ".join(cells) + f" | {100 * noise:.2f} pts | "
+                         f"{'yes' if verdict else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="*", default=None, help="study module names (default: all five)")
+    parser.add_argument("--budgets", type=float, nargs="+", default=[45.0, 90.0, 180.0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--traces", type=int, default=4000)
+    parser.add_argument("--fresh", type=int, default=4000)
+    parser.add_argument("--baselines", action="store_true", help="also sklearn's MLP and HGB on fit's rows")
+    parser.add_argument("--out", default="budget_table.json")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    out = ROOT / "bench" / "results" / args.out
+    results: dict[str, Any] = {"budgets": args.budgets, "seeds": args.seeds, "n_traces": args.traces,
+                               "n_fresh": args.fresh, "clock": "work", "runs": [], "summary": {}}
+    for module_name, fn_name in STUDIES:
+        if args.only and module_name not in args.only:
+            continue
+        for budget in args.budgets:
+            for seed in args.seeds:
+                started = time.monotonic()
+                row = run_study(module_name, fn_name, n_traces=args.traces, n_fresh=args.fresh, budget_s=budget,
+                                seed=seed, progress=False, clock="work", baselines=args.baselines)
+                row.update(budget_s=budget, seed=seed, wall_s=round(time.monotonic() - started, 1))
+                results["runs"].append(row)
+                ns = row["neuroswap"]
+                print(f"[budget] {module_name} {budget:g} s seed {seed}: within tol {ns['agreement']:.4f}"
+                      + (f", AxBench {ns['axbench_error']:.4%}" if "axbench_error" in ns else "")
+                      + f" ({ns['architecture']}, {row['wall_s']} s wall)", file=sys.stderr, flush=True)
+                results["summary"] = summary(results["runs"], args.budgets)
+                out.write_text(json.dumps(results, indent=1, default=str))
+    out.with_suffix(".md").write_text(to_markdown(results))
+    print(to_markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
