@@ -171,8 +171,8 @@ def fit_single(fn: Callable[..., Any], traces: Traces | None = None, *, schema: 
 
 _WARM = False
 #: Share of the training time left after the first draws that the architecture search takes; the
-#: chosen shape trains on through the rest (rounds, polish), which gains more from L-BFGS than the
-#: search's extra shapes give (blackscholes, 180 s work, rounds off: 0.5 -> 1.11%, 0.35 -> 0.97%).
+#: chosen shape trains on through the rest (rounds, polish), where L-BFGS gains it more than a
+#: longer search gains by trying more shapes (README, "fit's defaults").
 SEARCH_SHARE = 0.35
 
 

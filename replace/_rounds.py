@@ -139,8 +139,8 @@ def _production_holds(trainer: _Trainer, pool: Pool, val: np.ndarray, cand: _Can
                       best: _Candidate) -> dict[str, Any]:
     """Whether a round's model is at least as good as the one before it on the validation rows
     that are recorded traffic: a round chases the error over the whole domain, and a model that
-    gains there while losing on the traffic it will serve is not kept (blackscholes lost 0.3-0.7
-    AxBench points to rounds before this check). Without enough such rows, the round holds."""
+    gains there while losing on the traffic it will serve is not kept. Without enough such rows
+    (MIN_PRODUCTION_ROWS), the round holds."""
     rows = val[np.array([pool.sources[i] == "trace" for i in val], dtype=bool)] if len(val) else val
     if len(rows) < MIN_PRODUCTION_ROWS:
         return {"holds": True}
@@ -211,8 +211,8 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
         if kept:
             best = cand
         else:
-            # its rows leave training too: they pulled the polish towards the domain-wide error the
-            # round chased (blackscholes, 180 s: AxBench 1.30% with a rejected round's rows, 1.11% without)
+            # its rows leave training too: they would pull the polish towards the domain-wide
+            # error the round chased
             n_before, weights_before, val, data, best = before
             pool.truncate(n_before, weights_before)
             trainer.exact_cache.clear()  # keyed by row positions, which the next round reuses

@@ -23,8 +23,8 @@ from ._trainer import _better, _Candidate, _Data, _improves, _joined, _Trainer
 CONTINUE_LR = 0.3
 #: Shortest first slice of the budget search: fewer shapes are tried rather than judged sooner.
 MIN_SLICE_S = 8.0
-#: Steepest power-law slope an extrapolation trusts (error ~ t^-slope); measured slopes of shapes
-#: still learning were 0.6-0.9, so a noisy pair of points cannot promise more than this.
+#: Steepest power-law slope an extrapolation trusts (error ~ t^-slope): a noisy pair of points
+#: cannot promise more than the steepest curves seen (shapes still learning: 0.6-0.9).
 MAX_SLOPE = 1.0
 
 
@@ -33,7 +33,7 @@ def predicted_excess(history: list[tuple[float, float]], horizon_s: float) -> fl
     (seconds trained, excess) points: a power law through its last two points (slope clipped to
     [0, MAX_SLOPE]); its last excess when it has one point or has stopped improving. Why: short
     equal slices favour small networks, which converge first; a wider one that is still learning
-    ends more accurate (bench/axbench_study.py), and its curve says so before it leads."""
+    may end more accurate, and its curve says so before it leads."""
     if not history:
         return float("inf")
     t_last, e_last = history[-1]
@@ -108,9 +108,8 @@ def _budget_search(trainer: _Trainer, candidates: list[Architecture], data: _Dat
     `predicted_excess` gives at the horizon, the training the chosen shape will have had when fit
     ends (its rungs, then `after_s` of rounds and polish). Every rung trains with Adam, whose
     curves follow a power law closely enough to extrapolate (L-BFGS jumps, then stalls), and which
-    a wide network needs for long before L-BFGS helps it (blackscholes: gate + 64x3 experts, 12 s
-    Adam then L-BFGS, was worse after 60 s than the 2x16 one; 28 s of Adam first gave 0.96%); the
-    chosen shape gets L-BFGS in the rounds and polish after the search. A first slice is trained
+    a wide network needs for a while before L-BFGS helps it; the chosen shape gets L-BFGS in the
+    rounds and polish after the search (README, "fit's defaults"). A first slice is trained
     in two halves so that even the first ranking has two points of each curve; later rungs double
     the training and add a point. Shapes meeting the target agreement rank first, the smallest
     first, as in `_better`."""
