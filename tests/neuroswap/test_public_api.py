@@ -5,7 +5,7 @@ import replace
 
 PROBES = ['Comparison', 'CorruptStoreError', 'Counterexample', 'EXCEPTION_MODES', 'EdgeCase', 'EdgeCases', 'EquivalenceReport', 'ErrorInfo', 'Field', 'FunctionSummary', 'InvalidArgument', 'MemoryStore', 'MissingDependencyError', 'MixedVersionsWarning', 'NAN_MODES', 'NeuroswapError', 'NonReplayable', 'NotFittedError', 'OutOfDomainError', 'OutputSpec', 'PathCall', 'PostgresStore', 'RecorderStats', 'Redacted', 'SQLiteStore', 'Schema', 'SchemaError', 'StoreError', 'StoreStats', 'SurrogateFileError', 'Tolerance', 'Trace', 'TraceStore', 'Traces', 'Verdict', 'VerificationError', 'ViewStats', 'call_with_path', 'function_name', 'mine_edge_cases', 'paths_of', 'record', 'resolve', 'source_hash', 'strategy', 'verify', 'write_pytest']
 
-REPLACE = ['Architecture', 'BatchPrediction', 'Disagreement', 'FitConfig', 'GuardCalibration', 'OnePrediction', 'Surrogate', 'SurrogateMetrics', 'SwapStats', 'Swapped', 'TrainConfig', 'calibrate_guard', 'fit', 'fit_distributed', 'swap', 'train_model']
+REPLACE = ['Architecture', 'BatchPrediction', 'Disagreement', 'FitConfig', 'FitOptions', 'GuardCalibration', 'OnePrediction', 'Surrogate', 'SurrogateMetrics', 'SwapStats', 'Swapped', 'TrainConfig', 'calibrate_guard', 'fit', 'fit_distributed', 'swap', 'train_model']
 
 #: The contract of ../shared/DESIGN.md, which must never go missing.
 DESIGN_NAMES = {

@@ -355,13 +355,14 @@ CASES: dict[str, tuple[Callable[[str, Any], Any], dict[str, st.SearchStrategy[An
         "seed": seed(),
         "hard_cases": st.sampled_from([5, 0.5, "weight", Opaque(), [5], [{"nope": 1}], True]),
         "progress": flag(optional=True),
+        "advanced": instance(),  # a FitOptions, or None
         # FitConfig options
         "target_agreement": real(lambda v: 0 < v <= 1),
         "ensemble_size": POSITIVE_COUNT,
         "widths": st.sampled_from([(), (0,), (-4,), (16.5,), ("16",), 16, "16", None, (True,), Opaque(), (2**70,)]),
         "depths": st.sampled_from([(), (0,), (-1,), (2.5,), ("2",), 2, "2", None, (True,), Opaque()]),
         "max_candidates": POSITIVE_COUNT,
-        "search": choice(("equal", "halving")),
+        "search": choice(("budget", "equal", "halving")),
         "activation": choice(("relu", "silu", "tanh"), optional=True),
         "path_aware": st.sampled_from(["yes", "Auto", "", 1, 0.5, None, Opaque(), ["auto"]]),
         "sampling": choice(("paths", "uniform")),
