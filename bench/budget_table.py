@@ -6,7 +6,9 @@ tolerance is non-decreasing in the budget beyond that spread (the seed noise).
 
     python bench/budget_table.py --only blackscholes inversek2j --budgets 45 180 --seeds 0 1 2
     python bench/budget_table.py --budgets 45 90 180 --seeds 0 1 2 --baselines   # with sklearn's MLP and HGB
-Writes bench/results/budget_table.json (after every fit, so a long run keeps what it did) and .md.
+    python bench/budget_table.py --merge budget_table_45.json budget_table_180.json --out budget_table.json
+Writes bench/results/budget_table.json (after every fit, so a long run keeps what it did) and .md;
+--merge joins runs split over processes (one budget per core) into one table.
 """
 
 from __future__ import annotations
@@ -80,6 +82,30 @@ def to_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge(names: list[str], out_name: str) -> dict[str, Any]:
+    """One table from results files of runs split over processes; a (function, budget, seed)
+    measured twice is refused, not silently averaged."""
+    parts = [json.loads((ROOT / "bench" / "results" / n).read_text()) for n in names]
+    for key in ("n_traces", "n_fresh", "clock"):
+        values = {p[key] for p in parts}
+        if len(values) > 1:
+            raise SystemExit(f"--merge: the files differ in {key} ({sorted(values)}); merge runs of one setting")
+    runs = [r for p in parts for r in p["runs"]]
+    keys = [(r["function"], r["budget_s"], r["seed"]) for r in runs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise SystemExit(f"--merge: measured twice: {twice}; leave one of those files out")
+    budgets = sorted({float(r["budget_s"]) for r in runs})
+    results = {"budgets": budgets, "seeds": sorted({r["seed"] for r in runs}), "n_traces": parts[0]["n_traces"],
+               "n_fresh": parts[0]["n_fresh"], "clock": parts[0]["clock"], "merged_from": names, "runs": runs,
+               "summary": summary(runs, budgets)}
+    out = ROOT / "bench" / "results" / out_name
+    out.write_text(json.dumps(results, indent=1, default=str))
+    out.with_suffix(".md").write_text(to_markdown(results))
+    print(to_markdown(results))
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", default=None, help="study module names (default: all five)")
@@ -89,7 +115,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--fresh", type=int, default=4000)
     parser.add_argument("--baselines", action="store_true", help="also sklearn's MLP and HGB on fit's rows")
     parser.add_argument("--out", default="budget_table.json")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="only merge results files under bench/results into --out")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
     import torch
 
     torch.set_num_threads(1)

@@ -218,9 +218,10 @@ def to_markdown(results: dict[str, Any]) -> str:
     lines += ["", f"neuroswap ahead or level on both distributions: {ok} of {n}; on production inputs: {ok_prod} of {n}. "
                   "Verdict: ahead/behind when the difference of means exceeds the larger seed spread (max - min) of "
                   "the two models, else level."]
-    if len(results["seeds"]) < 2:
-        lines.append("One seed only: no seed spread, so any difference reads as ahead or behind; run 3 seeds for a "
-                     "verdict.")
+    single = [k for k, s in summary.items() if len(s["seeds"]) < 2]
+    if single:
+        lines.append(f"One seed only for {', '.join(single)}: no seed spread there, so any difference reads as ahead "
+                     "or behind; run 3 seeds for a verdict.")
     failed = {k: s["failed_seeds"] for k, s in summary.items() if s["failed_seeds"]}
     if failed:
         lines.append(f"Fits that failed (seeds): {failed}")
@@ -240,13 +241,19 @@ def _clean(value: Any) -> Any:
 
 
 def merge(paths: list[Path], out: Path) -> dict[str, Any]:
-    """One results file from several with the same settings (a run split over processes)."""
+    """One results file from several with the same settings (a run split over processes, by
+    function or by seed); a (function, seed) measured twice is refused, not silently averaged."""
     parts = [json.loads(p.read_text()) for p in paths]
     first = parts[0]
-    for key in ("budget_s", "clock", "seeds", "n_traces", "n_fresh"):
+    for key in ("budget_s", "clock", "n_traces", "n_fresh"):
         if any(part[key] != first[key] for part in parts):
             raise SystemExit(f"--merge: {key} differs between {', '.join(map(str, paths))}")
-    results = {**first, "functions": {k: v for part in parts for k, v in part["functions"].items()},
+    keys = [(run["function"], run["seed"]) for part in parts for run in part["runs"]]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise SystemExit(f"--merge: measured twice: {twice}; leave one of those files out")
+    results = {**first, "seeds": sorted({seed for part in parts for seed in part["seeds"]}),
+               "functions": {k: v for part in parts for k, v in part["functions"].items()},
                "runs": [run for part in parts for run in part["runs"]], "merged_from": [p.name for p in paths],
                "wall_s": max(part.get("wall_s", 0.0) for part in parts)}
     results["summary"] = summarize(results["runs"])

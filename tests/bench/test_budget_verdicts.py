@@ -1,0 +1,80 @@
+"""The verdicts of bench/budget_table.py and bench/untuned.py (issue 16), on scripted runs (no
+fits): a regression as large as the one the issue was filed for (inversek2j's AxBench error
+0.95% at 45 s -> 1.15% at 180 s) must read as one, a change within the seed noise must not,
+and merging split runs refuses a run measured twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import budget_table, untuned
+
+
+def _runs(function, budget, axbench, agreement):
+    return [{"function": function, "budget_s": budget, "seed": seed,
+             "neuroswap": {"agreement": a, "axbench_error": e}}
+            for seed, (e, a) in enumerate(zip(axbench, agreement))]
+
+
+def test_the_regression_the_issue_was_filed_for_shows():
+    runs = (_runs("inversek2j", 45.0, [0.0095, 0.0094, 0.0096], [0.20, 0.21, 0.22])
+            + _runs("inversek2j", 180.0, [0.0115, 0.0114, 0.0116], [0.20, 0.21, 0.22]))
+    s = budget_table.summary(runs, [45.0, 180.0])["inversek2j"]
+    assert s["axbench_non_increasing_beyond_noise"] is False
+    assert s["non_decreasing_beyond_noise"] is True
+    assert "| NO |" in budget_table.to_markdown({"budgets": [45.0, 180.0], "seeds": [0, 1, 2], "n_fresh": 10,
+                                                   "summary": {"inversek2j": s}})
+
+
+def test_a_change_within_the_seed_noise_is_not_a_regression():
+    runs = (_runs("f", 45.0, [0.009, 0.011, 0.013], [0.30, 0.40, 0.35])
+            + _runs("f", 180.0, [0.012, 0.010, 0.0125], [0.28, 0.33, 0.38]))
+    s = budget_table.summary(runs, [45.0, 180.0])["f"]
+    assert s["axbench_non_increasing_beyond_noise"] is True
+    assert s["non_decreasing_beyond_noise"] is True
+    # a fall in the share within tolerance beyond the noise does show
+    worse = runs[:3] + _runs("f", 180.0, [0.010, 0.010, 0.010], [0.10, 0.11, 0.12])
+    assert budget_table.summary(worse, [45.0, 180.0])["f"]["non_decreasing_beyond_noise"] is False
+
+
+def test_budget_merge_refuses_a_run_measured_twice(tmp_path, monkeypatch):
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    monkeypatch.setattr(budget_table, "ROOT", tmp_path)
+    base = {"n_traces": 10, "n_fresh": 10, "clock": "work", "seeds": [0, 1, 2]}
+    (results / "a.json").write_text(json.dumps({**base, "budgets": [45.0], "runs": _runs("f", 45.0, [0.01] * 3, [0.5] * 3)}))
+    (results / "b.json").write_text(json.dumps({**base, "budgets": [180.0], "runs": _runs("f", 180.0, [0.01] * 3, [0.6] * 3)}))
+    merged = budget_table.merge(["a.json", "b.json"], "m.json")
+    assert merged["budgets"] == [45.0, 180.0] and len(merged["runs"]) == 6
+    assert json.loads((results / "m.json").read_text())["summary"]["f"]["non_decreasing_beyond_noise"] is True
+    with pytest.raises(SystemExit, match="measured twice"):
+        budget_table.merge(["a.json", "a.json"], "m.json")
+
+
+def _untuned_run(name, seed, ours, mlp, hgb):
+    models = {model: {d: {"agreement": share} for d in untuned.DISTRIBUTIONS}
+              for model, share in (("neuroswap", ours), ("sklearn_mlp", mlp), ("sklearn_hgb", hgb))}
+    return {"function": name, "seed": seed, "models": models, "fit_seconds": 60.0, "fit_cpu_seconds": 100.0,
+            "training_rows": 1000}
+
+
+def test_untuned_verdict_is_behind_only_beyond_the_seed_spread():
+    runs = [_untuned_run("f", s, o, m, h) for s, (o, m, h) in
+            enumerate([(0.90, 0.95, 0.80), (0.91, 0.96, 0.92), (0.92, 0.97, 0.85)])]
+    verdict = untuned.summarize(runs)["f"]["verdict"]["production"]
+    assert verdict == {"sklearn_mlp": "behind", "sklearn_hgb": "level"}
+    assert untuned.summarize(runs)["f"]["ahead_or_level"] is False
+
+
+def test_untuned_merge_joins_seeds_and_refuses_a_run_measured_twice(tmp_path):
+    base = {"budget_s": 60.0, "clock": "work", "n_traces": 10, "n_fresh": 10,
+            "functions": {"bmi_category": {}}}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({**base, "seeds": [0], "runs": [_untuned_run("bmi_category", 0, 0.9, 0.8, 0.7)]}))
+    b.write_text(json.dumps({**base, "seeds": [1], "runs": [_untuned_run("bmi_category", 1, 0.9, 0.8, 0.7)]}))
+    merged = untuned.merge([a, b], tmp_path / "m.json")
+    assert merged["seeds"] == [0, 1] and merged["summary"]["bmi_category"]["seeds"] == [0, 1]
+    with pytest.raises(SystemExit, match="measured twice"):
+        untuned.merge([a, a], tmp_path / "m.json")
