@@ -86,8 +86,8 @@ def merge(names: list[str], out_name: str) -> dict[str, Any]:
     """One table from results files of runs split over processes; a (function, budget, seed)
     measured twice is refused, not silently averaged."""
     parts = [json.loads((ROOT / "bench" / "results" / n).read_text()) for n in names]
-    for key in ("n_traces", "n_fresh", "clock"):
-        values = {p[key] for p in parts}
+    for key in ("n_traces", "n_fresh", "clock", "fit_options"):
+        values = {json.dumps(p.get(key, {}), sort_keys=True) for p in parts}
         if len(values) > 1:
             raise SystemExit(f"--merge: the files differ in {key} ({sorted(values)}); merge runs of one setting")
     runs = [r for p in parts for r in p["runs"]]
@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--traces", type=int, default=4000)
     parser.add_argument("--fresh", type=int, default=4000)
     parser.add_argument("--baselines", action="store_true", help="also sklearn's MLP and HGB on fit's rows")
+    parser.add_argument("--fit-option", action="append", default=[], metavar="NAME=JSON",
+                        help="an option away from the defaults, e.g. rounds=0 (a variant to compare, not the table)")
     parser.add_argument("--out", default="budget_table.json")
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="only merge results files under bench/results into --out")
     args = parser.parse_args(argv)
@@ -122,9 +124,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
+    fit_options = {}
+    for item in args.fit_option:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--fit-option {item!r}: write NAME=JSON, e.g. rounds=0")
+        fit_options[name] = json.loads(value)
     out = ROOT / "bench" / "results" / args.out
     results: dict[str, Any] = {"budgets": args.budgets, "seeds": args.seeds, "n_traces": args.traces,
-                               "n_fresh": args.fresh, "clock": "work", "runs": [], "summary": {}}
+                               "n_fresh": args.fresh, "clock": "work", "fit_options": fit_options,
+                               "runs": [], "summary": {}}
     for module_name, fn_name in STUDIES:
         if args.only and module_name not in args.only:
             continue
@@ -132,7 +141,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for seed in args.seeds:
                 started = time.monotonic()
                 row = run_study(module_name, fn_name, n_traces=args.traces, n_fresh=args.fresh, budget_s=budget,
-                                seed=seed, progress=False, clock="work", baselines=args.baselines)
+                                seed=seed, progress=False, clock="work", baselines=args.baselines,
+                                fit_options=fit_options)
                 row.update(budget_s=budget, seed=seed, wall_s=round(time.monotonic() - started, 1))
                 results["runs"].append(row)
                 ns = row["neuroswap"]
