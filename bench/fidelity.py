@@ -236,7 +236,9 @@ def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, bu
     row["neuroswap"] = {**_score(module, kind, ref, out, errs, tolerance), "seconds": round(fit_seconds, 2),
                         "architecture": surrogate.architecture, "oracle_calls": surrogate.metrics.oracle_calls,
                         "training_rows": surrogate.metrics.training_rows,
-                        "fit_metrics_agreement": surrogate.metrics.agreement}
+                        "fit_metrics_agreement": surrogate.metrics.agreement,
+                        # why fit chose what it chose: the search's rungs and the rounds' verdicts
+                        "search": list(surrogate.metrics.search or []), "rounds": list(surrogate.metrics.rounds or [])}
     if not baselines:
         return row
     data = surrogate.training_data_
