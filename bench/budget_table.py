@@ -28,15 +28,37 @@ sys.path.insert(0, str(ROOT))
 from bench.fidelity import STUDIES, run_study  # noqa: E402
 
 
+def _pairwise(per_budget: dict[str, Any], budgets: list[float], metric: str, higher_is_better: bool) -> dict[str, Any]:
+    """Each larger budget against the next smaller one: the noise is the smaller budget's spread over
+    seeds (a large budget whose own seeds scatter must not widen the yardstick that judges it); the
+    mean must be no worse beyond it, and so must every seed measured at both (a seed whose shape
+    choice goes wrong at the larger budget is a regression even when the mean improves)."""
+    present = [b for b in budgets if per_budget.get(str(b), {}).get(metric)]
+    mean_ok, worse_seeds, noise = True, [], 0.0
+    for small, large in zip(present, present[1:]):
+        a, b = per_budget[str(small)], per_budget[str(large)]
+        spread = a[metric]["max"] - a[metric]["min"]
+        noise = max(noise, spread)
+        sign = 1.0 if higher_is_better else -1.0
+        if sign * (b[metric]["mean"] - a[metric]["mean"]) < -spread:
+            mean_ok = False
+        before = dict(zip(a["seeds"], a[metric]["values"]))
+        for seed, value in zip(b["seeds"], b[metric]["values"]):
+            if seed in before and sign * (value - before[seed]) < -spread:
+                worse_seeds.append({"seed": seed, "from_budget": small, "to_budget": large,
+                                    "before": before[seed], "after": value})
+    return {"noise": noise, "mean_ok": mean_ok, "worse_seeds": worse_seeds, "ok": mean_ok and not worse_seeds}
+
+
 def summary(runs: list[dict[str, Any]], budgets: list[float]) -> dict[str, Any]:
     """Per function: per budget the mean, min and max over seeds (share within tolerance and the
-    AxBench error where there is one); the seed noise (the largest spread of any budget); and
-    whether each larger budget is no worse than the smaller one beyond that noise."""
+    AxBench error where there is one), and whether each larger budget is no worse than the next
+    smaller one beyond that one's seed spread, in the mean and for every seed (`_pairwise`)."""
     out: dict[str, Any] = {}
     for function in sorted({r["function"] for r in runs}):
         per_budget = {}
         for b in budgets:
-            rows = [r for r in runs if r["function"] == function and r["budget_s"] == b]
+            rows = sorted((r for r in runs if r["function"] == function and r["budget_s"] == b), key=lambda r: r["seed"])
             if not rows:
                 continue
             entry: dict[str, Any] = {"seeds": [r["seed"] for r in rows]}
@@ -46,16 +68,13 @@ def summary(runs: list[dict[str, Any]], budgets: list[float]) -> dict[str, Any]:
                     entry[metric] = {"mean": float(np.mean(values)), "min": float(min(values)),
                                      "max": float(max(values)), "values": values}
             per_budget[str(b)] = entry
-        noise = max((e["agreement"]["max"] - e["agreement"]["min"] for e in per_budget.values()), default=0.0)
-        means = [per_budget[str(b)]["agreement"]["mean"] for b in budgets if str(b) in per_budget]
-        monotone = all(later >= earlier - noise for earlier, later in zip(means, means[1:]))
-        entry = {"budgets": per_budget, "seed_noise_agreement": noise, "non_decreasing_beyond_noise": monotone}
-        ax = [per_budget[str(b)].get("axbench_error") for b in budgets if str(b) in per_budget]
-        if all(ax) and ax:
-            ax_noise = max(a["max"] - a["min"] for a in ax)
-            entry["seed_noise_axbench"] = ax_noise
-            entry["axbench_non_increasing_beyond_noise"] = all(
-                later["mean"] <= earlier["mean"] + ax_noise for earlier, later in zip(ax, ax[1:]))
+        agreement = _pairwise(per_budget, budgets, "agreement", higher_is_better=True)
+        entry = {"budgets": per_budget, "seed_noise_agreement": agreement["noise"],
+                 "non_decreasing_beyond_noise": agreement["ok"], "agreement_worse_seeds": agreement["worse_seeds"]}
+        if all(per_budget[str(b)].get("axbench_error") for b in budgets if str(b) in per_budget) and per_budget:
+            ax = _pairwise(per_budget, budgets, "axbench_error", higher_is_better=False)
+            entry.update(seed_noise_axbench=ax["noise"], axbench_non_increasing_beyond_noise=ax["ok"],
+                         axbench_worse_seeds=ax["worse_seeds"])
         out[function] = entry
     return out
 
@@ -77,8 +96,15 @@ def to_markdown(results: dict[str, Any]) -> str:
             noise = s["seed_noise_agreement"] if metric == "agreement" else s.get("seed_noise_axbench", 0.0)
             verdict = s["non_decreasing_beyond_noise"] if metric == "agreement" else s.get(
                 "axbench_non_increasing_beyond_noise")
+            worse = s.get("agreement_worse_seeds" if metric == "agreement" else "axbench_worse_seeds") or []
+            why = "" if not worse else " (" + ", ".join(
+                f"seed {w['seed']}: {100 * w['before']:.2f} -> {100 * w['after']:.2f} at {w['to_budget']:g} s"
+                for w in worse) + ")"
             lines.append(f"| {function} ({label}) | " + " | ".join(cells) + f" | {100 * noise:.2f} pts | "
-                         f"{'yes' if verdict else 'NO'} |")
+                         f"{'yes' if verdict else 'NO'}{why} |")
+    lines += ["", "Seed noise: the spread (max - min over seeds) at the smaller budget of each pair; a larger "
+                  "budget is no worse when its mean, and each seed measured at both, is no worse than the smaller "
+                  "budget's beyond that spread."]
     return "\n".join(lines) + "\n"
 
 

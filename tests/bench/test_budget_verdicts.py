@@ -24,7 +24,7 @@ def test_the_regression_the_issue_was_filed_for_shows():
     s = budget_table.summary(runs, [45.0, 180.0])["inversek2j"]
     assert s["axbench_non_increasing_beyond_noise"] is False
     assert s["non_decreasing_beyond_noise"] is True
-    assert "| NO |" in budget_table.to_markdown({"budgets": [45.0, 180.0], "seeds": [0, 1, 2], "n_fresh": 10,
+    assert "| NO (seed 0: 0.95 -> 1.15 at 180 s, seed 1" in budget_table.to_markdown({"budgets": [45.0, 180.0], "seeds": [0, 1, 2], "n_fresh": 10,
                                                    "summary": {"inversek2j": s}})
 
 
@@ -37,6 +37,19 @@ def test_a_change_within_the_seed_noise_is_not_a_regression():
     # a fall in the share within tolerance beyond the noise does show
     worse = runs[:3] + _runs("f", 180.0, [0.010, 0.010, 0.010], [0.10, 0.11, 0.12])
     assert budget_table.summary(worse, [45.0, 180.0])["f"]["non_decreasing_beyond_noise"] is False
+
+
+def test_one_seed_worse_beyond_the_noise_shows_even_when_the_mean_improves():
+    # blackscholes at 180 s, seed 2, before this test: the search chose another shape, and that
+    # seed fell from 32.7% to 7.4% within tolerance while the mean over seeds rose
+    runs = (_runs("f", 45.0, [0.015, 0.014, 0.016], [0.29, 0.40, 0.33])
+            + _runs("f", 180.0, [0.011, 0.011, 0.018], [0.65, 0.62, 0.07]))
+    s = budget_table.summary(runs, [45.0, 180.0])["f"]
+    assert s["budgets"]["180.0"]["agreement"]["mean"] > s["budgets"]["45.0"]["agreement"]["mean"]
+    assert s["non_decreasing_beyond_noise"] is False
+    assert [w["seed"] for w in s["agreement_worse_seeds"]] == [2]
+    # the yardstick is the smaller budget's spread, not the larger one's own scatter
+    assert abs(s["seed_noise_agreement"] - 0.11) < 1e-9
 
 
 def test_budget_merge_refuses_a_run_measured_twice(tmp_path, monkeypatch):
