@@ -81,7 +81,9 @@ def summary(runs: list[dict[str, Any]], budgets: list[float]) -> dict[str, Any]:
 
 def to_markdown(results: dict[str, Any]) -> str:
     budgets = results["budgets"]
-    lines = [f"fit defaults, work clock, seeds {results['seeds']}: mean [min, max] over seeds on "
+    options = results.get("fit_options") or {}
+    setting = "fit defaults" if not options else "fit defaults but " + ", ".join(f"{k}={v!r}" for k, v in options.items())
+    lines = [f"{setting}, work clock, seeds {results['seeds']}: mean [min, max] over seeds on "
              f"{results['n_fresh']} fresh production inputs", "",
              "| function | " + " | ".join(f"{b:g} s" for b in budgets) + " | seed noise | no worse with more budget |",
              "|---|" + "---|" * (len(budgets) + 2)]
