@@ -25,6 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._merge import refuse_measured_twice  # noqa: E402
+from bench._options import fit_options as parse_fit_options  # noqa: E402
 from bench.fidelity import STUDIES, run_study  # noqa: E402
 
 
@@ -35,11 +37,11 @@ def _pairwise(per_budget: dict[str, Any], budgets: list[float], metric: str, hig
     choice goes wrong at the larger budget is a regression even when the mean improves)."""
     present = [b for b in budgets if per_budget.get(str(b), {}).get(metric)]
     mean_ok, worse_seeds, noise = True, [], 0.0
+    sign = 1.0 if higher_is_better else -1.0
     for small, large in zip(present, present[1:]):
         a, b = per_budget[str(small)], per_budget[str(large)]
         spread = a[metric]["max"] - a[metric]["min"]
         noise = max(noise, spread)
-        sign = 1.0 if higher_is_better else -1.0
         if sign * (b[metric]["mean"] - a[metric]["mean"]) < -spread:
             mean_ok = False
         before = dict(zip(a["seeds"], a[metric]["values"]))
@@ -119,18 +121,16 @@ def merge(names: list[str], out_name: str) -> dict[str, Any]:
         if len(values) > 1:
             raise SystemExit(f"--merge: the files differ in {key} ({sorted(values)}); merge runs of one setting")
     runs = [r for p in parts for r in p["runs"]]
-    keys = [(r["function"], r["budget_s"], r["seed"]) for r in runs]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
-    if twice:
-        raise SystemExit(f"--merge: measured twice: {twice}; leave one of those files out")
+    refuse_measured_twice((r["function"], r["budget_s"], r["seed"]) for r in runs)
     budgets = sorted({float(r["budget_s"]) for r in runs})
     results = {"budgets": budgets, "seeds": sorted({r["seed"] for r in runs}), "n_traces": parts[0]["n_traces"],
                "n_fresh": parts[0]["n_fresh"], "clock": parts[0]["clock"], "merged_from": names, "runs": runs,
                "summary": summary(runs, budgets)}
     out = ROOT / "bench" / "results" / out_name
     out.write_text(json.dumps(results, indent=1, default=str))
-    out.with_suffix(".md").write_text(to_markdown(results))
-    print(to_markdown(results))
+    table = to_markdown(results)
+    out.with_suffix(".md").write_text(table)
+    print(table)
     return results
 
 
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--traces", type=int, default=4000)
     parser.add_argument("--fresh", type=int, default=4000)
     parser.add_argument("--baselines", action="store_true", help="also sklearn's MLP and HGB on fit's rows")
-    parser.add_argument("--fit-option", action="append", default=[], metavar="NAME=JSON",
+    parser.add_argument("--fit-option", action="append", default=[], metavar="NAME=VALUE",
                         help="an option away from the defaults, e.g. rounds=0 (a variant to compare, not the table)")
     parser.add_argument("--out", default="budget_table.json")
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="only merge results files under bench/results into --out")
@@ -152,12 +152,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    fit_options = {}
-    for item in args.fit_option:
-        name, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--fit-option {item!r}: write NAME=JSON, e.g. rounds=0")
-        fit_options[name] = json.loads(value)
+    fit_options = parse_fit_options(args.fit_option, parser)
     out = ROOT / "bench" / "results" / args.out
     results: dict[str, Any] = {"budgets": args.budgets, "seeds": args.seeds, "n_traces": args.traces,
                                "n_fresh": args.fresh, "clock": "work", "fit_options": fit_options,

@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the repository root, not bench/ (bench/case_studies.py would shadow the package)
     sys.path.insert(0, str(ROOT))
 
+from bench._merge import refuse_measured_twice  # noqa: E402
 from bench.fidelity import Baseline, _score, _surrogate_outputs  # noqa: E402
 from bench.untuned_functions import FUNCTIONS, Untuned  # noqa: E402
 from probes import Schema, Traces  # noqa: E402
@@ -255,10 +256,7 @@ def merge(paths: list[Path], out: Path) -> dict[str, Any]:
     for key in ("budget_s", "clock", "n_traces", "n_fresh"):
         if any(part[key] != first[key] for part in parts):
             raise SystemExit(f"--merge: {key} differs between {', '.join(map(str, paths))}")
-    keys = [(run["function"], run["seed"]) for part in parts for run in part["runs"]]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
-    if twice:
-        raise SystemExit(f"--merge: measured twice: {twice}; leave one of those files out")
+    refuse_measured_twice((run["function"], run["seed"]) for part in parts for run in part["runs"])
     results = {**first, "seeds": sorted({seed for part in parts for seed in part["seeds"]}),
                "functions": {k: v for part in parts for k, v in part["functions"].items()},
                "runs": [run for part in parts for run in part["runs"]], "merged_from": [p.name for p in paths],
