@@ -254,14 +254,17 @@ def traces_export(function: str, store: str | None, out: str, json_path: str | N
 @click.argument("function")
 @store_option
 @click.option("--out", required=True, help="Folder to save the surrogate in.")
-@click.option("--budget", default=60.0, show_default=True, help="Training wall-time budget in seconds.")
+@click.option("--budget", default=60.0, show_default=True, help="Training budget in seconds (see --clock).")
+@click.option("--clock", type=click.Choice(["wall", "work"]), default="wall", show_default=True,
+              help="What --budget counts: 'wall' seconds, or 'work' (nominal seconds of training steps and calls, "
+                   "so the same --seed gives the same surrogate however busy the machine is).")
 @click.option("--seed", default=0, show_default=True)
 @tolerance_options
 @click.option("--no-oracle", is_flag=True, help="Learn from traces only; never call the function.")
 @click.option("--exact", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
               help="Exact per-path expressions where one reproduces a branch path ('off': neural only).")
 @json_option
-def fit(function: str, store: str | None, out: str, budget: float, seed: int, tol_abs: float | None,
+def fit(function: str, store: str | None, out: str, budget: float, clock: str, seed: int, tol_abs: float | None,
         tol_rel: float | None, no_oracle: bool, exact: str, json_path: str | None) -> None:
     """Train a surrogate of FUNCTION (module:qualname) from its traces, and save it to --out."""
     import replace
@@ -274,7 +277,8 @@ def fit(function: str, store: str | None, out: str, budget: float, seed: int, to
     show = Output(json_path)
     surrogate = guarded(lambda: replace.fit(fn, loaded if len(loaded) else None, tolerance=tol,
                                             oracle=not no_oracle, budget_s=budget, seed=seed,
-                                            progress=sys.stderr.isatty(), exact=exact))
+                                            progress=sys.stderr.isatty(), exact=exact,
+                                            budget_clock=clock))
     guarded(lambda: surrogate.save(out))
     m = surrogate.metrics
     low, high = _wilson(m.agreement, m.n_test)
@@ -297,7 +301,8 @@ def fit(function: str, store: str | None, out: str, budget: float, seed: int, to
         ("calls of the function", f"{m.oracle_calls:,} for training, {m.test_calls:,} for the test, "
                                   f"{m.calibration_calls:,} labelling the guard's calibration rows"),
         ("model", f"{m.architecture}, {m.parameters:,} parameters" if m.architecture else None),
-        ("wall time", f"{m.wall_time_s:.1f} s of --budget {budget:g}"),
+        ("wall time", f"{m.wall_time_s:.1f} s" + (f" of --budget {budget:g}" if clock == "wall"
+                                                   else f" (--budget {budget:g} on the work clock)")),
     ])
     store_arg = f" --store {store}" if store else ""
     show.line(f"next: neuroswap verify {function} {out}{store_arg} --budget {max(10, int(budget))}")

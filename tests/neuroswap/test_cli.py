@@ -89,6 +89,48 @@ def test_record_fit_verify_distill_report_round_trip(runner, tmp_path, monkeypat
     assert (tmp_path / "rep" / "report.html").exists()
 
 
+def test_fit_on_the_work_clock_gives_one_surrogate_at_any_load(runner, tmp_path, monkeypatch):
+    """`fit --clock work` (the README walkthrough's fit) saves the same surrogate, exact program
+    included, under a competing load."""
+    import random
+
+    from probes import TraceStore, record
+    from probes import _clock
+    from replace import Surrogate
+    from replace._distributed import parameters_digest
+
+    (tmp_path / "cli_clock_rules.py").write_text(
+        "def price(x: float, kind: str) -> float:\n"
+        "    return (1.0 if x <= 5.0 else 2.0) + (0.5 * x if kind == 'a' else 0.0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    import cli_clock_rules
+
+    store_uri = f"sqlite:///{tmp_path / 'traces.db'}"
+    recorded = record(store=TraceStore.open(store_uri))(cli_clock_rules.price)
+    rng = random.Random(0)
+    for _ in range(300):
+        recorded(x=rng.uniform(0, 10), kind=rng.choice("ab"))
+    record.flush()
+
+    def fitted(out: str) -> Surrogate:
+        result = runner.invoke(cli, ["fit", "cli_clock_rules:price", "--store", store_uri, "--out", out,
+                                     "--budget", "2", "--clock", "work"])
+        assert result.exit_code == 0, result.output
+        assert "on the work clock" in result.output
+        return Surrogate.load(out)
+
+    quiet = fitted("quiet")
+    with _clock.competing_load():
+        busy = fitted("busy")
+    assert quiet.manifest["hyperparameters"]["budget_clock"] == "work"
+    assert quiet.program_ is not None  # the exact program is compared too
+    assert parameters_digest(quiet) == parameters_digest(busy)
+    assert quiet.program_.to_dict() == busy.program_.to_dict()
+    assert quiet.metrics.agreement == busy.metrics.agreement
+    assert runner.invoke(cli, ["fit", "cli_clock_rules:price", "--out", "x", "--clock", "cpu"]).exit_code == 2
+
+
 # -- verify's exit codes, without training a surrogate ------------------------------------------------
 def _price(x: float, kind: str) -> float:
     return (1.0 if x <= 5.0 else 2.0) + (0.5 * x if kind == "a" else 0.0)
