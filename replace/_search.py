@@ -171,7 +171,8 @@ def _budget_search(trainer: _Trainer, candidates: list[Architecture], data: _Dat
             kept = more if _improves(more, cand) else cand
             grown.append((i, replace(kept, curve=_joined(cand.curve, more.curve))))
             rung_of[i], seconds[i] = rung, seconds[i] + more.seconds
-            history[i].append((seconds[i], kept.excess))
+            if kept is more:  # a continuation that stopped without improving is no evidence of a plateau
+                history[i].append((seconds[i], kept.excess))
         alive = grown
     best_index, best = alive[0]
     final[best_index] = best

@@ -279,9 +279,6 @@ class StallingTrainer:
                           [(1, excess, excess)], done, buckets)
 
 
-@pytest.mark.xfail(strict=True, reason="known defect of the budget search (issue 16, open): one continuation "
-                   "that stops without improving reads as a flat curve, and a shape behind on everything measured "
-                   "wins on its extrapolation; bench/results/budget_table_180_seed2_again.json")
 def test_budget_search_keeps_a_leader_whose_continuation_stalled_once():
     # after the search (35 units: slices of 5, horizon 15 + 60 = 75) the 128-wide shape has
     # trained 15 units and is behind the 32-wide one, which stalled at 5 (0.28 against 0.36);
