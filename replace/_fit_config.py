@@ -86,6 +86,8 @@ class FitConfig:
     rounds: int = 3                      # refinement rounds of oracle sampling
     rounds_when: str = "data_limited"    # "data_limited": only while val loss > 1.5 x train loss; "always"
     rounds_patience: int = 1             # rounds in a row whose model is not kept before rounds stop (0: never)
+    round_baseline: str = "before"       # a round beats on traffic: "before", the model before it; "same_time": that model
+                                         # trained as long on its own rows (each gets half the round's time)
     boundary_share: float = 0.5          # share of a round's focused calls drawn between rows on different paths
     test_size: int = 2000                # fresh inputs for the final metrics
     hard_weight: float = 4.0             # training weight of hard cases
@@ -147,6 +149,9 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
         raise bad_argument("ensemble_size", config.ensemble_size, "must be >= 1")
     if config.rounds_when not in ("data_limited", "always"):
         raise bad_argument("rounds_when", config.rounds_when, "must be 'data_limited' or 'always'")
+    if config.round_baseline not in ("before", "same_time"):
+        raise bad_argument("round_baseline", config.round_baseline, "must be 'before' or 'same_time'",
+                           "Pass round_baseline='same_time' to keep a round only if it beats as much training without it")
     if config.budget_clock not in _clock.CLOCKS:
         raise bad_argument("budget_clock", config.budget_clock, "must be 'wall' or 'work'",
                            "Pass budget_clock='work' for a fit that is the same at any machine load")

@@ -135,13 +135,19 @@ def label_margins(weights: ModelWeights, X: np.ndarray, width: int) -> np.ndarra
 MIN_PRODUCTION_ROWS = 50
 
 
+def _production_rows(pool: Pool, val: np.ndarray) -> np.ndarray:
+    """The validation rows that are recorded traffic."""
+    return val[np.array([pool.sources[i] == "trace" for i in val], dtype=bool)] if len(val) else val
+
+
 def _production_holds(trainer: _Trainer, pool: Pool, val: np.ndarray, cand: _Candidate,
                       best: _Candidate) -> dict[str, Any]:
-    """Whether a round's model is at least as good as the one before it on the validation rows
-    that are recorded traffic: a round chases the error over the whole domain, and a model that
-    gains there while losing on the traffic it will serve is not kept. Without enough such rows
-    (MIN_PRODUCTION_ROWS), the round holds."""
-    rows = val[np.array([pool.sources[i] == "trace" for i in val], dtype=bool)] if len(val) else val
+    """Whether a round's model is at least as good as `best` (the one before it, or with
+    round_baseline="same_time" that one trained as long without the round's rows) on the
+    validation rows that are recorded traffic: a round chases the error over the whole domain, and
+    a model that gains there while losing on the traffic it will serve is not kept. Without enough
+    such rows (MIN_PRODUCTION_ROWS), the round holds."""
+    rows = _production_rows(pool, val)
     if len(rows) < MIN_PRODUCTION_ROWS:
         return {"holds": True}
     now, before = trainer.judge(cand.surrogate, pool, rows), trainer.judge(best.surrogate, pool, rows)
@@ -201,11 +207,21 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
             best = replace(best, agreement=rejudged["agreement"], excess=float(np.mean(rejudged["excess"])))
         left = deadline - clock.now() - reserve
         rounds_left = config.rounds - round_no + 1
-        until = clock.now() + max(left / rounds_left, 0.2)
+        same_time = (config.round_baseline == "same_time"  # a baseline only where traffic can judge it
+                     and len(_production_rows(pool, data.val)) >= MIN_PRODUCTION_ROWS)
+        span = max(left / rounds_left / (2 if same_time else 1), 0.2)
+        optimizer = "lbfgs" if out.width else "adam"
         bar.update(f"round {round_no}: training {best.arch.label}")
-        cand = trainer.train(best.arch, data, pool, best.buckets, until, init=best.state, lr_scale=0.3,
-                             optimizer="lbfgs" if out.width else "adam")
-        production = _production_holds(trainer, pool, data.val, cand, best)
+        cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + span, init=best.state, lr_scale=0.3,
+                             optimizer=optimizer)
+        baseline = best
+        if same_time:  # what the round's time buys without its rows: the model before it, trained as long
+            _, _, _, data_before, best_before = before
+            bar.update(f"round {round_no}: training {best.arch.label} without the round's rows")
+            alone = trainer.train(best_before.arch, data_before, pool, best_before.buckets, clock.now() + span,
+                                  init=best_before.state, lr_scale=0.3, optimizer=optimizer)
+            baseline = alone if _improves(alone, best_before) else best_before
+        production = _production_holds(trainer, pool, data.val, cand, baseline)
         kept = _improves(cand, best, ties=True) and production["holds"]
         rows_after = len(pool)
         if kept:
@@ -216,11 +232,14 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
             n_before, weights_before, val, data, best = before
             pool.truncate(n_before, weights_before)
             trainer.exact_cache.clear()  # keyed by row positions, which the next round reuses
+            if same_time:
+                best = baseline  # the same time spent without the round's rows
         unkept = 0 if kept else unkept + 1
         curve = _joined(curve, cand.curve)
         rounds_log.append({"round": round_no, "rows": rows_after, "oracle_calls": orc.calls,
                            "val_agreement": cand.agreement, "kept": kept,
                            **({} if kept else {"rows_kept": len(pool)}),
+                           **({"baseline": "same_time"} if same_time else {}),
                            **{k: v for k, v in production.items() if k != "holds"}})
         if config.rounds_patience and unkept >= config.rounds_patience:
             # a round whose model is worse than before it: on a smooth function the new rows

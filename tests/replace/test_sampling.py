@@ -191,3 +191,51 @@ def test_a_round_worse_on_recorded_traffic_is_not_kept():
     assert _production_holds(level, pool, val, cand, best)["holds"] is True  # a tie holds
     better = _Judge({"before": (0.95, 0.2), "after": (0.97, 0.3)})
     assert _production_holds(better, pool, val, cand, best)["holds"] is True
+
+
+def _traffic_fit(round_baseline: str, traces: bool = True):
+    """smooth with recorded traffic near one corner (so the rounds' domain-wide calls can cost it)."""
+    from probes import Traces
+
+    rng = np.random.default_rng(0)
+    rows = [{"x": float(x), "y": float(y)} for x, y in rng.uniform(0.5, 2.0, size=(1200, 2))]
+    recorded = Traces.from_calls(smooth, rows) if traces else None
+    schema = Schema.from_function(smooth, x=(-2.0, 2.0), y=(-2.0, 2.0))
+    return fit(smooth, recorded, schema=schema, tolerance=Tolerance(abs=1e-3), budget_s=4.0, seed=3,
+               progress=False, budget_clock="work", ensemble_size=1, widths=(16,), depths=(2,),
+               rounds_when="always", max_candidates=1, rounds=3, exact="off", calibration_share=0.0,
+               round_baseline=round_baseline)
+
+
+@pytest.mark.slow
+def test_a_round_judged_against_the_same_time_without_its_rows():
+    """round_baseline="same_time": each round is judged on recorded traffic against the model before
+    it trained as long without the round's rows, and a round not kept leaves that model (not the
+    older one) and none of its rows."""
+    s = _traffic_fit("same_time")
+    judged = [r for r in s.metrics.rounds if "oracle_calls" in r and r["round"] > 0]
+    assert judged and all(r.get("baseline") == "same_time" and r["production_rows"] >= 50 for r in judged), judged
+    before = _traffic_fit("before")
+    assert not any("baseline" in r for r in before.metrics.rounds)
+    for r in judged:
+        if r["kept"] is False:
+            assert r["rows_kept"] < r["rows"]
+    last = [r for r in s.metrics.rounds if "rows" in r][-1]
+    assert s.metrics.training_rows == last.get("rows_kept", last["rows"])
+
+
+@pytest.mark.slow
+def test_without_traffic_to_judge_the_same_time_baseline_changes_nothing():
+    """Without recorded traffic no round can be judged on it: same_time spends no time on a baseline
+    and gives the surrogate "before" gives, to the bit."""
+    from replace._distributed import parameters_digest
+
+    same, before = _traffic_fit("same_time", traces=False), _traffic_fit("before", traces=False)
+    assert parameters_digest(same) == parameters_digest(before)
+    assert same.metrics.rounds == before.metrics.rounds
+
+
+def test_a_bad_round_baseline_is_named():
+    schema = Schema.from_function(smooth, x=(-2.0, 2.0), y=(-2.0, 2.0))
+    with pytest.raises(InvalidArgument, match="round_baseline='later'"):
+        fit(smooth, schema=schema, budget_s=1.0, progress=False, round_baseline="later")
