@@ -31,7 +31,8 @@ from probes import ErrorInfo, NeuroswapError, Schema, Tolerance, Traces, functio
 from probes._validation import bad_argument
 
 from . import _manifest as mf
-from ._encoding import InputEncoder, OutputEncoder
+from ._encoding import InputEncoder
+from ._output_encoding import OutputEncoder
 from ._fidelity import compare
 from ._models import Architecture, ModelWeights, batched_mlp
 from ._surrogate import Surrogate, SurrogateMetrics

@@ -22,7 +22,8 @@ from probes import _clock
 from . import _manifest as mf
 from ._calibration import held_out_count
 from ._cuts import comparison_cuts
-from ._encoding import InputEncoder, OutputEncoder
+from ._encoding import InputEncoder
+from ._output_encoding import OutputEncoder
 from ._fit_config import MIN_ROWS, FitConfig, _config, _FitWorkClock, _log_inputs, _wall_ceiling
 from ._fit_metrics import calibrate_guard, finished_surrogate
 from ._options import check_fit_arguments

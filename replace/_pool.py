@@ -19,7 +19,7 @@ from probes._validation import bad_argument
 
 from probes import _clock
 from ._calibration import calibration_sizes
-from ._encoding import OutputEncoder
+from ._output_encoding import OutputEncoder
 from ._fit_config import CALIBRATE_SHARE, GUARD_ROW_S, MIN_ROWS, N0_SHARE, TEST_SHARE, FitConfig
 from ._sampling import concat_columns, draw_near, take
 

@@ -30,7 +30,8 @@ from probes._identity import source_hash
 from . import _manifest as mf
 from probes._validation import bad_argument, check_callable, check_flag
 
-from ._encoding import InputEncoder, OutputEncoder, make_exception
+from ._encoding import InputEncoder
+from ._output_encoding import OutputEncoder, make_exception
 from . import _hybrid
 from ._fastpath import ManyRows, OneRow, domain_mask, fragile_rows
 from ._models import ModelWeights, StackedEnsemble, surrogate_module

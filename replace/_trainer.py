@@ -12,7 +12,8 @@ import numpy as np
 from probes import Schema, Tolerance
 
 from probes import _clock
-from ._encoding import InputEncoder, OutputEncoder
+from ._encoding import InputEncoder
+from ._output_encoding import OutputEncoder
 from ._fidelity import compare
 from ._fit_config import _JUDGE_ROW_S, OTHER_PATHS, FitConfig
 from ._models import Architecture, ModelWeights, batched_mlp, expert_bank, make_blocks

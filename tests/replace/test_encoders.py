@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from probes import ErrorInfo, Field, OutOfDomainError, OutputSpec, Schema, Tolerance
-from replace._encoding import InputEncoder, OutputEncoder, make_exception
+from replace._encoding import InputEncoder
+from replace._output_encoding import OutputEncoder, make_exception
 
 
 class Color(enum.Enum):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from probes import OutputSpec, Tolerance
-from replace._encoding import OutputEncoder
+from replace._output_encoding import OutputEncoder
 
 SPEC = OutputSpec("real", python_type="float")
 

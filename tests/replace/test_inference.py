@@ -19,7 +19,8 @@ from probes import OutOfDomainError, OutputSpec, Schema, Tolerance
 from probes._identity import function_name
 from replace import Surrogate
 from replace import _manifest as mf
-from replace._encoding import InputEncoder, OutputEncoder
+from replace._encoding import InputEncoder
+from replace._output_encoding import OutputEncoder
 from replace._fastpath import ManyRows, close_top2, domain_mask, fragile_rows
 from replace._models import Architecture, ModelWeights, NumpyNet
 from replace._sampling import in_domain_mask
