@@ -237,8 +237,9 @@ def run_study(module_name: str, fn_name: str, *, n_traces: int, n_fresh: int, bu
                         "architecture": surrogate.architecture, "oracle_calls": surrogate.metrics.oracle_calls,
                         "training_rows": surrogate.metrics.training_rows,
                         "fit_metrics_agreement": surrogate.metrics.agreement,
-                        # why fit chose what it chose: the search's rungs and the rounds' verdicts
-                        "search": list(surrogate.metrics.search or []), "rounds": list(surrogate.metrics.rounds or [])}
+                        # why fit chose what it chose: the search's rungs, the rounds' verdicts, the polish
+                        "search": list(surrogate.metrics.search or []), "rounds": list(surrogate.metrics.rounds or []),
+                        "polish": list(surrogate.manifest.get("training", {}).get("polish") or [])}
     if not baselines:
         return row
     data = surrogate.training_data_

@@ -322,14 +322,8 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                                                            rng=rng, cut=cut, bar=bar)
 
     # 8. spend what is left polishing the chosen model (full-batch L-BFGS for regression heads)
-    left = deadline - clock.now() - 0.05 * budget_s
-    if left > 0.08 * budget_s and best.agreement < 1.0:
-        bar.update(f"polishing {best.arch.label}")
-        cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + left, init=best.state,
-                             optimizer="lbfgs" if out.width else "adam", lr_scale=0.2)
-        if _improves(cand, best):
-            best = cand
-        curve = _joined(curve, cand.curve)
+    best, curve, polish_log = polish(trainer, best, data, pool, curve, deadline - 0.05 * budget_s, budget_s, bar,
+                                     optimizer="lbfgs" if out.width else "adam")
 
     # 8b. exact paths (hybrid): an expression on each path bucket whose rows, held-out ones too, it
     # reproduces; the expert elsewhere. Before the fidelity (9) and the guard (10), which then see it.
@@ -362,7 +356,41 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
                                    hard_skipped=hard_skipped, curve=curve, search_log=search_log,
                                    rounds_log=rounds_log, exact_found=exact_found, exact_report=exact_report,
                                    program=program, program_report=program_report, bar=bar)
+    surrogate.manifest["training"]["polish"] = polish_log
     # 10. the guard: an error predictor on validation rows, calibration rows nothing else saw
     return calibrate_guard(surrogate, pool, val, orc, schema, config, oracle=oracle, seed=seed, budget_s=budget_s,
                            n_cal_domain=n_cal_domain, cal_reserved=cal_reserved, full_deadline=full_deadline,
                            cal_held=cal_held, cut=cut, budget_info=budget_info, bar=bar)
+
+
+#: a polish stage that ends this far before its deadline stopped on its own (converged or
+#: patience); another stage may use the rest
+POLISH_EARLY = 0.9
+
+
+def polish(trainer: Any, best: Any, data: Any, pool: Any, curve: list[tuple[int, float, float]], until: float,
+           budget_s: float, bar: Any, *, optimizer: str) -> tuple[Any, list[tuple[int, float, float]],
+                                                                  list[dict[str, Any]]]:
+    """Step 8 of `_fit`: train the chosen model on until `until`. A stage that stops on its own
+    (L-BFGS converged, Adam's patience) with time left is followed by another from the best model
+    so far, Adam then L-BFGS (`optimizer="auto"`), so the budget a user gave is spent rather than
+    left on the table; polishing ends when a stage gains nothing or less than 8% of the budget is
+    left. Returns the best candidate, the curve and one log entry per stage."""
+    clock = _clock.current()
+    log: list[dict[str, Any]] = []
+    stage_optimizer = optimizer
+    while until - clock.now() > 0.08 * budget_s and best.agreement < 1.0:
+        span = until - clock.now()
+        bar.update(f"polishing {best.arch.label}")
+        cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + span, init=best.state,
+                             optimizer=stage_optimizer, lr_scale=0.2)
+        kept = _improves(cand, best)
+        if kept:
+            best = cand
+        curve = _joined(curve, cand.curve)
+        log.append({"optimizer": stage_optimizer, "seconds": round(cand.seconds, 3), "of_s": round(span, 3),
+                    "val_agreement": cand.agreement, "kept": kept})
+        if not kept or cand.seconds >= POLISH_EARLY * span:
+            break
+        stage_optimizer = "auto"
+    return best, curve, log

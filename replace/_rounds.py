@@ -183,6 +183,20 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
         n_new = int(min(orc.remaining(), max(64, 0.5 * len(pool)), 0.3 * left / max(orc.plain_cost, 1e-7)))
         if n_new <= 0:
             break
+        optimizer = "lbfgs" if out.width else "adam"
+        same_time = (config.round_baseline == "same_time"  # a baseline only where traffic can judge it
+                     and len(_production_rows(pool, data.val)) >= MIN_PRODUCTION_ROWS)
+        span = max(left / (config.rounds - round_no + 1), 0.2)  # the round's training time
+        baseline = best
+        if same_time:
+            # what the round's time buys without its rows: the model before it trained as long, on
+            # the rows it had (before they grow: the experts' buckets are per pool row); each gets
+            # half of the time, less the share the round's oracle calls take
+            span = max(0.7 * span / 2, 0.2)
+            bar.update(f"round {round_no}: training {best.arch.label} without new rows")
+            alone = trainer.train(best.arch, data, pool, best.buckets, clock.now() + span, init=best.state,
+                                  lr_scale=0.3, optimizer=optimizer)
+            baseline = alone if _improves(alone, best) else best
         bar.update(f"round {round_no}: {n_new} oracle calls")
         before = (len(pool), pool.weights.copy(), val, data, best)  # what a round not kept goes back to
         judged = trainer.judge(best.surrogate, pool, data.train)
@@ -205,23 +219,12 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
         if n_new_val:
             rejudged = trainer.judge(best.surrogate, pool, data.val)
             best = replace(best, agreement=rejudged["agreement"], excess=float(np.mean(rejudged["excess"])))
-        left = deadline - clock.now() - reserve
-        rounds_left = config.rounds - round_no + 1
-        same_time = (config.round_baseline == "same_time"  # a baseline only where traffic can judge it
-                     and len(_production_rows(pool, data.val)) >= MIN_PRODUCTION_ROWS)
-        span = max(left / rounds_left / (2 if same_time else 1), 0.2)
-        optimizer = "lbfgs" if out.width else "adam"
+        if not same_time:
+            span = max((deadline - clock.now() - reserve) / (config.rounds - round_no + 1), 0.2)
         bar.update(f"round {round_no}: training {best.arch.label}")
         cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + span, init=best.state, lr_scale=0.3,
                              optimizer=optimizer)
-        baseline = best
-        if same_time:  # what the round's time buys without its rows: the model before it, trained as long
-            _, _, _, data_before, best_before = before
-            bar.update(f"round {round_no}: training {best.arch.label} without the round's rows")
-            alone = trainer.train(best_before.arch, data_before, pool, best_before.buckets, clock.now() + span,
-                                  init=best_before.state, lr_scale=0.3, optimizer=optimizer)
-            baseline = alone if _improves(alone, best_before) else best_before
-        production = _production_holds(trainer, pool, data.val, cand, baseline)
+        production = _production_holds(trainer, pool, data.val, cand, best if not same_time else baseline)
         kept = _improves(cand, best, ties=True) and production["holds"]
         rows_after = len(pool)
         if kept:

@@ -193,29 +193,37 @@ def test_a_round_worse_on_recorded_traffic_is_not_kept():
     assert _production_holds(better, pool, val, cand, best)["holds"] is True
 
 
-def _traffic_fit(round_baseline: str, traces: bool = True):
-    """smooth with recorded traffic near one corner (so the rounds' domain-wide calls can cost it)."""
+def kinked(x: float, y: float) -> float:
+    if x > 1.0:
+        return 2.0 * x - y
+    return smooth(x, y)
+
+
+def _traffic_fit(round_baseline: str, traces: bool = True, fn=smooth, path_aware=False):
+    """`fn` with recorded traffic near one corner (so the rounds' domain-wide calls can cost it)."""
     from probes import Traces
 
     rng = np.random.default_rng(0)
     rows = [{"x": float(x), "y": float(y)} for x, y in rng.uniform(0.5, 2.0, size=(1200, 2))]
-    recorded = Traces.from_calls(smooth, rows) if traces else None
-    schema = Schema.from_function(smooth, x=(-2.0, 2.0), y=(-2.0, 2.0))
-    return fit(smooth, recorded, schema=schema, tolerance=Tolerance(abs=1e-3), budget_s=4.0, seed=3,
+    recorded = Traces.from_calls(fn, rows) if traces else None
+    schema = Schema.from_function(fn, x=(-2.0, 2.0), y=(-2.0, 2.0))
+    return fit(fn, recorded, schema=schema, tolerance=Tolerance(abs=1e-3), budget_s=4.0, seed=3,
                progress=False, budget_clock="work", ensemble_size=1, widths=(16,), depths=(2,),
                rounds_when="always", max_candidates=1, rounds=3, exact="off", calibration_share=0.0,
-               round_baseline=round_baseline)
+               round_baseline=round_baseline, path_aware=path_aware)
 
 
 @pytest.mark.slow
-def test_a_round_judged_against_the_same_time_without_its_rows():
+@pytest.mark.parametrize("fn, path_aware", [(smooth, False), (kinked, True)], ids=["mlp", "gate and experts"])
+def test_a_round_judged_against_the_same_time_without_its_rows(fn, path_aware):
     """round_baseline="same_time": each round is judged on recorded traffic against the model before
     it trained as long without the round's rows, and a round not kept leaves that model (not the
     older one) and none of its rows."""
-    s = _traffic_fit("same_time")
+    s = _traffic_fit("same_time", fn=fn, path_aware=path_aware)
+    assert s.path_aware is path_aware
     judged = [r for r in s.metrics.rounds if "oracle_calls" in r and r["round"] > 0]
     assert judged and all(r.get("baseline") == "same_time" and r["production_rows"] >= 50 for r in judged), judged
-    before = _traffic_fit("before")
+    before = _traffic_fit("before", fn=fn, path_aware=path_aware)
     assert not any("baseline" in r for r in before.metrics.rounds)
     for r in judged:
         if r["kept"] is False:
