@@ -371,26 +371,31 @@ POLISH_EARLY = 0.9
 def polish(trainer: Any, best: Any, data: Any, pool: Any, curve: list[tuple[int, float, float]], until: float,
            budget_s: float, bar: Any, *, optimizer: str) -> tuple[Any, list[tuple[int, float, float]],
                                                                   list[dict[str, Any]]]:
-    """Step 8 of `_fit`: train the chosen model on until `until`. A stage that stops on its own
-    (L-BFGS converged, Adam's patience) with time left is followed by another from the best model
-    so far, Adam then L-BFGS (`optimizer="auto"`), so the budget a user gave is spent rather than
-    left on the table; polishing ends when a stage gains nothing or less than 8% of the budget is
-    left. Returns the best candidate, the curve and one log entry per stage."""
+    """Step 8 of `_fit`: train the chosen model on until `until`, L-BFGS not stopping on a noisy
+    validation plateau (it keeps its best state; nothing else would use the time). A stage that
+    stops on its own anyway (the training loss stopped moving, Adam's patience) with time left is
+    followed by another from the best model so far, Adam then L-BFGS (`optimizer="auto"`), so the
+    budget a user gave is spent rather than left on the table (a stage is kept only if validation
+    improves); polishing ends when two stages in a row gain nothing or less than 8% of the budget
+    is left.
+    Returns the best candidate, the curve and one log entry per stage."""
     clock = _clock.current()
     log: list[dict[str, Any]] = []
     stage_optimizer = optimizer
+    fruitless = 0
     while until - clock.now() > 0.08 * budget_s and best.agreement < 1.0:
         span = until - clock.now()
         bar.update(f"polishing {best.arch.label}")
         cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + span, init=best.state,
-                             optimizer=stage_optimizer, lr_scale=0.2)
+                             optimizer=stage_optimizer, lr_scale=0.2, to_deadline=True)
         kept = _improves(cand, best)
         if kept:
             best = cand
         curve = _joined(curve, cand.curve)
         log.append({"optimizer": stage_optimizer, "seconds": round(cand.seconds, 3), "of_s": round(span, 3),
                     "val_agreement": cand.agreement, "kept": kept})
-        if not kept or cand.seconds >= POLISH_EARLY * span:
+        fruitless = 0 if kept else fruitless + 1
+        if fruitless >= 2 or cand.seconds >= POLISH_EARLY * span:
             break
         stage_optimizer = "auto"
     return best, curve, log

@@ -258,8 +258,13 @@ def polish_model(
     max_rows: int = 20_000,
     device: Any = None,
     seed: int = 0,
+    plateau_steps: int | None = 8,
 ) -> TrainResult:
     """Full-batch L-BFGS from the current weights until `deadline`, keeping the best by validation.
+
+    It stops early after `plateau_steps` steps without a validation loss 0.1% better; with None it
+    runs to the deadline (the best state is kept either way, so only time is at stake) unless the
+    training loss itself stops moving.
 
     After Adam has found the basin, quasi-Newton steps on the whole set reach a precision
     mini-batch noise does not (small regression networks gain an order of magnitude in a few
@@ -311,7 +316,8 @@ def polish_model(
     result.best_val = evaluate()
     best_state = {k: v.detach().clone() for k, v in inner.state_dict().items()}
     step = 0
-    stale = 0
+    stale = still = 0
+    previous = math.inf
     while clock.now() < deadline:
         step += 1
         train_loss = float(optimizer.step(closure).detach())
@@ -326,7 +332,9 @@ def polish_model(
             best_state = {k: v.detach().clone() for k, v in inner.state_dict().items()}
         else:
             stale += 1
-        if stale >= 8:
+        still = still + 1 if abs(previous - train_loss) <= 1e-9 * abs(previous) else 0
+        previous = train_loss
+        if stale >= plateau_steps if plateau_steps is not None else still >= 8:
             result.stopped = "converged"
             break
     else:

@@ -132,7 +132,8 @@ class _Trainer:
         return replace(config, schedule="cosine") if init is not None else config
 
     def train_plain(self, arch: Architecture, data: _Data, deadline: float, *, init: Any = None,
-                    lr_scale: float = 1.0, optimizer: str = "adam") -> tuple[ModelWeights, Any, Any]:
+                    lr_scale: float = 1.0, optimizer: str = "adam",
+                    to_deadline: bool = False) -> tuple[ModelWeights, Any, Any]:
         import torch
 
         torch.manual_seed(self.seed)
@@ -143,7 +144,8 @@ class _Trainer:
         loss = SurrogateLoss(self.out.width, self.out.n_classes)
         if optimizer == "lbfgs":
             result = polish_model(module, data.X[data.train], data.y[data.train], loss=loss, X_val=data.X[data.val],
-                                  y_val=data.y[data.val], deadline=deadline, device=self.device, seed=self.seed)
+                                  y_val=data.y[data.val], deadline=deadline, device=self.device, seed=self.seed,
+                                  plateau_steps=None if to_deadline else 8)
         else:
             config = self._config(lr_scale, init)
             result = train_model(module, data.X[data.train], data.y[data.train], config=config, loss=loss,
@@ -154,7 +156,8 @@ class _Trainer:
 
     # -- gate + experts ------------------------------------------------------------------
     def train_paths(self, arch: Architecture, data: _Data, pool: Pool, buckets: list[str], deadline: float, *,
-                    init: Any = None, lr_scale: float = 1.0, optimizer: str = "adam") -> tuple[ModelWeights, Any, Any]:
+                    init: Any = None, lr_scale: float = 1.0, optimizer: str = "adam",
+                    to_deadline: bool = False) -> tuple[ModelWeights, Any, Any]:
         import torch
 
         torch.manual_seed(self.seed)
@@ -221,7 +224,7 @@ class _Trainer:
         loss = BlockLoss(SurrogateLoss(self.out.width, self.out.n_classes), y_local.shape[1])
         if optimizer == "lbfgs":
             result = polish_model(bank, Xb, yb, loss=loss, X_val=Xv, y_val=yv, deadline=deadline,
-                                  device=self.device, seed=self.seed)
+                                  device=self.device, seed=self.seed, plateau_steps=None if to_deadline else 8)
         else:
             blocks_per_step = max(1, int(round(1024 / (n_paths * rows_per_path))))
             result = train_model(bank, Xb, yb, config=replace(config, batch_size=blocks_per_step), loss=loss,
@@ -245,7 +248,9 @@ class _Trainer:
         return weights, result, state
 
     def train(self, arch: Architecture, data: _Data, pool: Pool, buckets: list[str] | None, deadline: float, *,
-              init: Any = None, lr_scale: float = 1.0, optimizer: str = "adam") -> _Candidate:
+              init: Any = None, lr_scale: float = 1.0, optimizer: str = "adam", to_deadline: bool = False) -> _Candidate:
+        """`arch` trained until `deadline` (from `init`), judged on validation. `to_deadline`: L-BFGS
+        does not stop on a validation plateau (the polish, whose time nothing else would use)."""
         clock = _clock.current()
         started = clock.now()
         if optimizer == "auto":
@@ -253,17 +258,18 @@ class _Trainer:
             if self.out.width and deadline - started > 1.0:
                 first = self.train(arch, data, pool, buckets, started + 0.4 * (deadline - started), init=init,
                                    lr_scale=lr_scale, optimizer="adam")
-                second = self.train(arch, data, pool, buckets, deadline, init=first.state, optimizer="lbfgs")
+                second = self.train(arch, data, pool, buckets, deadline, init=first.state, optimizer="lbfgs",
+                                    to_deadline=to_deadline)
                 second.curve = _joined(first.curve, second.curve)
                 second.seconds = clock.now() - started
                 return second
             optimizer = "adam"
         if arch.path_aware:
             weights, result, state = self.train_paths(arch, data, pool, buckets or [], deadline, init=init,
-                                                      lr_scale=lr_scale, optimizer=optimizer)
+                                                      lr_scale=lr_scale, optimizer=optimizer, to_deadline=to_deadline)
         else:
             weights, result, state = self.train_plain(arch, data, deadline, init=init, lr_scale=lr_scale,
-                                                      optimizer=optimizer)
+                                                      optimizer=optimizer, to_deadline=to_deadline)
         surrogate = self.surrogate(weights)
         if self.config.exact == "auto":  # judged as the hybrid it would become (exact paths, see _hybrid)
             from ._hybrid import fit_exact_paths

@@ -1,6 +1,6 @@
 """fit's polish (step 8) spends the budget it is given: a stage that stops on its own with time
-left (L-BFGS converged) is followed by another from the best model, and polishing ends when a
-stage gains nothing or the time is spent (a scripted trainer on the work clock)."""
+left (L-BFGS converged) is followed by another from the best model, and polishing ends when two
+stages in a row gain nothing or the time is spent (a scripted trainer on the work clock)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ class ScriptedTrainer:
         self.stages = list(stages)
         self.calls = []
 
-    def train(self, arch, data, pool, buckets, deadline, *, init=None, lr_scale=1.0, optimizer="adam"):
+    def train(self, arch, data, pool, buckets, deadline, *, init=None, lr_scale=1.0, optimizer="adam",
+              to_deadline=False):
+        assert to_deadline  # the polish's L-BFGS does not stop on a validation plateau
         clock = _clock.current()
         started = clock.now()
         share, agreement = self.stages.pop(0)
@@ -51,10 +53,21 @@ def test_a_stage_that_converges_early_is_followed_by_another_from_the_best_model
     assert spent >= 60.0 - 1e-9  # the whole span was used
 
 
-def test_polishing_ends_when_a_stage_gains_nothing():
-    trainer = ScriptedTrainer([(0.2, 0.35), (0.3, 0.33), (1.0, 0.9)])
+def test_a_stage_that_gains_nothing_is_followed_by_another_from_the_best_model():
+    # a stage that stops early and loses validation agreement (26.9% -> 25.3%): Adam then L-BFGS
+    # from the search's model may still gain
+    trainer = ScriptedTrainer([(0.1, 0.25), (1.0, 0.41)])
+    best, log, spent = _polish(trainer)
+    assert [c[0] for c in trainer.calls] == ["lbfgs", "auto"]
+    assert trainer.calls[1][2] == "state of the search"  # the stage not kept is not built on
+    assert best.agreement == 0.41 and [e["kept"] for e in log] == [False, True]
+    assert spent >= 60.0 - 1e-9
+
+
+def test_polishing_ends_when_two_stages_in_a_row_gain_nothing():
+    trainer = ScriptedTrainer([(0.2, 0.35), (0.3, 0.33), (0.3, 0.34), (1.0, 0.9)])
     best, log, _ = _polish(trainer)
-    assert best.agreement == 0.35 and len(trainer.calls) == 2 and log[-1]["kept"] is False
+    assert best.agreement == 0.35 and len(trainer.calls) == 3 and [e["kept"] for e in log] == [True, False, False]
 
 
 def test_a_stage_that_runs_to_its_deadline_ends_polishing():
