@@ -68,6 +68,7 @@ TORCHRUN_REFUSED = {
     "rounds": "fit_distributed draws its oracle rows once, with no refinement rounds",
     "rounds_when": "fit_distributed has no refinement rounds",
     "rounds_patience": "fit_distributed has no refinement rounds",
+    "round_baseline": "fit_distributed has no refinement rounds",
     "boundary_share": "fit_distributed has no refinement rounds",
     "hard_weight": "under torchrun hard cases join the traces with the weight of any row",
     "near_scale": "fit_distributed draws no oracle rows near the traces",
