@@ -186,13 +186,12 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
         optimizer = "lbfgs" if out.width else "adam"
         same_time = (config.round_baseline == "same_time"  # a baseline only where traffic can judge it
                      and len(_production_rows(pool, data.val)) >= MIN_PRODUCTION_ROWS)
-        span = max(left / (config.rounds - round_no + 1), 0.2)  # the round's training time
         baseline = best
         if same_time:
             # what the round's time buys without its rows: the model before it trained as long, on
             # the rows it had (before they grow: the experts' buckets are per pool row); each gets
-            # half of the time, less the share the round's oracle calls take
-            span = max(0.7 * span / 2, 0.2)
+            # half of the round's time, less the share the round's oracle calls take
+            span = max(0.7 * max(left / (config.rounds - round_no + 1), 0.2) / 2, 0.2)
             bar.update(f"round {round_no}: training {best.arch.label} without new rows")
             alone = trainer.train(best.arch, data, pool, best.buckets, clock.now() + span, init=best.state,
                                   lr_scale=0.3, optimizer=optimizer)
@@ -224,7 +223,7 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
         bar.update(f"round {round_no}: training {best.arch.label}")
         cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + span, init=best.state, lr_scale=0.3,
                              optimizer=optimizer)
-        production = _production_holds(trainer, pool, data.val, cand, best if not same_time else baseline)
+        production = _production_holds(trainer, pool, data.val, cand, baseline)  # judged anew on traffic rows
         kept = _improves(cand, best, ties=True) and production["holds"]
         rows_after = len(pool)
         if kept:
