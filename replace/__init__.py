@@ -6,7 +6,8 @@ Imports `probes`, never `explain`.
 from ._distributed import fit_distributed
 from ._fit import FitConfig, FitOptions, fit
 from ._models import Architecture
-from ._surrogate import BatchPrediction, OnePrediction, Surrogate, SurrogateMetrics
+from ._predictions import BatchPrediction, OnePrediction, SurrogateMetrics
+from ._surrogate import Surrogate
 from ._swap import Disagreement, GuardCalibration, SwapStats, Swapped, calibrate_guard, swap
 from ._train import TrainConfig, train_model
 

@@ -16,14 +16,12 @@ architecture: given, or chosen by the single-process `fit` on a sample (`archite
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import math
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -33,237 +31,18 @@ from probes._validation import bad_argument
 from . import _manifest as mf
 from ._encoding import InputEncoder
 from ._output_encoding import OutputEncoder
+from ._process_group import DistEnv, _Comm, distributed_env, process_group, shard_indices
 from ._fidelity import compare
+from ._fit_config import _config, _log_inputs
+from ._fit_run import fit_single
 from ._models import Architecture, ModelWeights, batched_mlp
-from ._surrogate import Surrogate, SurrogateMetrics
+from ._predictions import SurrogateMetrics
+from ._surrogate import Surrogate
+from ._torchrun_options import _SEARCH_FIXED, TORCHRUN_FORWARDED, TORCHRUN_REFUSED, torchrun_arguments
 from ._train import SurrogateLoss, TrainConfig, auto_batch_size, train_model
 
 __all__ = ["DistEnv", "distributed_env", "process_group", "shard_indices", "fit_distributed", "main",
            "TORCHRUN_FORWARDED", "TORCHRUN_REFUSED", "torchrun_arguments"]
-
-
-# -- fit under torchrun: which of fit's options reach fit_distributed -----------------------------
-#: FitConfig options that `fit` launched by torchrun honours: passed on to fit_distributed (or to
-#: the single-process shape search rank 0 runs first), or applied by `fit` before the hand-off.
-TORCHRUN_FORWARDED = frozenset({
-    "initial_samples",   # -> oracle_samples
-    "test_size",         # -> test_samples
-    "threads",
-    "log_inputs",
-    "validation_share",
-    "train",             # lr, batch_size, max_epochs, patience (the rest is refused, see _TRAIN_FORWARDED)
-    "ensemble_size", "widths", "depths", "max_candidates", "search", "activation",  # -> search_options
-    "distributed",       # decides the hand-off itself
-    "domain_margin",     # applied by fit to the inferred schema before the hand-off
-})
-#: FitConfig options fit_distributed cannot honour, and why: refused by name when they differ from
-#: their default (or from the value in _TORCHRUN_MATCHES, which is what fit_distributed does anyway).
-#: An option in neither table is refused too (with a generic reason), so none is ever dropped silently.
-TORCHRUN_REFUSED = {
-    "target_agreement": "fit_distributed trains one shape to its epoch/patience limits, with no target to meet",
-    "path_aware": "fit_distributed trains one plain ensemble, without a gate and per-path experts",
-    "sampling": "fit_distributed draws its oracle rows uniformly from the schema",
-    "max_oracle_calls": "fit_distributed's oracle calls are set by initial_samples (its oracle_samples), "
-                        "plus the rank-0 shape search",
-    "rounds": "fit_distributed draws its oracle rows once, with no refinement rounds",
-    "rounds_when": "fit_distributed has no refinement rounds",
-    "rounds_patience": "fit_distributed has no refinement rounds",
-    "round_baseline": "fit_distributed has no refinement rounds",
-    "boundary_share": "fit_distributed has no refinement rounds",
-    "hard_weight": "under torchrun hard cases join the traces with the weight of any row",
-    "near_scale": "fit_distributed draws no oracle rows near the traces",
-    "trace_share": "fit_distributed draws no oracle rows near the traces",
-    "path_budget": "fit_distributed traces no branch paths",
-    "max_experts": "fit_distributed trains no per-path experts",
-    "min_path_share": "fit_distributed trains no per-path experts",
-    "device": "fit_distributed puts each rank on cuda:LOCAL_RANK when CUDA is available, else on the CPU",
-    "trace_weight": "fit_distributed weighs every row alike",
-    "embeddings": "fit_distributed always embeds categoricals with many values",
-    "code_cuts": "fit_distributed adds no columns for the code's comparisons",
-    "budget_clock": "fit_distributed's budget is wall time on every rank",
-    "calibration_rate": "fit_distributed does not calibrate the guard",
-    "calibration_share": "fit_distributed does not calibrate the guard",
-    "wall_ceiling_s": "fit_distributed's budget is wall time on every rank, with no work clock to bound",
-    "exact": "fit_distributed traces no branch paths, so it fits no exact expressions on them",
-}
-#: values of refused options that describe what fit_distributed does anyway (accepted like the default)
-_TORCHRUN_MATCHES: dict[str, tuple[Any, ...]] = {
-    "path_aware": (False,), "sampling": ("uniform",), "rounds": (0,), "code_cuts": (False,), "exact": ("off",),
-}
-#: TrainConfig fields fit_distributed takes, under its own names
-_TRAIN_FORWARDED = {"lr": "lr", "batch_size": "batch_size", "max_epochs": "epochs", "patience": "patience"}
-#: FitConfig options the rank-0 shape search (a single-process fit) takes from `fit`
-_SEARCH_FORWARDED = ("ensemble_size", "widths", "depths", "max_candidates", "search", "activation")
-#: set by the search itself
-_SEARCH_FIXED = ("path_aware", "distributed", "log_inputs")
-
-
-def _same(value: Any, default: Any) -> bool:
-    """`value == default`, but False is not 0 (path_aware=False is a choice, rounds=0 another)."""
-    if value is default:
-        return True
-    if isinstance(value, bool) != isinstance(default, bool):
-        return False
-    try:
-        return bool(value == default)
-    except Exception:  # noqa: BLE001 - a value whose == gives no bool (an array)
-        return False
-
-
-def torchrun_arguments(config: Any, *, oracle: bool) -> dict[str, Any]:
-    """fit_distributed's keyword arguments for `fit`'s options `config` (a FitConfig), or
-    InvalidArgument naming the first option it cannot honour (only when set away from its default)."""
-    from ._fit_config import FitConfig
-
-    defaults = FitConfig()
-    way_out = "Pass distributed='off' to train one whole model in every process (all of fit's options), or leave "
-    for item in fields(FitConfig):
-        name = item.name
-        if name in TORCHRUN_FORWARDED:
-            continue
-        value, default = getattr(config, name), getattr(defaults, name)
-        if _same(value, default) or any(_same(value, v) for v in _TORCHRUN_MATCHES.get(name, ())):
-            continue
-        reason = TORCHRUN_REFUSED.get(name, "fit_distributed has no counterpart for it")
-        raise bad_argument(name, value, f"is not supported by fit under torchrun (WORLD_SIZE > 1): {reason}",
-                           way_out + f"{name} unset")
-    train, train_defaults = config.train, type(config.train)()
-    out: dict[str, Any] = {}
-    for item in fields(train):
-        value = getattr(train, item.name)
-        if _same(value, getattr(train_defaults, item.name)):
-            continue
-        if item.name not in _TRAIN_FORWARDED:
-            taken = ", ".join(_TRAIN_FORWARDED)
-            raise bad_argument("train", train, f"train.{item.name}={value!r} is not supported by fit under torchrun "
-                               f"(WORLD_SIZE > 1): fit_distributed takes {taken} only",
-                               way_out + f"train.{item.name} at its default")
-        out[_TRAIN_FORWARDED[item.name]] = value
-    search = {name: getattr(config, name) for name in _SEARCH_FORWARDED
-              if not _same(getattr(config, name), getattr(defaults, name))}
-    out.update(
-        oracle_samples=int(config.initial_samples or 4000) if oracle else 0,
-        test_samples=int(config.test_size) if oracle else 0,
-        threads=config.threads or 1,
-        log_inputs=config.log_inputs,
-        validation_share=float(config.validation_share),
-        search_options=search or None,
-    )
-    return out
-
-
-@dataclass(frozen=True)
-class DistEnv:
-    """Where this process sits: `rank` of `world_size`, `local_rank` on its machine."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def distributed_env() -> DistEnv:
-    """This process's place, from an initialised process group or torchrun's variables."""
-    try:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            return DistEnv(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    rank = int(os.environ.get("RANK", "0") or 0)
-    return DistEnv(rank, world, int(os.environ.get("LOCAL_RANK", "0") or 0))
-
-
-@contextlib.contextmanager
-def process_group(backend: str | None = None, *, init_method: str | None = None, rank: int | None = None,
-                  world_size: int | None = None, timeout_s: float = 300.0) -> Iterator[DistEnv]:
-    """Join (and afterwards leave) the process group torchrun describes, or the one given.
-
-    Does nothing for a single process. Backend: NCCL when CUDA is available, else gloo. An
-    already initialised group is used as is and left alone.
-    """
-    import torch
-    import torch.distributed as dist
-
-    env = distributed_env()
-    world = world_size if world_size is not None else env.world_size
-    if dist.is_initialized() or world <= 1:
-        yield distributed_env() if dist.is_initialized() else DistEnv(0, 1, 0)
-        return
-    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-    dist.init_process_group(backend, init_method=init_method or "env://",
-                            rank=rank if rank is not None else env.rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=timeout_s))
-    try:
-        yield distributed_env()
-    finally:
-        dist.destroy_process_group()
-
-
-def shard_indices(n: int, rank: int, world_size: int) -> np.ndarray:
-    """Rows `i % world_size == rank`, padded by wrapping round to `ceil(n / world_size)` rows,
-    so that every rank holds the same number of rows and takes the same number of steps."""
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise bad_argument("rank", rank, f"must be in [0, {world_size})")
-    own = np.arange(rank, n, world_size)
-    size = -(-n // world_size) if n else 0
-    if own.size == 0 and size:
-        own = np.arange(n)[rank % n: rank % n + 1]
-    if own.size < size:
-        own = np.concatenate([own, own[: size - own.size]])
-    return own
-
-
-# -- collectives (no-ops in one process) --------------------------------------------------------
-class _Comm:
-    def __init__(self, env: DistEnv, device: Any):
-        self.env = env
-        self.device = device
-        self.active = env.world_size > 1
-
-    def mean(self, value: float) -> float:
-        if not self.active:
-            return value
-        import torch
-        import torch.distributed as dist
-
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor)
-        return float(tensor.item()) / self.env.world_size
-
-    def sum(self, values: list[float]) -> list[float]:
-        if not self.active:
-            return values
-        import torch
-        import torch.distributed as dist
-
-        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor)
-        return [float(v) for v in tensor.tolist()]
-
-    def max(self, value: float) -> float:
-        if not self.active:
-            return value
-        import torch
-        import torch.distributed as dist
-
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-        return float(tensor.item())
-
-    def broadcast(self, obj: Any) -> Any:
-        if not self.active:
-            return obj
-        import torch.distributed as dist
-
-        box = [obj if self.env.is_main else None]
-        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
-        return box[0]
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -350,7 +129,6 @@ def _describe(fn: Callable[..., Any], traces: Traces | None, schema: Schema | No
               log_inputs: tuple[str, ...] | str, defaults: dict[str, Any],
               search_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Rank 0: the domain, tolerance, encoders and architecture every rank trains with (JSON)."""
-    from ._fit_config import _log_inputs
     from ._pool import _columns_from_rows
 
     stats_rows: list[dict[str, Any]] = [{**defaults, **kw} for kw in traces.inputs] if traces is not None else []
@@ -382,15 +160,13 @@ def _search(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toler
             log_inputs: tuple[str, ...] | str = (), search_options: Mapping[str, Any] | None = None) -> Architecture:
     """Rank 0 only: let the single-process `fit` choose a plain ensemble shape on a sample
     (`search_options`: more of fit's options, e.g. widths, depths, ensemble_size)."""
-    from ._fit_run import fit_single as fit  # fit in this process (no torchrun hand-off: distributed='off')
-
     sample = None
     if traces is not None and len(traces):
         pick = np.random.default_rng(seed).permutation(len(traces))[:4000]
         sample = traces.subset(sorted(int(i) for i in pick))
-    chosen = fit(fn, sample, schema=schema, tolerance=tolerance, oracle=sample is None or oracle_samples > 0,
-                 budget_s=budget_s, seed=seed, progress=False, path_aware=False, distributed="off",
-                 log_inputs=log_inputs, **dict(search_options or {}))
+    chosen = fit_single(fn, sample, schema=schema, tolerance=tolerance, oracle=sample is None or oracle_samples > 0,
+                        budget_s=budget_s, seed=seed, progress=False, path_aware=False, distributed="off",
+                        log_inputs=log_inputs, **dict(search_options or {}))
     arch = chosen.weights.architecture
     return Architecture(arch.width, arch.depth, arch.activation, arch.ensemble, False)
 
@@ -455,7 +231,6 @@ def fit_distributed(
             raise bad_argument("search_options", search_options, "is only used with architecture='search'",
                                "Leave search_options out, or pass architecture='search'")
     if search_options:
-        from ._fit_config import _config
 
         if not isinstance(search_options, Mapping):
             raise bad_argument("search_options", search_options, "must be a dict of fit's options")
@@ -465,8 +240,7 @@ def fit_distributed(
                                    "Pass log_inputs to fit_distributed directly; leave path_aware and distributed out")
         _config(search_options)  # an unknown option or a bad value fails here, on every rank alike
     if schema is not None or not isinstance(log_inputs, (tuple, list)):
-        from ._fit_config import _log_inputs
-
+    
         _log_inputs(log_inputs, schema if schema is not None else Schema(()))  # likewise, when it can tell
     env = distributed_env()
     use_cuda = torch.cuda.is_available() and (not torch.distributed.is_initialized()

@@ -378,9 +378,7 @@ def _onehot_by_uniques(code: FieldCode, lookup: dict | None, column: Any, out: n
     array = np.asarray(column)
     if array.ndim != 1 or len(array) < 64:
         return False
-    try:
-        from ._fastpath import unique_inverse  # counting pass for integer columns (no sort)
-
+    try:  # counting pass for integer columns (no sort)
         uniques, inverse = unique_inverse(array)
     except TypeError:
         return False
@@ -516,3 +514,19 @@ def _one_encoder(code: FieldCode, lookup: dict | None, check: bool) -> Callable[
             raise _ood(name, value, f"has an element outside the range [{low}, {high}]")
         out.extend(((_warp(array, code.warp, low, code.offset, code.knots) - means) / stds).tolist())
     return enc
+
+
+def unique_inverse(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(array, return_inverse=True)` of a 1-D array, without sorting for integers
+    (and bools) in a small range: a category column of 100,000 rows costs a counting pass."""
+    if array.ndim == 1 and len(array) and array.dtype.kind in "biu":
+        values = array.view(np.uint8) if array.dtype.kind == "b" else array
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo <= 65536:
+            offsets = (values - lo).astype(np.intp, copy=False) if lo else values.astype(np.intp, copy=False)
+            present = np.bincount(offsets, minlength=hi - lo + 1) > 0
+            table = np.cumsum(present) - 1
+            uniques = (np.flatnonzero(present) + lo).astype(array.dtype)
+            return uniques, table[offsets]
+    uniques, inverse = np.unique(array, return_inverse=True)
+    return uniques, inverse.reshape(-1)

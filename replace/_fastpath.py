@@ -28,7 +28,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ._encoding import equality_categories, unique_inverse
 from ._models import ModelWeights, NumpyNet, StackedEnsemble
+from ._sampling import in_domain_mask
 
 #: rows per chunk in `ManyRows` for a 64-wide layer (activations of one chunk stay in the
 #: CPU caches); narrower networks take proportionally more rows, up to `MAX_CHUNK_ROWS`.
@@ -344,22 +346,6 @@ def fragile_rows(raw: np.ndarray, out: Any) -> np.ndarray:
 
 # -- domain check -----------------------------------------------------------------------------
 
-def unique_inverse(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`np.unique(array, return_inverse=True)` of a 1-D array, without sorting for integers
-    (and bools) in a small range: a category column of 100,000 rows costs a counting pass."""
-    if array.ndim == 1 and len(array) and array.dtype.kind in "biu":
-        values = array.view(np.uint8) if array.dtype.kind == "b" else array
-        lo, hi = int(values.min()), int(values.max())
-        if hi - lo <= 65536:
-            offsets = (values - lo).astype(np.intp, copy=False) if lo else values.astype(np.intp, copy=False)
-            present = np.bincount(offsets, minlength=hi - lo + 1) > 0
-            table = np.cumsum(present) - 1
-            uniques = (np.flatnonzero(present) + lo).astype(array.dtype)
-            return uniques, table[offsets]
-    uniques, inverse = np.unique(array, return_inverse=True)
-    return uniques, inverse.reshape(-1)
-
-
 def domain_mask(schema: Any, columns: Mapping[str, Any]) -> np.ndarray:
     """`in_domain_mask` with non-numeric fields checked once per distinct value.
 
@@ -367,9 +353,6 @@ def domain_mask(schema: Any, columns: Mapping[str, Any]) -> np.ndarray:
     elements are the same numpy scalars the row-by-row check would see, so the answer is the
     same; object columns keep the row-by-row check.
     """
-    from ._encoding import equality_categories
-    from ._sampling import in_domain_mask
-
     fast = []
     rest = []
     for item in schema.fields:

@@ -17,10 +17,13 @@ from typing import Any, Callable, Iterable
 
 from probes import Schema, Tolerance, Traces
 
+from ._distributed import fit_distributed
 from ._fit_config import FitConfig, FitOptions, merged_options
 from ._fit_run import prepare, run
 from ._pool import _hard_rows
+from ._process_group import distributed_env, process_group
 from ._surrogate import Surrogate
+from ._torchrun_options import torchrun_arguments
 
 # The stages live in their own modules (imports point one way: _fit_config <- _pool <- _trainer
 # <- _search, _rounds, _fit_metrics <- _fit_run <- _distributed, _fit). Names other modules and
@@ -90,8 +93,6 @@ def fit(
     p = prepare(fn, traces, schema=schema, tolerance=tolerance, oracle=oracle, budget_s=budget_s, seed=seed,
                 hard_cases=hard_cases, progress=progress, options=options)
     if p.config.distributed == "auto":
-        from ._distributed import distributed_env
-
         if distributed_env().world_size > 1:
             return _fit_on_every_rank(p.fn, p.traces, p.schema, p.tolerance, p.oracle, p.budget_s, p.seed,
                                       p.hard_cases, p.config)
@@ -106,8 +107,6 @@ def _fit_on_every_rank(fn: Callable[..., Any], traces: Traces | None, schema: Sc
     Every rank returns the same surrogate. Hard cases join the traces, labelled by calling `fn`.
     Every option in `config` is passed on or, set away from its default where fit_distributed
     cannot honour it, refused by name before any call of `fn` (`torchrun_arguments`)."""
-    from ._distributed import fit_distributed, process_group, torchrun_arguments
-
     arguments = torchrun_arguments(config, oracle=oracle)  # every rank refuses alike: no rank waits
     if hard_cases is not None:
         rows = [row for row in _hard_rows(hard_cases) if schema.contains(row)[0]]

@@ -21,7 +21,8 @@ from ._fidelity import compare, summarise
 from ._fit_config import GUARD_END, GUARD_FLOOR, GUARD_ROW_S, FitConfig
 from ._pool import Oracle, Pool
 from ._sampling import take
-from ._surrogate import Surrogate, SurrogateMetrics
+from ._predictions import SurrogateMetrics
+from ._surrogate import Surrogate
 from ._trainer import _Candidate, _Data
 
 

@@ -21,7 +21,8 @@ from probes._validation import bad_argument, check_number
 from ._audit import LiveAudit
 from ._calibration import Calibration, Certificate, call_rows, certify, drift_monitor, label
 from ._score import ErrorPredictor, OneRowScorer, evaluate
-from ._surrogate import OnePrediction, _as_columns
+from ._predictions import OnePrediction
+from ._columns import as_columns, plain_value
 
 logger = logging.getLogger("replace.swap")
 
@@ -107,7 +108,7 @@ class CertifiedGuard:
                 raise bad_argument("calibration_inputs", f"<{len(rows)} rows>", "no row lies inside the surrogate's "
                                    "domain", "Pass inputs like the production traffic the guard will see")
             outputs, errors = call_rows(self.fn, inside)
-            columns = _as_columns(inside)
+            columns = as_columns(inside)
             user = label(self.surrogate, columns, outputs, errors, source="user", predictor=self.predictor)
             base = self.calibration or Calibration(self.predictor)
             self.calibration = base.with_set(user)
@@ -168,15 +169,11 @@ def _rows_of(inputs: Any) -> list[dict[str, Any]]:
         if len(lengths) > 1:
             raise bad_argument("calibration_inputs", f"<column lengths {lengths}>", "columns must have one length", fix)
         n = lengths[0] if lengths else 0
-        return [{k: _plain(inputs[k][i]) for k in names} for i in range(n)]
+        return [{k: plain_value(inputs[k][i]) for k in names} for i in range(n)]
     if isinstance(inputs, Sequence) and all(isinstance(r, Mapping) for r in inputs):
         return [dict(r) for r in inputs]
     raise bad_argument("calibration_inputs", type(inputs).__name__, "must be a list of kwargs dicts or a mapping "
                        "of columns", "Pass e.g. traces.inputs or schema.sample(2000)")
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _inside(schema: Any, row: Mapping[str, Any]) -> bool:

@@ -33,6 +33,8 @@ from probes._errors import NeuroswapError
 from probes._expressions import (Call, Const, Div, Expression, MinMax, Node, Product, Round, Sum, Table, Var, _decimals,
                                  _plain, _scalar_call, agrees, fit_expression)
 
+from ._columns import take_rows
+
 #: the key of a plain model's one expression (it has no path ids); a gate's catch-all bucket is "*" too
 GLOBAL = "*"
 #: a path's training rows needed before an expression is looked for
@@ -190,7 +192,7 @@ def many(surrogate: Any, details: Any, columns: Mapping[str, Any], choice: np.nd
         if not rows.size:
             continue
         expression, names, _ = slot
-        values = expression.evaluate({name: _take(columns[name], rows) for name in names}, len(rows))
+        values = expression.evaluate({name: take_rows(columns[name], rows) for name in names}, len(rows))
         known = np.isfinite(values)  # NaN: a category its table never saw (the expert answers)
         if not copied:
             outputs, spread, copied = np.array(outputs, dtype=float), np.array(spread, dtype=float), True
@@ -198,12 +200,6 @@ def many(surrogate: Any, details: Any, columns: Mapping[str, Any], choice: np.nd
         outputs[at] = np.round(values[known]) if surrogate._int_out else values[known]
         spread[at] = np.where(np.isinf(spread[at]), spread[at], 0.0)
     return replace(details, outputs=outputs, spread=spread) if copied else details
-
-
-def _take(column: Any, rows: np.ndarray) -> Any:
-    if isinstance(column, np.ndarray):
-        return column[rows]
-    return [column[i] for i in rows.tolist()]
 
 
 # -- fitting ----------------------------------------------------------------------------------------
@@ -240,7 +236,7 @@ def fit_exact_paths(surrogate: Any, pool: Any, val: np.ndarray, test: tuple[Any,
     names = [f.name for f in schema.fields]
     # the gate's routing of the validation rows, and the experts' answers there (the no-harm check)
     val_rows = np.flatnonzero(is_val)
-    neural = surrogate.predict_details({k: _take(pool.columns[k], val_rows) for k in names}) if val_rows.size else None
+    neural = surrogate.predict_details({k: take_rows(pool.columns[k], val_rows) for k in names}) if val_rows.size else None
     cache = {} if cache is None else cache
     found: dict[str, Expression] = {}
     report: dict[str, dict[str, Any]] = {}
@@ -264,16 +260,16 @@ def fit_exact_paths(surrogate: Any, pool: Any, val: np.ndarray, test: tuple[Any,
             continue
         key = (bucket, n_pool, tuple(train))
         if key not in cache:
-            columns = {k: _take(pool.columns[k], np.asarray(train, dtype=np.int64)) for k in names}
+            columns = {k: take_rows(pool.columns[k], np.asarray(train, dtype=np.int64)) for k in names}
             cache[key] = fit_expression(columns, [float(pool.outputs[i]) for i in train], schema, quantum=quantum)
         expression = cache[key]
         if expression is None:
             entry["reason"] = "no expression reproduces the rows (or they need several pieces)"
             continue
         check_y = np.array([float(pool.outputs[i]) for i in held] + [float(test_outputs[i]) for i in tested])
-        check_columns = {k: _take(pool.columns[k], np.asarray(held, dtype=np.int64)) for k in names}
+        check_columns = {k: take_rows(pool.columns[k], np.asarray(held, dtype=np.int64)) for k in names}
         if tested:
-            check_columns = {k: _concat(v, _take(test_columns[k], np.asarray(tested, dtype=np.int64)))
+            check_columns = {k: _concat(v, take_rows(test_columns[k], np.asarray(tested, dtype=np.int64)))
                              for k, v in check_columns.items()}
         values = expression.evaluate(check_columns, len(check_y))
         wrong = int(np.count_nonzero(~agrees(values, check_y)))
@@ -330,7 +326,7 @@ def _routing_harm(surrogate: Any, expression: Expression, pool: Any, val_rows: n
     rows = val_rows[at]
     truth = np.array([float(pool.outputs[i]) for i in rows])
     expert = np.asarray(neural.outputs, dtype=float)[at]
-    exact = expression.evaluate({k: _take(pool.columns[k], rows) for k in expression.names}, len(rows))
+    exact = expression.evaluate({k: take_rows(pool.columns[k], rows) for k in expression.names}, len(rows))
     exact = np.where(np.isnan(exact), expert, exact)
     bound = np.asarray(surrogate.tolerance.bound(truth), dtype=float)
     with np.errstate(invalid="ignore"):
@@ -396,14 +392,14 @@ def program_first(surrogate: Any, columns: Mapping[str, Any], network: Any) -> A
     if not served.any():
         return network(columns)
     surrogate.input_encoder.encode(columns, dtype=np.float64)  # raises OutOfDomainError as the network would
-    from ._surrogate import BatchPrediction
+    from ._predictions import BatchPrediction
 
     label = surrogate.output_encoder.kind == "label"
     details = BatchPrediction(np.empty(n, dtype=object) if label else np.full(n, math.nan), np.zeros(n, dtype=bool),
                               [None] * n, np.zeros(n), [PROGRAM_PATH] * n if surrogate.path_aware else None)
     rest = np.flatnonzero(~served)
     if rest.size:
-        part = network({k: _take(columns[k], rest) for k in names})
+        part = network({k: take_rows(columns[k], rest) for k in names})
         details.outputs[rest] = part.outputs
         details.raises[rest] = part.raises
         details.spread[rest] = part.spread

@@ -174,7 +174,7 @@ class OneRowScorer:
                       for code in surrogate.input_encoder.codes_ if code.cuts]
 
     def __call__(self, kwargs: Mapping[str, Any]) -> tuple[Any, float]:
-        from ._surrogate import OnePrediction
+        from ._predictions import OnePrediction
 
         sur = self.surrogate
         if not self._fast:  # a duck-typed stand-in
@@ -233,7 +233,7 @@ class OneRowScorer:
 def _evaluate_rows(surrogate: Any, columns: Mapping[str, Any], predictor: ErrorPredictor) -> RowScores:
     """Any object with `.predict_one` (a hand-written stand-in): row by row; the only features
     are its spread against the tolerance and whether it predicts a raise."""
-    from ._surrogate import BatchPrediction
+    from ._predictions import BatchPrediction
 
     names = list(columns)
     n = len(columns[names[0]]) if names else 0

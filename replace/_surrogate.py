@@ -13,96 +13,31 @@ no pickle, integrity checked on load.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import time
-import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from probes import ErrorInfo, OutOfDomainError, Schema, SurrogateFileError, Tolerance
-from probes._identity import source_hash
-
-from . import _manifest as mf
+from probes import ErrorInfo, OutOfDomainError, Schema, Tolerance
 from probes._validation import bad_argument, check_callable, check_flag
 
-from ._encoding import InputEncoder
-from ._output_encoding import OutputEncoder, make_exception
 from . import _hybrid
+from . import _manifest as mf
+from ._columns import as_columns, plain_value, take_rows
+from ._encoding import InputEncoder
 from ._fastpath import ManyRows, OneRow, domain_mask, fragile_rows
 from ._models import ModelWeights, StackedEnsemble, surrogate_module
+from ._output_encoding import OutputEncoder, make_exception
+from ._predictions import BatchPrediction, OnePrediction, SurrogateMetrics
+from ._surrogate_file import load_surrogate, save_surrogate
 
 PRECISIONS = ("float32", "float64")
 #: what `predict_batch` gives rows outside the trained domain
 OUT_OF_DOMAIN = ("raise", "nan", "original")
 #: rows encoded at a time by the float32 batch path
 ENCODE_CHUNK = 16384
-
-
-@dataclass(frozen=True)
-class OnePrediction:
-    """One answer: `output` in the original's Python type (None when it raises), the predicted
-    `error`, `spread` (ensemble disagreement in output units; for labels and outcomes 1 - share
-    of members agreeing; inf when members disagree on raising vs returning), and the `path`."""
-
-    output: Any
-    error: ErrorInfo | None
-    spread: float
-    path: str | None = None
-
-
-@dataclass(frozen=True)
-class BatchPrediction:
-    """Many answers: `outputs` (float (N,) / (N, k) with NaN where raising; object array for
-    labels), `raises` (bool), `errors`, `spread` (float), `paths` (None for plain models)."""
-
-    outputs: np.ndarray
-    raises: np.ndarray
-    errors: list[ErrorInfo | None]
-    spread: np.ndarray
-    paths: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class SurrogateMetrics:
-    """Fidelity measured on held-out fresh inputs, and how training went."""
-
-    agreement: float = math.nan           # share of fresh inputs within tolerance (outcome and value)
-    outcome_agreement: float = math.nan   # share where returns-vs-raises (and the type) matches
-    mean_error: float = math.nan          # mean abs error where both return (labels: mismatch rate)
-    max_error: float = math.nan
-    n_test: int = 0
-    per_path: dict[str, Any] = field(default_factory=dict)
-    validation_agreement: float = math.nan
-    tolerance_met: bool = False
-    curve: tuple[tuple[int, float, float], ...] = ()
-    oracle_calls: int = 0                 # calls of the legacy function for training data
-    path_calls: int = 0                   # of which traced for their branch path
-    test_calls: int = 0                   # calls for the held-out test set
-    calibration_calls: int = 0            # calls labelling the guard's calibration rows
-    training_rows: int = 0
-    wall_time_s: float = 0.0
-    architecture: str = ""
-    parameters: int = 0
-    search: tuple[dict[str, Any], ...] = ()
-    rounds: tuple[dict[str, Any], ...] = ()
-    #: paths answered by an exact expression (hybrid surrogate): {path: {"expression": source, "rows": n, ...}}
-    exact_paths: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return mf.plain(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SurrogateMetrics":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["curve"] = tuple(tuple(c) for c in known.get("curve", ()))
-        known["search"] = tuple(known.get("search", ()))
-        known["rounds"] = tuple(known.get("rounds", ()))
-        return cls(**known)
 
 
 class Surrogate:
@@ -209,6 +144,11 @@ class Surrogate:
     @property
     def output_encoder(self) -> OutputEncoder:
         return self._out
+
+    @property
+    def signature(self) -> list[dict[str, Any]]:
+        """The original's parameters as saved (name, kind, default), in its order."""
+        return [dict(p) for p in self._signature]
 
     @property
     def weights(self) -> ModelWeights:
@@ -387,7 +327,7 @@ class Surrogate:
     # -- batches ------------------------------------------------------------------------
     def encode(self, columns: Mapping[str, Any]) -> np.ndarray:
         """Encoded inputs (N, d) float32, the matrix `torch_module()` takes."""
-        return self._in.encode(_as_columns(columns))
+        return self._in.encode(as_columns(columns))
 
     def predict_batch(self, columns: Mapping[str, Any], *, check: bool = True, precision: str = "float32",
                       out_of_domain: str = "raise", fn: Any = None) -> np.ndarray:
@@ -420,7 +360,7 @@ class Surrogate:
                                    "Pass fn=<the legacy function>, or out_of_domain='nan'")
             if not callable(original):
                 raise bad_argument("fn", original, "must be callable", "Pass fn=<the legacy function>")
-        columns = _as_columns(columns)
+        columns = as_columns(columns)
         if not check:
             return self._details(columns, precision, paths=False).outputs
         inside = self._check_columns(columns, raise_outside=out_of_domain == "raise")
@@ -430,7 +370,7 @@ class Surrogate:
         rows_out = np.flatnonzero(~inside)
         result = self._blank_outputs(len(inside))
         if rows_in.size:
-            part = self._details({name: _take(columns[name], rows_in) for name in self._names}, precision,
+            part = self._details({name: take_rows(columns[name], rows_in) for name in self._names}, precision,
                                  paths=False).outputs
             if result.dtype != object and part.dtype != result.dtype:
                 result = result.astype(part.dtype)
@@ -452,7 +392,7 @@ class Surrogate:
             row = int(outside[0])
             reason = ""
             for item in self.schema.fields:
-                ok, why = item.contains(_plain(columns[item.name][row]))
+                ok, why = item.contains(plain_value(columns[item.name][row]))
                 if not ok:
                     reason = why + _allowed(item, why)
                     break
@@ -481,7 +421,7 @@ class Surrogate:
         fields = list(self.schema.fields)
         label = result.dtype == object
         for i in rows.tolist():
-            kwargs = {item.name: _plain(columns[item.name][i], item) for item in fields}
+            kwargs = {item.name: plain_value(columns[item.name][i], item) for item in fields}
             try:
                 value = call(**kwargs)
             except Exception:
@@ -497,7 +437,7 @@ class Surrogate:
     def predict_details(self, columns: Mapping[str, Any], *, precision: str = "float32") -> BatchPrediction:
         """Answers with raise flags, errors, spread and paths; no range check (see `predict_one`);
         `precision` as in `predict_batch`."""
-        return self._details(_as_columns(columns), precision, paths=True)
+        return self._details(as_columns(columns), precision, paths=True)
 
     def _details(self, columns: Mapping[str, Any], precision: str, *, paths: bool) -> BatchPrediction:
         if self.program_ is not None:  # the exact program first; the network only where it does not answer
@@ -553,7 +493,7 @@ class Surrogate:
 
     def _reference_details(self, columns: Mapping[str, Any]) -> BatchPrediction:
         """`predict_details` by the reference float64 evaluation."""
-        columns = _as_columns(columns)
+        columns = as_columns(columns)
         raw, choice = self._reference_raw(self._in.encode(columns, dtype=np.float64))
         paths = None if choice is None else [self._path_ids[i] for i in choice]
         return self._decode_many(raw, paths, columns=columns, choice=choice)
@@ -663,54 +603,7 @@ class Surrogate:
         `signature_hmac_sha256`, an HMAC-SHA256 over the manifest, which holds the weights' sha256:
         `load` with the same key then refuses any file changed after saving.
         """
-        from safetensors.numpy import save_file
-
-        secret = mf.signing_key(key)
-        folder = Path(path)
-        if folder.exists() and not folder.is_dir():
-            raise SurrogateFileError(f"path={str(folder)!r} : exists and is not a directory. A surrogate is "
-                                     "saved as a directory; pass a new or existing directory path")
-        manifest = {k: v for k, v in self.manifest.items() if k not in ("manifest_sha256", mf.SIGNATURE_KEY)}
-        manifest.update({
-            "format": mf.FORMAT,
-            "format_version": mf.FORMAT_VERSION,
-            "function": self.function,
-            "source_hash": self.source_hash,
-            "signature": self._signature,
-            "schema": self.schema.to_dict(),
-            "tolerance": self.tolerance.to_dict(),
-            "input_encoder": self._in.to_dict(),
-            "output_encoder": self._out.to_dict(),
-            "model": self._weights.layout(),
-            "metrics": self.metrics.to_dict(),
-            "calibration": self.calibration.to_dict() if self.calibration is not None else None,
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        })
-        manifest.setdefault("versions", mf.versions())
-        manifest.pop(mf.EXPRESSIONS_KEY, None)
-        if self.expressions_:  # a hybrid surrogate's exact paths, as data
-            manifest[mf.EXPRESSIONS_KEY] = _hybrid.to_data(self.expressions_)
-        manifest.pop(mf.PROGRAM_KEY, None)
-        if self.program_ is not None:  # the exact program, as data
-            manifest[mf.PROGRAM_KEY] = self.program_.to_dict()
-        # what load would refuse is not written (checked before any file is touched)
-        mf.check_manifest(manifest, str(folder / mf.MANIFEST_FILE), saving=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        weights_path = folder / mf.WEIGHTS_FILE
-        tmp = folder / (mf.WEIGHTS_FILE + ".tmp")
-        save_file(self._weights.tensors(), str(tmp), metadata={"format": mf.FORMAT})
-        os.replace(tmp, weights_path)
-        manifest["weights"] = {"file": mf.WEIGHTS_FILE, "sha256": mf.sha256_file(weights_path),
-                               "bytes": weights_path.stat().st_size}
-        manifest["manifest_sha256"] = mf.manifest_digest(manifest)
-        if secret is not None:
-            manifest[mf.SIGNATURE_KEY] = mf.sign(manifest, secret)
-        text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=True)
-        tmp = folder / (mf.MANIFEST_FILE + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, folder / mf.MANIFEST_FILE)
-        self.manifest = manifest
-        return folder
+        return save_surrogate(self, path, key=key)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, fn: Any = None, key: bytes | str | None = None,
@@ -724,141 +617,9 @@ class Surrogate:
         an unsigned file is refused too unless `allow_unsigned=True`. Raises SurrogateFileError naming
         the file when it is missing, truncated, edited, unsigned or not a neuroswap surrogate.
         """
-        if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-            raise bad_argument("path", path, "must be the directory a surrogate was saved to (a str or Path)",
-                               "Pass e.g. Surrogate.load('fee_surrogate')")
-        check_callable("fn", fn, optional=True, fix="Pass the legacy function (its source is checked), or None")
-        check_flag("allow_unsigned", allow_unsigned, fix="Pass allow_unsigned=True to accept unsigned files")
-        secret = mf.signing_key(key)
-        folder = Path(path)
-        manifest_path = folder / mf.MANIFEST_FILE
-        where = str(manifest_path)
-        if not folder.is_dir() or not manifest_path.is_file():
-            raise SurrogateFileError(f"{where!r} : not found; {str(folder)!r} is not a saved "
-                                     "neuroswap surrogate (a directory written by Surrogate.save)")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise SurrogateFileError(f"{where!r} : unreadable or not JSON ({type(exc).__name__}: {exc}); the "
-                                     "file is truncated or not a neuroswap manifest") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != mf.FORMAT:
-            raise SurrogateFileError(f"{where!r} : not a neuroswap surrogate manifest "
-                                     f"(format={manifest.get('format') if isinstance(manifest, dict) else None!r})")
-        if manifest.get("format_version") != mf.FORMAT_VERSION:
-            raise SurrogateFileError(f"{where!r} : format_version={manifest.get('format_version')!r} "
-                                     f"is not supported (expected {mf.FORMAT_VERSION})")
-        if manifest.get("manifest_sha256") != mf.manifest_digest(manifest):
-            raise SurrogateFileError(f"{where!r} : its content does not match its checksum; "
-                                     "the manifest was edited or damaged")
-        if secret is not None:
-            if mf.SIGNATURE_KEY not in manifest:
-                if not allow_unsigned:
-                    raise SurrogateFileError(
-                        f"{where!r} : unsigned (no {mf.SIGNATURE_KEY}) but a signing key was given (key= or "
-                        f"${mf.KEY_ENV}); its origin cannot be checked. Re-save it with Surrogate.save(path, "
-                        "key=...) from a trusted copy, or pass allow_unsigned=True to accept unsigned files")
-            elif not mf.signature_ok(manifest, secret):
-                raise SurrogateFileError(
-                    f"{where!r} : field {mf.SIGNATURE_KEY} does not verify with the given key; the manifest "
-                    "or the weights were changed after signing, or it was signed with another key. Do not use "
-                    "it: load a trusted copy, or pass the key it was signed with")
-        mf.check_manifest(manifest, where)
-        weights_path = folder / mf.WEIGHTS_FILE
-        if not weights_path.is_file():
-            raise SurrogateFileError(f"{str(weights_path)!r} : weights file missing")
-        size = weights_path.stat().st_size
-        if size != manifest["weights"]["bytes"]:
-            raise SurrogateFileError(f"{str(weights_path)!r} : {size} bytes, the manifest says "
-                                     f"{manifest['weights']['bytes']}; the weights were altered or truncated")
-        actual = mf.sha256_file(weights_path)
-        if actual != manifest["weights"]["sha256"]:
-            raise SurrogateFileError(f"{str(weights_path)!r} : sha256 {actual[:16]}... does not match the manifest's "
-                                     f"{manifest['weights']['sha256'][:16]}...; the weights were altered or truncated")
-        try:
-            from safetensors.numpy import load_file
-
-            tensors = load_file(str(weights_path))
-        except Exception as exc:
-            raise SurrogateFileError(f"{str(weights_path)!r} : not a readable safetensors file ({exc})") from None
-        try:
-            schema = Schema.from_dict(manifest["schema"])
-            surrogate = cls(
-                schema=schema,
-                tolerance=Tolerance.from_dict(manifest["tolerance"]),
-                input_encoder=InputEncoder.from_dict(manifest["input_encoder"]),
-                output_encoder=OutputEncoder.from_dict(manifest["output_encoder"]),
-                weights=ModelWeights.from_tensors(manifest["model"], tensors),
-                signature=manifest["signature"],
-                function=manifest["function"],
-                source_hash=manifest.get("source_hash", ""),
-                metrics=SurrogateMetrics.from_dict(manifest.get("metrics", {})),
-                manifest=manifest,
-            )
-            if manifest.get("calibration") is not None:
-                from ._calibration import Calibration
-
-                surrogate.calibration = Calibration.from_dict(manifest["calibration"])
-            if manifest.get(mf.EXPRESSIONS_KEY):  # validated data (check_manifest), never code
-                surrogate._use_expressions(_hybrid.from_data(manifest[mf.EXPRESSIONS_KEY]))
-            if manifest.get(mf.PROGRAM_KEY) is not None:  # validated data (check_manifest), never code
-                from probes._program import ExactProgram
-
-                surrogate._use_program(ExactProgram.from_dict(manifest[mf.PROGRAM_KEY]))
-        except SurrogateFileError:
-            raise
-        except Exception as exc:
-            raise SurrogateFileError(f"{str(folder)!r} : inconsistent surrogate files ({type(exc).__name__}: {exc})") from None
-        _check_source(surrogate, fn)
-        return surrogate
+        return load_surrogate(cls, path, fn=fn, key=key, allow_unsigned=allow_unsigned)
 
 
-def _check_source(surrogate: Surrogate, fn: Any) -> None:
-    """Warn when `fn`'s source differs from the one the surrogate was trained on. Only the `fn`
-    the caller passes is read: the function named in the file is never imported."""
-    if fn is None:
-        return
-    try:
-        current = source_hash(fn)
-    except Exception:
-        return
-    if surrogate.source_hash and current != surrogate.source_hash:
-        warnings.warn(
-            f"{surrogate.function}: the surrogate was trained on source hash {surrogate.source_hash} but the "
-            f"function now has source hash {current}; its answers may no longer match. Refit with replace.fit",
-            UserWarning, stacklevel=3,
-        )
-
-
-def _as_columns(columns: Any) -> Mapping[str, Any]:
-    if isinstance(columns, Mapping):
-        return columns
-    if isinstance(columns, (list, tuple)) and columns and isinstance(columns[0], Mapping):
-        names = list(columns[0])
-        from probes._traces import column_array
-
-        return {name: column_array([row[name] for row in columns]) for name in names}
-    raise OutOfDomainError(f"columns={type(columns).__name__} : must be a mapping of argument name to array "
-                           "(or a list of kwargs dicts)")
-
-
-def _take(column: Any, rows: np.ndarray) -> Any:
-    """The `rows` of one input column (numpy arrays stay arrays, lists stay lists)."""
-    if isinstance(column, np.ndarray):
-        return column[rows]
-    return [column[i] for i in rows.tolist()]
-
-
-def _plain(value: Any, item: Any = None) -> Any:
-    """One column value as the legacy function would get it (numpy scalars as Python values,
-    vector rows in the container the traces showed)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if item is not None and item.kind == "vector" and isinstance(value, np.ndarray) and value.ndim == 1:
-        if item.container == "ndarray":
-            return value.copy()
-        listed = value.tolist()
-        return tuple(listed) if item.container == "tuple" else listed
-    return value
 
 
 def _allowed(item: Any, reason: str) -> str:

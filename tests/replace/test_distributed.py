@@ -333,7 +333,7 @@ def _fit_options() -> list[str]:
 
 
 def test_every_fit_option_is_forwarded_or_refused_under_torchrun() -> None:
-    from replace._distributed import _TORCHRUN_MATCHES, TORCHRUN_FORWARDED, TORCHRUN_REFUSED
+    from replace._torchrun_options import _TORCHRUN_MATCHES, TORCHRUN_FORWARDED, TORCHRUN_REFUSED
 
     assert not TORCHRUN_FORWARDED & set(TORCHRUN_REFUSED)
     assert set(_TORCHRUN_MATCHES) <= set(TORCHRUN_REFUSED)
@@ -354,7 +354,7 @@ def fake_torchrun(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     record what fit hands over."""
     import contextlib
 
-    import replace._distributed as distributed
+    import replace._fit as fit_module  # where fit looks them up
 
     calls: list[dict[str, Any]] = []
 
@@ -365,8 +365,8 @@ def fake_torchrun(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
-    monkeypatch.setattr(distributed, "fit_distributed", fake_fit_distributed)
-    monkeypatch.setattr(distributed, "process_group", lambda *a, **k: contextlib.nullcontext())
+    monkeypatch.setattr(fit_module, "fit_distributed", fake_fit_distributed)
+    monkeypatch.setattr(fit_module, "process_group", lambda *a, **k: contextlib.nullcontext())
     return calls
 
 

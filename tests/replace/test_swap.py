@@ -526,7 +526,7 @@ def test_real_shadow_compares_labels_exactly(label_fit: Any) -> None:
 def test_fast_domain_check_never_admits_what_the_schema_refuses() -> None:
     import numpy as np
 
-    from replace._swap import _make_domain_check
+    from replace._binding import _make_domain_check
 
     def mixed(r: float, n: int, flag: bool, c: str) -> float:
         return 0.0
@@ -728,7 +728,8 @@ from dataclasses import dataclass
 
 from probes import ErrorInfo, Schema, Tolerance
 from probes._store_sqlite import SQLiteStore
-from replace._swap import _StoreWriter, swap
+from replace._disagreement_log import _StoreWriter
+from replace._swap import swap
 
 if sys.argv[2] == "no-hook":  # the control: what the exit hook prevents
     _StoreWriter._flush_at_exit = staticmethod(lambda ref: None)
@@ -806,7 +807,7 @@ def test_store_writer_retries_then_reports_and_can_be_collected() -> None:
     import weakref
 
     from probes._store import TraceStore
-    from replace._swap import _StoreWriter
+    from replace._disagreement_log import _StoreWriter
 
     class Flaky(type(TraceStore.open("memory://"))):  # the in-memory backend
         def __init__(self, failures: int) -> None:
