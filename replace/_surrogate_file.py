@@ -27,12 +27,7 @@ from ._predictions import SurrogateMetrics
 
 
 def save_surrogate(surrogate: Any, path: str | os.PathLike[str], *, key: bytes | str | None = None) -> Path:
-    """Write a directory: `manifest.json` (everything but weights) and `weights.safetensors`.
-
-    With a `key` (bytes or str; `$NEUROSWAP_SIGNING_KEY` when None) the manifest also carries
-    `signature_hmac_sha256`, an HMAC-SHA256 over the manifest, which holds the weights' sha256:
-    `load` with the same key then refuses any file changed after saving.
-    """
+    """`Surrogate.save` (its docstring says what is written): nothing is written that load would refuse."""
     from safetensors.numpy import save_file
 
     secret = mf.signing_key(key)
@@ -83,16 +78,8 @@ def save_surrogate(surrogate: Any, path: str | os.PathLike[str], *, key: bytes |
     return folder
 
 def load_surrogate(cls: Any, path: str | os.PathLike[str], *, fn: Any = None, key: bytes | str | None = None,
-         allow_unsigned: bool = False) -> Any:
-    """Read a directory written by `save`; checks integrity, and with `fn` warns if its source changed.
-
-    Loading imports nothing and runs nothing the file names: every manifest field is checked
-    before use, and the source-hash check runs only against the `fn` passed here. With a `key`
-    (bytes or str; `$NEUROSWAP_SIGNING_KEY` when None) only a file whose HMAC-SHA256 signature
-    verifies is accepted, so a manifest or weights changed by anyone without the key is refused;
-    an unsigned file is refused too unless `allow_unsigned=True`. Raises SurrogateFileError naming
-    the file when it is missing, truncated, edited, unsigned or not a neuroswap surrogate.
-    """
+                   allow_unsigned: bool = False) -> Any:
+    """`Surrogate.load` (its docstring holds the guarantees): every check before anything is built."""
     if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise bad_argument("path", path, "must be the directory a surrogate was saved to (a str or Path)",
                            "Pass e.g. Surrogate.load('fee_surrogate')")
