@@ -20,9 +20,9 @@ from probes._validation import bad_argument, check_number
 
 from ._audit import LiveAudit
 from ._calibration import Calibration, Certificate, call_rows, certify, drift_monitor, label
-from ._score import ErrorPredictor, OneRowScorer, evaluate
-from ._predictions import OnePrediction
 from ._columns import as_columns, plain_value
+from ._predictions import OnePrediction
+from ._score import ErrorPredictor, OneRowScorer, evaluate
 
 logger = logging.getLogger("replace.swap")
 

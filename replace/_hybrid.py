@@ -34,6 +34,7 @@ from probes._expressions import (Call, Const, Div, Expression, MinMax, Node, Pro
                                  _plain, _scalar_call, agrees, fit_expression)
 
 from ._columns import take_rows
+from ._predictions import BatchPrediction
 
 #: the key of a plain model's one expression (it has no path ids); a gate's catch-all bucket is "*" too
 GLOBAL = "*"
@@ -392,8 +393,6 @@ def program_first(surrogate: Any, columns: Mapping[str, Any], network: Any) -> A
     if not served.any():
         return network(columns)
     surrogate.input_encoder.encode(columns, dtype=np.float64)  # raises OutOfDomainError as the network would
-    from ._predictions import BatchPrediction
-
     label = surrogate.output_encoder.kind == "label"
     details = BatchPrediction(np.empty(n, dtype=object) if label else np.full(n, math.nan), np.zeros(n, dtype=bool),
                               [None] * n, np.zeros(n), [PROGRAM_PATH] * n if surrogate.path_aware else None)

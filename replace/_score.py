@@ -21,6 +21,8 @@ import numpy as np
 
 from probes import ErrorInfo
 
+from ._predictions import BatchPrediction, OnePrediction
+
 FEATURES = ("spread", "raises", "gate_margin", "gate_votes", "class_margin", "cut_distance", "path_error")
 #: a feature value standing for "infinitely risky" (an infinite spread) or "no margin to speak of"
 _CAP = 50.0
@@ -174,8 +176,6 @@ class OneRowScorer:
                       for code in surrogate.input_encoder.codes_ if code.cuts]
 
     def __call__(self, kwargs: Mapping[str, Any]) -> tuple[Any, float]:
-        from ._predictions import OnePrediction
-
         sur = self.surrogate
         if not self._fast:  # a duck-typed stand-in
             rows = _evaluate_rows(sur, {k: [v] for k, v in kwargs.items()}, self.predictor)
@@ -233,8 +233,6 @@ class OneRowScorer:
 def _evaluate_rows(surrogate: Any, columns: Mapping[str, Any], predictor: ErrorPredictor) -> RowScores:
     """Any object with `.predict_one` (a hand-written stand-in): row by row; the only features
     are its spread against the tolerance and whether it predicts a raise."""
-    from ._predictions import BatchPrediction
-
     names = list(columns)
     n = len(columns[names[0]]) if names else 0
     outputs = np.empty(n, dtype=object)

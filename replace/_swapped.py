@@ -25,6 +25,8 @@ from probes._validation import bad_argument
 from ._binding import _make_binder, _make_domain_check
 from ._columns import as_columns, plain_value, take_rows
 from ._disagreement_log import _StoreWriter
+from ._fastpath import domain_mask
+from ._predictions import OnePrediction
 from ._swap_results import FALLBACK_REASONS, Disagreement, SwapStats
 
 __all__ = ["MODES", "Swapped"]
@@ -311,8 +313,6 @@ class Swapped:
     def _batch_plan(self, columns: Any) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[tuple[int, str]], list[tuple[int, Any]]]:
         """(columns, outputs with the served rows filled, served mask, rows for the original with
         the reason, audited rows with the surrogate's would-be prediction)."""
-        from ._fastpath import domain_mask
-
         if self.mode != "guarded" or self.guard is None:
             raise bad_argument("mode", self.mode, "predict_batch is the guarded mode's batch form",
                                "Use swap(fn, surrogate, mode='guarded'), or surrogate.predict_batch for every row")
@@ -572,8 +572,6 @@ def _kwargs_call(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], Any]:
 
 def _one_prediction(surrogate: Any, details: Any, j: int) -> Any:
     """Row `j` of a batch evaluation as the single call's prediction."""
-    from ._predictions import OnePrediction
-
     path = details.paths[j] if details.paths else None
     if details.raises[j]:
         return OnePrediction(None, details.errors[j], float(details.spread[j]), path)
