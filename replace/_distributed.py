@@ -30,13 +30,13 @@ from probes._validation import bad_argument
 
 from . import _manifest as mf
 from ._encoding import InputEncoder
-from ._output_encoding import OutputEncoder
-from ._process_group import DistEnv, _Comm, distributed_env, process_group, shard_indices
 from ._fidelity import compare
 from ._fit_config import _config, _log_inputs
 from ._fit_run import fit_single
 from ._models import Architecture, ModelWeights, batched_mlp
+from ._output_encoding import OutputEncoder
 from ._predictions import SurrogateMetrics
+from ._process_group import DistEnv, _Comm, distributed_env, process_group, shard_indices
 from ._surrogate import Surrogate
 from ._torchrun_options import _SEARCH_FIXED, TORCHRUN_FORWARDED, TORCHRUN_REFUSED, torchrun_arguments
 from ._train import SurrogateLoss, TrainConfig, auto_batch_size, train_model
