@@ -241,6 +241,40 @@ def mean_lines(fn: Callable[..., Any], sample: Any) -> float:
             gc.enable()
 
 
+# -- the exact-rules search's own meter (learn_exact limited in work: fit's work clock) -----------
+#: nominal cost of one least-squares design the expression search builds and screens, and per
+#: row x column of it (the search's hot loop; its traced calls are charged as path-traced calls)
+DESIGN_OVERHEAD_S = 5e-4
+PER_DESIGN_CELL_S = 4e-8
+
+_SEARCH_WORK: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("neuroswap_search_work",
+                                                                                default=None)
+
+
+@contextlib.contextmanager
+def search_meter() -> Iterator[list[float]]:
+    """A meter of the nominal work a search does inside the block ([seconds], shared with the code
+    that charges it through `charge_search`): counted, not timed, so a search limited by it stops
+    at the same step at any machine load."""
+    box = [0.0]
+    token = _SEARCH_WORK.set(box)
+    try:
+        yield box
+    finally:
+        _SEARCH_WORK.reset(token)
+
+
+def charge_search(seconds: float) -> None:
+    """Add `seconds` of nominal work to the running `search_meter` (nothing outside one)."""
+    box = _SEARCH_WORK.get()
+    if box is not None:
+        box[0] += seconds
+
+
+def charge_design(rows: int, columns: int) -> None:
+    charge_search(DESIGN_OVERHEAD_S + PER_DESIGN_CELL_S * rows * columns)
+
+
 @contextlib.contextmanager
 def competing_load(enabled: bool = True) -> Iterator[None]:
     """Another process spinning on a core while the block runs: a loaded machine, for checking

@@ -63,8 +63,9 @@ COMPARED_ROWS = 400
 #: bands of an integer argument a ratio may be fitted in, at most; rows that pin a band's fit
 MAX_BANDS = 4
 BAND_ROWS = 60
-#: seconds spent looking for bands, at most
+#: seconds spent looking for bands, at most (a search limited in work, not time: BAND_FITS fits)
 BAND_SECONDS = 8.0
+BAND_FITS = 200
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,10 @@ def _number(value: Any) -> float | None:
 
 
 def derived_values(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mapping[str, Any]], *,
-                   deadline: float = math.inf) -> list[Derived]:
-    """The derived values of `fn`'s conditions that an exact expression of the arguments gives."""
+                   deadline: float = math.inf, timed: bool = True) -> list[Derived]:
+    """The derived values of `fn`'s conditions that an exact expression of the arguments gives.
+    `timed=False`: the band search (`ratio_bands`) is limited by its count of fits, not its time,
+    so that the result does not depend on the machine's load."""
     inner = unwrap(fn)
     code = getattr(inner, "__code__", None)
     if code is None:
@@ -139,7 +142,8 @@ def derived_values(fn: Callable[..., Any], schema: Schema, rows: Sequence[Mappin
             expression = scorecard_of([rows[i] for i in index], [values[i] for i in index], schema,
                                       _probe(fn, code, line, name, deadline))
         if expression is None and name not in taken:  # `(debt + instalment) / income`, per band of a score
-            bands = ratio_bands([rows[i] for i in index], [values[i] for i in index], schema, deadline)
+            bands = ratio_bands([rows[i] for i in index], [values[i] for i in index], schema, deadline,
+                                timed=timed)
             if bands is not None:
                 expression = banded(bands[0], bands[1], rows[index[0]], _probe(fn, code, line, name, deadline))
                 if not reproduces(expression, [rows[i] for i in index], [values[i] for i in index]):
@@ -233,11 +237,13 @@ def _two_names(expression: Expression) -> bool:
 
 
 def ratio_bands(rows: Sequence[Mapping[str, Any]], values: Sequence[float], schema: Schema,
-                deadline: float = math.inf) -> tuple[str, list[tuple[float, Expression]]] | None:
+                deadline: float = math.inf, timed: bool = True) -> tuple[str, list[tuple[float, Expression]]] | None:
     """A ratio (`ratio_over`) that holds per band of an integer argument (a rate by credit-score
     band inside an instalment), bands found by bisection over the argument's values from the top:
-    (argument, [(lowest value seen in the band, its expression)], top band first), or None."""
-    ends = time.perf_counter() + BAND_SECONDS
+    (argument, [(lowest value seen in the band, its expression)], top band first), or None.
+    Gives up after BAND_SECONDS (`timed`) or BAND_FITS fits, whichever comes first."""
+    ends = time.perf_counter() + BAND_SECONDS if timed else math.inf
+    fits = 0
     for f in schema.fields:
         if f.kind != "integer":
             continue
@@ -247,7 +253,9 @@ def ratio_bands(rows: Sequence[Mapping[str, Any]], values: Sequence[float], sche
         start = 0
         while start < len(levels) and len(out) < MAX_BANDS:
             def fit(end: int, over: Sequence[str] | None) -> Expression | None:
-                if time.perf_counter() > min(deadline, ends):
+                nonlocal fits
+                fits += 1
+                if fits > BAND_FITS or time.perf_counter() > min(deadline, ends):
                     raise TimeoutError
                 take = np.flatnonzero((z <= levels[start]) & (z >= levels[end]))
                 return ratio_over([rows[i] for i in take], [values[i] for i in take], schema, over)

@@ -41,6 +41,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ._clock import search_meter
 from ._schema import Schema
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, Traces
@@ -117,6 +118,7 @@ class ExactFit:
     stand_ins: dict[int, StandIn | None]  # per approximate leaf (by id)
     members: dict[int, np.ndarray]  # rows per node (by id) of the final partition
     misrouted: int = 0  # sampled calls in a leaf whose piece does not reproduce them
+    work_s: float = 0.0  # nominal work of the traced calls (the work clock's cost; `Oracle.work`)
 
     def leaf_exact(self, leaf: Node) -> bool:
         """An exact piece, or an approximate piece's stand-in that reproduces all the leaf's calls."""
@@ -382,11 +384,22 @@ def piece_of(pieces: Sequence[Piece], oracle: Oracle, row: Mapping[str, Any], la
 # -- the whole procedure ---------------------------------------------------------------------------
 
 def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None, n_samples: int, seed: int,
-                tolerance: Tolerance, deadline: float = math.inf,
+                tolerance: Tolerance, deadline: float = math.inf, work_s: float = math.inf,
                 checks: int = CHECKS, check_rows: int = LEAF_ROWS) -> ExactFit | str:
     """Exact pieces and their partition, or the reason there are none (see the module docstring).
     `checks` rounds of `check_rows` calls inside every leaf of the finished partition look for a
-    corner it missed (fit asks for more than distill: its surrogate answers by the partition)."""
+    corner it missed (fit asks for more than distill: its surrogate answers by the partition).
+    The search stops where it is at the wall-clock `deadline` (perf_counter seconds), or once its
+    traced calls' nominal work reaches `work_s` (see `Oracle`): with `work_s` alone limiting it,
+    a seed gives the same result at any machine load (fit's work clock)."""
+    with search_meter() as meter:
+        return _learn_exact(fn, schema, traces, n_samples, seed, tolerance, deadline, work_s, checks, check_rows,
+                            meter)
+
+
+def _learn_exact(fn: Callable[..., Any], schema: Schema, traces: Traces | None, n_samples: int, seed: int,
+                 tolerance: Tolerance, deadline: float, work_s: float, checks: int, check_rows: int,
+                 meter: list[float]) -> ExactFit | str:
     reason = traceable(fn)
     if reason is not None:
         return reason
@@ -395,17 +408,20 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
     if any(f.kind == "vector" for f in schema.fields):
         return "vector arguments: exact rules cover numbers, booleans and categories"
     rng = np.random.default_rng(seed)
-    oracle = Oracle(fn, schema, deadline)
+    oracle = Oracle(fn, schema, deadline, work_s, meter)
     notes: list[str] = []
     recorded = [dict(kw) for kw in (traces.inputs if traces is not None else []) if schema.contains(kw)[0]]
-    if math.isfinite(deadline):  # size the sample to the budget: a traced call costs 10-100x a plain one
+    if math.isfinite(deadline) or math.isfinite(work_s):
+        # size the sample to the budget: a traced call costs 10-100x a plain one
         began = time.perf_counter()
         probe = schema.sample(10, rng=np.random.default_rng(seed + 1))
         for row in probe:
             oracle.call(row)
-        cost = (time.perf_counter() - began) / len(probe)
-        n_samples = min(n_samples, max(50, int(0.25 * (deadline - time.perf_counter()) / cost
-                                                     / (1 + TRACE_SHARE + GRID_SHARE))))
+        if math.isfinite(work_s):  # in nominal work, the same at any load
+            cost, left = oracle.work / len(probe), work_s - oracle.work
+        else:
+            cost, left = (time.perf_counter() - began) / len(probe), deadline - time.perf_counter()
+        n_samples = min(n_samples, max(50, int(0.25 * left / max(cost, 1e-9) / (1 + TRACE_SHARE + GRID_SHARE))))
     first = schema.sample(n_samples, rng=rng)
     if schema.output.kind == "real":
         try:
@@ -423,7 +439,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
         return f"budget: only {len(oracle.rows)} traced calls fitted in it"
     # values the code compares (`weekday_hours > 40`): columns the partition may test
     mixed = [oracle.rows[int(i)] for i in rng.permutation(len(oracle.rows))]
-    derived = derived_values(fn, schema, mixed, deadline=deadline)
+    derived = derived_values(fn, schema, mixed, deadline=deadline, timed=not math.isfinite(work_s))
     encoding = Encoding(schema, derived)
     oracle.differences = differences([c.category for c in encoding.columns if c.kind == "derived"])
     try:
@@ -494,7 +510,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
             stand_ins[id(leaf)] = stand_in([oracle.rows[i] for i in own], [oracle.outputs[i] for i in own], schema,
                                            tolerance, oracle.rounding)
     return ExactFit(pieces, tree, encoding, oracle.rows, labels, oracle.calls, notes, total, snapped, stand_ins,
-                    members, misrouted)
+                    members, misrouted, round(oracle.work, 3))
 
 
 def _answers(tree: Node, X: np.ndarray, index: np.ndarray, pieces: list[Piece], oracle: Oracle) -> list[bool]:

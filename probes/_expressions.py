@@ -46,6 +46,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ._clock import charge_design
 from ._errors import InvalidArgument
 from ._schema import output_quantum
 from ._validation import bad_argument
@@ -949,6 +950,7 @@ def _design(data: _Data, terms: list[tuple[tuple[str, ...], tuple[str, ...]]]) -
     if p == 0 or data.n < p + (0 if p == 1 and not terms[0][1] and not terms[0][0] else 1):
         return None
     X = np.concatenate(blocks, axis=1)
+    charge_design(*X.shape)
     scale = np.max(np.abs(X), axis=0)
     return _Design(X / scale, scale, where, keys_per_term)
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ._clock import nominal_call_costs
 from ._paths import call_with_path
 from ._schema import Schema
 from ._traces import ErrorInfo
@@ -38,10 +39,17 @@ class OutOfTime(Exception):
 
 
 class Oracle:
-    """Traced calls of the legacy function, kept as rows with their outcome and path."""
+    """Traced calls of the legacy function, kept as rows with their outcome and path.
 
-    def __init__(self, fn: Callable[..., Any], schema: Schema, deadline: float) -> None:
-        self.fn, self.schema, self.deadline = fn, schema, deadline
+    Calls stop (`OutOfTime`) at the wall-clock `deadline` (perf_counter seconds), or once the
+    search's nominal work reaches `work_s`: each call costs what the work clock charges a traced
+    call executing its lines, and inside a `search_meter` the meter's other work counts too (the
+    expression search's designs). A limit in work, which a seed spends the same way at any load."""
+
+    def __init__(self, fn: Callable[..., Any], schema: Schema, deadline: float, work_s: float = math.inf,
+                 meter: list[float] | None = None) -> None:
+        self.fn, self.schema, self.deadline, self.work_s = fn, schema, deadline, work_s
+        self.meter = meter if meter is not None else [0.0]
         self.rows: list[dict[str, Any]] = []
         self.outputs: list[Any] = []
         self.errors: list[ErrorInfo | None] = []
@@ -56,11 +64,18 @@ class Oracle:
         self.differences: list[tuple[str, str | None]] = []  # argument pairs the code subtracts
         self.rounding = rounding_hint(unwrap(fn))  # how the code rounds: ties are decided its way
 
+    @property
+    def work(self) -> float:
+        """Nominal work so far (seconds): the calls', and the meter's other work."""
+        return self.meter[0]
+
     def call(self, row: Mapping[str, Any]) -> Any:
-        if time.perf_counter() > self.deadline:
+        if self.meter[0] >= self.work_s or time.perf_counter() > self.deadline:
             raise OutOfTime()
         self.calls += 1
-        return call_with_path(self.fn, row)
+        pc = call_with_path(self.fn, row)
+        self.meter[0] += nominal_call_costs(pc.lines)[1]
+        return pc
 
     def add_ties(self, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows:

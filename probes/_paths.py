@@ -44,13 +44,15 @@ class PathCall:
 
     `path` names the set of branch outcomes (loops count once); `signature` also counts loop
     iterations and keeps the order of outcomes, so it tells the pieces of a loop over a table
-    apart; `branches` lists the outcomes readably, in the order first taken."""
+    apart; `branches` lists the outcomes readably, in the order first taken; `lines` counts the
+    lines the call executed in the function's file (its cost, the same on any machine)."""
 
     output: Any
     error: ErrorInfo | None
     path: str
     signature: str = ""
     branches: tuple[Branch, ...] = ()
+    lines: int = 0
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,8 @@ def call_with_path(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> PathCal
         sys.settrace(previous)
     arc_set = set(arcs)
     arc_set.update((_qualname(c), "jump", offset, fell) for c, offset, fell in jumps)
-    return PathCall(output, error, path_id(arc_set), path_signature(arcs, jumps), _branches(jumps))
+    return PathCall(output, error, path_id(arc_set), path_signature(arcs, jumps), _branches(jumps),
+                    sum(arcs.values()))
 
 
 def paths_of(fn: Callable[..., Any], inputs: Iterable[Mapping[str, Any]]) -> list[PathCall]:

@@ -14,6 +14,7 @@ says why.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,10 +30,11 @@ from ._fidelity import compare
 #: so that the fit still ends within 1.5 x budget_s + 1 s (a small budget may cut the search short:
 #: the program then holds what was found, or nothing, and the report's note says so)
 EXACT_SHARE = 0.4
-#: on the work clock the search runs to its own end (its samples and rounds are counted, not timed,
-#: so a seed gives one program at any load) unless it reaches max(this, 2 x budget_s) wall seconds or
-#: the fit's wall ceiling, which end it early, not reproducibly (as fit's own wall ceiling does)
-EXACT_CEILING_S = 60.0
+#: on the work clock the search is limited in work, not time: its traced calls' nominal cost (the
+#: work clock's, from the lines each executes) may reach max(this, 2 x budget_s) seconds, so a seed
+#: gives one program at any load; only the fit's wall ceiling ends it earlier, not reproducibly (as
+#: it ends the fit's training)
+EXACT_WORK_S = 60.0
 #: held-out rows a leaf needs before it answers, when the search was cut short or misroutes some of
 #: its own calls (a complete, clean search needs none beyond never being wrong)
 CUT_SHORT_MIN_ROWS = 30
@@ -52,16 +54,16 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
     `held_out` ((columns, outputs, errors) sets) kept, and what was found."""
     began = time.perf_counter()
     clock = _clock.current()
-    if clock.deterministic:  # untimed, up to the fit's own wall ceiling
-        allowed = min(max(EXACT_CEILING_S, 2 * budget_s), clock.wall_left())
-        if allowed <= 0:
+    if clock.deterministic:  # limited in work, up to the fit's own wall ceiling
+        wall_left = clock.wall_left()
+        if wall_left <= 0:
             return None, {"used": False, "note": "the fit's wall ceiling was reached before the exact program"}
+        deadline, work_s = began + wall_left, max(EXACT_WORK_S, 2 * budget_s)
     else:  # inside the fit's 1.5 x budget_s + 1 s
-        allowed = EXACT_SHARE * budget_s
-    deadline = began + allowed
+        deadline, work_s = began + EXACT_SHARE * budget_s, math.inf
     try:
         found = learn_exact(fn, schema, traces=traces, n_samples=EXACT_SAMPLES, seed=seed, tolerance=tolerance,
-                            deadline=deadline, checks=EXACT_CHECKS, check_rows=EXACT_CHECK_ROWS)
+                            deadline=deadline, work_s=work_s, checks=EXACT_CHECKS, check_rows=EXACT_CHECK_ROWS)
     except Exception as exc:  # the network still answers; the report says what went wrong
         found = f"tracing the paths failed ({type(exc).__name__}: {exc})"[:300]
     if isinstance(found, str):
@@ -85,6 +87,7 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
         "served_leaves": program.served_leaves,
         **stats,
         "traced_calls": int(found.calls),
+        "traced_work_s": found.work_s,
         "misrouted": int(found.misrouted),
         "seconds": round(time.perf_counter() - began, 2),
     }
@@ -129,4 +132,4 @@ def keep_leaves(program: ExactProgram, surrogate: Any,
                      "network_wrong_on_kept": int(wrong_network[kept].sum()) if kept else 0}
 
 
-__all__ = ["CUT_SHORT_MIN_ROWS", "EXACT_CEILING_S", "EXACT_SHARE", "fit_program", "keep_leaves"]
+__all__ = ["CUT_SHORT_MIN_ROWS", "EXACT_WORK_S", "EXACT_SHARE", "fit_program", "keep_leaves"]
