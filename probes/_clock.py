@@ -285,7 +285,11 @@ def competing_load(enabled: bool = True) -> Iterator[None]:
     fit of many small steps a hundredfold, which is not what load on a shared machine does."""
     import subprocess
 
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if enabled else None
+    import os
+
+    # spins while its parent lives: a bench killed mid-run leaves no spinner behind
+    spin = f"import os\nwhile os.getppid() == {os.getpid()}: pass"
+    spinner = subprocess.Popen([sys.executable, "-c", spin]) if enabled else None
     try:
         yield
     finally:
