@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--busy", type=int, default=2, help="spinning processes during the loaded run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--traces", type=int, default=3000)
-    parser.add_argument("--out", default="exact_work.json", help="file name under bench/results")
+    parser.add_argument("--out", default="exact_work.json", help="file name under bench/results (or an absolute path)")
     args = parser.parse_args(argv)
     unknown = [n for n in args.only if n not in FUNCTIONS]
     if unknown:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cut = any(n.startswith("budget:") for n in q.get("notes", []))
         print(f"| {r['function']} | {'yes' if r['identical'] else 'NO'} | {q.get('calls', '-')} | {q.get('work_s', '-')} "
               f"| {q['cpu_s']} / {b['cpu_s']} | {q.get('cpu_per_work_s', '-')} | {'yes' if cut else 'no'} |")
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    print(f"\nwrote {out}")
     return result
 
 

@@ -122,8 +122,11 @@ def run_one(entry: Untuned, seed: int, *, budget_s: float, clock: str, n_traces:
     row["baseline_budget_cpu_s"] = baseline_budget = round(max(budget_s, row["fit_cpu_seconds"]), 2)
     kind = surrogate.output_encoder.kind
     data = surrogate.training_data_
+    exact = surrogate.manifest.get("training", {}).get("exact_program") or {}
     row.update({"kind": kind, "architecture": surrogate.architecture, "oracle_calls": surrogate.metrics.oracle_calls,
-                "training_rows": len(data["outputs"])})
+                "training_rows": len(data["outputs"]),
+                "exact_program": {k: exact.get(k) for k in ("used", "served_leaves", "traced_calls", "traced_work_s",
+                                                             "seconds", "note") if k in exact}})
     models: dict[str, Any] = {"neuroswap": {"seconds": row["fit_seconds"]}}
     for d in DISTRIBUTIONS:
         out, errs = _surrogate_outputs(surrogate, columns[d])
