@@ -246,6 +246,10 @@ def mean_lines(fn: Callable[..., Any], sample: Any) -> float:
 #: row x column of it (the search's hot loop; its traced calls are charged as path-traced calls)
 DESIGN_OVERHEAD_S = 5e-4
 PER_DESIGN_CELL_S = 4e-8
+#: nominal cost of checking whether one piece's expression or constant reproduces a group of
+#: calls (the merge of pieces, quadratic in their number), and per call checked
+COVER_OVERHEAD_S = 2e-5
+PER_COVER_ROW_S = 2e-7
 
 _SEARCH_WORK: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("neuroswap_search_work",
                                                                                 default=None)
@@ -273,6 +277,10 @@ def charge_search(seconds: float) -> None:
 
 def charge_design(rows: int, columns: int) -> None:
     charge_search(DESIGN_OVERHEAD_S + PER_DESIGN_CELL_S * rows * columns)
+
+
+def charge_cover(rows: int) -> None:
+    charge_search(COVER_OVERHEAD_S + PER_COVER_ROW_S * rows)
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ._clock import search_meter
+from ._clock import charge_cover, search_meter
 from ._schema import Schema
 from ._tolerance import Tolerance
 from ._traces import ErrorInfo, Traces
@@ -326,8 +326,16 @@ def build_pieces(oracle: Oracle, schema: Schema) -> tuple[list[Piece], np.ndarra
 
 def _merge(groups: list[tuple[Piece, list[int]]], oracle: Oracle) -> list[tuple[Piece, list[int]]]:
     """Pieces whose expression (or constant) also reproduces another piece's rows absorb it,
-    largest first: fewer pieces, a smaller partition."""
+    largest first: fewer pieces, a smaller partition. A constant finds the groups it reproduces
+    (those whose calls all gave its value) by that value, not by trying each; the other checks
+    are charged to the search's meter, and merging stops (`oracle.merges_cut`) once the search is
+    out of work or time: a function whose calls all differ (a solver) has thousands of pieces."""
     order = sorted(range(len(groups)), key=lambda k: -len(groups[k][1]))
+    uniform: dict[Any, list[int]] = {}  # value -> exact groups (in `order`) whose calls all gave it
+    for k in order:
+        key = _uniform_key(oracle, groups[k][1])
+        if key is not None and groups[k][0].exact:
+            uniform.setdefault(key, []).append(k)
     merged: list[tuple[Piece, list[int]]] = []
     taken: set[int] = set()
     for k in order:
@@ -336,16 +344,45 @@ def _merge(groups: list[tuple[Piece, list[int]]], oracle: Oracle) -> list[tuple[
         piece, index = groups[k]
         index = list(index)
         taken.add(k)
-        if piece.exact:
+        if piece.kind == "constant":
+            covered = [other for other in uniform.get(_value_key(piece.value), []) if other not in taken]
+        elif piece.exact and not oracle.merges_cut:
+            covered = []
             for other in order:
                 if other in taken or not groups[other][0].exact:
                     continue
+                if oracle.exhausted():
+                    oracle.merges_cut = True
+                    break
+                charge_cover(len(groups[other][1]))
                 if _covers(piece, groups[other][1], oracle):
-                    taken.add(other)
-                    index += groups[other][1]
-                    piece.paths |= groups[other][0].paths
+                    covered.append(other)
+        else:
+            covered = []
+        for other in covered:
+            taken.add(other)
+            index += groups[other][1]
+            piece.paths |= groups[other][0].paths
         merged.append((piece, index))
     return merged
+
+
+def _value_key(value: Any) -> Any:
+    """A key equal for two values exactly when `_same_value` holds (NaN included)."""
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    return value_key(value)
+
+
+def _uniform_key(oracle: Oracle, index: Sequence[int]) -> Any:
+    """The `_value_key` of the one output all of these calls gave, or None (outputs that differ,
+    or no calls)."""
+    if not index:
+        return None
+    first = oracle.outputs[index[0]]
+    if not all(_same_value(oracle.outputs[i], first) for i in index):
+        return None
+    return _value_key(first)
 
 
 def _reproduces(expression: Expression, oracle: Oracle, index: Sequence[int]) -> bool:
@@ -509,6 +546,8 @@ def _learn_exact(fn: Callable[..., Any], schema: Schema, traces: Traces | None, 
             own = own or [int(i) for i in np.flatnonzero(labels == leaf.piece)]
             stand_ins[id(leaf)] = stand_in([oracle.rows[i] for i in own], [oracle.outputs[i] for i in own], schema,
                                            tolerance, oracle.rounding)
+    if oracle.merges_cut:
+        notes.append("budget: some pieces left unmerged")
     return ExactFit(pieces, tree, encoding, oracle.rows, labels, oracle.calls, notes, total, snapped, stand_ins,
                     members, misrouted, round(oracle.work, 3))
 

@@ -50,6 +50,7 @@ class Oracle:
                  meter: list[float] | None = None) -> None:
         self.fn, self.schema, self.deadline, self.work_s = fn, schema, deadline, work_s
         self.meter = meter if meter is not None else [0.0]
+        self.merges_cut = False  # `_exact_rules._merge` stopped at the limit, leaving pieces unmerged
         self.rows: list[dict[str, Any]] = []
         self.outputs: list[Any] = []
         self.errors: list[ErrorInfo | None] = []
@@ -69,8 +70,12 @@ class Oracle:
         """Nominal work so far (seconds): the calls', and the meter's other work."""
         return self.meter[0]
 
+    def exhausted(self) -> bool:
+        """Whether the work limit or the deadline has been reached (calls would raise OutOfTime)."""
+        return self.meter[0] >= self.work_s or time.perf_counter() > self.deadline
+
     def call(self, row: Mapping[str, Any]) -> Any:
-        if self.meter[0] >= self.work_s or time.perf_counter() > self.deadline:
+        if self.exhausted():
             raise OutOfTime()
         self.calls += 1
         pc = call_with_path(self.fn, row)
