@@ -97,3 +97,55 @@ def test_the_wall_deadline_still_ends_a_work_limited_search() -> None:
                         deadline=began + 0.3, work_s=1e9)
     assert isinstance(found, str) or any(note.startswith("budget:") for note in found.notes)
     assert time.perf_counter() - began < 30.0  # the search's compute after the calls stop is bounded
+
+
+def _quadratic_merge(groups, oracle):
+    """The merge as it was before constants were looked up by value: every pair tried."""
+    from probes._exact_rules import _covers
+
+    order = sorted(range(len(groups)), key=lambda k: -len(groups[k][1]))
+    merged, taken = [], set()
+    for k in order:
+        if k in taken:
+            continue
+        piece, index = groups[k]
+        index = list(index)
+        taken.add(k)
+        if piece.exact:
+            for other in order:
+                if other not in taken and groups[other][0].exact and _covers(piece, groups[other][1], oracle):
+                    taken.add(other)
+                    index += groups[other][1]
+        merged.append((piece.kind, piece.value, sorted(index)))
+    return merged
+
+
+def test_merging_constants_by_value_merges_as_trying_every_pair() -> None:
+    from probes._exact_rules import Piece, _merge
+
+    oracle = Oracle(parcel, SCHEMA, deadline=float("inf"))
+    values = [1.0, 2.0, 1.0, float("nan"), float("nan"), 3, 3.0, True, 1.0, 0.0, -0.0, "x", "x"]
+    oracle.outputs = list(values) + [5.0, 7.0]  # the last two rows: an expression's piece and a mixed group
+    oracle.rows = [{"weight": float(i), "zone": "near", "express": False} for i in range(len(oracle.outputs))]
+
+    def groups():
+        out = [(Piece("constant", value=v, paths={f"p{i}"}), [i]) for i, v in enumerate(values)]
+        out.append((Piece("constant", value=9.0, paths={"mixed"}), [len(values), len(values) + 1]))
+        return out
+
+    merged = [(p.kind, p.value, sorted(ix)) for p, ix in _merge(groups(), oracle)]
+    assert repr(merged) == repr(_quadratic_merge(groups(), oracle))  # repr: NaN compares equal as text
+    assert not oracle.merges_cut
+
+
+def test_merging_stops_at_the_work_limit() -> None:
+    from probes._exact_rules import Piece, _merge
+    from probes._expressions import Expression, Var
+
+    oracle = Oracle(parcel, SCHEMA, deadline=float("inf"), work_s=0.0)  # nothing left to spend
+    oracle.rows = [{"weight": float(i), "zone": "near", "express": False} for i in range(4)]
+    oracle.outputs = [0.0, 1.0, 2.0, 3.0]
+    line = Piece("expression", expression=Expression(Var("weight")), paths={"a"})
+    groups = [(line, [0, 1]), (Piece("expression", expression=Expression(Var("weight")), paths={"b"}), [2, 3])]
+    merged = _merge(groups, oracle)
+    assert len(merged) == 2 and oracle.merges_cut  # the line reproduces both groups, but no work was left
