@@ -63,8 +63,9 @@ COMPARED_ROWS = 400
 #: bands of an integer argument a ratio may be fitted in, at most; rows that pin a band's fit
 MAX_BANDS = 4
 BAND_ROWS = 60
-#: seconds spent looking for bands, at most (a search limited in work, not time: BAND_FITS fits)
+#: seconds spent looking for bands, at most (not applied where the search is limited in work)
 BAND_SECONDS = 8.0
+#: fits of a ratio the band search makes, at most (always: a limit the same at any load)
 BAND_FITS = 200
 
 

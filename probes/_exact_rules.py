@@ -118,7 +118,7 @@ class ExactFit:
     stand_ins: dict[int, StandIn | None]  # per approximate leaf (by id)
     members: dict[int, np.ndarray]  # rows per node (by id) of the final partition
     misrouted: int = 0  # sampled calls in a leaf whose piece does not reproduce them
-    work_s: float = 0.0  # nominal work of the traced calls (the work clock's cost; `Oracle.work`)
+    work_s: float = 0.0  # nominal work of the search: traced calls, designs, merge checks (`Oracle.work`)
 
     def leaf_exact(self, leaf: Node) -> bool:
         """An exact piece, or an approximate piece's stand-in that reproduces all the leaf's calls."""
@@ -427,7 +427,7 @@ def learn_exact(fn: Callable[..., Any], schema: Schema, *, traces: Traces | None
     `checks` rounds of `check_rows` calls inside every leaf of the finished partition look for a
     corner it missed (fit asks for more than distill: its surrogate answers by the partition).
     The search stops where it is at the wall-clock `deadline` (perf_counter seconds), or once its
-    traced calls' nominal work reaches `work_s` (see `Oracle`): with `work_s` alone limiting it,
+    nominal work reaches `work_s` (see `Oracle`): with `work_s` alone limiting it,
     a seed gives the same result at any machine load (fit's work clock)."""
     with search_meter() as meter:
         return _learn_exact(fn, schema, traces, n_samples, seed, tolerance, deadline, work_s, checks, check_rows,

@@ -44,7 +44,7 @@ class Oracle:
     Calls stop (`OutOfTime`) at the wall-clock `deadline` (perf_counter seconds), or once the
     search's nominal work reaches `work_s`: each call costs what the work clock charges a traced
     call executing its lines, and inside a `search_meter` the meter's other work counts too (the
-    expression search's designs). A limit in work, which a seed spends the same way at any load."""
+    expression search's designs, the merge's checks). A limit in work, which a seed spends the same way at any load."""
 
     def __init__(self, fn: Callable[..., Any], schema: Schema, deadline: float, work_s: float = math.inf,
                  meter: list[float] | None = None) -> None:

@@ -30,8 +30,9 @@ from ._fidelity import compare
 #: so that the fit still ends within 1.5 x budget_s + 1 s (a small budget may cut the search short:
 #: the program then holds what was found, or nothing, and the report's note says so)
 EXACT_SHARE = 0.4
-#: on the work clock the search is limited in work, not time: its traced calls' nominal cost (the
-#: work clock's, from the lines each executes) may reach max(this, 2 x budget_s) seconds, so a seed
+#: on the work clock the search is limited in work, not time: its nominal cost (traced calls by the
+#: lines each executes, the expression search's designs, the merge's checks; `probes._clock`'s
+#: search meter) may reach max(this, 2 x budget_s) seconds, so a seed
 #: gives one program at any load; only the fit's wall ceiling ends it earlier, not reproducibly (as
 #: it ends the fit's training)
 EXACT_WORK_S = 60.0
