@@ -43,3 +43,29 @@ def test_work_clock_moves_only_when_charged():
     assert clock.now() == pytest.approx(expected)
     clock.charge(-5.0)  # never backwards
     assert clock.now() == pytest.approx(expected)
+
+
+def test_competing_load_spinner_exits_with_a_killed_parent():
+    # a bench killed mid-run (SIGKILL: no finally runs) must not leave a spinning process behind
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys\nfrom probes import _clock\nwith _clock.competing_load():\n"
+              "    sys.stdout.write('ready\\n'); sys.stdout.flush()\n    import time; time.sleep(60)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    assert parent.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    spinners = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True).stdout.split()
+    assert spinners, "the load's spinner was not started"
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10.0
+    alive = spinners
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in spinners if os.path.exists(f"/proc/{pid}")
+                 and "Z" not in open(f"/proc/{pid}/stat").read().split()[2]]
+    assert not alive, f"spinner(s) {alive} still running after their parent was killed"
