@@ -372,14 +372,16 @@ HELD_OUT_SHARE = 0.4
 MIN_TRACES_TO_HOLD = 200
 
 
-def held_out_count(n_traces: int, rate: float) -> int:
-    """Traces `fit` holds out of training for the production calibration: `HELD_OUT_SHARE` of
-    them, at most three times what certifying `rate` needs. Only held-out production traffic is
+def held_out_count(n_traces: int, rate: float, share: float = HELD_OUT_SHARE) -> int:
+    """Traces `fit` holds out of training for the production calibration: `share` of them
+    (`HELD_OUT_SHARE` unless fit's `calibration_holdout` says otherwise), at most five times what
+    certifying `rate` needs. They are the trust/fidelity trade-off: every trace held out is one
+    the surrogate does not learn from. Only held-out production traffic is
     exchangeable with the traffic a swap will see; rows drawn near the traces are not (the model
     was trained on their neighbours, so it is better there than on fresh calls)."""
     if n_traces < MIN_TRACES_TO_HOLD:
         return 0
-    return min(int(HELD_OUT_SHARE * n_traces), 5 * rows_needed(rate, 0.95))
+    return min(int(share * n_traces), 5 * rows_needed(rate, 0.95))
 
 
 def calibration_sizes(rate: float, seconds: float, per_call: float) -> int:

@@ -108,6 +108,7 @@ class FitConfig:
     distributed: str = "auto"            # "auto": under torchrun (WORLD_SIZE > 1) hand off to fit_distributed; "off"
     calibration_rate: float = 0.001      # smallest served error rate the guard's calibration is sized to certify
     calibration_share: float = 0.15      # most of budget_s the calibration's oracle calls may take
+    calibration_holdout: float = 0.4     # share of the traces held out of training for the guard (0: none; see _calibration)
     domain_margin: float | None = None   # share of span added each side of ranges fit infers from traces (None: 0.05 with oracle, else 0; see _margins)
     wall_ceiling_s: float | None = None  # budget_clock="work": wall time that ends the fit, not reproducibly (None: see _wall_ceiling)
     exact: str = "auto"                  # "auto": the code's exact program first, exact expressions on the paths they reproduce (hybrid, see _hybrid, _exact_program); "off"
@@ -167,6 +168,9 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
     if not 0.0 <= config.calibration_share < 1.0:
         raise bad_argument("calibration_share", config.calibration_share, "must be in [0, 1)",
                            "Pass the share of budget_s the guard's calibration calls may take, e.g. 0.15")
+    if config.calibration_holdout >= 1.0:
+        raise bad_argument("calibration_holdout", config.calibration_holdout, "must be < 1 (some traces must train)",
+                           "Pass e.g. 0.1 to train on more of the traces; the guard's production calibration gets fewer")
     if config.sampling not in ("paths", "uniform"):
         raise bad_argument("sampling", config.sampling, "must be 'paths' or 'uniform'")
     if not 0.0 <= config.boundary_share <= 1.0:

@@ -210,7 +210,7 @@ def _fit(fn: Callable[..., Any], traces: Traces | None, schema: Schema, toleranc
     # (not training, validation or model selection), the rows its certificate speaks for
     cal_held: dict[str, Any] | None = None
     if traces is not None:
-        n_hold = held_out_count(len(traces), config.calibration_rate)
+        n_hold = held_out_count(len(traces), config.calibration_rate, config.calibration_holdout)
         if n_hold:
             order = np.random.default_rng(seed + 15485863).permutation(len(traces))
             hold, keep = order[:n_hold], np.sort(order[n_hold:])

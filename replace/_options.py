@@ -109,6 +109,8 @@ def check_options(config: Any) -> None:
         _check_device(config.device)
     check_number("calibration_rate", config.calibration_rate, low=0.0, low_inclusive=False, high=1.0)
     check_number("calibration_share", config.calibration_share, low=0.0, high=1.0)
+    check_number("calibration_holdout", config.calibration_holdout, low=0.0, high=1.0,
+                 fix="Pass a share in [0, 1), e.g. 0.1 (0: the guard calibrates on whole-domain rows only)")
     if config.domain_margin is not None:
         check_number("domain_margin", config.domain_margin, low=0.0)
     ceiling = getattr(config, "wall_ceiling_s", None)

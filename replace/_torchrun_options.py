@@ -57,6 +57,7 @@ TORCHRUN_REFUSED = {
     "budget_clock": "fit_distributed's budget is wall time on every rank",
     "calibration_rate": "fit_distributed does not calibrate the guard",
     "calibration_share": "fit_distributed does not calibrate the guard",
+    "calibration_holdout": "fit_distributed does not calibrate the guard",
     "wall_ceiling_s": "fit_distributed's budget is wall time on every rank, with no work clock to bound",
     "exact": "fit_distributed traces no branch paths, so it fits no exact expressions on them",
 }

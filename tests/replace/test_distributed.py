@@ -318,6 +318,7 @@ NON_DEFAULT: dict[str, tuple[Any, str]] = {
     # options being added to fit alongside (used only once FitConfig has them)
     "calibration_rate": (0.01, "refused"),
     "calibration_share": (0.3, "refused"),
+    "calibration_holdout": (0.1, "refused"),
     "domain_margin": (0.1, "forwarded"),
     "wall_ceiling_s": (60.0, "refused"),
     "exact": ("off", "accepted"),

@@ -145,6 +145,33 @@ def test_fit_keeps_a_calibration_nothing_else_saw(stepped_fit: Surrogate) -> Non
     assert cal.sets["production"].wrong.any()  # the staircase is wrong somewhere: a real test
 
 
+@pytest.mark.parametrize("holdout, production_rows", [(0.1, 300), (0.0, 0)])
+def test_calibration_holdout_trades_calibration_rows_for_training_rows(holdout: float, production_rows: int) -> None:
+    """`calibration_holdout` is the share of traces the guard's production calibration takes out
+    of training: 10% of 3,000 holds out 300 and trains on the other 2,700; 0 holds out none, and
+    the guard then has whole-domain rows only (never a production set built from training rows)."""
+    rng = np.random.default_rng(1)
+    traces = Traces.from_calls(stepped, [dict(x=float(a), y=float(b)) for a, b in rng.random((3000, 2))])
+    surrogate = fit(stepped, traces, schema=STEPPED, tolerance=TOL, budget_s=3, seed=0, progress=False,
+                    budget_clock="work", calibration_rate=0.01, exact="off", calibration_holdout=holdout)
+    cal = surrogate.calibration
+    assert cal is not None
+    if production_rows:
+        assert len(cal.sets["production"]) == production_rows == held_out_count(3000, 0.01, holdout)
+    else:
+        assert "production" not in cal.sets and "domain" in cal.sets
+    trained_traces = surrogate.metrics.training_rows - surrogate.metrics.oracle_calls
+    assert trained_traces == 3000 - production_rows
+
+
+@pytest.mark.parametrize("value, says", [(1.0, "must be < 1"), (-0.1, "must be >= 0"), (True, "must be a number")])
+def test_bad_calibration_holdout_is_named(value: Any, says: str) -> None:
+    from probes import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=f"calibration_holdout={value!r} : {says}"):
+        fit(stepped, None, schema=STEPPED, tolerance=TOL, budget_s=3, progress=False, calibration_holdout=value)
+
+
 def test_guarded_served_error_is_within_the_rate_on_fresh_inputs(stepped_fit: Surrogate) -> None:
     """The surrogate is wrong on much of x > 0.5; the guard serves the rest and its served
     error on 4,000 fresh inputs is not significantly above 1%."""

@@ -393,6 +393,7 @@ CASES: dict[str, tuple[Callable[[str, Any], Any], dict[str, st.SearchStrategy[An
         "distributed": choice(("auto", "off")),
         "calibration_rate": real(lambda v: 0 < v < 1),
         "calibration_share": real(lambda v: 0 <= v < 1),
+        "calibration_holdout": real(lambda v: 0 <= v < 1),
         "domain_margin": real(lambda v: 0 <= v < math.inf, optional=True),
         "wall_ceiling_s": real(lambda v: v > 0, optional=True),
         "exact": choice(("auto", "off")),
