@@ -62,6 +62,7 @@ if str(ROOT) not in sys.path:  # the repository root, not bench/ (bench/case_stu
     sys.path.insert(0, str(ROOT))
 
 from bench._merge import refuse_measured_twice  # noqa: E402
+from bench._options import fit_options as parse_fit_options  # noqa: E402
 from bench.fidelity import Baseline, _score, _surrogate_outputs  # noqa: E402
 from bench.untuned_functions import FUNCTIONS, Untuned  # noqa: E402
 from probes import Schema, Traces  # noqa: E402
@@ -93,9 +94,10 @@ def _share(scored: dict[str, Any]) -> dict[str, Any]:
             for k in keep if k in scored}
 
 
-def run_one(entry: Untuned, seed: int, *, budget_s: float, clock: str, n_traces: int, n_fresh: int) -> dict[str, Any]:
-    """One function x one seed: fit with defaults, the two baselines on its rows, all scored on
-    fresh production and whole-domain inputs."""
+def run_one(entry: Untuned, seed: int, *, budget_s: float, clock: str, n_traces: int, n_fresh: int,
+            fit_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One function x one seed: fit with defaults (or `fit_options`, a variant to compare), the
+    two baselines on its rows, all scored on fresh production and whole-domain inputs."""
     fn, tolerance = entry.function, entry.tolerance
     schema = entry.schema()
     traces = Traces.from_calls(fn, entry.generate(n_traces, seed=100 + seed))
@@ -110,7 +112,7 @@ def run_one(entry: Untuned, seed: int, *, budget_s: float, clock: str, n_traces:
     started, cpu_started = time.monotonic(), time.process_time()
     try:
         surrogate = fit(fn, traces, schema=schema, tolerance=tolerance, budget_s=budget_s, seed=seed,
-                        budget_clock=clock, progress=False)
+                        budget_clock=clock, progress=False, **(fit_options or {}))
     except Exception as exc:  # a failed fit is a result, not the end of the run
         row["error"] = f"{type(exc).__name__}: {exc}"[:500]
         row["fit_seconds"] = round(time.monotonic() - started, 2)
@@ -203,7 +205,8 @@ def _pct(stats: dict[str, Any] | None) -> str:
 def to_markdown(results: dict[str, Any]) -> str:
     summary = results["summary"]
     lines = [
-        f"Share within tolerance (%, mean over seeds {results['seeds']} [min, max]) after fit with defaults at "
+        f"Share within tolerance (%, mean over seeds {results['seeds']} [min, max]) after fit with "
+        + (f"defaults but {results['fit_options']}" if results.get("fit_options") else "defaults") + " at "
         f"{results['budget_s']:g} s ({results['clock']} clock); baselines on fit's rows, each within the CPU time fit took (fit s). "
         f"{results['n_fresh']} fresh production and {results['n_fresh']} whole-domain inputs per seed; "
         f"{results['n_traces']} traces.",
@@ -256,8 +259,8 @@ def merge(paths: list[Path], out: Path) -> dict[str, Any]:
     function or by seed); a (function, seed) measured twice is refused, not silently averaged."""
     parts = [json.loads(p.read_text()) for p in paths]
     first = parts[0]
-    for key in ("budget_s", "clock", "n_traces", "n_fresh"):
-        if any(part[key] != first[key] for part in parts):
+    for key in ("budget_s", "clock", "n_traces", "n_fresh", "fit_options"):
+        if any((part.get(key) or None) != (first.get(key) or None) for part in parts):
             raise SystemExit(f"--merge: {key} differs between {', '.join(map(str, paths))}")
     refuse_measured_twice((run["function"], run["seed"]) for part in parts for run in part["runs"])
     results = {**first, "seeds": sorted({seed for part in parts for seed in part["seeds"]}),
@@ -282,6 +285,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--fresh", type=int, default=None, help="scoring inputs per distribution (default 5000)")
     parser.add_argument("--out", default=None, help="file name under bench/results (default untuned.json)")
     parser.add_argument("--quick", action="store_true", help="8 s budgets, 1,000 traces and inputs, seed 0")
+    parser.add_argument("--fit-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="an option away from the defaults, e.g. round_baseline=same_time (a variant to compare)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="only merge results files of runs split over processes (e.g. one per core) into --out")
     args = parser.parse_args(argv)
@@ -297,6 +302,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_traces = args.traces if args.traces is not None else (1000 if quick else 3000)
     n_fresh = args.fresh if args.fresh is not None else (1000 if quick else 5000)
     names = args.only or list(FUNCTIONS)
+    options = parse_fit_options(args.fit_option, parser)
     import torch
 
     torch.set_num_threads(1)
@@ -305,7 +311,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = out_dir / (args.out or ("untuned_quick.json" if quick else "untuned.json"))
     results: dict[str, Any] = {
         "issue": 16, "budget_s": budget, "clock": args.clock, "seeds": seeds, "n_traces": n_traces,
-        "n_fresh": n_fresh, "quick": quick,
+        "n_fresh": n_fresh, "quick": quick, "fit_options": options,
         "seeding": "traces generate(n, seed=100+s); production scoring generate(n, seed=10000+s); domain scoring "
                    "schema.sample(n, seed=20000+s); fit and baselines seed=s",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch_threads": 1},
@@ -318,7 +324,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in names:
         for seed in seeds:
             t0 = time.monotonic()
-            row = run_one(FUNCTIONS[name], seed, budget_s=budget, clock=args.clock, n_traces=n_traces, n_fresh=n_fresh)
+            row = run_one(FUNCTIONS[name], seed, budget_s=budget, clock=args.clock, n_traces=n_traces, n_fresh=n_fresh,
+                          fit_options=options)
             results["runs"].append(row)
             if "models" in row:
                 m = row["models"]

@@ -142,10 +142,11 @@ def _production_rows(pool: Pool, val: np.ndarray) -> np.ndarray:
 
 def _production_holds(trainer: _Trainer, pool: Pool, val: np.ndarray, cand: _Candidate,
                       best: _Candidate) -> dict[str, Any]:
-    """Whether a round's model is at least as good as `best` (the one before it, or with
-    round_baseline="same_time" that one trained as long without the round's rows) on the
-    validation rows that are recorded traffic: a round chases the error over the whole domain, and
-    a model that gains there while losing on the traffic it will serve is not kept. Without enough
+    """Whether a round's model is at least as good as `best` (by default, round_baseline="same_time",
+    the model before the round trained as long on its own rows; "before": that model as it was) on
+    the validation rows that are recorded traffic: a round chases the error over the whole domain,
+    and a model that gains there while losing on the traffic it will serve is not kept; nor is one
+    that gains less than the same time spent training without the round's rows. Without enough
     such rows (MIN_PRODUCTION_ROWS), the round holds."""
     rows = _production_rows(pool, val)
     if len(rows) < MIN_PRODUCTION_ROWS:

@@ -296,7 +296,7 @@ NON_DEFAULT: dict[str, tuple[Any, str]] = {
     "rounds": (5, "refused"),
     "rounds_when": ("always", "refused"),
     "rounds_patience": (2, "refused"),
-    "round_baseline": ("same_time", "refused"),
+    "round_baseline": ("before", "refused"),
     "boundary_share": (0.2, "refused"),
     "test_size": (300, "forwarded"),
     "hard_weight": (8.0, "refused"),

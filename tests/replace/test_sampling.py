@@ -199,8 +199,9 @@ def kinked(x: float, y: float) -> float:
     return smooth(x, y)
 
 
-def _traffic_fit(round_baseline: str, traces: bool = True, fn=smooth, path_aware=False):
-    """`fn` with recorded traffic near one corner (so the rounds' domain-wide calls can cost it)."""
+def _traffic_fit(round_baseline: str | None, traces: bool = True, fn=smooth, path_aware=False):
+    """`fn` with recorded traffic near one corner (so the rounds' domain-wide calls can cost it);
+    `round_baseline=None`: fit's default."""
     from probes import Traces
 
     rng = np.random.default_rng(0)
@@ -210,7 +211,7 @@ def _traffic_fit(round_baseline: str, traces: bool = True, fn=smooth, path_aware
     return fit(fn, recorded, schema=schema, tolerance=Tolerance(abs=1e-3), budget_s=4.0, seed=3,
                progress=False, budget_clock="work", ensemble_size=1, widths=(16,), depths=(2,),
                rounds_when="always", max_candidates=1, rounds=3, exact="off", calibration_share=0.0,
-               round_baseline=round_baseline, path_aware=path_aware)
+               path_aware=path_aware, **({} if round_baseline is None else {"round_baseline": round_baseline}))
 
 
 @pytest.mark.slow
@@ -230,6 +231,18 @@ def test_a_round_judged_against_the_same_time_without_its_rows(fn, path_aware):
             assert r["rows_kept"] < r["rows"]
     last = [r for r in s.metrics.rounds if "rows" in r][-1]
     assert s.metrics.training_rows == last.get("rows_kept", last["rows"])
+
+
+@pytest.mark.slow
+def test_rounds_are_judged_against_the_same_time_by_default():
+    """fit's default judges each round against the model before it trained as long without the
+    round's rows (bench/budget_table.py measured rounds judged only against the model before them
+    costing blackscholes the time they took)."""
+    from replace._distributed import parameters_digest
+
+    default, same = _traffic_fit(None), _traffic_fit("same_time")
+    assert any(r.get("baseline") == "same_time" for r in default.metrics.rounds), default.metrics.rounds
+    assert parameters_digest(default) == parameters_digest(same)
 
 
 @pytest.mark.slow
