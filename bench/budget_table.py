@@ -84,7 +84,11 @@ def summary(runs: list[dict[str, Any]], budgets: list[float]) -> dict[str, Any]:
 def to_markdown(results: dict[str, Any]) -> str:
     budgets = results["budgets"]
     options = results.get("fit_options") or {}
-    setting = "fit defaults" if not options else "fit defaults but " + ", ".join(f"{k}={v!r}" for k, v in options.items())
+    from replace import FitOptions
+
+    now = FitOptions()  # an option a run set that has since become fit's default is said to be one
+    setting = "fit defaults" if not options else "fit defaults but " + ", ".join(
+        f"{k}={v!r}" + (" (fit's default since)" if getattr(now, k, None) == v else "") for k, v in options.items())
     lines = [f"{setting}, work clock, seeds {results['seeds']}: mean [min, max] over seeds on "
              f"{results['n_fresh']} fresh production inputs", "",
              "| function | " + " | ".join(f"{b:g} s" for b in budgets) + " | seed noise | no worse with more budget |",
@@ -112,11 +116,40 @@ def to_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: options that play no part in a run whose log shows their stage never acted: round_baseline only
+#: judges a refinement round, so a run in which no round was judged is the same under any value
+_UNEXERCISED = {"round_baseline": lambda run: not any("kept" in r for r in run["neuroswap"].get("rounds") or [])}
+
+
+def _merged_options(parts: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """The one setting of the files' fit options. Files must agree, except that a file without
+    an option in `_UNEXERCISED` joins one with it when none of its runs reached the stage the option
+    acts on (read from each run's log, not assumed)."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in (part.get("fit_options") or {}).items():
+            if merged.setdefault(key, value) != value:
+                raise SystemExit(f"--merge: the files differ in fit option {key} ({merged[key]!r}, {value!r})")
+    for part, name in zip(parts, names):
+        own = part.get("fit_options") or {}
+        for key in merged:
+            if key in own:
+                continue
+            unexercised = _UNEXERCISED.get(key)
+            acted = [f"{r['function']} {r['budget_s']:g} s seed {r['seed']}" for r in part["runs"]
+                     if unexercised is None or not unexercised(r)]
+            if acted:
+                raise SystemExit(f"--merge: {name} was run without {key}={merged[key]!r}, which would have acted in "
+                                 f"{', '.join(acted)}; merge runs of one setting")
+    return merged
+
+
 def merge(names: list[str], out_name: str) -> dict[str, Any]:
     """One table from results files of runs split over processes; a (function, budget, seed)
     measured twice is refused, not silently averaged."""
     parts = [json.loads((ROOT / "bench" / "results" / n).read_text()) for n in names]
-    for key in ("n_traces", "n_fresh", "clock", "fit_options"):
+    options = _merged_options(parts, names)
+    for key in ("n_traces", "n_fresh", "clock"):
         values = {json.dumps(p.get(key, {}), sort_keys=True) for p in parts}
         if len(values) > 1:
             raise SystemExit(f"--merge: the files differ in {key} ({sorted(values)}); merge runs of one setting")
@@ -124,7 +157,8 @@ def merge(names: list[str], out_name: str) -> dict[str, Any]:
     refuse_measured_twice((r["function"], r["budget_s"], r["seed"]) for r in runs)
     budgets = sorted({float(r["budget_s"]) for r in runs})
     results = {"budgets": budgets, "seeds": sorted({r["seed"] for r in runs}), "n_traces": parts[0]["n_traces"],
-               "n_fresh": parts[0]["n_fresh"], "clock": parts[0]["clock"], "merged_from": names, "runs": runs,
+               "n_fresh": parts[0]["n_fresh"], "clock": parts[0]["clock"], "fit_options": options,
+               "merged_from": names, "runs": runs,
                "summary": summary(runs, budgets)}
     out = ROOT / "bench" / "results" / out_name
     out.write_text(json.dumps(results, indent=1, default=str))

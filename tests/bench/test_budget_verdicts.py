@@ -66,6 +66,33 @@ def test_budget_merge_refuses_a_run_measured_twice(tmp_path, monkeypatch):
         budget_table.merge(["a.json", "a.json"], "m.json")
 
 
+def test_budget_merge_joins_a_file_without_an_option_only_where_the_option_never_acted(tmp_path, monkeypatch):
+    """round_baseline only judges refinement rounds: a file run without it joins one run with it
+    when none of its runs judged a round (read from each run's rounds log), and not otherwise."""
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    monkeypatch.setattr(budget_table, "ROOT", tmp_path)
+    base = {"n_traces": 10, "n_fresh": 10, "clock": "work", "seeds": [0]}
+
+    def runs(budget, rounds):
+        return [{**r, "neuroswap": {**r["neuroswap"], "rounds": rounds}} for r in _runs("f", budget, [0.01], [0.5])]
+
+    skipped = [{"round": 0, "rows": 10}, {"round": 1, "skipped": "not data-limited"}]
+    judged = [{"round": 0, "rows": 10}, {"round": 1, "rows": 20, "kept": True}]
+    with_option = {**base, "fit_options": {"round_baseline": "same_time"}}
+    (results / "a.json").write_text(json.dumps({**with_option, "budgets": [45.0], "runs": runs(45.0, judged)}))
+    (results / "b.json").write_text(json.dumps({**base, "budgets": [180.0], "runs": runs(180.0, skipped)}))
+    (results / "c.json").write_text(json.dumps({**base, "budgets": [90.0], "runs": runs(90.0, judged)}))
+    merged = budget_table.merge(["a.json", "b.json"], "m.json")
+    assert merged["fit_options"] == {"round_baseline": "same_time"} and len(merged["runs"]) == 2
+    with pytest.raises(SystemExit, match="would have acted in f 90 s seed 0"):
+        budget_table.merge(["a.json", "c.json"], "m.json")
+    (results / "d.json").write_text(json.dumps({**base, "fit_options": {"round_baseline": "before"},
+                                                "budgets": [90.0], "runs": runs(90.0, skipped)}))
+    with pytest.raises(SystemExit, match="differ in fit option round_baseline"):
+        budget_table.merge(["a.json", "d.json"], "m.json")
+
+
 def _untuned_run(name, seed, ours, mlp, hgb):
     models = {model: {d: {"agreement": share} for d in untuned.DISTRIBUTIONS}
               for model, share in (("neuroswap", ours), ("sklearn_mlp", mlp), ("sklearn_hgb", hgb))}
