@@ -144,10 +144,23 @@ def _merged_options(parts: list[dict[str, Any]], names: list[str]) -> dict[str, 
     return merged
 
 
-def merge(names: list[str], out_name: str) -> dict[str, Any]:
+def _run_key(run: dict[str, Any]) -> str:
+    return f"{run['function']}:{float(run['budget_s']):g}:{run['seed']}"
+
+
+def merge(names: list[str], out_name: str, drop: list[str] | None = None) -> dict[str, Any]:
     """One table from results files of runs split over processes; a (function, budget, seed)
-    measured twice is refused, not silently averaged."""
+    measured twice is refused, not silently averaged. `drop`: FUNCTION:BUDGET:SEED runs left out
+    (one measured again in another file, under another setting); each must exist, and the table's
+    file lists them."""
     parts = [json.loads((ROOT / "bench" / "results" / n).read_text()) for n in names]
+    drop = list(drop or [])
+    present = {_run_key(r) for p in parts for r in p["runs"]}
+    missing = [d for d in drop if d not in present]
+    if missing:
+        raise SystemExit(f"--drop: no run {missing} in {names}; name runs as FUNCTION:BUDGET:SEED, "
+                         f"e.g. {sorted(present)[0] if present else 'blackscholes.blackscholes:45:0'}")
+    parts = [{**p, "runs": [r for r in p["runs"] if _run_key(r) not in drop]} for p in parts]
     options = _merged_options(parts, names)
     for key in ("n_traces", "n_fresh", "clock"):
         values = {json.dumps(p.get(key, {}), sort_keys=True) for p in parts}
@@ -158,7 +171,7 @@ def merge(names: list[str], out_name: str) -> dict[str, Any]:
     budgets = sorted({float(r["budget_s"]) for r in runs})
     results = {"budgets": budgets, "seeds": sorted({r["seed"] for r in runs}), "n_traces": parts[0]["n_traces"],
                "n_fresh": parts[0]["n_fresh"], "clock": parts[0]["clock"], "fit_options": options,
-               "merged_from": names, "runs": runs,
+               "merged_from": names, **({"dropped": drop} if drop else {}), "runs": runs,
                "summary": summary(runs, budgets)}
     out = ROOT / "bench" / "results" / out_name
     out.write_text(json.dumps(results, indent=1, default=str))
@@ -180,9 +193,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="an option away from the defaults, e.g. rounds=0 (a variant to compare, not the table)")
     parser.add_argument("--out", default="budget_table.json")
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="only merge results files under bench/results into --out")
+    parser.add_argument("--drop", nargs="+", default=[], metavar="FUNCTION:BUDGET:SEED",
+                        help="with --merge: runs to leave out (measured again in another file)")
     args = parser.parse_args(argv)
     if args.merge:
-        return merge(args.merge, args.out)
+        return merge(args.merge, args.out, args.drop)
     import torch
 
     torch.set_num_threads(1)

@@ -87,6 +87,10 @@ def test_budget_merge_joins_a_file_without_an_option_only_where_the_option_never
     assert merged["fit_options"] == {"round_baseline": "same_time"} and len(merged["runs"]) == 2
     with pytest.raises(SystemExit, match="would have acted in f 90 s seed 0"):
         budget_table.merge(["a.json", "c.json"], "m.json")
+    # the run that option would have acted in, left out by name: the rest joins
+    assert len(budget_table.merge(["a.json", "c.json"], "m.json", drop=["f:90:0"])["runs"]) == 1
+    with pytest.raises(SystemExit, match="no run"):
+        budget_table.merge(["a.json", "b.json"], "m.json", drop=["f:90:0"])
     (results / "d.json").write_text(json.dumps({**base, "fit_options": {"round_baseline": "before"},
                                                 "budgets": [90.0], "runs": runs(90.0, skipped)}))
     with pytest.raises(SystemExit, match="differ in fit option round_baseline"):
