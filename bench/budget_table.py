@@ -150,17 +150,18 @@ def _run_key(run: dict[str, Any]) -> str:
 
 def merge(names: list[str], out_name: str, drop: list[str] | None = None) -> dict[str, Any]:
     """One table from results files of runs split over processes; a (function, budget, seed)
-    measured twice is refused, not silently averaged. `drop`: FUNCTION:BUDGET:SEED runs left out
-    (one measured again in another file, under another setting); each must exist, and the table's
-    file lists them."""
+    measured twice is refused, not silently averaged. `drop`: FILE:FUNCTION:BUDGET:SEED runs left
+    out of one file (measured again in another, under another setting); each must exist, and the
+    table's file lists them."""
     parts = [json.loads((ROOT / "bench" / "results" / n).read_text()) for n in names]
     drop = list(drop or [])
-    present = {_run_key(r) for p in parts for r in p["runs"]}
+    present = {f"{name}:{_run_key(r)}" for name, p in zip(names, parts) for r in p["runs"]}
     missing = [d for d in drop if d not in present]
     if missing:
-        raise SystemExit(f"--drop: no run {missing} in {names}; name runs as FUNCTION:BUDGET:SEED, "
-                         f"e.g. {sorted(present)[0] if present else 'blackscholes.blackscholes:45:0'}")
-    parts = [{**p, "runs": [r for r in p["runs"] if _run_key(r) not in drop]} for p in parts]
+        raise SystemExit(f"--drop: no run {missing} in {names}; name runs as FILE:FUNCTION:BUDGET:SEED, "
+                         f"e.g. {sorted(present)[0] if present else 'budget_table.json:blackscholes.blackscholes:45:0'}")
+    parts = [{**p, "runs": [r for r in p["runs"] if f"{name}:{_run_key(r)}" not in drop]}
+             for name, p in zip(names, parts)]
     options = _merged_options(parts, names)
     for key in ("n_traces", "n_fresh", "clock"):
         values = {json.dumps(p.get(key, {}), sort_keys=True) for p in parts}
@@ -193,8 +194,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="an option away from the defaults, e.g. rounds=0 (a variant to compare, not the table)")
     parser.add_argument("--out", default="budget_table.json")
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="only merge results files under bench/results into --out")
-    parser.add_argument("--drop", nargs="+", default=[], metavar="FUNCTION:BUDGET:SEED",
-                        help="with --merge: runs to leave out (measured again in another file)")
+    parser.add_argument("--drop", nargs="+", default=[], metavar="FILE:FUNCTION:BUDGET:SEED",
+                        help="with --merge: runs of one file to leave out (measured again in another file)")
     args = parser.parse_args(argv)
     if args.merge:
         return merge(args.merge, args.out, args.drop)

@@ -87,10 +87,14 @@ def test_budget_merge_joins_a_file_without_an_option_only_where_the_option_never
     assert merged["fit_options"] == {"round_baseline": "same_time"} and len(merged["runs"]) == 2
     with pytest.raises(SystemExit, match="would have acted in f 90 s seed 0"):
         budget_table.merge(["a.json", "c.json"], "m.json")
-    # the run that option would have acted in, left out by name: the rest joins
-    assert len(budget_table.merge(["a.json", "c.json"], "m.json", drop=["f:90:0"])["runs"]) == 1
+    # the run that option would have acted in, left out of its file by name: the rest joins, and
+    # the same run measured again in another file stays
+    assert len(budget_table.merge(["a.json", "c.json"], "m.json", drop=["c.json:f:90:0"])["runs"]) == 1
+    (results / "e.json").write_text(json.dumps({**with_option, "budgets": [90.0], "runs": runs(90.0, judged)}))
+    kept = budget_table.merge(["a.json", "c.json", "e.json"], "m.json", drop=["c.json:f:90:0"])
+    assert sorted(r["budget_s"] for r in kept["runs"]) == [45.0, 90.0] and kept["dropped"] == ["c.json:f:90:0"]
     with pytest.raises(SystemExit, match="no run"):
-        budget_table.merge(["a.json", "b.json"], "m.json", drop=["f:90:0"])
+        budget_table.merge(["a.json", "b.json"], "m.json", drop=["b.json:f:90:0"])
     (results / "d.json").write_text(json.dumps({**base, "fit_options": {"round_baseline": "before"},
                                                 "budgets": [90.0], "runs": runs(90.0, skipped)}))
     with pytest.raises(SystemExit, match="differ in fit option round_baseline"):
