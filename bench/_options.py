@@ -20,3 +20,15 @@ def fit_options(items: Sequence[str], parser: argparse.ArgumentParser) -> dict[s
         except json.JSONDecodeError:
             options[key] = value
     return options
+
+
+def described(options: dict[str, Any]) -> str:
+    """How a results table names its setting: "defaults", or "defaults but k=v, ..." where an
+    option a run set that has since become fit's default says so (a table outlives the default)."""
+    if not options:
+        return "defaults"
+    from replace import FitOptions
+
+    now = FitOptions()
+    return "defaults but " + ", ".join(
+        f"{k}={v!r}" + (" (fit's default since)" if getattr(now, k, None) == v else "") for k, v in options.items())

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._merge import refuse_measured_twice  # noqa: E402
-from bench._options import fit_options as parse_fit_options  # noqa: E402
+from bench._options import described, fit_options as parse_fit_options  # noqa: E402
 from bench.fidelity import STUDIES, run_study  # noqa: E402
 
 
@@ -84,11 +84,7 @@ def summary(runs: list[dict[str, Any]], budgets: list[float]) -> dict[str, Any]:
 def to_markdown(results: dict[str, Any]) -> str:
     budgets = results["budgets"]
     options = results.get("fit_options") or {}
-    from replace import FitOptions
-
-    now = FitOptions()  # an option a run set that has since become fit's default is said to be one
-    setting = "fit defaults" if not options else "fit defaults but " + ", ".join(
-        f"{k}={v!r}" + (" (fit's default since)" if getattr(now, k, None) == v else "") for k, v in options.items())
+    setting = "fit " + described(options)
     lines = [f"{setting}, work clock, seeds {results['seeds']}: mean [min, max] over seeds on "
              f"{results['n_fresh']} fresh production inputs", "",
              "| function | " + " | ".join(f"{b:g} s" for b in budgets) + " | seed noise | no worse with more budget |",

@@ -62,7 +62,7 @@ if str(ROOT) not in sys.path:  # the repository root, not bench/ (bench/case_stu
     sys.path.insert(0, str(ROOT))
 
 from bench._merge import refuse_measured_twice  # noqa: E402
-from bench._options import fit_options as parse_fit_options  # noqa: E402
+from bench._options import described, fit_options as parse_fit_options  # noqa: E402
 from bench.fidelity import Baseline, _score, _surrogate_outputs  # noqa: E402
 from bench.untuned_functions import FUNCTIONS, Untuned  # noqa: E402
 from probes import Schema, Traces  # noqa: E402
@@ -206,7 +206,7 @@ def to_markdown(results: dict[str, Any]) -> str:
     summary = results["summary"]
     lines = [
         f"Share within tolerance (%, mean over seeds {results['seeds']} [min, max]) after fit with "
-        + (f"defaults but {results['fit_options']}" if results.get("fit_options") else "defaults") + " at "
+        f"{described(results.get('fit_options') or {})} at "
         f"{results['budget_s']:g} s ({results['clock']} clock); baselines on fit's rows, each within the CPU time fit took (fit s). "
         f"{results['n_fresh']} fresh production and {results['n_fresh']} whole-domain inputs per seed; "
         f"{results['n_traces']} traces.",
@@ -259,9 +259,11 @@ def merge(paths: list[Path], out: Path) -> dict[str, Any]:
     function or by seed); a (function, seed) measured twice is refused, not silently averaged."""
     parts = [json.loads(p.read_text()) for p in paths]
     first = parts[0]
-    for key in ("budget_s", "clock", "n_traces", "n_fresh", "fit_options"):
-        if any((part.get(key) or None) != (first.get(key) or None) for part in parts):
+    for key in ("budget_s", "clock", "n_traces", "n_fresh"):
+        if any(part[key] != first[key] for part in parts):
             raise SystemExit(f"--merge: {key} differs between {', '.join(map(str, paths))}")
+    if any((part.get("fit_options") or {}) != (first.get("fit_options") or {}) for part in parts):  # older files: none
+        raise SystemExit(f"--merge: fit_options differs between {', '.join(map(str, paths))}")
     refuse_measured_twice((run["function"], run["seed"]) for part in parts for run in part["runs"])
     results = {**first, "seeds": sorted({seed for part in parts for seed in part["seeds"]}),
                "functions": {k: v for part in parts for k, v in part["functions"].items()},
