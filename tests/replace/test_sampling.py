@@ -193,6 +193,54 @@ def test_a_round_worse_on_recorded_traffic_is_not_kept():
     assert _production_holds(better, pool, val, cand, best)["holds"] is True
 
 
+class _RowJudge:
+    """Stands in for `_Trainer.judge` with per-row results: which rows agree, and each row's excess."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def judge(self, surrogate, pool, rows):
+        agree, excess = (np.asarray(a)[rows] for a in self.rows[surrogate])
+        return {"agreement": float(np.mean(agree)), "agree": agree, "excess": excess}
+
+
+def test_a_same_time_baseline_drops_a_round_only_beyond_the_comparisons_noise():
+    """Judged against the same time without it, a round falls only where the baseline wins on
+    traffic by more than two standard errors of a paired comparison: 8 rows lost and 3 won out of
+    200 is noise (and the round's rows still help the polish); 10 lost and none won is not; level
+    agreement with a higher error on every row is not either."""
+    from types import SimpleNamespace
+
+    from replace._rounds import NOISE_Z, _production_holds
+
+    assert NOISE_Z == 2.0
+    pool = SimpleNamespace(sources=["trace"] * 200)
+    val = np.arange(200)
+    best, cand = _candidates("before", "after")
+    everywhere, excess = np.ones(200, dtype=bool), np.full(200, 0.2)
+    noisy = everywhere.copy()
+    noisy[:8] = False  # 8 rows the round's model loses ...
+    baseline = everywhere.copy()
+    baseline[8:11] = False  # ... and 3 it wins: 5 net, under 2 * sqrt(11)
+    judge = _RowJudge({"before": (baseline, excess), "after": (noisy, excess)})
+    assert _production_holds(judge, pool, val, cand, best)["holds"] is False  # the strict rule drops it
+    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is True
+    worse = everywhere.copy()
+    worse[:10] = False  # 10 lost, none won: over 2 * sqrt(10)
+    judge = _RowJudge({"before": (everywhere, excess), "after": (worse, excess)})
+    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is False
+    rng = np.random.default_rng(0)
+    higher = excess + rng.uniform(0.05, 0.15, 200)  # level agreement, a larger error on every row
+    judge = _RowJudge({"before": (everywhere, excess), "after": (everywhere, higher)})
+    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is False
+    mixed = excess + rng.normal(0.0, 0.1, 200)  # level agreement, errors that go both ways
+    judge = _RowJudge({"before": (everywhere, excess), "after": (everywhere, mixed - mixed.mean() + 0.2)})
+    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is True
+    better = everywhere.copy()
+    judge = _RowJudge({"before": (worse, excess), "after": (better, excess + 1.0)})  # wins 10 rows
+    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is True
+
+
 def kinked(x: float, y: float) -> float:
     if x > 1.0:
         return 2.0 * x - y
