@@ -180,6 +180,15 @@ def _production_holds(trainer: _Trainer, pool: Pool, val: np.ndarray, cand: _Can
             "production_agreement": judged_now.agreement, "production_agreement_before": judged_before.agreement}
 
 
+def _holds_on_validation(trainer: _Trainer, pool: Pool, val: np.ndarray, cand: _Candidate, best: _Candidate,
+                         *, beyond_noise: bool) -> bool:
+    """Whether a round's model is at least as good as the model before it on all validation rows
+    (ties hold); with `beyond_noise`, unless the model before it wins beyond the noise."""
+    if not beyond_noise:
+        return _improves(cand, best, ties=True)
+    return not _beats_beyond_noise(trainer.judge(best.surrogate, pool, val), trainer.judge(cand.surrogate, pool, val))
+
+
 def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarray, best: _Candidate, orc: Oracle,
                       schema: Schema, config: FitConfig, *, oracle: bool, budget_s: float, deadline: float,
                       rng: np.random.Generator, cut: list[str], bar: Any
@@ -249,7 +258,7 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
                              optimizer=optimizer)
         production = _production_holds(trainer, pool, data.val, cand, baseline,  # judged anew on traffic rows
                                        beyond_noise=same_time)
-        kept = _improves(cand, best, ties=True) and production["holds"]
+        kept = _holds_on_validation(trainer, pool, data.val, cand, best, beyond_noise=same_time) and production["holds"]
         rows_after = len(pool)
         if kept:
             best = cand

@@ -206,12 +206,13 @@ class _RowJudge:
 
 def test_a_same_time_baseline_drops_a_round_only_beyond_the_comparisons_noise():
     """Judged against the same time without it, a round falls only where the baseline wins on
-    traffic by more than two standard errors of a paired comparison: 8 rows lost and 3 won out of
+    traffic (and the model before it on all validation rows) by more than two standard errors of
+    a paired comparison: 8 rows lost and 3 won out of
     200 is noise (and the round's rows still help the polish); 10 lost and none won is not; level
     agreement with a higher error on every row is not either."""
     from types import SimpleNamespace
 
-    from replace._rounds import NOISE_Z, _production_holds
+    from replace._rounds import NOISE_Z, _holds_on_validation, _production_holds
 
     assert NOISE_Z == 2.0
     pool = SimpleNamespace(sources=["trace"] * 200)
@@ -225,10 +226,12 @@ def test_a_same_time_baseline_drops_a_round_only_beyond_the_comparisons_noise():
     judge = _RowJudge({"before": (baseline, excess), "after": (noisy, excess)})
     assert _production_holds(judge, pool, val, cand, best)["holds"] is False  # the strict rule drops it
     assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is True
+    assert _holds_on_validation(judge, pool, val, cand, best, beyond_noise=True) is True  # all validation rows: same rule
     worse = everywhere.copy()
     worse[:10] = False  # 10 lost, none won: over 2 * sqrt(10)
     judge = _RowJudge({"before": (everywhere, excess), "after": (worse, excess)})
     assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is False
+    assert _holds_on_validation(judge, pool, val, cand, best, beyond_noise=True) is False
     rng = np.random.default_rng(0)
     higher = excess + rng.uniform(0.05, 0.15, 200)  # level agreement, a larger error on every row
     judge = _RowJudge({"before": (everywhere, excess), "after": (everywhere, higher)})
