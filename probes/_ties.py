@@ -19,8 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ._expressions import (Call, Const, Div, Expression, MinMax, Node, Product, Round, Sum, Table, Var,
-                           _orderings)
+from ._expression_data import Expression
+from ._expression_nodes import Call, Const, Div, MinMax, Node, Product, Round, Sum, Table, Var, _orderings
 
 #: coefficient variants tried per pass (an ulp or two either way) and greedy passes
 ULP_STEPS = (1, -1, 2, -2)

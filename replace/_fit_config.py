@@ -87,7 +87,8 @@ class FitConfig:
     rounds_when: str = "data_limited"    # "data_limited": only while val loss > 1.5 x train loss; "always"
     rounds_patience: int = 1             # rounds in a row whose model is not kept before rounds stop (0: never)
     round_baseline: str = "same_time"    # a round must beat on traffic: "same_time", the model before it trained as long
-                                         # on its own rows (each gets half the round's time); "before": that model as it was
+                                         # on its own rows (each gets half the round's time), dropped only where that wins
+                                         # beyond the comparison's noise; "before": that model as it was, strictly
     boundary_share: float = 0.5          # share of a round's focused calls drawn between rows on different paths
     test_size: int = 2000                # fresh inputs for the final metrics
     hard_weight: float = 4.0             # training weight of hard cases
