@@ -144,12 +144,33 @@ def _run_key(run: dict[str, Any]) -> str:
     return f"{run['function']}:{float(run['budget_s']):g}:{run['seed']}"
 
 
-def merge(names: list[str], out_name: str, drop: list[str] | None = None) -> dict[str, Any]:
+def _assumed(names: list[str], parts: list[dict[str, Any]], assume: list[str]) -> list[dict[str, Any]]:
+    """`parts` with each FILE:NAME=VALUE of `assume` added to that file's fit options: what a file
+    made without the option ran under because it was the default then (the merged file lists them)."""
+    parts = [dict(p) for p in parts]
+    for item in assume:
+        name, sep, setting = item.partition(":")
+        key, eq, value = setting.partition("=")
+        if not (sep and eq and key) or name not in names:
+            raise SystemExit(f"--assume: {item!r} must be FILE:NAME=VALUE with FILE one of {names}, "
+                             f"e.g. {names[0]}:round_baseline=same_time")
+        part = parts[names.index(name)]
+        own = part.get("fit_options") or {}
+        if key in own and own[key] != value:
+            raise SystemExit(f"--assume: {name} records {key}={own[key]!r}, not {value!r}")
+        part["fit_options"] = {**own, key: value}
+    return parts
+
+
+def merge(names: list[str], out_name: str, drop: list[str] | None = None,
+          assume: list[str] | None = None) -> dict[str, Any]:
     """One table from results files of runs split over processes; a (function, budget, seed)
     measured twice is refused, not silently averaged. `drop`: FILE:FUNCTION:BUDGET:SEED runs left
     out of one file (measured again in another, under another setting); each must exist, and the
-    table's file lists them."""
+    table's file lists them. `assume`: FILE:NAME=VALUE, an option a file ran under as the default
+    of its commit (listed in the table's file too)."""
     parts = [json.loads((ROOT / "bench" / "results" / n).read_text()) for n in names]
+    parts = _assumed(names, parts, list(assume or []))
     drop = list(drop or [])
     present = {f"{name}:{_run_key(r)}" for name, p in zip(names, parts) for r in p["runs"]}
     missing = [d for d in drop if d not in present]
@@ -168,7 +189,8 @@ def merge(names: list[str], out_name: str, drop: list[str] | None = None) -> dic
     budgets = sorted({float(r["budget_s"]) for r in runs})
     results = {"budgets": budgets, "seeds": sorted({r["seed"] for r in runs}), "n_traces": parts[0]["n_traces"],
                "n_fresh": parts[0]["n_fresh"], "clock": parts[0]["clock"], "fit_options": options,
-               "merged_from": names, **({"dropped": drop} if drop else {}), "runs": runs,
+               "merged_from": names, **({"dropped": drop} if drop else {}), **({"assumed": list(assume)} if assume else {}),
+               "runs": runs,
                "summary": summary(runs, budgets)}
     out = ROOT / "bench" / "results" / out_name
     out.write_text(json.dumps(results, indent=1, default=str))
@@ -192,9 +214,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="only merge results files under bench/results into --out")
     parser.add_argument("--drop", nargs="+", default=[], metavar="FILE:FUNCTION:BUDGET:SEED",
                         help="with --merge: runs of one file to leave out (measured again in another file)")
+    parser.add_argument("--assume", nargs="+", default=[], metavar="FILE:NAME=VALUE",
+                        help="with --merge: an option a file ran under without naming it (its commit's default)")
     args = parser.parse_args(argv)
     if args.merge:
-        return merge(args.merge, args.out, args.drop)
+        return merge(args.merge, args.out, args.drop, args.assume)
     import torch
 
     torch.set_num_threads(1)

@@ -99,6 +99,13 @@ def test_budget_merge_joins_a_file_without_an_option_only_where_the_option_never
                                                 "budgets": [90.0], "runs": runs(90.0, skipped)}))
     with pytest.raises(SystemExit, match="differ in fit option round_baseline"):
         budget_table.merge(["a.json", "d.json"], "m.json")
+    # a file made where the option was the default says so only through --assume, which is listed
+    assumed = budget_table.merge(["a.json", "c.json"], "m.json", assume=["c.json:round_baseline=same_time"])
+    assert len(assumed["runs"]) == 2 and assumed["assumed"] == ["c.json:round_baseline=same_time"]
+    with pytest.raises(SystemExit, match="records round_baseline='before'"):
+        budget_table.merge(["a.json", "d.json"], "m.json", assume=["d.json:round_baseline=same_time"])
+    with pytest.raises(SystemExit, match="must be FILE:NAME=VALUE"):
+        budget_table.merge(["a.json", "c.json"], "m.json", assume=["x.json:round_baseline=same_time"])
 
 
 def _untuned_run(name, seed, ours, mlp, hgb):
