@@ -87,8 +87,9 @@ class FitConfig:
     rounds_when: str = "data_limited"    # "data_limited": only while val loss > 1.5 x train loss; "always"
     rounds_patience: int = 1             # rounds in a row whose model is not kept before rounds stop (0: never)
     round_baseline: str = "same_time"    # a round must beat on traffic: "same_time", the model before it trained as long
-                                         # on its own rows (each gets half the round's time), dropped only where that wins
-                                         # beyond the comparison's noise; "before": that model as it was, strictly
+                                         # on its own rows (each gets half the round's time); "before": that model as it was
+    round_noise_z: float = 0.0           # with same_time: drop a round only where the baseline wins by more than this many
+                                         # standard errors of a paired comparison (0: on any loss; see _rounds)
     boundary_share: float = 0.5          # share of a round's focused calls drawn between rows on different paths
     test_size: int = 2000                # fresh inputs for the final metrics
     hard_weight: float = 4.0             # training weight of hard cases
@@ -169,6 +170,9 @@ def _config(options: Mapping[str, Any]) -> FitConfig:
     if not 0.0 <= config.calibration_share < 1.0:
         raise bad_argument("calibration_share", config.calibration_share, "must be in [0, 1)",
                            "Pass the share of budget_s the guard's calibration calls may take, e.g. 0.15")
+    if config.round_noise_z and config.round_baseline != "same_time":
+        raise bad_argument("round_noise_z", config.round_noise_z, "only acts with round_baseline='same_time'",
+                           "Pass round_baseline='same_time' (the default) with it, or leave round_noise_z at 0")
     if config.calibration_holdout >= 1.0:
         raise bad_argument("calibration_holdout", config.calibration_holdout, "must be < 1 (some traces must train)",
                            "Pass e.g. 0.1 to train on more of the traces; the guard's production calibration gets fewer")

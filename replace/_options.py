@@ -107,6 +107,8 @@ def check_options(config: Any) -> None:
         check_flag(name, getattr(config, name))
     if config.device is not None:
         _check_device(config.device)
+    check_number("round_noise_z", config.round_noise_z, low=0.0,
+                 fix="Pass e.g. 2.0 (a round falls only where the baseline wins by two standard errors), or 0")
     check_number("calibration_rate", config.calibration_rate, low=0.0, low_inclusive=False, high=1.0)
     check_number("calibration_share", config.calibration_share, low=0.0, high=1.0)
     check_number("calibration_holdout", config.calibration_holdout, low=0.0, high=1.0,

@@ -140,53 +140,50 @@ def _production_rows(pool: Pool, val: np.ndarray) -> np.ndarray:
     return val[np.array([pool.sources[i] == "trace" for i in val], dtype=bool)] if len(val) else val
 
 
-#: How many standard errors a same-time baseline must win by on traffic before a round is dropped.
-NOISE_Z = 2.0
-
-
-def _beats_beyond_noise(first: dict[str, Any], second: dict[str, Any]) -> bool:
-    """Whether `first` is better than `second` on the same rows by more than the comparison's noise:
+def _beats_beyond_noise(first: dict[str, Any], second: dict[str, Any], z: float) -> bool:
+    """Whether `first` is better than `second` on the same rows by more than `z` standard errors:
     a paired sign test on the rows where exactly one agrees (McNemar), or, where that leaves them
     level, a paired test of the per-row error (excess over the tolerance bound)."""
     a, b = np.asarray(first["agree"], dtype=bool), np.asarray(second["agree"], dtype=bool)
     wins, losses = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    if abs(wins - losses) > NOISE_Z * math.sqrt(wins + losses):
+    if abs(wins - losses) > z * math.sqrt(wins + losses):
         return wins > losses
     gain = np.asarray(second["excess"], dtype=float) - np.asarray(first["excess"], dtype=float)
     if len(gain) < 2 or not np.any(gain):
         return False
-    return float(np.mean(gain)) > NOISE_Z * float(np.std(gain, ddof=1)) / math.sqrt(len(gain))
+    return float(np.mean(gain)) > z * float(np.std(gain, ddof=1)) / math.sqrt(len(gain))
 
 
 def _production_holds(trainer: _Trainer, pool: Pool, val: np.ndarray, cand: _Candidate,
-                      best: _Candidate, *, beyond_noise: bool = False) -> dict[str, Any]:
+                      best: _Candidate, *, noise_z: float = 0.0) -> dict[str, Any]:
     """Whether a round's model is at least as good as `best` (by default, round_baseline="same_time",
     the model before the round trained as long on its own rows; "before": that model as it was) on
     the validation rows that are recorded traffic: a round chases the error over the whole domain,
     and a model that gains there while losing on the traffic it will serve is not kept; nor is one
-    that gains less than the same time spent training without the round's rows. With
-    `beyond_noise` (same_time), the round falls only where `best` wins by more than the
-    comparison's noise (`_beats_beyond_noise`): a few hundred traffic rows cannot tell two
-    short trainings apart, and the round's rows still help the polish. Without enough such rows
-    (MIN_PRODUCTION_ROWS), the round holds."""
+    that gains less than the same time spent training without the round's rows. With `noise_z`
+    (fit's round_noise_z, same_time only), the round falls only where `best` wins by more than
+    that many standard errors (`_beats_beyond_noise`): a few hundred traffic rows cannot tell two
+    short trainings apart. Without enough such rows (MIN_PRODUCTION_ROWS), the round holds."""
     rows = _production_rows(pool, val)
     if len(rows) < MIN_PRODUCTION_ROWS:
         return {"holds": True}
     now, before = trainer.judge(cand.surrogate, pool, rows), trainer.judge(best.surrogate, pool, rows)
     judged_now = replace(cand, agreement=now["agreement"], excess=float(np.mean(now["excess"])))
     judged_before = replace(best, agreement=before["agreement"], excess=float(np.mean(before["excess"])))
-    holds = (not _beats_beyond_noise(before, now)) if beyond_noise else _improves(judged_now, judged_before, ties=True)
+    holds = (not _beats_beyond_noise(before, now, noise_z)) if noise_z > 0 else _improves(judged_now, judged_before,
+                                                                                           ties=True)
     return {"holds": holds, "production_rows": int(len(rows)),
             "production_agreement": judged_now.agreement, "production_agreement_before": judged_before.agreement}
 
 
 def _holds_on_validation(trainer: _Trainer, pool: Pool, val: np.ndarray, cand: _Candidate, best: _Candidate,
-                         *, beyond_noise: bool) -> bool:
+                         *, noise_z: float = 0.0) -> bool:
     """Whether a round's model is at least as good as the model before it on all validation rows
-    (ties hold); with `beyond_noise`, unless the model before it wins beyond the noise."""
-    if not beyond_noise:
+    (ties hold); with `noise_z` > 0, unless the model before it wins by that many standard errors."""
+    if noise_z <= 0:
         return _improves(cand, best, ties=True)
-    return not _beats_beyond_noise(trainer.judge(best.surrogate, pool, val), trainer.judge(cand.surrogate, pool, val))
+    return not _beats_beyond_noise(trainer.judge(best.surrogate, pool, val), trainer.judge(cand.surrogate, pool, val),
+                                   noise_z)
 
 
 def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarray, best: _Candidate, orc: Oracle,
@@ -256,9 +253,10 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
         agreement_before = best.agreement  # on the grown validation set, as the round's model is judged
         cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + span, init=best.state, lr_scale=0.3,
                              optimizer=optimizer)
+        noise_z = config.round_noise_z if same_time else 0.0
         production = _production_holds(trainer, pool, data.val, cand, baseline,  # judged anew on traffic rows
-                                       beyond_noise=same_time)
-        kept = _holds_on_validation(trainer, pool, data.val, cand, best, beyond_noise=same_time) and production["holds"]
+                                       noise_z=noise_z)
+        kept = _holds_on_validation(trainer, pool, data.val, cand, best, noise_z=noise_z) and production["holds"]
         rows_after = len(pool)
         if kept:
             best = cand

@@ -43,6 +43,7 @@ TORCHRUN_REFUSED = {
     "rounds_when": "fit_distributed has no refinement rounds",
     "rounds_patience": "fit_distributed has no refinement rounds",
     "round_baseline": "fit_distributed has no refinement rounds",
+    "round_noise_z": "fit_distributed has no refinement rounds",
     "boundary_share": "fit_distributed has no refinement rounds",
     "hard_weight": "under torchrun hard cases join the traces with the weight of any row",
     "near_scale": "fit_distributed draws no oracle rows near the traces",

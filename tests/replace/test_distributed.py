@@ -297,6 +297,7 @@ NON_DEFAULT: dict[str, tuple[Any, str]] = {
     "rounds_when": ("always", "refused"),
     "rounds_patience": (2, "refused"),
     "round_baseline": ("before", "refused"),
+    "round_noise_z": (2.0, "refused"),
     "boundary_share": (0.2, "refused"),
     "test_size": (300, "forwarded"),
     "hard_weight": (8.0, "refused"),

@@ -205,16 +205,17 @@ class _RowJudge:
 
 
 def test_a_same_time_baseline_drops_a_round_only_beyond_the_comparisons_noise():
-    """Judged against the same time without it, a round falls only where the baseline wins on
+    """With round_noise_z=2, a round judged against the same time falls only where the baseline wins on
     traffic (and the model before it on all validation rows) by more than two standard errors of
     a paired comparison: 8 rows lost and 3 won out of
     200 is noise (and the round's rows still help the polish); 10 lost and none won is not; level
     agreement with a higher error on every row is not either."""
     from types import SimpleNamespace
 
-    from replace._rounds import NOISE_Z, _holds_on_validation, _production_holds
+    from replace._fit_config import FitConfig
+    from replace._rounds import _holds_on_validation, _production_holds
 
-    assert NOISE_Z == 2.0
+    assert FitConfig().round_noise_z == 0.0  # opt-in: by default any loss on traffic drops the round
     pool = SimpleNamespace(sources=["trace"] * 200)
     val = np.arange(200)
     best, cand = _candidates("before", "after")
@@ -225,23 +226,23 @@ def test_a_same_time_baseline_drops_a_round_only_beyond_the_comparisons_noise():
     baseline[8:11] = False  # ... and 3 it wins: 5 net, under 2 * sqrt(11)
     judge = _RowJudge({"before": (baseline, excess), "after": (noisy, excess)})
     assert _production_holds(judge, pool, val, cand, best)["holds"] is False  # the strict rule drops it
-    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is True
-    assert _holds_on_validation(judge, pool, val, cand, best, beyond_noise=True) is True  # all validation rows: same rule
+    assert _production_holds(judge, pool, val, cand, best, noise_z=2.0)["holds"] is True
+    assert _holds_on_validation(judge, pool, val, cand, best, noise_z=2.0) is True  # all validation rows: same rule
     worse = everywhere.copy()
     worse[:10] = False  # 10 lost, none won: over 2 * sqrt(10)
     judge = _RowJudge({"before": (everywhere, excess), "after": (worse, excess)})
-    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is False
-    assert _holds_on_validation(judge, pool, val, cand, best, beyond_noise=True) is False
+    assert _production_holds(judge, pool, val, cand, best, noise_z=2.0)["holds"] is False
+    assert _holds_on_validation(judge, pool, val, cand, best, noise_z=2.0) is False
     rng = np.random.default_rng(0)
     higher = excess + rng.uniform(0.05, 0.15, 200)  # level agreement, a larger error on every row
     judge = _RowJudge({"before": (everywhere, excess), "after": (everywhere, higher)})
-    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is False
+    assert _production_holds(judge, pool, val, cand, best, noise_z=2.0)["holds"] is False
     mixed = excess + rng.normal(0.0, 0.1, 200)  # level agreement, errors that go both ways
     judge = _RowJudge({"before": (everywhere, excess), "after": (everywhere, mixed - mixed.mean() + 0.2)})
-    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is True
+    assert _production_holds(judge, pool, val, cand, best, noise_z=2.0)["holds"] is True
     better = everywhere.copy()
     judge = _RowJudge({"before": (worse, excess), "after": (better, excess + 1.0)})  # wins 10 rows
-    assert _production_holds(judge, pool, val, cand, best, beyond_noise=True)["holds"] is True
+    assert _production_holds(judge, pool, val, cand, best, noise_z=2.0)["holds"] is True
 
 
 def kinked(x: float, y: float) -> float:
@@ -311,3 +312,14 @@ def test_a_bad_round_baseline_is_named():
     schema = Schema.from_function(smooth, x=(-2.0, 2.0), y=(-2.0, 2.0))
     with pytest.raises(InvalidArgument, match="round_baseline='later'"):
         fit(smooth, schema=schema, budget_s=1.0, progress=False, round_baseline="later")
+
+
+@pytest.mark.parametrize("options, says", [
+    ({"round_noise_z": -1.0}, "round_noise_z=-1.0 : must be >= 0"),
+    ({"round_noise_z": float("nan")}, "round_noise_z=nan"),
+    ({"round_noise_z": 2.0, "round_baseline": "before"}, "only acts with round_baseline='same_time'"),
+])
+def test_bad_round_noise_z_is_named(options, says):
+    schema = Schema.from_function(smooth, x=(-2.0, 2.0), y=(-2.0, 2.0))
+    with pytest.raises(InvalidArgument, match=says.replace("(", r"\(").replace(")", r"\)")):
+        fit(smooth, schema=schema, tolerance=Tolerance(abs=1e-3), budget_s=2.0, progress=False, **options)

@@ -372,6 +372,7 @@ CASES: dict[str, tuple[Callable[[str, Any], Any], dict[str, st.SearchStrategy[An
         "rounds_when": choice(("data_limited", "always")),
         "rounds_patience": COUNT,
         "round_baseline": choice(("before", "same_time")),
+        "round_noise_z": real(lambda v: 0 <= v < math.inf),
         "boundary_share": UNIT,
         "test_size": POSITIVE_COUNT,
         "hard_weight": real(lambda v: 0 < v < math.inf),
