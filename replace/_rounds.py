@@ -250,7 +250,6 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
         if not same_time:
             span = max((deadline - clock.now() - reserve) / (config.rounds - round_no + 1), 0.2)
         bar.update(f"round {round_no}: training {best.arch.label}")
-        agreement_before = best.agreement  # on the grown validation set, as the round's model is judged
         cand = trainer.train(best.arch, data, pool, best.buckets, clock.now() + span, init=best.state, lr_scale=0.3,
                              optimizer=optimizer)
         noise_z = config.round_noise_z if same_time else 0.0
@@ -271,7 +270,7 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
         unkept = 0 if kept else unkept + 1
         curve = _joined(curve, cand.curve)
         rounds_log.append({"round": round_no, "rows": rows_after, "oracle_calls": orc.calls,
-                           "val_agreement": cand.agreement, "val_agreement_before": agreement_before, "kept": kept,
+                           "val_agreement": cand.agreement, "kept": kept,
                            **({} if kept else {"rows_kept": len(pool)}),
                            **({"baseline": "same_time"} if same_time else {}),
                            **{k: v for k, v in production.items() if k != "holds"}})
