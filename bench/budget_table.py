@@ -109,7 +109,33 @@ def to_markdown(results: dict[str, Any]) -> str:
     lines += ["", "Seed noise: the spread (max - min over seeds) at the smaller budget of each pair; a larger "
                   "budget is no worse when its mean, and each seed measured at both, is no worse than the smaller "
                   "budget's beyond that spread."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + baselines_markdown(results.get("runs") or [])) + "\n"
+
+
+def baselines_markdown(runs: list[dict[str, Any]]) -> list[str]:
+    """Runs made with --baselines, one line each: neuroswap, sklearn's MLP and HGB on fit's rows
+    (within tolerance, and AxBench error where the study has one), and which was the most faithful."""
+    rows = sorted((r for r in runs if "sklearn_mlp" in r), key=lambda r: (r["function"], r["budget_s"], r["seed"]))
+    if not rows:
+        return []
+    models = ("neuroswap", "sklearn_mlp", "sklearn_hgb")
+
+    def cell(model: dict[str, Any]) -> str:
+        text = f"{100 * model['agreement']:.2f}%"
+        return text + (f" ({100 * model['axbench_error']:.2f}% AxBench)" if "axbench_error" in model else "")
+
+    lines = ["", "scikit-learn's baselines on fit's rows, each within the baselines' time (cpu: as much of the "
+                 "process's CPU time as fit took; wall: budget_s of wall time, the rule before --baseline-clock):", "",
+             "| function | budget | seed | neuroswap | sklearn MLP | sklearn HGB | baselines' time | most faithful |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        given = r.get("baseline_budget") or {"clock": "wall", "seconds": float(r["budget_s"])}
+        lines.append(f"| {r['function']} | {float(r['budget_s']):g} s | {r['seed']} | "
+                     + " | ".join(cell(r[m]) for m in models)
+                     + f" | {given['seconds']:g} s {given['clock']} | {r.get('most_faithful', '')} |")
+    ahead = sum(r.get("most_faithful") == "neuroswap" for r in rows)
+    lines += ["", f"neuroswap the most faithful in {ahead} of {len(rows)} runs."]
+    return lines
 
 
 #: options that play no part in a run whose log shows their stage never acted: round_baseline only
@@ -208,6 +234,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--traces", type=int, default=4000)
     parser.add_argument("--fresh", type=int, default=4000)
     parser.add_argument("--baselines", action="store_true", help="also sklearn's MLP and HGB on fit's rows")
+    parser.add_argument("--baseline-clock", choices=("cpu", "wall"), default="cpu",
+                        help="the baselines' time: cpu = as much CPU time as fit took (the untuned suite's rule, "
+                             "load-proof); wall = budget_s of wall time (loan_schedule's file of 085e01c)")
     parser.add_argument("--fit-option", action="append", default=[], metavar="NAME=VALUE",
                         help="an option away from the defaults, e.g. rounds=0 (a variant to compare, not the table)")
     parser.add_argument("--out", default="budget_table.json")
@@ -226,6 +255,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = ROOT / "bench" / "results" / args.out
     results: dict[str, Any] = {"budgets": args.budgets, "seeds": args.seeds, "n_traces": args.traces,
                                "n_fresh": args.fresh, "clock": "work", "fit_options": fit_options,
+                               **({"baseline_clock": args.baseline_clock} if args.baselines else {}),
                                "runs": [], "summary": {}}
     for module_name, fn_name in STUDIES:
         if args.only and module_name not in args.only:
@@ -235,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 started = time.monotonic()
                 row = run_study(module_name, fn_name, n_traces=args.traces, n_fresh=args.fresh, budget_s=budget,
                                 seed=seed, progress=False, clock="work", baselines=args.baselines,
-                                fit_options=fit_options)
+                                baseline_clock=args.baseline_clock, fit_options=fit_options)
                 row.update(budget_s=budget, seed=seed, wall_s=round(time.monotonic() - started, 1))
                 results["runs"].append(row)
                 ns = row["neuroswap"]

@@ -133,3 +133,30 @@ def test_untuned_merge_joins_seeds_and_refuses_a_run_measured_twice(tmp_path):
     assert merged["seeds"] == [0, 1] and merged["summary"]["bmi_category"]["seeds"] == [0, 1]
     with pytest.raises(SystemExit, match="measured twice"):
         untuned.merge([a, a], tmp_path / "m.json")
+
+
+def test_the_baselines_table_shows_every_run_its_clock_and_who_won():
+    def run(budget, seed, ours, mlp, hgb, given=None):
+        row = {"function": "f", "budget_s": budget, "seed": seed, "neuroswap": {"agreement": ours},
+               "sklearn_mlp": {"agreement": mlp}, "sklearn_hgb": {"agreement": hgb},
+               "most_faithful": max((("neuroswap", ours), ("sklearn_mlp", mlp), ("sklearn_hgb", hgb)),
+                                    key=lambda m: m[1])[0]}
+        return {**row, **({"baseline_budget": given} if given else {})}
+
+    runs = [run(45.0, 0, 0.9, 0.5, 0.6), run(180.0, 0, 0.7, 0.8, 0.6, {"clock": "cpu", "seconds": 231.5}),
+            _runs("g", 45.0, [0.01], [0.5])[0]]  # a run without baselines is not a row
+    lines = budget_table.baselines_markdown(runs)
+    rows = [line for line in lines if line.startswith("| f |")]
+    assert len(rows) == 2
+    assert "| 45 s wall | neuroswap |" in rows[0]               # a file from before --baseline-clock: budget_s of wall
+    assert "| 231.5 s cpu | sklearn_mlp |" in rows[1]
+    assert lines[-1] == "neuroswap the most faithful in 1 of 2 runs."
+    assert budget_table.baselines_markdown(_runs("g", 45.0, [0.01], [0.5])) == []
+
+
+def test_a_bad_baseline_clock_is_named():
+    from bench.fidelity import run_study
+
+    with pytest.raises(ValueError, match="baseline_clock='gpu'"):
+        run_study("shipping_fee", "shipping_fee", n_traces=10, n_fresh=10, budget_s=1.0, seed=0, progress=False,
+                  baseline_clock="gpu")
