@@ -255,7 +255,9 @@ def refinement_rounds(trainer: _Trainer, pool: Pool, data: _Data, val: np.ndarra
         noise_z = config.round_noise_z if same_time else 0.0
         production = _production_holds(trainer, pool, data.val, cand, baseline,  # judged anew on traffic rows
                                        noise_z=noise_z)
-        kept = _holds_on_validation(trainer, pool, data.val, cand, best, noise_z=noise_z) and production["holds"]
+        # traffic first: a round it drops is not judged again on all validation rows (with noise_z > 0
+        # that judging costs the work clock)
+        kept = production["holds"] and _holds_on_validation(trainer, pool, data.val, cand, best, noise_z=noise_z)
         rows_after = len(pool)
         if kept:
             best = cand
