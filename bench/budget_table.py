@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._merge import refuse_measured_twice  # noqa: E402
+from bench._merge import assume_options, drop_runs, refuse_measured_twice  # noqa: E402
 from bench._options import described, fit_options as parse_fit_options  # noqa: E402
 from bench.fidelity import STUDIES, run_study  # noqa: E402
 
@@ -170,24 +170,6 @@ def _run_key(run: dict[str, Any]) -> str:
     return f"{run['function']}:{float(run['budget_s']):g}:{run['seed']}"
 
 
-def _assumed(names: list[str], parts: list[dict[str, Any]], assume: list[str]) -> list[dict[str, Any]]:
-    """`parts` with each FILE:NAME=VALUE of `assume` added to that file's fit options: what a file
-    made without the option ran under because it was the default then (the merged file lists them)."""
-    parts = [dict(p) for p in parts]
-    for item in assume:
-        name, sep, setting = item.partition(":")
-        key, eq, value = setting.partition("=")
-        if not (sep and eq and key) or name not in names:
-            raise SystemExit(f"--assume: {item!r} must be FILE:NAME=VALUE with FILE one of {names}, "
-                             f"e.g. {names[0]}:round_baseline=same_time")
-        part = parts[names.index(name)]
-        own = part.get("fit_options") or {}
-        if key in own and own[key] != value:
-            raise SystemExit(f"--assume: {name} records {key}={own[key]!r}, not {value!r}")
-        part["fit_options"] = {**own, key: value}
-    return parts
-
-
 def merge(names: list[str], out_name: str, drop: list[str] | None = None,
           assume: list[str] | None = None) -> dict[str, Any]:
     """One table from results files of runs split over processes; a (function, budget, seed)
@@ -196,15 +178,9 @@ def merge(names: list[str], out_name: str, drop: list[str] | None = None,
     table's file lists them. `assume`: FILE:NAME=VALUE, an option a file ran under as the default
     of its commit (listed in the table's file too)."""
     parts = [json.loads((ROOT / "bench" / "results" / n).read_text()) for n in names]
-    parts = _assumed(names, parts, list(assume or []))
+    parts = assume_options(names, parts, list(assume or []))
     drop = list(drop or [])
-    present = {f"{name}:{_run_key(r)}" for name, p in zip(names, parts) for r in p["runs"]}
-    missing = [d for d in drop if d not in present]
-    if missing:
-        raise SystemExit(f"--drop: no run {missing} in {names}; name runs as FILE:FUNCTION:BUDGET:SEED, "
-                         f"e.g. {sorted(present)[0] if present else 'budget_table.json:blackscholes.blackscholes:45:0'}")
-    parts = [{**p, "runs": [r for r in p["runs"] if f"{name}:{_run_key(r)}" not in drop]}
-             for name, p in zip(names, parts)]
+    parts = drop_runs(names, parts, drop, _run_key, "FILE:FUNCTION:BUDGET:SEED")
     options = _merged_options(parts, names)
     for key in ("n_traces", "n_fresh", "clock"):
         values = {json.dumps(p.get(key, {}), sort_keys=True) for p in parts}

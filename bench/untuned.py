@@ -61,7 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the repository root, not bench/ (bench/case_studies.py would shadow the package)
     sys.path.insert(0, str(ROOT))
 
-from bench._merge import refuse_measured_twice  # noqa: E402
+from bench._merge import assume_options, drop_runs, refuse_measured_twice  # noqa: E402
 from bench._options import described, fit_options as parse_fit_options  # noqa: E402
 from bench.fidelity import Baseline, _score, _surrogate_outputs  # noqa: E402
 from bench.untuned_functions import FUNCTIONS, Untuned  # noqa: E402
@@ -254,20 +254,33 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def merge(paths: list[Path], out: Path) -> dict[str, Any]:
+def merge(paths: list[Path], out: Path, drop: list[str] | None = None,
+          assume: list[str] | None = None) -> dict[str, Any]:
     """One results file from several with the same settings (a run split over processes, by
-    function or by seed); a (function, seed) measured twice is refused, not silently averaged."""
-    parts = [json.loads(p.read_text()) for p in paths]
+    function or by seed); a (function, seed) measured twice is refused, not silently averaged.
+    `drop`: FILE:FUNCTION:SEED runs left out (measured again in another file); `assume`:
+    FILE:NAME=VALUE, an option a file ran under as its commit's default without naming it. The
+    merged file lists both."""
+    names = [p.name for p in paths]
+    parts = assume_options(names, [json.loads(p.read_text()) for p in paths], list(assume or []))
+    parts = drop_runs(names, parts, list(drop or []), lambda run: f"{run['function']}:{run['seed']}",
+                      "FILE:FUNCTION:SEED")
     first = parts[0]
     for key in ("budget_s", "clock", "n_traces", "n_fresh"):
         if any(part[key] != first[key] for part in parts):
-            raise SystemExit(f"--merge: {key} differs between {', '.join(map(str, paths))}")
+            raise SystemExit(f"--merge: {key} differs between {', '.join(names)}")
     if any((part.get("fit_options") or {}) != (first.get("fit_options") or {}) for part in parts):  # older files: none
-        raise SystemExit(f"--merge: fit_options differs between {', '.join(map(str, paths))}")
-    refuse_measured_twice((run["function"], run["seed"]) for part in parts for run in part["runs"])
-    results = {**first, "seeds": sorted({seed for part in parts for seed in part["seeds"]}),
-               "functions": {k: v for part in parts for k, v in part["functions"].items()},
-               "runs": [run for part in parts for run in part["runs"]], "merged_from": [p.name for p in paths],
+        raise SystemExit(f"--merge: fit_options differs between {', '.join(names)} "
+                         f"({[part.get('fit_options') or {} for part in parts]}); --assume names an option a file "
+                         f"ran under as its commit's default")
+    runs = [run for part in parts for run in part["runs"]]
+    refuse_measured_twice((run["function"], run["seed"]) for run in runs)
+    results = {**first, "fit_options": first.get("fit_options") or {},
+               "seeds": sorted({run["seed"] for run in runs}),
+               "functions": {k: v for part in parts for k, v in part["functions"].items()
+                             if any(run["function"] == k for run in runs)},
+               "runs": runs, "merged_from": names,
+               **({"dropped": list(drop)} if drop else {}), **({"assumed": list(assume)} if assume else {}),
                "wall_s": max(part.get("wall_s", 0.0) for part in parts)}
     results["summary"] = summarize(results["runs"])
     out.write_text(json.dumps(_clean(results), indent=2, default=str))
@@ -291,10 +304,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="an option away from the defaults, e.g. round_baseline=same_time (a variant to compare)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="only merge results files of runs split over processes (e.g. one per core) into --out")
+    parser.add_argument("--drop", nargs="+", default=[], metavar="FILE:FUNCTION:SEED",
+                        help="with --merge: runs of one file to leave out (measured again in another file)")
+    parser.add_argument("--assume", nargs="+", default=[], metavar="FILE:NAME=VALUE",
+                        help="with --merge: an option a file ran under without naming it (its commit's default)")
     args = parser.parse_args(argv)
     if args.merge:
         return merge([ROOT / "bench" / "results" / name for name in args.merge],
-                     ROOT / "bench" / "results" / (args.out or "untuned.json"))
+                     ROOT / "bench" / "results" / (args.out or "untuned.json"), args.drop, args.assume)
+    if args.drop or args.assume:
+        parser.error("--drop and --assume only go with --merge")
     unknown = [n for n in args.only or [] if n not in FUNCTIONS]
     if unknown:
         parser.error(f"unknown function(s) {unknown}; known: {', '.join(FUNCTIONS)}")

@@ -135,6 +135,33 @@ def test_untuned_merge_joins_seeds_and_refuses_a_run_measured_twice(tmp_path):
         untuned.merge([a, a], tmp_path / "m.json")
 
 
+def test_untuned_merge_drops_named_runs_and_takes_an_assumed_default(tmp_path):
+    """seed 0 run with round_baseline=same_time named, seeds 1-2 where it was the default: they
+    join only through --assume (listed), and a run measured twice joins once --drop names it."""
+    base = {"budget_s": 60.0, "clock": "work", "n_traces": 10, "n_fresh": 10, "functions": {"bmi_category": {}, "triage_level": {}}}
+    named, unnamed, other = tmp_path / "named.json", tmp_path / "unnamed.json", tmp_path / "other.json"
+    named.write_text(json.dumps({**base, "seeds": [0], "fit_options": {"round_baseline": "same_time"},
+                                 "runs": [_untuned_run("bmi_category", 0, 0.9, 0.8, 0.7), _untuned_run("triage_level", 0, 0.9, 0.8, 0.7)]}))
+    unnamed.write_text(json.dumps({**base, "seeds": [1, 2], "fit_options": {},
+                                   "runs": [_untuned_run("bmi_category", s, 0.9, 0.8, 0.7) for s in (1, 2)]}))
+    other.write_text(json.dumps({**base, "seeds": [0], "fit_options": {"round_baseline": "same_time"},
+                                 "runs": [_untuned_run("triage_level", 0, 0.5, 0.8, 0.7)]}))
+    with pytest.raises(SystemExit, match="fit_options differs .* --assume"):
+        untuned.merge([named, unnamed], tmp_path / "m.json")
+    merged = untuned.merge([named, unnamed], tmp_path / "m.json", assume=["unnamed.json:round_baseline=same_time"])
+    assert merged["summary"]["bmi_category"]["seeds"] == [0, 1, 2] and merged["fit_options"] == {"round_baseline": "same_time"}
+    assert merged["assumed"] == ["unnamed.json:round_baseline=same_time"]
+    with pytest.raises(SystemExit, match="measured twice"):
+        untuned.merge([named, other], tmp_path / "m.json")
+    joined = untuned.merge([named, other], tmp_path / "m.json", drop=["other.json:triage_level:0"])
+    assert joined["dropped"] == ["other.json:triage_level:0"]
+    assert joined["summary"]["triage_level"]["neuroswap"]["production"]["per_seed"] == [0.9]    # the kept run, not the dropped one
+    with pytest.raises(SystemExit, match="no run"):
+        untuned.merge([named, other], tmp_path / "m.json", drop=["other.json:bmi_category:0"])
+    with pytest.raises(SystemExit, match="records round_baseline='same_time'"):
+        untuned.merge([named, unnamed], tmp_path / "m.json", assume=["named.json:round_baseline=before"])
+
+
 def test_the_baselines_table_shows_every_run_its_clock_and_who_won():
     def run(budget, seed, ours, mlp, hgb, given=None):
         row = {"function": "f", "budget_s": budget, "seed": seed, "neuroswap": {"agreement": ours},
