@@ -3,7 +3,8 @@ the same search `explain.distill` emits as rules), carried by the surrogate as d
 (`probes._program.ExactProgram`) and answering before the network wherever it is exact.
 
 A leaf is kept only where the program is never wrong on the held-out labelled rows it routes there
-(the fit's fresh test inputs, its validation rows, the search's own calls): its answers carry
+(the fit's fresh test inputs, its validation rows, the search's own calls) nor on calls at the ends
+of each numeric argument's domain (`edge_rows`, where code tests its input's limits): its answers carry
 spread 0, so a partition that misroutes near a cut the search did not pin down must not hide its
 errors from the guard. A search its budget cut short (or whose partition misroutes some of its own calls)
 also needs CUT_SHORT_MIN_ROWS such rows per leaf, and leaves its stand-ins (expressions fitted on
@@ -41,6 +42,9 @@ EXACT_WORK_S = 60.0
 CUT_SHORT_MIN_ROWS = 30
 #: traced oracle calls the search starts from (as distill's default)
 EXACT_SAMPLES = 4000
+#: recorded calls (or domain samples) the edge check moves to the ends of each numeric argument's
+#: domain (`edge_rows`): at most 2 x this x the numeric arguments plain calls of the function
+EDGE_BASES = 128
 #: rounds and calls per leaf of the final check inside the partition's leaves (distill: 2 x 6):
 #: the surrogate answers by it, so a corner it missed costs wrong answers, not a line of rules
 EXACT_CHECKS = 3
@@ -79,8 +83,11 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
     # `misrouted`) makes that leaf as suspect as a held-out one would
     calls = Traces.from_calls(fn, found.rows)
     own = ({name: [row[name] for row in found.rows] for name in schema.names}, calls.outputs, calls.errors)
+    edges = edge_rows(schema, traces, seed)
+    edge_calls = Traces.from_calls(fn, edges)
+    edge = ({name: [row[name] for row in edges] for name in schema.names}, edge_calls.outputs, edge_calls.errors)
     program, stats = keep_leaves(program, surrogate, [*held_out, own], schema.output.kind, tolerance,
-                                 min_rows=CUT_SHORT_MIN_ROWS if cut_short else 0)
+                                 min_rows=CUT_SHORT_MIN_ROWS if cut_short else 0, probes=[edge])
     report = {
         "used": program.served_leaves > 0,
         "note": "; ".join(found.notes),
@@ -95,16 +102,59 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
     return (program if program.served_leaves else None), report
 
 
+def edge_rows(schema: Schema, traces: Traces | None, seed: int) -> list[dict[str, Any]]:
+    """Calls at the ends of the domain: up to EDGE_BASES recorded calls (domain samples without
+    traces), each copied with one numeric argument set to its domain's low end and to its high
+    end. Code that tests an argument at its edge (`age > 100` raising only at 101) puts a path
+    there that few samples reach, and a partition drawn without that test answers it with
+    another leaf's value, with spread 0; these calls show it."""
+    numeric = [f for f in schema.fields if f.kind in ("real", "integer")
+               and f.low is not None and f.high is not None and math.isfinite(float(f.low)) and math.isfinite(float(f.high))]
+    if not numeric:
+        return []
+    rng = np.random.default_rng([seed, 0xED6E])  # its own stream: the search's draws stay as they were
+    names = set(schema.names)
+    recorded = [dict(row) for row in (traces.inputs if traces is not None else []) if names <= set(row)]
+    if recorded:
+        bases = [recorded[i] for i in rng.choice(len(recorded), size=min(EDGE_BASES, len(recorded)), replace=False)]
+    else:
+        bases = schema.sample(EDGE_BASES, rng=rng)
+    out = []
+    for base in bases:
+        for f in numeric:
+            for end in (f.low, f.high):
+                row = {**base, f.name: int(end) if f.kind == "integer" else float(end)}
+                if schema.contains(row)[0]:
+                    out.append(row)
+    return out
+
+
 def keep_leaves(program: ExactProgram, surrogate: Any,
                 held_out: Sequence[tuple[Mapping[str, Any], Sequence[Any], Sequence[Any]]], kind: str,
-                tolerance: Tolerance, *, min_rows: int = 0) -> tuple[ExactProgram, dict[str, int]]:
+                tolerance: Tolerance, *, min_rows: int = 0,
+                probes: Sequence[tuple[Mapping[str, Any], Sequence[Any], Sequence[Any]]] = ()
+                ) -> tuple[ExactProgram, dict[str, int]]:
     """The program with every leaf that is wrong on any held-out row it routes there (its answers
     carry spread 0, so a leaf wrong even where the network is wrong too would hide its errors
     from the guard), or that gets fewer than `min_rows` of them, turned `neural`; and the counts
-    (the network's errors on the same rows are counted for the report)."""
+    (the network's errors on the same rows are counted for the report). `probes` (e.g. the
+    `edge_rows` calls) turn a leaf neural where it is wrong on one of them, but do not count
+    towards `min_rows`: they are not drawn as traffic or the domain are."""
     wrong_program = np.zeros(len(program.leaves), dtype=int)
     wrong_network = np.zeros(len(program.leaves), dtype=int)
     rows_in = np.zeros(len(program.leaves), dtype=int)
+    wrong_probe = np.zeros(len(program.leaves), dtype=int)
+    for columns, outputs, errors in probes:
+        n = len(outputs)
+        if not n:
+            continue
+        leaf = program.route(columns, n)
+        served, values, raised = program.answer_batch(columns, n)
+        idx = np.flatnonzero(served)
+        if idx.size:
+            ours = compare(kind, [outputs[i] for i in idx], [errors[i] for i in idx], [values[i] for i in idx],
+                           [raised[i] for i in idx], tolerance)["agree"]
+            np.add.at(wrong_probe, leaf[idx], (~ours).astype(int))
     for columns, outputs, errors in held_out:
         n = len(outputs)
         if not n:
@@ -124,13 +174,19 @@ def keep_leaves(program: ExactProgram, surrogate: Any,
         np.add.at(rows_in, leaf[idx], 1)
     worse = [k for k in range(len(program.leaves))
              if program.leaves[k].kind != "neural" and (wrong_program[k] or rows_in[k] < min_rows)]
+    at_edges = [k for k in range(len(program.leaves))
+                if program.leaves[k].kind != "neural" and wrong_probe[k] and k not in set(worse)]
     if worse:
         program = program.without(worse, "wrong on a held-out row, or too few held-out rows to show it")
-    dropped = set(worse)
+    if at_edges:
+        program = program.without(at_edges, "wrong on a call at the end of an argument's domain")
+    dropped = set(worse) | set(at_edges)
     kept = [k for k in range(len(program.leaves)) if k not in dropped]
-    return program, {"rejected_leaves": len(worse), "held_out_rows": int(rows_in.sum()),
+    edge_stats = {"edge_rows": int(sum(len(o) for _, o, _ in probes)), "edge_rejected_leaves": len(at_edges)} \
+        if probes else {}
+    return program, {"rejected_leaves": len(worse), **edge_stats, "held_out_rows": int(rows_in.sum()),
                      "held_out_wrong": int(wrong_program[kept].sum()) if kept else 0,
                      "network_wrong_on_kept": int(wrong_network[kept].sum()) if kept else 0}
 
 
-__all__ = ["CUT_SHORT_MIN_ROWS", "EXACT_WORK_S", "EXACT_SHARE", "fit_program", "keep_leaves"]
+__all__ = ["CUT_SHORT_MIN_ROWS", "EDGE_BASES", "EXACT_WORK_S", "EXACT_SHARE", "edge_rows", "fit_program", "keep_leaves"]

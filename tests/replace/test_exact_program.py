@@ -14,7 +14,7 @@ import pytest
 from probes import Schema, Tolerance, Traces
 from probes._program import ExactProgram, Leaf, NodeTest
 from replace import Surrogate, fit
-from replace._exact_program import keep_leaves
+from replace._exact_program import EDGE_BASES, edge_rows, keep_leaves
 from replace._hybrid import HybridExportError
 
 CENTS = Tolerance(abs=0.005)
@@ -170,4 +170,43 @@ def test_a_cut_short_search_needs_enough_held_out_rows_per_leaf(surrogate: Surro
     kept, stats = keep_leaves(right, surrogate, held, "real", CENTS, min_rows=over)
     assert kept.served_leaves == 1 and stats["held_out_wrong"] == 0
     kept, stats = keep_leaves(right, surrogate, held, "real", CENTS, min_rows=over + 1)
+    assert kept.served_leaves == 0 and stats["rejected_leaves"] == 1
+
+
+def _held(rows):
+    truth = _outcomes(rows)
+    return (_columns(rows), [v for v, _ in truth], [None if e is None else _error(e) for _, e in truth])
+
+
+def test_the_edge_rows_put_each_numeric_argument_at_both_ends_of_its_domain() -> None:
+    traces = Traces.from_calls(parcel_fee, _production(300, 2))
+    rows = edge_rows(SCHEMA, traces, seed=0)
+    assert len(rows) == 2 * EDGE_BASES  # one numeric argument, two ends, EDGE_BASES recorded calls
+    assert {r["weight"] for r in rows} == {0.1, 60.0} and all(SCHEMA.contains(r)[0] for r in rows)
+    assert edge_rows(SCHEMA, traces, seed=0) == rows  # deterministic in the seed
+    assert len(edge_rows(SCHEMA, None, seed=0)) == 2 * EDGE_BASES  # no traces: domain samples
+
+
+def test_a_leaf_wrong_only_at_the_end_of_the_domain_goes_back_to_the_network(surrogate: Surrogate) -> None:
+    """insurance_class's `age > 100` raised only at age 101, the domain's last integer: no held-out
+    row reached the partition's leaf there, which answered a class with spread 0. The edge rows do."""
+    wrong_at_edge = ExactProgram([NodeTest("weight", "real")],
+                                 [(0, 59.9, False, 1, 2, -1), (-1, math.nan, False, -1, -1, 0),
+                                  (-1, math.nan, False, -1, -1, 1)],
+                                 [Leaf("neural"), Leaf("constant", value=99.0)], "float")
+    traffic = _production(400, 17)
+    assert not any(r["weight"] > 59.9 for r in traffic)  # traffic never reaches the leaf
+    kept, _ = keep_leaves(wrong_at_edge, surrogate, [_held(traffic)], "real", CENTS)
+    assert kept.served_leaves == 1  # without the edge rows the wrong leaf would answer
+    edges = _held(edge_rows(SCHEMA, Traces.from_calls(parcel_fee, traffic), seed=0))
+    kept, stats = keep_leaves(wrong_at_edge, surrogate, [_held(traffic)], "real", CENTS, probes=[edges])
+    assert kept.served_leaves == 0 and stats["edge_rejected_leaves"] == 1
+    assert "end of an argument's domain" in kept.leaves[1].note
+    # a leaf right at the edge stays, and the edge rows do not count as held-out rows for min_rows
+    right = ExactProgram([NodeTest("weight", "real")],
+                         [(0, 50.0, False, 1, 2, -1), (-1, math.nan, False, -1, -1, 0), (-1, math.nan, False, -1, -1, 1)],
+                         [Leaf("neural"), Leaf("raise", error=_error(OverweightError))], "float")
+    kept, stats = keep_leaves(right, surrogate, [_held(traffic)], "real", CENTS, probes=[edges])
+    assert kept.served_leaves == 1 and stats["edge_rejected_leaves"] == 0
+    kept, stats = keep_leaves(right, surrogate, [_held(traffic)], "real", CENTS, min_rows=1, probes=[edges])
     assert kept.served_leaves == 0 and stats["rejected_leaves"] == 1
