@@ -129,6 +129,23 @@ def edge_rows(schema: Schema, traces: Traces | None, seed: int) -> list[dict[str
     return out
 
 
+def _served_rows(program: ExactProgram, kind: str, tolerance: Tolerance, columns: Mapping[str, Any],
+                 outputs: Sequence[Any], errors: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(each row's leaf, the rows the program answers, whether each of those answers agrees with
+    the outcome), or None when it answers none of them."""
+    n = len(outputs)
+    if not n:
+        return None
+    leaf = program.route(columns, n)
+    served, values, raised = program.answer_batch(columns, n)
+    idx = np.flatnonzero(served)
+    if not idx.size:
+        return None
+    ours = compare(kind, [outputs[i] for i in idx], [errors[i] for i in idx], [values[i] for i in idx],
+                   [raised[i] for i in idx], tolerance)["agree"]
+    return leaf, idx, ours
+
+
 def keep_leaves(program: ExactProgram, surrogate: Any,
                 held_out: Sequence[tuple[Mapping[str, Any], Sequence[Any], Sequence[Any]]], kind: str,
                 tolerance: Tolerance, *, min_rows: int = 0,
@@ -145,30 +162,19 @@ def keep_leaves(program: ExactProgram, surrogate: Any,
     rows_in = np.zeros(len(program.leaves), dtype=int)
     wrong_probe = np.zeros(len(program.leaves), dtype=int)
     for columns, outputs, errors in probes:
-        n = len(outputs)
-        if not n:
-            continue
-        leaf = program.route(columns, n)
-        served, values, raised = program.answer_batch(columns, n)
-        idx = np.flatnonzero(served)
-        if idx.size:
-            ours = compare(kind, [outputs[i] for i in idx], [errors[i] for i in idx], [values[i] for i in idx],
-                           [raised[i] for i in idx], tolerance)["agree"]
+        judged = _served_rows(program, kind, tolerance, columns, outputs, errors)
+        if judged is not None:
+            leaf, idx, ours = judged
             np.add.at(wrong_probe, leaf[idx], (~ours).astype(int))
     for columns, outputs, errors in held_out:
-        n = len(outputs)
-        if not n:
+        judged = _served_rows(program, kind, tolerance, columns, outputs, errors)
+        if judged is None:
             continue
-        leaf = program.route(columns, n)
-        served, values, raised = program.answer_batch(columns, n)
-        idx = np.flatnonzero(served)
-        if not idx.size:
-            continue
+        leaf, idx, ours = judged
         details = surrogate.predict_details(columns)
         network = surrogate.python_outputs(details)
-        truth = [outputs[i] for i in idx], [errors[i] for i in idx]
-        ours = compare(kind, *truth, [values[i] for i in idx], [raised[i] for i in idx], tolerance)["agree"]
-        theirs = compare(kind, *truth, [network[i] for i in idx], [details.errors[i] for i in idx], tolerance)["agree"]
+        theirs = compare(kind, [outputs[i] for i in idx], [errors[i] for i in idx], [network[i] for i in idx],
+                         [details.errors[i] for i in idx], tolerance)["agree"]
         np.add.at(wrong_program, leaf[idx], (~ours).astype(int))
         np.add.at(wrong_network, leaf[idx], (~theirs).astype(int))
         np.add.at(rows_in, leaf[idx], 1)
