@@ -128,13 +128,18 @@ def baselines_markdown(runs: list[dict[str, Any]]) -> list[str]:
                  "process's CPU time as fit took; wall: budget_s of wall time, the rule before --baseline-clock):", "",
              "| function | budget | seed | neuroswap | sklearn MLP | sklearn HGB | baselines' time | most faithful |",
              "|---|---|---|---|---|---|---|---|"]
+    alone = level = 0
     for r in rows:
         given = r.get("baseline_budget") or {"clock": "wall", "seconds": float(r["budget_s"])}
+        best = max(r[m]["agreement"] for m in models)
+        top = [m for m in models if r[m]["agreement"] == best]  # a tie is level, whatever the mean error says
+        alone += top == ["neuroswap"]
+        level += len(top) > 1 and "neuroswap" in top
         lines.append(f"| {r['function']} | {float(r['budget_s']):g} s | {r['seed']} | "
                      + " | ".join(cell(r[m]) for m in models)
-                     + f" | {given['seconds']:g} s {given['clock']} | {r.get('most_faithful', '')} |")
-    ahead = sum(r.get("most_faithful") == "neuroswap" for r in rows)
-    lines += ["", f"neuroswap the most faithful in {ahead} of {len(rows)} runs."]
+                     + f" | {given['seconds']:g} s {given['clock']} | {' = '.join(top)} |")
+    lines += ["", f"neuroswap the most faithful alone in {alone} of {len(rows)} runs, level with the best in {level}, "
+                  f"behind in {len(rows) - alone - level} (share within tolerance)."]
     return lines
 
 

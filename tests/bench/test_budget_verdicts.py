@@ -171,13 +171,16 @@ def test_the_baselines_table_shows_every_run_its_clock_and_who_won():
         return {**row, **({"baseline_budget": given} if given else {})}
 
     runs = [run(45.0, 0, 0.9, 0.5, 0.6), run(180.0, 0, 0.7, 0.8, 0.6, {"clock": "cpu", "seconds": 231.5}),
+            run(90.0, 0, 1.0, 1.0, 0.98),                       # a tie reads as level, not as neuroswap's win
             _runs("g", 45.0, [0.01], [0.5])[0]]  # a run without baselines is not a row
     lines = budget_table.baselines_markdown(runs)
     rows = [line for line in lines if line.startswith("| f |")]
-    assert len(rows) == 2
+    assert len(rows) == 3
     assert "| 45 s wall | neuroswap |" in rows[0]               # a file from before --baseline-clock: budget_s of wall
-    assert "| 231.5 s cpu | sklearn_mlp |" in rows[1]
-    assert lines[-1] == "neuroswap the most faithful in 1 of 2 runs."
+    assert "| 90 s wall | neuroswap = sklearn_mlp |" in rows[1]
+    assert "| 231.5 s cpu | sklearn_mlp |" in rows[2]
+    assert lines[-1] == "neuroswap the most faithful alone in 1 of 3 runs, level with the best in 1, behind in 1 " \
+                        "(share within tolerance)."
     assert budget_table.baselines_markdown(_runs("g", 45.0, [0.01], [0.5])) == []
 
 
