@@ -4,7 +4,8 @@ the same search `explain.distill` emits as rules), carried by the surrogate as d
 
 A leaf is kept only where the program is never wrong on the held-out labelled rows it routes there
 (the fit's fresh test inputs, its validation rows, the search's own calls) nor on calls at the ends
-of each numeric argument's domain (`edge_rows`, where code tests its input's limits): its answers carry
+of each numeric argument's domain (`edge_rows`, where code tests its input's limits; at most half as
+many as the search's traced calls, and on the wall clock within the search's time): its answers carry
 spread 0, so a partition that misroutes near a cut the search did not pin down must not hide its
 errors from the guard. A search its budget cut short (or whose partition misroutes some of its own calls)
 also needs CUT_SHORT_MIN_ROWS such rows per leaf, and leaves its stand-ins (expressions fitted on
@@ -45,6 +46,9 @@ EXACT_SAMPLES = 4000
 #: recorded calls (or domain samples) the edge check moves to the ends of each numeric argument's
 #: domain (`edge_rows`): at most 2 x this x the numeric arguments plain calls of the function
 EDGE_BASES = 128
+#: the edge calls are at most this share of the search's traced calls (plain calls cost less than
+#: traced ones), so a slow function's edge check costs a fraction of what its search cost
+EDGE_SHARE = 0.5
 #: rounds and calls per leaf of the final check inside the partition's leaves (distill: 2 x 6):
 #: the surrogate answers by it, so a corner it missed costs wrong answers, not a line of rules
 EXACT_CHECKS = 3
@@ -83,9 +87,10 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
     # `misrouted`) makes that leaf as suspect as a held-out one would
     calls = Traces.from_calls(fn, found.rows)
     own = ({name: [row[name] for row in found.rows] for name in schema.names}, calls.outputs, calls.errors)
-    edges = edge_rows(schema, traces, seed)
-    edge_calls = Traces.from_calls(fn, edges)
-    edge = ({name: [row[name] for row in edges] for name in schema.names}, edge_calls.outputs, edge_calls.errors)
+    edges = edge_rows(schema, traces, seed)[:int(EDGE_SHARE * found.calls)]
+    edge_outputs, edge_errors = _calls_until(fn, edges, math.inf if clock.deterministic else deadline)
+    edges = edges[:len(edge_outputs)]
+    edge = ({name: [row[name] for row in edges] for name in schema.names}, edge_outputs, edge_errors)
     program, stats = keep_leaves(program, surrogate, [*held_out, own], schema.output.kind, tolerance,
                                  min_rows=CUT_SHORT_MIN_ROWS if cut_short else 0, probes=[edge])
     report = {
@@ -100,6 +105,21 @@ def fit_program(fn: Callable[..., Any], schema: Schema, traces: Traces | None, *
         "seconds": round(time.perf_counter() - began, 2),
     }
     return (program if program.served_leaves else None), report
+
+
+def _calls_until(fn: Callable[..., Any], rows: list[dict[str, Any]], deadline: float,
+                 chunk: int = 16) -> tuple[list[Any], list[Any]]:
+    """(outputs, errors) of `fn` on `rows` in order, chunk by chunk, until `deadline` (wall seconds,
+    perf_counter) passes: on the wall clock the edge check ends with the search's time."""
+    outputs: list[Any] = []
+    errors: list[Any] = []
+    for start in range(0, len(rows), len(rows) if math.isinf(deadline) else chunk):
+        if time.perf_counter() > deadline:
+            break
+        part = Traces.from_calls(fn, rows[start:start + (len(rows) if math.isinf(deadline) else chunk)])
+        outputs += part.outputs
+        errors += part.errors
+    return outputs, errors
 
 
 def edge_rows(schema: Schema, traces: Traces | None, seed: int) -> list[dict[str, Any]]:
