@@ -113,10 +113,11 @@ def _calls_until(fn: Callable[..., Any], rows: list[dict[str, Any]], deadline: f
     perf_counter) passes: on the wall clock the edge check ends with the search's time."""
     outputs: list[Any] = []
     errors: list[Any] = []
-    for start in range(0, len(rows), len(rows) if math.isinf(deadline) else chunk):
+    step = chunk if math.isfinite(deadline) else max(len(rows), 1)  # no deadline: one batch
+    for start in range(0, len(rows), step):
         if time.perf_counter() > deadline:
             break
-        part = Traces.from_calls(fn, rows[start:start + (len(rows) if math.isinf(deadline) else chunk)])
+        part = Traces.from_calls(fn, rows[start:start + step])
         outputs += part.outputs
         errors += part.errors
     return outputs, errors
@@ -201,7 +202,7 @@ def keep_leaves(program: ExactProgram, surrogate: Any,
     worse = [k for k in range(len(program.leaves))
              if program.leaves[k].kind != "neural" and (wrong_program[k] or rows_in[k] < min_rows)]
     at_edges = [k for k in range(len(program.leaves))
-                if program.leaves[k].kind != "neural" and wrong_probe[k] and k not in set(worse)]
+                if program.leaves[k].kind != "neural" and wrong_probe[k] and k not in worse]
     if worse:
         program = program.without(worse, "wrong on a held-out row, or too few held-out rows to show it")
     if at_edges:

@@ -14,7 +14,7 @@ import pytest
 from probes import Schema, Tolerance, Traces
 from probes._program import ExactProgram, Leaf, NodeTest
 from replace import Surrogate, fit
-from replace._exact_program import EDGE_BASES, edge_rows, keep_leaves
+from replace._exact_program import EDGE_BASES, _calls_until, edge_rows, keep_leaves
 from replace._hybrid import HybridExportError
 
 CENTS = Tolerance(abs=0.005)
@@ -210,3 +210,13 @@ def test_a_leaf_wrong_only_at_the_end_of_the_domain_goes_back_to_the_network(sur
     assert kept.served_leaves == 1 and stats["edge_rejected_leaves"] == 0
     kept, stats = keep_leaves(right, surrogate, [_held(traffic)], "real", CENTS, min_rows=1, probes=[edges])
     assert kept.served_leaves == 0 and stats["rejected_leaves"] == 1
+
+
+def test_the_edge_calls_stop_at_the_deadline_and_none_is_no_error() -> None:
+    # no numeric argument (or a search with no traced calls) leaves no edge call: on the work clock
+    # (no deadline) that was range(0, 0, 0), a ValueError that ended the fit
+    assert _calls_until(parcel_fee, [], math.inf) == ([], [])
+    rows = [{"weight": w, "zone": "EU", "express": False} for w in (1.0, 60.0)]
+    outputs, errors = _calls_until(parcel_fee, rows, math.inf)
+    assert outputs[0] == parcel_fee(**rows[0]) and errors[0] is None and errors[1].type.endswith("OverweightError")
+    assert _calls_until(parcel_fee, rows, deadline=0.0) == ([], [])  # already past: no call
